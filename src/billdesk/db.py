@@ -1,0 +1,39 @@
+"""The database engine chosen by DATABASE_URL, and the Piccolo app registry.
+
+Piccolo's tools find their configuration through the PICCOLO_CONF module; this
+module is that configuration wherever billdesk is installed, and the top-level
+`piccolo_conf.py` of a checkout re-exports it.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+from piccolo.conf.apps import AppRegistry
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from billdesk.settings import get_settings
+
+os.environ.setdefault("PICCOLO_CONF", "billdesk.db")
+
+
+def engine_for(database_url: str) -> PostgresEngine | SQLiteEngine:
+    """A Piccolo engine for a `sqlite:///path` or `postgresql://…` URL."""
+    if database_url.startswith(("postgres://", "postgresql://")):
+        return PostgresEngine(config={"dsn": database_url}, log_queries=False)
+    parsed = urlparse(database_url)
+    if parsed.scheme != "sqlite":
+        raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not {parsed.scheme}:")
+    path = database_url.removeprefix("sqlite:///")
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    # A generous busy timeout lets concurrent writers queue instead of failing.
+    return SQLiteEngine(path=path, timeout=30)
+
+
+DB = engine_for(get_settings().database_url)
+
+APP_REGISTRY = AppRegistry(apps=["billdesk.piccolo_app"])

@@ -1,0 +1,94 @@
+"""Settings read from the environment, once per process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# A source checkout keeps templates/, static/ and migrations/ at the top of the
+# repository; an installed wheel carries them inside the package.
+SOURCE_ROOT = PACKAGE_DIR.parent.parent
+
+
+def resource_dir(name: str) -> Path:
+    """The folder `name` (templates, static, migrations), installed or in a checkout."""
+    packaged = PACKAGE_DIR / name
+    if packaged.is_dir():
+        return packaged
+    return SOURCE_ROOT / name
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    data_dir: Path
+    secret_key: str
+    base_url: str
+    upload_dir: Path
+    stripe_secret_key: str | None
+    stripe_webhook_secret: str | None
+    stripe_api_base: str | None
+    session_days: int = 14
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def payments_configured(self) -> bool:
+        return bool(self.stripe_secret_key)
+
+    @property
+    def payments_test_mode(self) -> bool:
+        """Payments go to a local Stripe-compatible server, not to Stripe."""
+        return self.payments_configured and bool(self.stripe_api_base)
+
+
+def _secret_key(data_dir: Path) -> str:
+    configured = os.environ.get("BILLDESK_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = data_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: when two workers start together, one writes and both read the same key.
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment (no caching)."""
+    data_dir = Path(os.environ.get("BILLDESK_DATA_DIR", "var")).resolve()
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'billdesk.sqlite3'}"
+    upload_dir = Path(os.environ.get("BILLDESK_UPLOAD_DIR") or data_dir / "uploads").resolve()
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        secret_key=_secret_key(data_dir),
+        base_url=os.environ.get("BILLDESK_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        upload_dir=upload_dir,
+        stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
+        stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()

@@ -1,0 +1,321 @@
+"""All of billdesk's tables.
+
+Piccolo has no composite unique constraints, so where a pair must be unique
+(a membership, a quota counter) the table carries a `key` column built from the
+pair and made unique; the domain modules are the only writers of those keys.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from piccolo.columns import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from billdesk.db import DB
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(Table, tablename="users", db=DB):
+    class Role(str, enum.Enum):
+        customer = "customer"
+        staff = "staff"
+        finance = "finance"
+        admin = "admin"
+
+    id: Serial
+    email = Varchar(length=254, unique=True, index=True, help_text="Stored lower-case.")
+    name = Varchar(length=200)
+    role = Varchar(length=20, choices=Role, default=Role.customer, index=True)
+    password_hash = Text(default="", help_text="argon2; empty means no password log-in.")
+    active = Boolean(default=True)
+    external_id = Varchar(
+        length=100, null=True, default=None, unique=True,
+        help_text="The customer's id in the billing system.",
+    )
+    stripe_customer_id = Varchar(length=100, null=True, default=None, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    @classmethod
+    def get_readable(cls):
+        from piccolo.columns.readable import Readable
+
+        return Readable(template="%s", columns=[cls.email])
+
+
+class Session(Table, tablename="sessions", db=DB):
+    id: Serial
+    token_hash = Varchar(length=64, unique=True, index=True, help_text="sha256 of the cookie.")
+    user = ForeignKey(User, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz(index=True)
+    ip = Varchar(length=64, default="")
+    user_agent = Varchar(length=300, default="")
+
+
+class ApiToken(Table, tablename="api_tokens", db=DB):
+    id: Serial
+    user = ForeignKey(User, index=True)
+    name = Varchar(length=100, default="")
+    token_hash = Varchar(length=64, unique=True, index=True, help_text="sha256 of the token.")
+    prefix = Varchar(length=12, default="", help_text="The first characters, to recognise it.")
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class LoginFailure(Table, tablename="login_failures", db=DB):
+    id: Serial
+    key = Varchar(length=300, index=True, help_text="'email:…' or 'ip:…'.")
+    failed_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class Department(Table, tablename="departments", db=DB):
+    class Period(str, enum.Enum):
+        month = "month"
+        year = "year"
+        lifetime = "lifetime"
+
+    id: Serial
+    name = Varchar(length=100)
+    slug = Varchar(length=60, unique=True, index=True)
+    description = Text(default="")
+    public = Boolean(default=True, help_text="Customers may open tickets here.", index=True)
+    active = Boolean(default=True, index=True)
+    free_tickets = Integer(
+        null=True, default=None,
+        help_text="Free tickets per period for each customer; null means always free.",
+    )
+    quota_period = Varchar(length=10, choices=Period, default=Period.month)
+    ticket_price = Integer(default=0, help_text="Minor units, for each ticket beyond the quota.")
+    currency = Varchar(length=3, default="usd", help_text="Lower-case ISO 4217.")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    @classmethod
+    def get_readable(cls):
+        from piccolo.columns.readable import Readable
+
+        return Readable(template="%s", columns=[cls.name])
+
+
+class DepartmentMember(Table, tablename="department_members", db=DB):
+    id: Serial
+    key = Varchar(length=40, unique=True, help_text="'<department_id>:<user_id>'.")
+    department = ForeignKey(Department, index=True)
+    user = ForeignKey(User, index=True)
+
+
+class Service(Table, tablename="services", db=DB):
+    class Kind(str, enum.Enum):
+        vps = "vps"
+        domain = "domain"
+        hosting = "hosting"
+        dedicated = "dedicated"
+        other = "other"
+
+    class Status(str, enum.Enum):
+        active = "active"
+        suspended = "suspended"
+        cancelled = "cancelled"
+
+    id: Serial
+    customer = ForeignKey(User, index=True)
+    name = Varchar(length=200)
+    kind = Varchar(length=20, choices=Kind, default=Kind.other)
+    external_id = Varchar(length=100, null=True, default=None, unique=True)
+    status = Varchar(length=20, choices=Status, default=Status.active)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Ticket(Table, tablename="tickets", db=DB):
+    class Status(str, enum.Enum):
+        awaiting_payment = "awaiting_payment"
+        in_progress = "in_progress"
+        waiting_for_reply = "waiting_for_reply"
+        solved = "solved"
+
+    class Priority(str, enum.Enum):
+        low = "low"
+        normal = "normal"
+        high = "high"
+        urgent = "urgent"
+
+    id: Serial
+    customer = ForeignKey(User, index=True)
+    department = ForeignKey(Department, index=True)
+    service = ForeignKey(Service, null=True, default=None, index=True)
+    subject = Varchar(length=120, help_text="Derived from the first line of the first message.")
+    status = Varchar(length=20, choices=Status, default=Status.in_progress, index=True)
+    priority = Varchar(length=10, choices=Priority, default=Priority.normal, index=True)
+    assignee = ForeignKey(User, null=True, default=None, index=True)
+    archived = Boolean(default=False, index=True)
+    removed_at = Timestamptz(null=True, default=None, index=True, help_text="In the trash.")
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    last_message_at = Timestamptz(default=TimestamptzNow(), index=True)
+    last_author_role = Varchar(length=20, default="customer", help_text="Who spoke last.")
+    answers = Integer(default=0, help_text="Public messages after the opening one.")
+    unread_by_customer = Boolean(default=False, help_text="A staff reply the customer has not seen.")
+    unread_by_staff = Boolean(default=True, help_text="A customer message no staff has opened.")
+    client_token = Varchar(
+        length=100, null=True, default=None, unique=True,
+        help_text="'<customer_id>:<form token>', so a repeated submit opens one ticket.",
+    )
+
+
+class Message(Table, tablename="messages", db=DB):
+    id: Serial
+    ticket = ForeignKey(Ticket, index=True)
+    author = ForeignKey(User, index=True)
+    body = Text()
+    internal = Boolean(default=False, help_text="A staff-only note.")
+    opening = Boolean(default=False, help_text="The ticket's first message; cannot be deleted.")
+    deleted = Boolean(default=False)
+    deleted_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class Attachment(Table, tablename="attachments", db=DB):
+    id: Serial
+    ticket = ForeignKey(Ticket, index=True)
+    message = ForeignKey(Message, index=True)
+    filename = Varchar(length=255)
+    content_type = Varchar(length=100)
+    size = Integer()
+    storage_name = Varchar(length=100, unique=True, help_text="Random name under the upload dir.")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class QuotaCounter(Table, tablename="quota_counters", db=DB):
+    id: Serial
+    key = Varchar(length=80, unique=True, help_text="'<customer_id>:<department_id>:<period>'.")
+    customer = ForeignKey(User, index=True)
+    department = ForeignKey(Department, index=True)
+    period = Varchar(length=10, help_text="'2026-11', '2026' or 'lifetime'.")
+    used = Integer(default=0)
+
+
+class Charge(Table, tablename="charges", db=DB):
+    class Status(str, enum.Enum):
+        pending = "pending"
+        requires_payment = "requires_payment"
+        succeeded = "succeeded"
+        failed = "failed"
+        canceled = "canceled"
+        refunded = "refunded"
+        partially_refunded = "partially_refunded"
+
+    id: Serial
+    ticket = ForeignKey(Ticket, unique=True, index=True)
+    customer = ForeignKey(User, index=True)
+    department = ForeignKey(Department, index=True)
+    amount = Integer()
+    currency = Varchar(length=3)
+    status = Varchar(length=20, choices=Status, default=Status.pending, index=True)
+    refunded_amount = Integer(default=0)
+    idempotency_key = Varchar(length=80, unique=True)
+    attempt = Integer(default=1, help_text="Saved-card attempts; part of the idempotency key.")
+    stripe_payment_intent_id = Varchar(length=100, null=True, default=None, index=True)
+    stripe_checkout_session_id = Varchar(length=200, null=True, default=None, index=True)
+    failure_reason = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    updated_at = Timestamptz(default=TimestamptzNow())
+    paid_at = Timestamptz(null=True, default=None)
+
+
+class Refund(Table, tablename="refunds", db=DB):
+    class Status(str, enum.Enum):
+        pending = "pending"
+        succeeded = "succeeded"
+        failed = "failed"
+        canceled = "canceled"
+
+    id: Serial
+    charge = ForeignKey(Charge, index=True)
+    amount = Integer()
+    reason = Text()
+    created_by = ForeignKey(User, null=True, default=None)
+    idempotency_key = Varchar(length=80, unique=True)
+    stripe_refund_id = Varchar(length=100, null=True, default=None, index=True)
+    status = Varchar(length=20, choices=Status, default=Status.pending)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class TicketEvent(Table, tablename="ticket_events", db=DB):
+    class Kind(str, enum.Enum):
+        opened = "opened"
+        status = "status"
+        assignee = "assignee"
+        department = "department"
+        priority = "priority"
+        charge = "charge"
+        refund = "refund"
+        removed = "removed"
+        restored = "restored"
+        archived = "archived"
+
+    id: Serial
+    ticket = ForeignKey(Ticket, index=True)
+    actor = ForeignKey(User, null=True, default=None, help_text="Null: the system or Stripe.")
+    kind = Varchar(length=20, choices=Kind)
+    old_value = Varchar(length=200, default="")
+    new_value = Varchar(length=200, default="")
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class ReplyTemplate(Table, tablename="reply_templates", db=DB):
+    class Scope(str, enum.Enum):
+        global_ = "global"
+        department = "department"
+        personal = "personal"
+
+    id: Serial
+    title = Varchar(length=120)
+    body = Text()
+    scope = Varchar(length=20, choices=Scope, default=Scope.personal, index=True)
+    department = ForeignKey(Department, null=True, default=None, index=True)
+    owner = ForeignKey(User, null=True, default=None, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Notification(Table, tablename="notifications", db=DB):
+    class Kind(str, enum.Enum):
+        reply_received = "reply_received"
+        ticket_solved = "ticket_solved"
+        payment_failed = "payment_failed"
+        payment_succeeded = "payment_succeeded"
+        refund_issued = "refund_issued"
+
+    id: Serial
+    user = ForeignKey(User, index=True)
+    kind = Varchar(length=30, choices=Kind)
+    ticket = ForeignKey(Ticket, null=True, default=None)
+    text = Varchar(length=300)
+    read = Boolean(default=False, index=True)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class Setting(Table, tablename="settings", db=DB):
+    id: Serial
+    key = Varchar(length=60, unique=True)
+    value = JSON(default="null")
+
+
+class StripeEvent(Table, tablename="stripe_events", db=DB):
+    id: Serial
+    event_id = Varchar(length=100, unique=True, help_text="Handled once, by this id.")
+    type = Varchar(length=100)
+    received_at = Timestamptz(default=TimestamptzNow())
