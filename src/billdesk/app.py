@@ -1,0 +1,95 @@
+"""create_app(): the one place where the Litestar app is wired."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.logging import LoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from billdesk.db import DB
+from billdesk.settings import get_settings, resource_dir
+from billdesk.web.account import AccountController
+from billdesk.web.admin import AdminController
+from billdesk.web.client import ClientController
+from billdesk.web.desk import DeskController
+from billdesk.web.finance import FinanceController
+from billdesk.web.api import MeController
+from billdesk.web.errors import handle_exception
+from billdesk.web.health import healthz
+from billdesk.web.middleware import API_PREFIX, AuthMiddleware
+
+# Five attachments of 5 MB and a message, with room for the multipart framing.
+MAX_BODY = 30 * 1024 * 1024
+
+
+async def _open_pool() -> None:
+    if get_settings().is_postgres:
+        await DB.start_connection_pool(max_size=10)  # type: ignore[union-attr]
+
+
+async def _close_pool() -> None:
+    if get_settings().is_postgres:
+        await DB.close_connection_pool()  # type: ignore[union-attr]
+
+
+def route_handlers() -> list:
+    """Every controller of every area, listed once."""
+    return [
+        healthz,
+        AccountController,
+        ClientController,
+        DeskController,
+        FinanceController,
+        AdminController,
+        MeController,
+        create_static_files_router(path="/static", directories=[resource_dir("static")]),
+    ]
+
+
+def create_app(*, debug: bool = False) -> Litestar:
+    settings = get_settings()
+    return Litestar(
+        route_handlers=route_handlers(),
+        middleware=[AuthMiddleware()],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="billdesk_csrf",
+            cookie_httponly=True,
+            cookie_secure=settings.secure_cookies,
+            cookie_samesite="lax",
+            exclude=[API_PREFIX, "/stripe/webhook", "/healthz"],
+        ),
+        template_config=TemplateConfig(
+            directory=resource_dir("templates"), engine=JinjaTemplateEngine
+        ),
+        openapi_config=OpenAPIConfig(
+            title="billdesk",
+            version="1",
+            path="/api/docs",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
+            security=[{"bearer": []}],
+        ),
+        exception_handlers={Exception: handle_exception},
+        on_startup=[_open_pool],
+        on_shutdown=[_close_pool],
+        request_max_body_size=MAX_BODY,
+        logging_config=LoggingConfig(
+            loggers={"billdesk": {"level": "INFO", "handlers": ["queue_listener"]}},
+            log_exceptions="never",
+        ),
+        debug=debug,
+    )
+
+
+logging.getLogger("billdesk").setLevel(logging.INFO)

@@ -1,0 +1,164 @@
+"""The `billdesk` command: serve, migrate, demo, user, token, reconcile.
+
+Each subcommand reads DATABASE_URL and the other settings from the environment,
+and exits non-zero with a one-line reason on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from billdesk.errors import DeskError
+
+
+class CommandFailed(Exception):
+    """A one-line reason to print before exiting with status 1."""
+
+
+async def _with_db(work: Callable[[], Awaitable[Any]]) -> Any:
+    from billdesk.db import DB
+    from billdesk.settings import get_settings
+
+    pooled = get_settings().is_postgres
+    if pooled:
+        await DB.start_connection_pool(max_size=2)  # type: ignore[union-attr]
+    try:
+        return await work()
+    finally:
+        if pooled:
+            await DB.close_connection_pool()  # type: ignore[union-attr]
+
+
+async def migrate() -> None:
+    """Apply every migration not yet applied."""
+    import billdesk.db  # noqa: F401  (sets PICCOLO_CONF)
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    result = await run_forwards(app_name="all", migration_id="all")
+    if not result.success:
+        raise CommandFailed(f"migration failed: {result.message}")
+
+
+def cmd_migrate(_: argparse.Namespace) -> None:
+    asyncio.run(migrate())
+    print("Database is up to date.")
+
+
+def cmd_demo(_: argparse.Namespace) -> None:
+    from billdesk.demo import PASSWORD, load_demo
+
+    users = asyncio.run(_with_db(load_demo))
+    print("Demo data loaded. Log in at http://127.0.0.1:8000/login with:")
+    for user in users:
+        print(f"  {user.role:<9} {user.email:<24} password: {PASSWORD}")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "billdesk.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+def cmd_user_create(args: argparse.Namespace) -> None:
+    from billdesk.accounts import create_user
+
+    user_id = asyncio.run(
+        _with_db(
+            lambda: create_user(
+                email=args.email, name=args.name, role=args.role, password=args.password
+            )
+        )
+    )
+    print(f"Created user {user_id} ({args.email}, {args.role}).")
+
+
+def cmd_token_create(args: argparse.Namespace) -> None:
+    from billdesk.auth import create_api_token, normalize_email
+    from billdesk.tables import User
+
+    async def work() -> tuple[int, str]:
+        row = await User.select(User.id, User.active).where(
+            User.email == normalize_email(args.email)
+        ).first()
+        if row is None:
+            raise CommandFailed(f"no user with the email {args.email}")
+        if not row["active"]:
+            raise CommandFailed(f"the user {args.email} is deactivated")
+        return await create_api_token(user_id=row["id"], name=args.name or "")
+
+    token_id, secret = asyncio.run(_with_db(work))
+    print(f"Token {token_id} created for {args.email}. It is shown only this once:")
+    print(secret)
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> None:
+    from billdesk.auth import revoke_api_token
+
+    if not asyncio.run(_with_db(lambda: revoke_api_token(args.id))):
+        raise CommandFailed(f"no active token with the id {args.id}")
+    print(f"Token {args.id} revoked.")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="billdesk", description="The billdesk support desk.")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser("migrate", help="apply the database migrations").set_defaults(run=cmd_migrate)
+    commands.add_parser("demo", help="load the demo data (idempotent)").set_defaults(run=cmd_demo)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    create = user.add_parser("create", help="create a user")
+    create.add_argument("email")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["customer", "staff", "finance", "admin"])
+    create.add_argument("--password", required=True)
+    create.set_defaults(run=cmd_user_create)
+
+    token = commands.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="action", required=True
+    )
+    token_create = token.add_parser("create", help="create an API token (printed once)")
+    token_create.add_argument("email")
+    token_create.add_argument("--name", default="")
+    token_create.set_defaults(run=cmd_token_create)
+    token_revoke = token.add_parser("revoke", help="revoke an API token")
+    token_revoke.add_argument("id", type=int)
+    token_revoke.set_defaults(run=cmd_token_revoke)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (CommandFailed, ValueError) as exc:
+        print(f"billdesk: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except DeskError as exc:
+        print(f"billdesk: {exc.detail}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except OSError as exc:
+        print(f"billdesk: cannot reach the database: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

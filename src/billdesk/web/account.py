@@ -1,0 +1,122 @@
+"""Log in, log out, the home redirect and the account page with its API tokens."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from litestar import Controller, Request, get, post
+from litestar.response import Redirect, Response, Template
+
+from billdesk import auth
+from billdesk.auth import CurrentUser, LoginRefused, requires_login
+from billdesk.errors import RateLimited
+from billdesk.settings import get_settings
+from billdesk.tables import ApiToken
+from billdesk.web.layout import render
+from billdesk.web.middleware import session_cookie
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site: never an open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+class AccountController(Controller):
+    tags = ["pages"]
+    include_in_schema = False
+
+    @get("/")
+    async def home(self, request: Request) -> Redirect:
+        user: CurrentUser | None = request.scope.get("user")
+        return Redirect(path=user.home if user else "/login")
+
+    @get("/login")
+    async def login_page(self, request: Request, next: str | None = None) -> Template | Redirect:
+        user: CurrentUser | None = request.scope.get("user")
+        if user is not None:
+            return Redirect(path=_safe_next(next) or user.home)
+        return await render(request, "auth/login.html", {"error": None, "email": "", "next": next or ""})
+
+    @post("/login")
+    async def login(self, request: Request) -> Template | Redirect:
+        form = await request.form()
+        email = str(form.get("email", "")).strip()
+        password = str(form.get("password", ""))
+        next_path = str(form.get("next", ""))
+        context = {"email": email, "next": next_path}
+        if not email or not password:
+            return await render(
+                request, "auth/login.html",
+                {**context, "error": "Enter your email and your password."}, status_code=400,
+            )
+        try:
+            user = await auth.authenticate(email=email, password=password, ip=_client_ip(request))
+        except RateLimited as exc:
+            return await render(request, "auth/login.html", {**context, "error": exc.detail}, status_code=429)
+        except LoginRefused as exc:
+            return await render(
+                request, "auth/login.html", {**context, "error": exc.message}, status_code=exc.status
+            )
+        token, _ = await auth.start_session(
+            user_id=user.id,
+            ip=_client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
+        settings = get_settings()
+        response = Redirect(path=_safe_next(next_path) or user.home)
+        response.set_cookie(
+            session_cookie(token, max_age=settings.session_days * 86400, secure=settings.secure_cookies)
+        )
+        return response
+
+    @post("/logout")
+    async def logout(self, request: Request) -> Redirect:
+        token = request.cookies.get(auth.SESSION_COOKIE, "")
+        if token:
+            await auth.end_session(token)
+        response = Redirect(path="/login")
+        response.delete_cookie(auth.SESSION_COOKIE, path="/")
+        return response
+
+    @get("/account", guards=[requires_login])
+    async def account_page(self, request: Request) -> Template:
+        return await self._account(request)
+
+    async def _account(self, request: Request, **extra: object) -> Template:
+        user: CurrentUser = request.scope["user"]
+        tokens = await ApiToken.select(
+            ApiToken.id, ApiToken.name, ApiToken.prefix, ApiToken.created_at, ApiToken.revoked_at
+        ).where(ApiToken.user == user.id).order_by(ApiToken.id, ascending=False)
+        return await render(request, "account.html", {"tokens": tokens, **extra}, active="account")
+
+    @post("/account/tokens", guards=[requires_login])
+    async def create_token(self, request: Request) -> Template:
+        user: CurrentUser = request.scope["user"]
+        form = await request.form()
+        name = str(form.get("name", "")).strip()
+        if len(name) > 100:
+            return await self._account(
+                request, errors={"name": "Keep the label under 100 characters."}, name=name
+            )
+        _, secret = await auth.create_api_token(user_id=user.id, name=name)
+        return await self._account(request, new_token=secret)
+
+    @post("/account/tokens/{token_id:int}/revoke", guards=[requires_login])
+    async def revoke_token(self, request: Request, token_id: int) -> Response | Redirect:
+        user: CurrentUser = request.scope["user"]
+        owned = await ApiToken.exists().where((ApiToken.id == token_id) & (ApiToken.user == user.id))
+        if not owned:
+            from litestar.exceptions import NotFoundException
+
+            raise NotFoundException()
+        await auth.revoke_api_token(token_id)
+        return Redirect(path="/account")
