@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from piccolo.query.functions.aggregate import Count
+
 from billdesk.auth import CurrentUser
 from billdesk.tables import Department, DepartmentMember, Notification, Ticket
 
@@ -35,7 +37,7 @@ async def desk_counts(user: CurrentUser) -> list[dict[str, Any]]:
         )
     rows = await departments.order_by(Department.name)
     counts = await (
-        Ticket.select(Ticket.department, Ticket.id.count().as_alias("open"))
+        Ticket.select(Ticket.department, Count(Ticket.id, alias="open"))
         .where(Ticket.status.is_in(list(OPEN_STATUSES)) & Ticket.removed_at.is_null())
         .group_by(Ticket.department)
     )

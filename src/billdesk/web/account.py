@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
 from billdesk import auth
@@ -40,7 +41,7 @@ class AccountController(Controller):
         return Redirect(path=user.home if user else "/login")
 
     @get("/login")
-    async def login_page(self, request: Request, next: str | None = None) -> Template | Redirect:
+    async def login_page(self, request: Request, next: FromQuery[str | None] = None) -> Template | Redirect:
         user: CurrentUser | None = request.scope.get("user")
         if user is not None:
             return Redirect(path=_safe_next(next) or user.home)
@@ -111,7 +112,7 @@ class AccountController(Controller):
         return await self._account(request, new_token=secret)
 
     @post("/account/tokens/{token_id:int}/revoke", guards=[requires_login])
-    async def revoke_token(self, request: Request, token_id: int) -> Response | Redirect:
+    async def revoke_token(self, request: Request, token_id: FromPath[int]) -> Response | Redirect:
         user: CurrentUser = request.scope["user"]
         owned = await ApiToken.exists().where((ApiToken.id == token_id) & (ApiToken.user == user.id))
         if not owned:

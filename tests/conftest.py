@@ -1,0 +1,121 @@
+"""Test set-up: a fresh database per run (SQLite, or PostgreSQL when
+BILLDESK_TEST_DATABASE_URL is set), migrated once and emptied between tests.
+
+The environment is set before billdesk is imported, because its settings and
+engine are read once per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="billdesk-test-"))
+_PG_ADMIN_URL = os.environ.get("BILLDESK_TEST_DATABASE_URL")
+_PG_DATABASE = f"billdesk_test_{secrets.token_hex(4)}"
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn=_PG_ADMIN_URL)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+if _PG_ADMIN_URL:
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{_PG_DATABASE}"'))
+    os.environ["DATABASE_URL"] = _with_database(_PG_ADMIN_URL, _PG_DATABASE)
+else:
+    os.environ["DATABASE_URL"] = f"sqlite:///{_TMP / 'billdesk.sqlite3'}"
+os.environ["BILLDESK_DATA_DIR"] = str(_TMP / "data")
+os.environ["BILLDESK_UPLOAD_DIR"] = str(_TMP / "uploads")
+os.environ["BILLDESK_SECRET_KEY"] = "test-secret-" + secrets.token_hex(16)
+for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE"):
+    os.environ.pop(name, None)
+
+from litestar.testing import AsyncTestClient  # noqa: E402
+
+from billdesk.app import create_app  # noqa: E402
+from billdesk.cli import migrate  # noqa: E402
+from billdesk.db import DB  # noqa: E402
+from billdesk.settings import get_settings  # noqa: E402
+from tests.factories import login  # noqa: E402
+
+def make_client() -> AsyncTestClient:
+    """A client that sees redirects as answers, as a test of a page wants."""
+    test_client = AsyncTestClient(app=create_app(), base_url="http://127.0.0.1")
+    test_client.follow_redirects = False
+    return test_client
+
+
+ENGINE = "postgres" if _PG_ADMIN_URL else "sqlite"
+
+
+def pytest_report_header() -> str:
+    return f"billdesk database: {ENGINE} ({os.environ['DATABASE_URL']})"
+
+
+def pytest_sessionfinish() -> None:
+    if _PG_ADMIN_URL:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{_PG_DATABASE}" WITH (FORCE)'))
+
+
+def _all_tables() -> list[str]:
+    from billdesk.piccolo_app import APP_CONFIG
+
+    return [table._meta.tablename for table in APP_CONFIG.table_classes]
+
+
+@pytest.fixture(scope="session")
+async def database() -> AsyncIterator[None]:
+    await migrate()
+    yield
+
+
+@pytest.fixture(autouse=True)
+async def clean_database(database: None) -> AsyncIterator[None]:
+    yield
+    tables = _all_tables()
+    if get_settings().is_postgres:
+        await DB.run_ddl(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    else:
+        for table in tables:
+            await DB.run_ddl(f"DELETE FROM {table}")
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[AsyncTestClient]:
+    """An anonymous browser or API client on a fresh app."""
+    async with make_client() as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def app_client_factory():
+    """Make more clients, each on its own app instance (a fresh process, as far as state goes)."""
+    return make_client
+
+
+@pytest.fixture
+async def customer_client(client: AsyncTestClient) -> AsyncTestClient:
+    from tests.factories import make_user
+
+    user = await make_user(role="customer")
+    await login(client, user.email)
+    client.user = user  # type: ignore[attr-defined]
+    return client
