@@ -21,7 +21,7 @@ from billdesk.web.admin import AdminController
 from billdesk.web.client import ClientController
 from billdesk.web.desk import DeskController
 from billdesk.web.finance import FinanceController
-from billdesk.web.api import MeController
+from billdesk.web.api.me import MeController
 from billdesk.web.errors import handle_exception
 from billdesk.web.health import healthz
 from billdesk.web.middleware import API_PREFIX, AuthMiddleware
