@@ -56,9 +56,10 @@ from billdesk.db import DB  # noqa: E402
 from billdesk.settings import get_settings  # noqa: E402
 from tests.factories import login  # noqa: E402
 
+
 def make_client() -> AsyncTestClient:
     """A client that sees redirects as answers, as a test of a page wants."""
-    test_client = AsyncTestClient(app=create_app(), base_url="http://127.0.0.1")
+    test_client = AsyncTestClient(app=create_app(pooled=False), base_url="http://127.0.0.1")
     test_client.follow_redirects = False
     return test_client
 
@@ -95,7 +96,7 @@ async def clean_database(database: None) -> AsyncIterator[None]:
         await DB.run_ddl(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     else:
         for table in tables:
-            await DB.run_ddl(f"DELETE FROM {table}")
+            await DB.run_ddl(f"DELETE FROM {table}")  # noqa: S608
 
 
 @pytest.fixture

@@ -41,13 +41,18 @@ def check_name(name: str) -> str:
 
 
 async def create_user(
-    *, email: str, name: str, role: str, password: str | None = None, active: bool = True,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None = None,
+    active: bool = True,
     external_id: str | None = None,
 ) -> int:
     """A new user; refuses a taken email, an unknown role and a short password."""
     email = check_email(email)
     errors: dict[str, str] = {}
-    for field, check, value in (("name", check_name, name), ("role", check_role, role)):
+    for check, value in ((check_name, name), (check_role, role)):
         try:
             check(value)
         except ValidationFailed as exc:
@@ -83,3 +88,45 @@ async def deactivate_user(user_id: int) -> None:
     await ApiToken.update({ApiToken.revoked_at: datetime.now(UTC)}).where(
         (ApiToken.user == user_id) & ApiToken.revoked_at.is_null()
     )
+
+
+async def update_user(user_id: int, changes: dict) -> None:
+    """Change a user's email, name, role, password or active flag, with the checks of creation.
+
+    Setting `active` to false goes through `deactivate_user`, so sessions and tokens end at once.
+    """
+    from billdesk.errors import NotFound
+
+    current = await User.select(User.id).where(User.id == user_id).first()
+    if current is None:
+        raise NotFound("There is no such user.")
+    values: dict = {}
+    errors: dict[str, str] = {}
+    checks = (("email", check_email), ("name", check_name), ("role", check_role))
+    for field, check in checks:
+        if field in changes:
+            try:
+                values[field] = check(changes[field])
+            except ValidationFailed as exc:
+                errors.update(exc.errors)
+    if changes.get("password") is not None:
+        try:
+            values["password_hash"] = hash_password(check_password(changes["password"]))
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    if "email" in values and await User.exists().where(
+        (User.email == values["email"]) & (User.id != user_id)
+    ):
+        errors["email"] = "A user with this email exists already."
+    if "active" in changes and not isinstance(changes["active"], bool):
+        errors["active"] = "active must be true or false."
+    if errors:
+        raise ValidationFailed(next(iter(errors.values())), errors=errors)
+    if changes.get("active") is True:
+        values["active"] = True
+    if values:
+        await User.update({getattr(User, key): value for key, value in values.items()}).where(
+            User.id == user_id
+        )
+    if changes.get("active") is False:
+        await deactivate_user(user_id)

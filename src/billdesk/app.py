@@ -6,11 +6,11 @@ import logging
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
@@ -18,13 +18,16 @@ from billdesk.db import DB
 from billdesk.settings import get_settings, resource_dir
 from billdesk.web.account import AccountController
 from billdesk.web.admin import AdminController
+from billdesk.web.api.admin import AdminApiController
+from billdesk.web.api.desk import DeskApiController
+from billdesk.web.api.me import MeController
 from billdesk.web.client import ClientController
 from billdesk.web.desk import DeskController
-from billdesk.web.finance import FinanceController
-from billdesk.web.api.me import MeController
 from billdesk.web.errors import handle_exception
+from billdesk.web.finance import FinanceController
 from billdesk.web.health import healthz
 from billdesk.web.middleware import API_PREFIX, AuthMiddleware
+from billdesk.web.webhooks import stripe_webhook
 
 # Five attachments of 5 MB and a message, with room for the multipart framing.
 MAX_BODY = 30 * 1024 * 1024
@@ -44,17 +47,22 @@ def route_handlers() -> list:
     """Every controller of every area, listed once."""
     return [
         healthz,
+        stripe_webhook,
         AccountController,
         ClientController,
         DeskController,
         FinanceController,
         AdminController,
         MeController,
+        DeskApiController,
+        AdminApiController,
         create_static_files_router(path="/static", directories=[resource_dir("static")]),
     ]
 
 
-def create_app(*, debug: bool = False) -> Litestar:
+def create_app(*, debug: bool = False, pooled: bool = True) -> Litestar:
+    """The app. `pooled=False` opens a connection per query, for callers that share
+    their event loop with other database users (the test suite)."""
     settings = get_settings()
     return Litestar(
         route_handlers=route_handlers(),
@@ -81,8 +89,8 @@ def create_app(*, debug: bool = False) -> Litestar:
             security=[{"bearer": []}],
         ),
         exception_handlers={Exception: handle_exception},
-        on_startup=[_open_pool],
-        on_shutdown=[_close_pool],
+        on_startup=[_open_pool] if pooled else [],
+        on_shutdown=[_close_pool] if pooled else [],
         request_max_body_size=MAX_BODY,
         logging_config=LoggingConfig(
             loggers={"billdesk": {"level": "INFO", "handlers": ["queue_listener"]}},

@@ -157,7 +157,9 @@ async def authenticate(*, email: str, password: str, ip: str) -> CurrentUser:
 # --------------------------------------------------------------- sessions
 
 
-async def start_session(*, user_id: int, ip: str = "", user_agent: str = "") -> tuple[str, datetime]:
+async def start_session(
+    *, user_id: int, ip: str = "", user_agent: str = ""
+) -> tuple[str, datetime]:
     """A new session for the user: the cookie value (shown once) and its expiry."""
     from billdesk.settings import get_settings
 
@@ -202,7 +204,7 @@ async def user_for_session(token: str) -> CurrentUser | None:
 
 # ------------------------------------------------------------- API tokens
 
-TOKEN_PREFIX = "bd_"
+TOKEN_PREFIX = "bd_"  # noqa: S105  (a label, not a secret)
 
 
 async def create_api_token(*, user_id: int, name: str = "") -> tuple[int, str]:

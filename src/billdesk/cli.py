@@ -35,8 +35,9 @@ async def _with_db(work: Callable[[], Awaitable[Any]]) -> Any:
 
 async def migrate() -> None:
     """Apply every migration not yet applied."""
-    import billdesk.db  # noqa: F401  (sets PICCOLO_CONF)
     from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    import billdesk.db  # noqa: F401  (sets PICCOLO_CONF)
 
     result = await run_forwards(app_name="all", migration_id="all")
     if not result.success:
@@ -89,9 +90,11 @@ def cmd_token_create(args: argparse.Namespace) -> None:
     from billdesk.tables import User
 
     async def work() -> tuple[int, str]:
-        row = await User.select(User.id, User.active).where(
-            User.email == normalize_email(args.email)
-        ).first()
+        row = (
+            await User.select(User.id, User.active)
+            .where(User.email == normalize_email(args.email))
+            .first()
+        )
         if row is None:
             raise CommandFailed(f"no user with the email {args.email}")
         if not row["active"]:
@@ -111,6 +114,18 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
     print(f"Token {args.id} revoked.")
 
 
+def cmd_reconcile(_: argparse.Namespace) -> None:
+    from billdesk.payments import reconcile
+
+    report = asyncio.run(_with_db(reconcile))
+    print(
+        f"Checked {report.checked} charges: {report.paid} paid, {report.unpaid} awaiting "
+        f"payment, {report.unchanged} unchanged."
+    )
+    if report.errors:
+        raise CommandFailed("; ".join(report.errors))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="billdesk", description="The billdesk support desk.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -121,10 +136,18 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(run=cmd_serve)
 
-    commands.add_parser("migrate", help="apply the database migrations").set_defaults(run=cmd_migrate)
+    commands.add_parser("migrate", help="apply the database migrations").set_defaults(
+        run=cmd_migrate
+    )
     commands.add_parser("demo", help="load the demo data (idempotent)").set_defaults(run=cmd_demo)
 
-    user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    commands.add_parser(
+        "reconcile", help="settle charges left pending or requiring payment, from Stripe"
+    ).set_defaults(run=cmd_reconcile)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="action", required=True
+    )
     create = user.add_parser("create", help="create a user")
     create.add_argument("email")
     create.add_argument("--name", required=True)

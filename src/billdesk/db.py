@@ -25,7 +25,9 @@ def engine_for(database_url: str) -> PostgresEngine | SQLiteEngine:
         return PostgresEngine(config={"dsn": database_url}, log_queries=False)
     parsed = urlparse(database_url)
     if parsed.scheme != "sqlite":
-        raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not {parsed.scheme}:")
+        raise ValueError(
+            f"DATABASE_URL must start with sqlite:/// or postgresql://, not {parsed.scheme}:"
+        )
     path = database_url.removeprefix("sqlite:///")
     directory = os.path.dirname(path)
     if directory:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from billdesk.accounts import create_user
 from billdesk.tables import Department, DepartmentMember, Service, User
 
-PASSWORD = "demo-password"
+PASSWORD = "demo-password"  # noqa: S105  (printed for the demo on purpose)
 
 
 @dataclass(frozen=True)
@@ -23,19 +23,31 @@ class DemoUser:
 
 DEPARTMENTS = [
     dict(
-        slug="technical-support", name="Technical support",
+        slug="technical-support",
+        name="Technical support",
         description="Servers, hosting, e-mail and DNS problems.",
-        free_tickets=3, quota_period="month", ticket_price=1500, currency="usd",
+        free_tickets=3,
+        quota_period="month",
+        ticket_price=1500,
+        currency="usd",
     ),
     dict(
-        slug="billing", name="Billing",
+        slug="billing",
+        name="Billing",
         description="Invoices, payments and refunds. Always free.",
-        free_tickets=None, quota_period="month", ticket_price=0, currency="usd",
+        free_tickets=None,
+        quota_period="month",
+        ticket_price=0,
+        currency="usd",
     ),
     dict(
-        slug="premium-administration", name="Premium administration",
+        slug="premium-administration",
+        name="Premium administration",
         description="Hands-on server administration by our engineers, charged per ticket.",
-        free_tickets=0, quota_period="month", ticket_price=4900, currency="usd",
+        free_tickets=0,
+        quota_period="month",
+        ticket_price=4900,
+        currency="usd",
     ),
 ]
 
@@ -77,9 +89,16 @@ async def load_demo() -> list[DemoUser]:
     users = {}
     for demo_user in USERS:
         row = await User.select(User.id).where(User.email == demo_user.email).first()
-        users[demo_user.email] = row["id"] if row else await create_user(
-            email=demo_user.email, name=demo_user.name, role=demo_user.role,
-            password=PASSWORD, external_id=demo_user.external_id,
+        users[demo_user.email] = (
+            row["id"]
+            if row
+            else await create_user(
+                email=demo_user.email,
+                name=demo_user.name,
+                role=demo_user.role,
+                password=PASSWORD,
+                external_id=demo_user.external_id,
+            )
         )
 
     for email, slug in MEMBERS.items():
@@ -94,8 +113,11 @@ async def load_demo() -> list[DemoUser]:
         if not await Service.exists().where(Service.external_id == external_id):
             await Service.insert(
                 Service(
-                    customer=by_external[customer], external_id=external_id,
-                    name=name, kind=kind, status=status,
+                    customer=by_external[customer],
+                    external_id=external_id,
+                    name=name,
+                    kind=kind,
+                    status=status,
                 )
             )
     return USERS

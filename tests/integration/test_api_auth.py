@@ -29,8 +29,12 @@ async def test_missing_malformed_and_revoked_tokens_get_401_problems(client):
     token = await make_token(user)
     token_id = (await ApiToken.select(ApiToken.id).first())["id"]
     await revoke_api_token(token_id)
-    for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic abc"},
-                    {"Authorization": f"Bearer {token}"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer nonsense"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": f"Bearer {token}"},
+    ):
         answer = await client.get("/api/v1/me", headers=headers)
         assert answer.status_code == 401
         assert answer.headers["content-type"].startswith(PROBLEM)
@@ -74,7 +78,13 @@ async def test_account_page_creates_and_revokes_tokens(client):
     import re
 
     secret = re.search(r"<code data-new-token>([^<]+)</code>", created.text).group(1)
-    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})).status_code == 200
+    assert (
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    ).status_code == 200
     token_id = (await ApiToken.select(ApiToken.id).first())["id"]
-    await client.post(f"/account/tokens/{token_id}/revoke", data={"_csrf_token": csrf_token(created.text)})
-    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})).status_code == 401
+    await client.post(
+        f"/account/tokens/{token_id}/revoke", data={"_csrf_token": csrf_token(created.text)}
+    )
+    assert (
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    ).status_code == 401

@@ -98,7 +98,12 @@ async def test_next_never_leaves_the_site(client):
     token = await form_token(client)
     answer = await client.post(
         "/login",
-        data={"email": user.email, "password": PASSWORD, "next": "//evil.example/x", "_csrf_token": token},
+        data={
+            "email": user.email,
+            "password": PASSWORD,
+            "next": "//evil.example/x",
+            "_csrf_token": token,
+        },
     )
     assert answer.headers["location"].endswith("/tickets")
 

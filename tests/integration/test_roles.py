@@ -6,8 +6,13 @@ import pytest
 
 from tests.factories import login, make_user
 
-AREAS = {"/tickets": {"customer"}, "/desk": {"staff", "admin"}, "/finance": {"finance", "admin"},
-         "/admin/departments": {"admin"}, "/account": {"customer", "staff", "finance", "admin"}}
+AREAS = {
+    "/tickets": {"customer"},
+    "/desk": {"staff", "admin"},
+    "/finance": {"finance", "admin"},
+    "/admin/departments": {"admin"},
+    "/account": {"customer", "staff", "finance", "admin"},
+}
 
 
 @pytest.mark.parametrize("role", ["customer", "staff", "finance", "admin"])

@@ -41,11 +41,15 @@ class AccountController(Controller):
         return Redirect(path=user.home if user else "/login")
 
     @get("/login")
-    async def login_page(self, request: Request, next: FromQuery[str | None] = None) -> Template | Redirect:
+    async def login_page(
+        self, request: Request, next: FromQuery[str | None] = None
+    ) -> Template | Redirect:
         user: CurrentUser | None = request.scope.get("user")
         if user is not None:
             return Redirect(path=_safe_next(next) or user.home)
-        return await render(request, "auth/login.html", {"error": None, "email": "", "next": next or ""})
+        return await render(
+            request, "auth/login.html", {"error": None, "email": "", "next": next or ""}
+        )
 
     @post("/login")
     async def login(self, request: Request) -> Template | Redirect:
@@ -56,16 +60,23 @@ class AccountController(Controller):
         context = {"email": email, "next": next_path}
         if not email or not password:
             return await render(
-                request, "auth/login.html",
-                {**context, "error": "Enter your email and your password."}, status_code=400,
+                request,
+                "auth/login.html",
+                {**context, "error": "Enter your email and your password."},
+                status_code=400,
             )
         try:
             user = await auth.authenticate(email=email, password=password, ip=_client_ip(request))
         except RateLimited as exc:
-            return await render(request, "auth/login.html", {**context, "error": exc.detail}, status_code=429)
+            return await render(
+                request, "auth/login.html", {**context, "error": exc.detail}, status_code=429
+            )
         except LoginRefused as exc:
             return await render(
-                request, "auth/login.html", {**context, "error": exc.message}, status_code=exc.status
+                request,
+                "auth/login.html",
+                {**context, "error": exc.message},
+                status_code=exc.status,
             )
         token, _ = await auth.start_session(
             user_id=user.id,
@@ -75,7 +86,9 @@ class AccountController(Controller):
         settings = get_settings()
         response = Redirect(path=_safe_next(next_path) or user.home)
         response.set_cookie(
-            session_cookie(token, max_age=settings.session_days * 86400, secure=settings.secure_cookies)
+            session_cookie(
+                token, max_age=settings.session_days * 86400, secure=settings.secure_cookies
+            )
         )
         return response
 
@@ -94,9 +107,17 @@ class AccountController(Controller):
 
     async def _account(self, request: Request, **extra: object) -> Template:
         user: CurrentUser = request.scope["user"]
-        tokens = await ApiToken.select(
-            ApiToken.id, ApiToken.name, ApiToken.prefix, ApiToken.created_at, ApiToken.revoked_at
-        ).where(ApiToken.user == user.id).order_by(ApiToken.id, ascending=False)
+        tokens = (
+            await ApiToken.select(
+                ApiToken.id,
+                ApiToken.name,
+                ApiToken.prefix,
+                ApiToken.created_at,
+                ApiToken.revoked_at,
+            )
+            .where(ApiToken.user == user.id)
+            .order_by(ApiToken.id, ascending=False)
+        )
         return await render(request, "account.html", {"tokens": tokens, **extra}, active="account")
 
     @post("/account/tokens", guards=[requires_login])
@@ -114,7 +135,9 @@ class AccountController(Controller):
     @post("/account/tokens/{token_id:int}/revoke", guards=[requires_login])
     async def revoke_token(self, request: Request, token_id: FromPath[int]) -> Response | Redirect:
         user: CurrentUser = request.scope["user"]
-        owned = await ApiToken.exists().where((ApiToken.id == token_id) & (ApiToken.user == user.id))
+        owned = await ApiToken.exists().where(
+            (ApiToken.id == token_id) & (ApiToken.user == user.id)
+        )
         if not owned:
             from litestar.exceptions import NotFoundException
 

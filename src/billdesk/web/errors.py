@@ -137,8 +137,11 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
             if _is_api(request):
                 errors = _validation_errors(exc) if isinstance(exc, ValidationException) else []
                 return problem(
-                    422, code="validation_error", title=TITLES[422],
-                    detail=errors[0]["message"] if errors else detail, errors=errors,
+                    422,
+                    code="validation_error",
+                    title=TITLES[422],
+                    detail=errors[0]["message"] if errors else detail,
+                    errors=errors,
                 )
             return _error_page(request, 400, TITLES[400], "Some of what was sent is not valid.")
         if status == 403 and "csrf" in detail.lower():
@@ -160,12 +163,16 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
             return _error_page(request, status, TITLES.get(status, "Error"), FRIENDLY[500])
         if status == 404 or status == 405:
             detail = FRIENDLY[404]
-        return _error_page(request, status, TITLES.get(status, "Error"), detail or FRIENDLY.get(status, ""))
+        return _error_page(
+            request, status, TITLES.get(status, "Error"), detail or FRIENDLY.get(status, "")
+        )
 
     log.exception("Unhandled error on %s %s", request.method, request.url.path)
     if _is_api(request):
         return problem(
-            HTTP_500_INTERNAL_SERVER_ERROR, code="internal_error", title=TITLES[500],
+            HTTP_500_INTERNAL_SERVER_ERROR,
+            code="internal_error",
+            title=TITLES[500],
             detail=FRIENDLY[500],
         )
     return _error_page(request, 500, TITLES[500], FRIENDLY[500])

@@ -1,0 +1,57 @@
+"""Settings come from the environment; the secret key is never a fixed default."""
+
+from __future__ import annotations
+
+from billdesk.db import engine_for
+from billdesk.settings import load_settings
+
+
+def test_secret_key_is_generated_once_into_the_data_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("BILLDESK_SECRET_KEY", raising=False)
+    monkeypatch.setenv("BILLDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    first = load_settings()
+    second = load_settings()
+    assert len(first.secret_key) >= 48
+    assert first.secret_key == second.secret_key
+    assert (tmp_path / "secret_key").read_text() == first.secret_key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+    other = tmp_path / "other"
+    monkeypatch.setenv("BILLDESK_DATA_DIR", str(other))
+    assert load_settings().secret_key != first.secret_key
+
+
+def test_default_database_is_sqlite_under_the_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("BILLDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = load_settings()
+    assert settings.database_url == f"sqlite:///{tmp_path / 'billdesk.sqlite3'}"
+    assert not settings.is_postgres
+    assert type(engine_for(settings.database_url)).__name__ == "SQLiteEngine"
+
+
+def test_postgres_url_selects_postgres(monkeypatch, tmp_path):
+    monkeypatch.setenv("BILLDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billdesk")
+    settings = load_settings()
+    assert settings.is_postgres
+    assert type(engine_for(settings.database_url)).__name__ == "PostgresEngine"
+
+
+def test_payments_mode_follows_the_stripe_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("BILLDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
+    assert not load_settings().payments_configured
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_x")
+    monkeypatch.delenv("STRIPE_API_BASE", raising=False)
+    assert load_settings().payments_configured and not load_settings().payments_test_mode
+    monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:8420")
+    assert load_settings().payments_test_mode
+
+
+def test_unknown_database_scheme_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        engine_for("mysql://x")
