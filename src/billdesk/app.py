@@ -35,12 +35,12 @@ MAX_BODY = 30 * 1024 * 1024
 
 async def _open_pool() -> None:
     if get_settings().is_postgres:
-        await DB.start_connection_pool(max_size=10)  # type: ignore[union-attr]
+        await DB.start_connection_pool(max_size=10)  # type: ignore[call-arg]
 
 
 async def _close_pool() -> None:
     if get_settings().is_postgres:
-        await DB.close_connection_pool()  # type: ignore[union-attr]
+        await DB.close_connection_pool()
 
 
 def route_handlers() -> list:

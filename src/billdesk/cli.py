@@ -25,12 +25,12 @@ async def _with_db(work: Callable[[], Awaitable[Any]]) -> Any:
 
     pooled = get_settings().is_postgres
     if pooled:
-        await DB.start_connection_pool(max_size=2)  # type: ignore[union-attr]
+        await DB.start_connection_pool(max_size=2)  # type: ignore[call-arg]
     try:
         return await work()
     finally:
         if pooled:
-            await DB.close_connection_pool()  # type: ignore[union-attr]
+            await DB.close_connection_pool()
 
 
 async def migrate() -> None:

@@ -6,6 +6,7 @@ Loading it twice changes nothing: every row is found by its natural key first.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from billdesk.accounts import create_user
 from billdesk.tables import Department, DepartmentMember, Service, User
@@ -21,7 +22,7 @@ class DemoUser:
     external_id: str | None = None
 
 
-DEPARTMENTS = [
+DEPARTMENTS: list[dict[str, Any]] = [
     dict(
         slug="technical-support",
         name="Technical support",

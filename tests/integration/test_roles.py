@@ -50,3 +50,28 @@ async def test_openapi_document_is_served(client):
     answer = await client.get("/api/docs/openapi.json")
     assert answer.status_code == 200
     assert "/api/v1/me" in answer.json()["paths"]
+
+
+async def test_healthz_is_503_when_the_database_is_unreachable(client, monkeypatch):
+    from billdesk.tables import User
+
+    def unreachable(*_args, **_kwargs):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(User, "select", unreachable)
+    answer = await client.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json()["database"] == "unreachable"
+
+
+async def test_server_error_page_shows_no_traceback(client, monkeypatch):
+    from billdesk.web import account
+
+    async def broken(*_args, **_kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(account, "render", broken)
+    answer = await client.get("/login")
+    assert answer.status_code == 500
+    assert "Something went wrong on our side" in answer.text
+    assert "secret internal detail" not in answer.text and "Traceback" not in answer.text
