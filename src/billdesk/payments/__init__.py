@@ -1,0 +1,49 @@
+"""Stripe: saved cards, charging paid tickets, Checkout, webhooks, reconcile, refunds.
+
+The client area opens a paid ticket in `awaiting_payment` and then calls
+`charge_new_ticket()`; everything after that (retry, Checkout, cancel, webhook,
+reconcile, refunds) lives here.
+"""
+
+from billdesk.payments.cards import finish_card_setup, save_test_card, start_card_setup
+from billdesk.payments.charges import (
+    ChargeOutcome,
+    cancel_unpaid_ticket,
+    charge_new_ticket,
+    finish_checkout,
+    retry_saved_card,
+    start_checkout,
+)
+from billdesk.payments.events import BadSignature, handle_event, verify
+from billdesk.payments.reconcile import ReconcileReport, reconcile
+from billdesk.payments.refunds import refund_charge
+from billdesk.payments.stripe_api import (
+    SavedCard,
+    payments_configured,
+    saved_card,
+    stripe_client,
+    use_stripe_client,
+)
+
+__all__ = [
+    "BadSignature",
+    "ChargeOutcome",
+    "ReconcileReport",
+    "SavedCard",
+    "cancel_unpaid_ticket",
+    "charge_new_ticket",
+    "finish_card_setup",
+    "finish_checkout",
+    "handle_event",
+    "payments_configured",
+    "reconcile",
+    "refund_charge",
+    "retry_saved_card",
+    "save_test_card",
+    "saved_card",
+    "start_card_setup",
+    "start_checkout",
+    "stripe_client",
+    "use_stripe_client",
+    "verify",
+]

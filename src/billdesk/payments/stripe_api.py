@@ -1,0 +1,185 @@
+"""The Stripe boundary: the client built from the settings, customers and saved cards.
+
+Every call goes through the official SDK's `StripeClient`. The SDK's calls are
+synchronous, so they run in a worker thread and never block the event loop. Tests
+and the offline demo point the client elsewhere with `STRIPE_API_BASE`, or hand
+in a client of their own with `use_stripe_client()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import stripe
+
+from billdesk.errors import PaymentsUnavailable
+from billdesk.settings import get_settings
+from billdesk.tables import User
+
+T = TypeVar("T")
+
+# The SDK retries connection errors, 409s and 5xx with the same idempotency key.
+NETWORK_RETRIES = 2
+
+_override: stripe.StripeClient | None = None
+
+
+def use_stripe_client(client: stripe.StripeClient | None) -> None:
+    """Use this client instead of the one built from the settings (None: back to the settings)."""
+    global _override
+    _override = client
+
+
+@functools.lru_cache(maxsize=4)
+def _client_for(secret_key: str, api_base: str | None) -> stripe.StripeClient:
+    base_addresses = {"api": api_base} if api_base else {}
+    return stripe.StripeClient(
+        secret_key,
+        base_addresses=base_addresses,  # type: ignore[arg-type]
+        max_network_retries=NETWORK_RETRIES,
+    )
+
+
+def stripe_client() -> stripe.StripeClient:
+    """The Stripe client of this process; PaymentsUnavailable when payments are not set up."""
+    if _override is not None:
+        return _override
+    settings = get_settings()
+    if not settings.stripe_secret_key:
+        raise PaymentsUnavailable(
+            "Paid tickets are not available right now: payments are not set up."
+        )
+    return _client_for(settings.stripe_secret_key, settings.stripe_api_base)
+
+
+def payments_configured() -> bool:
+    return _override is not None or get_settings().payments_configured
+
+
+async def call(work: Callable[[stripe.StripeClient], T]) -> T:
+    """Run one SDK call with the process's client, off the event loop."""
+    client = stripe_client()
+    return await asyncio.to_thread(work, client)
+
+
+def object_id(value: Any) -> str | None:
+    """The id of an expandable field: Stripe sends an id, localstripe sometimes the object."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return getattr(value, "id", None) or (value.get("id") if isinstance(value, dict) else None)
+
+
+def metadata_of(obj: Any) -> dict[str, str]:
+    """An object's metadata as a plain dict (the SDK's objects are not dicts)."""
+    metadata = getattr(obj, "metadata", None)
+    if metadata is None:
+        return {}
+    if hasattr(metadata, "to_dict"):
+        metadata = metadata.to_dict()
+    return {str(k): str(v) for k, v in dict(metadata).items()}
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    payment_method_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.exp_month:02d}/{self.exp_year}"
+
+
+def _card_of(payment_method: Any) -> SavedCard | None:
+    card = getattr(payment_method, "card", None)
+    if card is None:
+        return None
+    return SavedCard(
+        payment_method_id=payment_method.id,
+        brand=str(card.brand or "card"),
+        last4=str(card.last4 or ""),
+        exp_month=int(card.exp_month or 0),
+        exp_year=int(card.exp_year or 0),
+    )
+
+
+def _find_saved_card(client: stripe.StripeClient, stripe_customer_id: str) -> SavedCard | None:
+    customer = client.v1.customers.retrieve(stripe_customer_id)
+    settings = getattr(customer, "invoice_settings", None)
+    default = object_id(getattr(settings, "default_payment_method", None)) if settings else None
+    cards = client.v1.payment_methods.list(
+        params={"customer": stripe_customer_id, "type": "card", "limit": 100}
+    ).data
+    if default:
+        for payment_method in cards:
+            if payment_method.id == default:
+                return _card_of(payment_method)
+        # A default set by id that the list does not show (e.g. a magic test id).
+        try:
+            return _card_of(client.v1.payment_methods.retrieve(default))
+        except stripe.InvalidRequestError:
+            pass
+    if not cards:
+        return None
+    newest = max(cards, key=lambda payment_method: payment_method.created or 0)
+    return _card_of(newest)
+
+
+async def saved_card(stripe_customer_id: str | None) -> SavedCard | None:
+    """The customer's saved card: the default payment method, else the newest attached card."""
+    if not stripe_customer_id:
+        return None
+    return await call(lambda client: _find_saved_card(client, stripe_customer_id))
+
+
+async def stripe_customer_of(user_id: int) -> str | None:
+    row = await User.select(User.stripe_customer_id).where(User.id == user_id).first()
+    return row["stripe_customer_id"] if row else None
+
+
+async def get_or_create_stripe_customer(user_id: int) -> str:
+    """The user's Stripe customer id, creating the Stripe customer on first need."""
+    row = (
+        await User.select(User.email, User.name, User.stripe_customer_id)
+        .where(User.id == user_id)
+        .first()
+    )
+    if row is None:
+        raise ValueError(f"no user {user_id}")
+    if row["stripe_customer_id"]:
+        return row["stripe_customer_id"]
+    created = await call(
+        lambda client: client.v1.customers.create(
+            params={
+                "email": row["email"],
+                "name": row["name"],
+                "metadata": {"billdesk_user_id": str(user_id)},
+            },
+            options={"idempotency_key": f"customer-{user_id}-{secrets.token_hex(6)}"},
+        )
+    )
+    # Two requests may create a customer at once: the first to write wins, and
+    # the other Stripe customer is simply never used.
+    await User.update({User.stripe_customer_id: created.id}).where(
+        (User.id == user_id) & User.stripe_customer_id.is_null()
+    )
+    return await stripe_customer_of(user_id) or created.id
+
+
+async def make_default_card(stripe_customer_id: str, payment_method_id: str) -> None:
+    """Make this attached card the one charged for paid tickets."""
+    await call(
+        lambda client: client.v1.customers.update(
+            stripe_customer_id,
+            params={"invoice_settings": {"default_payment_method": payment_method_id}},
+        )
+    )

@@ -1,0 +1,330 @@
+"""Paid tickets against localstripe through the real SDK: charge once, decline and retry,
+webhooks once, recovery after a crash, refunds."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import stripe
+
+from billdesk import payments
+from billdesk.payments import charges as charge_module
+from billdesk.payments import events as events_module
+from billdesk.payments.stripe_api import stripe_client
+from billdesk.tables import Charge, Notification, Refund, StripeEvent, Ticket, TicketEvent
+from tests.factories import make_department, make_user
+from tests.payment_helpers import (
+    DECLINED_CARD,
+    GOOD_CARD,
+    awaiting_ticket,
+    event_payload,
+    give_card,
+    intents_for_charge,
+    save_card,
+    signed,
+    stripe_settings,
+)
+from tests.support.stripe_server import LocalStripe
+
+pytestmark = pytest.mark.stripe
+
+
+@pytest.fixture(scope="module")
+def local_stripe() -> Iterator[LocalStripe]:
+    with LocalStripe() as server:
+        yield server
+
+
+@pytest.fixture
+async def sdk(local_stripe: LocalStripe) -> AsyncIterator[stripe.StripeClient]:
+    local_stripe.reset()
+    with stripe_settings(local_stripe.api_base):
+        yield stripe_client()
+
+
+async def paid_ticket(customer_id: int, department_id: int) -> payments.ChargeOutcome:
+    ticket_id = await awaiting_ticket(customer_id=customer_id, department_id=department_id)
+    return await payments.charge_new_ticket(
+        ticket_id=ticket_id, customer_id=customer_id, department_id=department_id,
+        amount=1500, currency="usd",
+    )
+
+
+async def ticket_status(ticket_id: int) -> str:
+    row = await Ticket.select(Ticket.status).where(Ticket.id == ticket_id).first()
+    return row["status"]
+
+
+async def charge_row(charge_id: int) -> dict:
+    return await Charge.select().where(Charge.id == charge_id).first()
+
+
+async def test_good_card_is_charged_once_and_the_ticket_joins_the_queue(sdk):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    await give_card(sdk, customer.id)
+
+    outcome = await paid_ticket(customer.id, department)
+
+    assert outcome.paid and outcome.payment_url is None
+    assert await ticket_status(outcome.ticket_id) == "in_progress"
+    [intent] = intents_for_charge(sdk, outcome.charge_id)
+    assert (intent.status, intent.amount, intent.currency) == ("succeeded", 1500, "usd")
+    assert intent.metadata["ticket_id"] == str(outcome.ticket_id)
+    row = await charge_row(outcome.charge_id)
+    assert row["stripe_payment_intent_id"] == intent.id and row["paid_at"] is not None
+    assert row["idempotency_key"].startswith(f"billdesk-charge-{outcome.charge_id}-attempt-1-")
+
+    again = await payments.charge_new_ticket(
+        ticket_id=outcome.ticket_id, customer_id=customer.id, department_id=department,
+        amount=1500, currency="usd",
+    )
+    assert again.charge_id == outcome.charge_id and again.paid
+    assert len(intents_for_charge(sdk, outcome.charge_id)) == 1
+    kinds = await Notification.select(Notification.kind).where(Notification.user == customer.id)
+    assert [k["kind"] for k in kinds] == ["payment_succeeded"]
+
+
+async def test_declined_card_waits_then_is_paid_by_retry_after_replacing_the_card(sdk):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    stripe_customer = await give_card(sdk, customer.id, DECLINED_CARD)
+
+    outcome = await paid_ticket(customer.id, department)
+
+    assert outcome.status == "requires_payment"
+    assert outcome.ticket_status == "awaiting_payment"
+    assert "declined" in outcome.failure_reason.lower()
+    assert outcome.payment_url.endswith(f"/tickets/{outcome.ticket_id}/checkout")
+    first = await charge_row(outcome.charge_id)
+    assert first["stripe_payment_intent_id"]
+    failed = await Notification.select().where(Notification.kind == "payment_failed")
+    assert len(failed) == 1 and failed[0]["ticket"] == outcome.ticket_id
+
+    save_card(sdk, stripe_customer, GOOD_CARD)
+    retried = await payments.retry_saved_card(ticket_id=outcome.ticket_id, customer_id=customer.id)
+
+    assert retried.paid and retried.ticket_status == "in_progress"
+    second = await charge_row(outcome.charge_id)
+    assert second["attempt"] == 2 and second["idempotency_key"] != first["idempotency_key"]
+    statuses = sorted(i.status for i in intents_for_charge(sdk, outcome.charge_id))
+    assert statuses == ["requires_payment_method", "succeeded"]
+
+
+async def test_no_saved_card_asks_for_payment_without_calling_stripe(sdk):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+
+    outcome = await paid_ticket(customer.id, department)
+
+    assert outcome.status == "requires_payment" and outcome.ticket_status == "awaiting_payment"
+    assert "no saved card" in outcome.failure_reason
+    assert intents_for_charge(sdk, outcome.charge_id) == []
+
+
+async def test_cancel_solves_the_ticket_and_charges_nothing(sdk):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    await give_card(sdk, customer.id, DECLINED_CARD)
+    outcome = await paid_ticket(customer.id, department)
+
+    canceled = await payments.cancel_unpaid_ticket(
+        ticket_id=outcome.ticket_id, customer_id=customer.id
+    )
+
+    assert (canceled.status, canceled.ticket_status) == ("canceled", "solved")
+    [intent] = intents_for_charge(sdk, outcome.charge_id)
+    assert intent.status == "canceled"
+    with pytest.raises(payments.charges.InvalidTransition):
+        await payments.retry_saved_card(ticket_id=outcome.ticket_id, customer_id=customer.id)
+
+
+async def crash_after_stripe(monkeypatch, customer_id: int, department_id: int) -> int:
+    """Open a paid ticket whose process dies after Stripe answered, before the write."""
+
+    async def die(*args, **kwargs):
+        raise SystemExit("the process died")
+
+    monkeypatch.setattr(charge_module, "after_stripe_answer", die)
+    with pytest.raises(SystemExit):
+        await paid_ticket(customer_id, department_id)
+    monkeypatch.undo()
+    row = await Charge.select(Charge.id, Charge.status).first()
+    assert row["status"] == "pending"
+    return row["id"]
+
+
+async def test_crash_between_stripe_and_the_database_is_settled_by_reconcile(sdk, monkeypatch):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    await give_card(sdk, customer.id)
+    charge_id = await crash_after_stripe(monkeypatch, customer.id, department)
+
+    report = await payments.reconcile()
+
+    assert (report.checked, report.paid) == (1, 1)
+    row = await charge_row(charge_id)
+    assert row["status"] == "succeeded"
+    assert await ticket_status(row["ticket"]) == "in_progress"
+    [intent] = intents_for_charge(sdk, charge_id)
+    assert row["stripe_payment_intent_id"] == intent.id
+    again = await payments.reconcile()
+    assert again.checked == 0
+
+
+async def test_reconcile_marks_a_charge_that_never_reached_stripe(sdk):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    ticket_id = await awaiting_ticket(customer_id=customer.id, department_id=department)
+    await Charge.insert(Charge(ticket=ticket_id, customer=customer.id, department=department,
+                               amount=900, currency="usd", idempotency_key="lost-1"))
+
+    recent = await payments.reconcile()
+    assert recent.unchanged == 1
+    report = await payments.reconcile(include_recent=True)
+
+    assert report.unpaid == 1
+    row = await Charge.select(Charge.status).where(Charge.ticket == ticket_id).first()
+    assert row["status"] == "requires_payment"
+
+
+async def test_webhook_replayed_five_times_changes_state_once(sdk, monkeypatch, client):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    await give_card(sdk, customer.id)
+    charge_id = await crash_after_stripe(monkeypatch, customer.id, department)
+    [intent] = intents_for_charge(sdk, charge_id)
+    payload = event_payload("payment_intent.succeeded", intent, event_id="evt_replayed")
+
+    answers = [
+        (await client.post("/stripe/webhook", content=payload, headers=signed(payload)))
+        for _ in range(5)
+    ]
+
+    assert [a.status_code for a in answers] == [200] * 5
+    assert [a.json()["result"] for a in answers] == ["handled"] + ["duplicate"] * 4
+    row = await charge_row(charge_id)
+    assert row["status"] == "succeeded"
+    assert await StripeEvent.count() == 1
+    moves = await TicketEvent.count().where(
+        (TicketEvent.ticket == row["ticket"]) & (TicketEvent.new_value == "in_progress")
+    )
+    assert moves == 1
+    assert await Notification.count().where(Notification.kind == "payment_succeeded") == 1
+
+
+async def test_bad_signature_and_old_timestamp_are_refused(sdk, monkeypatch, client):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    await give_card(sdk, customer.id)
+    charge_id = await crash_after_stripe(monkeypatch, customer.id, department)
+    [intent] = intents_for_charge(sdk, charge_id)
+    payload = event_payload("payment_intent.succeeded", intent)
+
+    forged = await client.post("/stripe/webhook", content=payload,
+                               headers=signed(payload, secret="whsec_someone_else"))
+    import time
+
+    old = await client.post("/stripe/webhook", content=payload,
+                            headers=signed(payload, timestamp=int(time.time()) - 600))
+    unsigned = await client.post("/stripe/webhook", content=payload)
+
+    assert (forged.status_code, old.status_code, unsigned.status_code) == (400, 400, 400)
+    assert (await charge_row(charge_id))["status"] == "pending"
+    assert await StripeEvent.count() == 0
+
+
+async def test_failure_inside_handling_answers_500_and_the_retry_handles_it(
+    sdk, monkeypatch, client
+):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    await give_card(sdk, customer.id)
+    charge_id = await crash_after_stripe(monkeypatch, customer.id, department)
+    [intent] = intents_for_charge(sdk, charge_id)
+    payload = event_payload("payment_intent.succeeded", intent, event_id="evt_retry")
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(events_module, "settle_paid", broken)
+    failed = await client.post("/stripe/webhook", content=payload, headers=signed(payload))
+    monkeypatch.undo()
+    assert failed.status_code == 500
+    assert await StripeEvent.count() == 0
+
+    retried = await client.post("/stripe/webhook", content=payload, headers=signed(payload))
+    assert retried.status_code == 200 and retried.json()["result"] == "handled"
+    assert (await charge_row(charge_id))["status"] == "succeeded"
+
+
+async def test_payment_failed_webhook_asks_the_customer_to_pay(sdk, client):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    ticket_id = await awaiting_ticket(customer_id=customer.id, department_id=department)
+    rows = await Charge.insert(Charge(ticket=ticket_id, customer=customer.id,
+                                      department=department, amount=900, currency="usd",
+                                      idempotency_key="k-failed")).returning(Charge.id)
+    intent = {"id": "pi_failed", "object": "payment_intent", "status": "requires_payment_method",
+              "metadata": {"charge_id": str(rows[0]["id"])},
+              "last_payment_error": {"message": "Your card has insufficient funds."}}
+    payload = event_payload("payment_intent.payment_failed", intent)
+
+    answer = await client.post("/stripe/webhook", content=payload, headers=signed(payload))
+
+    assert answer.status_code == 200
+    row = await charge_row(rows[0]["id"])
+    assert (row["status"], row["failure_reason"]) == (
+        "requires_payment", "Your card has insufficient funds."
+    )
+    assert row["stripe_payment_intent_id"] == "pi_failed"
+
+
+async def test_unknown_events_and_objects_are_acknowledged(sdk, client):
+    for event_type, obj in [
+        ("customer.created", {"id": "cus_1", "object": "customer"}),
+        ("payment_intent.succeeded", {"id": "pi_unknown", "object": "payment_intent",
+                                       "metadata": {}}),
+    ]:
+        payload = event_payload(event_type, obj)
+        answer = await client.post("/stripe/webhook", content=payload, headers=signed(payload))
+        assert answer.status_code == 200
+
+
+async def test_refund_in_part_then_the_rest_and_never_more(sdk):
+    finance = await make_user(role="finance")
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    await give_card(sdk, customer.id)
+    outcome = await paid_ticket(customer.id, department)
+
+    first = await payments.refund_charge(
+        charge_id=outcome.charge_id, amount=500, reason="Answered late", actor_id=finance.id
+    )
+    row = await charge_row(outcome.charge_id)
+    assert (row["status"], row["refunded_amount"]) == ("partially_refunded", 500)
+
+    with pytest.raises(payments.refunds.ValidationFailed) as too_much:
+        await payments.refund_charge(
+            charge_id=outcome.charge_id, amount=1001, reason="Too much", actor_id=finance.id
+        )
+    assert too_much.value.status == 422 and "amount" in too_much.value.errors
+
+    await payments.refund_charge(
+        charge_id=outcome.charge_id, amount=None, reason="Goodwill", actor_id=finance.id
+    )
+    row = await charge_row(outcome.charge_id)
+    assert (row["status"], row["refunded_amount"]) == ("refunded", 1500)
+    refunds = await Refund.select().order_by(Refund.id)
+    assert [(r["amount"], r["status"]) for r in refunds] == [(500, "succeeded"),
+                                                              (1000, "succeeded")]
+    assert refunds[0]["id"] == first and all(r["stripe_refund_id"] for r in refunds)
+    stripe_refunds = sdk.v1.refunds.list(
+        params={"payment_intent": row["stripe_payment_intent_id"]}
+    ).data
+    assert sorted(r.amount for r in stripe_refunds) == [500, 1000]
+    with pytest.raises(payments.refunds.InvalidTransition):
+        await payments.refund_charge(
+            charge_id=outcome.charge_id, amount=1, reason="Again", actor_id=finance.id
+        )
