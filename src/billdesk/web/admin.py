@@ -1,13 +1,63 @@
-"""Admin: departments, quotas and prices, staff, users and settings."""
+"""Admin: departments with their quotas, prices and members; users; settings; the trash."""
 
 from __future__ import annotations
 
-from litestar import Controller, Request, get
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from billdesk.auth import requires_admin
-from billdesk.tables import Department
-from billdesk.web.layout import render
+from billdesk import accounts, departments, queues
+from billdesk.auth import CurrentUser, Role, requires_admin
+from billdesk.errors import DeskError, NotFound, ValidationFailed
+from billdesk.navigation import support_enabled
+from billdesk.tables import User
+from billdesk.web.layout import FLASH_KEY, render
+
+PERIOD_OPTIONS = [("month", "Calendar month"), ("year", "Calendar year"), ("lifetime", "Lifetime")]
+ROLE_OPTIONS = [(role, role.capitalize()) for role in Role.ALL]
+
+
+def _flash(request: Request, category: str, message: str) -> None:
+    request.scope.setdefault(FLASH_KEY, []).append((category, message))  # type: ignore[typeddict-item]
+
+
+def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The department's values as typed (to show again) and as parsed, with parse errors."""
+    typed = {
+        key: str(form.get(key, "")).strip()
+        for key in ("slug", "name", "description", "free_tickets", "quota_period",
+                    "ticket_price", "currency")
+    }
+    typed["public"] = "public" in form
+    typed["active"] = "active" in form
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {
+        "slug": typed["slug"], "name": typed["name"], "description": typed["description"],
+        "quota_period": typed["quota_period"], "currency": typed["currency"],
+        "public": typed["public"], "active": typed["active"],
+    }
+    free = typed["free_tickets"]
+    if free == "":
+        values["free_tickets"] = None
+    else:
+        try:
+            values["free_tickets"] = int(free)
+        except ValueError:
+            errors["free_tickets"] = "Free tickets must be a whole number of 0 or more."
+    try:
+        values["ticket_price"] = int(typed["ticket_price"] or "0")
+    except ValueError:
+        errors["ticket_price"] = "The price must be a whole number of minor units, 0 or more."
+    return typed, values, errors
+
+
+def _typed_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    typed = {key: row[key] for key in departments.FIELDS}
+    typed["free_tickets"] = "" if row["free_tickets"] is None else str(row["free_tickets"])
+    typed["ticket_price"] = str(row["ticket_price"])
+    return typed
 
 
 class AdminController(Controller):
@@ -20,9 +70,231 @@ class AdminController(Controller):
     async def index(self) -> Redirect:
         return Redirect(path="/admin/departments")
 
+    # ----------------------------------------------------------- departments
+
     @get("/departments")
-    async def departments(self, request: Request) -> Template:
-        rows = await Department.select().order_by(Department.name)
+    async def departments_page(self, request: Request) -> Template:
+        return await self._departments(request)
+
+    async def _departments(
+        self, request: Request, *, typed: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None, status_code: int = 200,
+    ) -> Template:
         return await render(
-            request, "admin/departments.html", {"departments": rows}, active="admin_departments"
+            request,
+            "admin/departments.html",
+            {
+                "departments": await departments.list_departments(),
+                "typed": typed or {"public": True, "active": True, "quota_period": "month",
+                                   "currency": "usd", "ticket_price": "0"},
+                "errors": errors or {},
+                "period_options": PERIOD_OPTIONS,
+            },
+            active="admin_departments",
+            status_code=status_code,
         )
+
+    @post("/departments")
+    async def create_department(self, request: Request) -> Template | Redirect:
+        typed, values, errors = _department_form(await request.form())
+        if not errors:
+            try:
+                department_id = await departments.create_department(**values)
+            except DeskError as exc:
+                errors = exc.errors
+            else:
+                return Redirect(path=f"/admin/departments/{department_id}")
+        return await self._departments(request, typed=typed, errors=errors, status_code=422)
+
+    @get("/departments/{department_id:int}")
+    async def department_page(self, request: Request, department_id: FromPath[int]) -> Template:
+        row = await departments.get_department(department_id)
+        return await self._department(request, row, typed=_typed_from_row(row))
+
+    async def _department(
+        self, request: Request, row: dict[str, Any], *, typed: dict[str, Any],
+        errors: dict[str, str] | None = None, status_code: int = 200,
+    ) -> Template:
+        members = await departments.members(row["id"])
+        member_ids = {member["user.id"] for member in members}
+        candidates = await User.select(User.id, User.name, User.email).where(
+            User.role.is_in([Role.STAFF, Role.ADMIN]) & (User.active == True)  # noqa: E712
+        ).order_by(User.name)
+        return await render(
+            request,
+            "admin/department.html",
+            {
+                "department": row, "typed": typed, "errors": errors or {},
+                "members": members,
+                "candidate_options": [
+                    (user["id"], f"{user['name']} ({user['email']})")
+                    for user in candidates if user["id"] not in member_ids
+                ],
+                "period_options": PERIOD_OPTIONS,
+            },
+            active="admin_departments",
+            status_code=status_code,
+        )
+
+    @post("/departments/{department_id:int}")
+    async def update_department(
+        self, request: Request, department_id: FromPath[int]
+    ) -> Template | Redirect:
+        row = await departments.get_department(department_id)
+        typed, values, errors = _department_form(await request.form())
+        if not errors:
+            try:
+                await departments.update_department(department_id, values)
+            except DeskError as exc:
+                errors = exc.errors
+            else:
+                return Redirect(path=f"/admin/departments/{department_id}")
+        return await self._department(
+            request, row, typed=typed, errors=errors, status_code=422
+        )
+
+    @post("/departments/{department_id:int}/deactivate")
+    async def deactivate_department(self, department_id: FromPath[int]) -> Redirect:
+        await departments.update_department(department_id, {"active": False})
+        return Redirect(path=f"/admin/departments/{department_id}")
+
+    @post("/departments/{department_id:int}/members")
+    async def add_member(
+        self, request: Request, department_id: FromPath[int]
+    ) -> Template | Redirect:
+        row = await departments.get_department(department_id)
+        form = await request.form()
+        raw = str(form.get("user_id", ""))
+        try:
+            if not raw.isdigit():
+                raise ValidationFailed.field("user_id", "Choose a staff member.")
+            await departments.add_member(department_id=department_id, user_id=int(raw))
+        except DeskError as exc:
+            if exc.status == 404:
+                raise
+            return await self._department(
+                request, row, typed=_typed_from_row(row), errors=exc.errors, status_code=422
+            )
+        return Redirect(path=f"/admin/departments/{department_id}")
+
+    @post("/departments/{department_id:int}/members/{user_id:int}/remove")
+    async def remove_member(self, department_id: FromPath[int], user_id: FromPath[int]) -> Redirect:
+        await departments.remove_member(department_id=department_id, user_id=user_id)
+        return Redirect(path=f"/admin/departments/{department_id}")
+
+    # ----------------------------------------------------------------- users
+
+    @get("/users")
+    async def users_page(self, request: Request) -> Template:
+        return await self._users(request)
+
+    async def _users(
+        self, request: Request, *, typed: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None, status_code: int = 200,
+    ) -> Template:
+        users = await User.select(
+            User.id, User.email, User.name, User.role, User.active
+        ).order_by(User.role).order_by(User.name).limit(1000)
+        return await render(
+            request,
+            "admin/users.html",
+            {
+                "users": users, "typed": typed or {"role": "staff"}, "errors": errors or {},
+                "role_options": ROLE_OPTIONS,
+            },
+            active="admin_users",
+            status_code=status_code,
+        )
+
+    @post("/users")
+    async def create_user(self, request: Request) -> Template | Redirect:
+        form = await request.form()
+        typed = {key: str(form.get(key, "")) for key in ("email", "name", "role", "password")}
+        try:
+            await accounts.create_user(
+                email=typed["email"], name=typed["name"], role=typed["role"],
+                password=typed["password"] or None,
+            )
+        except DeskError as exc:
+            typed.pop("password")
+            return await self._users(request, typed=typed, errors=exc.errors, status_code=422)
+        return Redirect(path="/admin/users")
+
+    @get("/users/{user_id:int}")
+    async def user_page(self, request: Request, user_id: FromPath[int]) -> Template:
+        row = await self._user_row(user_id)
+        return await self._user(request, row, typed=dict(row))
+
+    @staticmethod
+    async def _user_row(user_id: int) -> dict[str, Any]:
+        row = await User.select(User.id, User.email, User.name, User.role, User.active).where(
+            User.id == user_id
+        ).first()
+        if row is None:
+            raise NotFound("There is no such user.")
+        return row
+
+    async def _user(
+        self, request: Request, row: dict[str, Any], *, typed: dict[str, Any],
+        errors: dict[str, str] | None = None, status_code: int = 200,
+    ) -> Template:
+        return await render(
+            request, "admin/user.html",
+            {"user": row, "typed": typed, "errors": errors or {}, "role_options": ROLE_OPTIONS},
+            active="admin_users", status_code=status_code,
+        )
+
+    @post("/users/{user_id:int}")
+    async def update_user(self, request: Request, user_id: FromPath[int]) -> Template | Redirect:
+        me: CurrentUser = request.scope["user"]
+        row = await self._user_row(user_id)
+        form = await request.form()
+        typed: dict[str, Any] = {key: str(form.get(key, "")) for key in ("email", "name", "role")}
+        typed["active"] = "active" in form
+        changes: dict[str, Any] = dict(typed)
+        if form.get("password"):
+            changes["password"] = str(form.get("password"))
+        try:
+            if user_id == me.id and (not typed["active"] or typed["role"] != Role.ADMIN):
+                raise ValidationFailed.field(
+                    "role", "You cannot take away your own admin role or deactivate yourself."
+                )
+            await accounts.update_user(user_id, changes)
+        except DeskError as exc:
+            if exc.status == 404:
+                raise
+            return await self._user(request, row, typed=typed, errors=exc.errors, status_code=422)
+        return Redirect(path="/admin/users")
+
+    # -------------------------------------------------------------- settings
+
+    @get("/settings")
+    async def settings_page(self, request: Request) -> Template:
+        return await render(
+            request, "admin/settings.html", {"support_enabled": await support_enabled()},
+            active="admin_settings",
+        )
+
+    @post("/settings")
+    async def update_settings(self, request: Request) -> Template:
+        form = await request.form()
+        await departments.set_support_enabled("support_enabled" in form)
+        enabled = await support_enabled()
+        _flash(request, "success", "Support is on." if enabled else "Support is switched off.")
+        return await render(
+            request, "admin/settings.html", {"support_enabled": enabled},
+            active="admin_settings",
+        )
+
+    # ----------------------------------------------------------------- trash
+
+    @get("/trash")
+    async def trash_page(self, request: Request) -> Template:
+        return await render(
+            request, "admin/trash.html", {"tickets": await queues.trash()}, active="admin_trash"
+        )
+
+    @post("/trash/{ticket_id:int}/restore")
+    async def restore(self, request: Request, ticket_id: FromPath[int]) -> Redirect:
+        await queues.restore_ticket(actor=request.scope["user"], ticket_id=ticket_id)
+        return Redirect(path="/admin/trash")

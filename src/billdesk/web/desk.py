@@ -1,12 +1,75 @@
-"""The desk: the queues of the departments a staff member works in."""
+"""The desk: queues, the ticket with its thread and actions, bulk actions, reply templates."""
 
 from __future__ import annotations
 
-from litestar import Controller, Request, get
-from litestar.response import Template
+from typing import Any
+from urllib.parse import urlencode
 
-from billdesk.auth import requires_staff
-from billdesk.web.layout import render
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from billdesk import queues, reply_templates
+from billdesk.auth import CurrentUser, requires_staff
+from billdesk.errors import DeskError, ValidationFailed
+from billdesk.tables import Department, DepartmentMember, User
+from billdesk.web.api.desk import placeholder_values, read_reply
+from billdesk.web.layout import FLASH_KEY, render
+
+PAGE_SIZE = 50
+STATUS_CHOICES = (
+    ("open", "Open (in progress and waiting)"),
+    ("in_progress", "In progress"),
+    ("waiting_for_reply", "Waiting for customer"),
+    ("solved", "Solved"),
+)
+
+
+def _user(request: Request) -> CurrentUser:
+    return request.scope["user"]
+
+
+def _int_or_none(value: Any) -> int | None:
+    text = str(value or "").strip().lstrip("#")
+    return int(text) if text.isdigit() else None
+
+
+def flash(request: Request, category: str, message: str) -> None:
+    request.scope.setdefault(FLASH_KEY, []).append((category, message))  # type: ignore[typeddict-item]
+
+
+async def _departments_for(user: CurrentUser) -> list[dict[str, Any]]:
+    """The departments the user may filter by, by name."""
+    query = Department.select(Department.id, Department.name).order_by(Department.name)
+    if not user.is_admin:
+        query = query.where(
+            Department.id.is_in(
+                DepartmentMember.select(DepartmentMember.department).where(
+                    DepartmentMember.user == user.id
+                )
+            )
+        )
+    return await query
+
+
+async def _colleagues(user: CurrentUser) -> list[dict[str, Any]]:
+    """Staff who share a department with the user (everyone at the desk, for an admin)."""
+    query = User.select(User.id, User.name).where(
+        User.role.is_in(["staff", "admin"]) & (User.active == True)  # noqa: E712
+    )
+    if not user.is_admin:
+        query = query.where(
+            User.id.is_in(
+                DepartmentMember.select(DepartmentMember.user).where(
+                    DepartmentMember.department.is_in(
+                        DepartmentMember.select(DepartmentMember.department).where(
+                            DepartmentMember.user == user.id
+                        )
+                    )
+                )
+            )
+        )
+    return await query.order_by(User.name)
 
 
 class DeskController(Controller):
@@ -15,6 +78,331 @@ class DeskController(Controller):
     include_in_schema = False
     guards = [requires_staff]
 
+    # ----------------------------------------------------------------- queue
+
     @get("/")
-    async def queue(self, request: Request) -> Template:
-        return await render(request, "desk/queue.html", active="desk")
+    async def queue(
+        self,
+        request: Request,
+        id: FromQuery[str | None] = None,
+        department: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        customer: FromQuery[str | None] = None,
+        assignee: FromQuery[str | None] = None,
+        service: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
+        sort: FromQuery[str | None] = None,
+        page: FromQuery[int] = 1,
+    ) -> Template:
+        return await self._queue_page(
+            request,
+            {
+                "id": id or "", "department": department or "", "status": status or "open",
+                "customer": customer or "", "assignee": assignee or "", "service": service or "",
+                "q": q or "", "sort": sort or "last_message_at",
+            },
+            page=max(page, 1),
+        )
+
+    async def _queue_page(
+        self, request: Request, chosen: dict[str, str], *, page: int = 1,
+        status_code: int = 200, result: queues.BulkResult | None = None,
+        errors: dict[str, str] | None = None,
+    ) -> Template:
+        user = _user(request)
+        statuses = (
+            list(queues.OPEN_STATUSES) if chosen["status"] in ("", "open") else [chosen["status"]]
+        )
+        filters = queues.QueueFilters(
+            id=_int_or_none(chosen["id"]), department=_int_or_none(chosen["department"]),
+            statuses=statuses, customer=_int_or_none(chosen["customer"]),
+            assignee=chosen["assignee"] or None, service=_int_or_none(chosen["service"]),
+            q=chosen["q"], sort=chosen["sort"],
+        )
+        errors = dict(errors or {})
+        try:
+            found = await queues.queue(
+                user, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+            )
+        except DeskError as exc:
+            errors.update(exc.errors)
+            found = queues.QueuePage(items=[], total=0, has_more=False)
+            status_code = exc.status
+        pages = max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+        kept = {key: value for key, value in chosen.items() if value}
+
+        def page_url(number: int) -> str:
+            return "/desk?" + urlencode({**kept, "page": number})
+
+        colleagues = await _colleagues(user)
+        departments = await _departments_for(user)
+        return await render(
+            request,
+            "desk/queue.html",
+            {
+                "tickets": found.items,
+                "total": found.total,
+                "page": page,
+                "pages": pages,
+                "prev_url": page_url(page - 1) if page > 1 else None,
+                "next_url": page_url(page + 1) if found.has_more else None,
+                "chosen": chosen,
+                "departments": departments,
+                "department_options": [(d["id"], d["name"]) for d in departments],
+                "colleagues": colleagues,
+                "status_choices": STATUS_CHOICES,
+                "result": result,
+                "errors": errors,
+                "back_url": "/desk?" + urlencode({**kept, "page": page}),
+            },
+            active="desk",
+            status_code=status_code,
+        )
+
+    @post("/bulk")
+    async def bulk(self, request: Request) -> Template:
+        """Close, assign or remove the selected tickets, then show the queue again with the outcome."""
+        user = _user(request)
+        form = await request.form()
+        ids = [_int_or_none(value) for value in form.getall("ids")] if "ids" in form else []
+        chosen = {
+            key: str(form.get(f"filter_{key}", "") or "")
+            for key in ("id", "department", "status", "customer", "assignee", "service", "q", "sort")
+        }
+        chosen["status"] = chosen["status"] or "open"
+        chosen["sort"] = chosen["sort"] or "last_message_at"
+        try:
+            if any(ticket_id is None for ticket_id in ids):
+                raise ValidationFailed.field("ticket_ids", "Select tickets by their number.")
+            result = await queues.bulk_action(
+                actor=user, action=str(form.get("action", "")),
+                ticket_ids=[ticket_id for ticket_id in ids if ticket_id is not None],
+                assignee_id=_int_or_none(form.get("assignee_id")),
+            )
+        except DeskError as exc:
+            flash(request, "error", exc.detail)
+            return await self._queue_page(
+                request, chosen, status_code=exc.status, errors=exc.errors
+            )
+        if result.updated:
+            flash(
+                request, "success",
+                f"Changed {len(result.updated)} ticket(s): "
+                + ", ".join(f"#{ticket_id}" for ticket_id in result.updated) + ".",
+            )
+        for skipped in result.skipped:
+            flash(request, "warning", f"Skipped #{skipped['id']}: {skipped['reason']}.")
+        return await self._queue_page(request, chosen, result=result)
+
+    # ---------------------------------------------------------------- ticket
+
+    @get("/tickets/{ticket_id:int}")
+    async def ticket(self, request: Request, ticket_id: FromPath[int]) -> Template:
+        from billdesk import tickets
+
+        user = _user(request)
+        await queues.visible_ticket(user, ticket_id, include_removed=True)
+        await tickets.mark_read_by_staff(ticket_id=ticket_id)
+        return await self._ticket_page(request, ticket_id)
+
+    async def _ticket_page(
+        self, request: Request, ticket_id: int, *, errors: dict[str, str] | None = None,
+        typed: dict[str, Any] | None = None, status_code: int = 200,
+    ) -> Template:
+        user = _user(request)
+        detail = await queues.desk_ticket(user, ticket_id)
+        ticket = detail["ticket"]
+        values, department_id = await placeholder_values(user, ticket_id) if ticket[
+            "removed_at"
+        ] is None else ({}, ticket["department.id"])
+        templates = await reply_templates.usable_templates(user, department_id=department_id)
+        for template in templates:
+            template["filled"] = reply_templates.fill_placeholders(template["body"], values)
+        active_departments = await Department.select(Department.id, Department.name).where(
+            Department.active == True  # noqa: E712
+        ).order_by(Department.name)
+        return await render(
+            request,
+            "desk/ticket.html",
+            {
+                **detail,
+                "templates": templates,
+                "staff": await queues.department_staff(ticket["department.id"]),
+                "department_options": [(d["id"], d["name"]) for d in active_departments],
+                "priority_options": [(p, p.capitalize()) for p in queues.PRIORITIES],
+                "errors": errors or {},
+                "typed": typed or {},
+                "solved": ticket["status"] == queues.Status.solved.value,
+            },
+            active="desk",
+            status_code=status_code,
+        )
+
+    async def _act(self, request: Request, ticket_id: int, action, typed: dict[str, Any]):
+        """Run one action; on a refusal show the ticket again with the error by its field."""
+        try:
+            await action()
+        except DeskError as exc:
+            if exc.status == 404:
+                raise
+            flash(request, "error", exc.detail)
+            return await self._ticket_page(
+                request, ticket_id, errors=exc.errors or {"form": exc.detail}, typed=typed,
+                status_code=exc.status,
+            )
+        return Redirect(path=f"/desk/tickets/{ticket_id}")
+
+    @post("/tickets/{ticket_id:int}/reply")
+    async def reply(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        from billdesk import tickets
+
+        user = _user(request)
+        body, internal, files = await read_reply(request)
+
+        async def action() -> None:
+            await queues.visible_ticket(user, ticket_id)
+            await tickets.reply_as_staff(
+                ticket_id=ticket_id, author=user, body=body, internal=internal, files=files
+            )
+
+        return await self._act(
+            request, ticket_id, action, {"body": body, "internal": internal}
+        )
+
+    @post("/tickets/{ticket_id:int}/assign")
+    async def assign(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        user = _user(request)
+        form = await request.form()
+        raw = str(form.get("assignee_id", "")).strip()
+        assignee_id = user.id if raw == "me" else _int_or_none(raw)
+
+        async def action() -> None:
+            await queues.assign_ticket(actor=user, ticket_id=ticket_id, assignee_id=assignee_id)
+
+        return await self._act(request, ticket_id, action, {"assignee_id": raw})
+
+    @post("/tickets/{ticket_id:int}/transfer")
+    async def transfer(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        user = _user(request)
+        form = await request.form()
+        raw = str(form.get("department_id", ""))
+
+        async def action() -> None:
+            department_id = _int_or_none(raw)
+            if department_id is None:
+                raise ValidationFailed.field("department_id", "Choose a department.")
+            await queues.transfer_ticket(
+                actor=user, ticket_id=ticket_id, department_id=department_id
+            )
+
+        return await self._act(request, ticket_id, action, {"department_id": raw})
+
+    @post("/tickets/{ticket_id:int}/priority")
+    async def priority(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        user = _user(request)
+        form = await request.form()
+        value = str(form.get("priority", ""))
+
+        async def action() -> None:
+            await queues.set_priority(actor=user, ticket_id=ticket_id, priority=value)
+
+        return await self._act(request, ticket_id, action, {"priority": value})
+
+    @post("/tickets/{ticket_id:int}/close")
+    async def close(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        from billdesk import tickets
+
+        user = _user(request)
+
+        async def action() -> None:
+            await queues.visible_ticket(user, ticket_id)
+            await tickets.close_ticket(ticket_id, actor=user)
+
+        return await self._act(request, ticket_id, action, {})
+
+    # ------------------------------------------------------------- templates
+
+    @get("/templates")
+    async def templates(self, request: Request) -> Template:
+        return await self._templates_page(request)
+
+    async def _templates_page(
+        self, request: Request, *, errors: dict[str, str] | None = None,
+        typed: dict[str, Any] | None = None, editing: dict[str, Any] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        user = _user(request)
+        rows = await reply_templates.usable_templates(user)
+        departments = await _departments_for(user)
+        mine = {department["id"] for department in departments}
+        for row in rows:
+            row["editable"] = user.is_admin or (
+                row["scope"] == "personal" and row["owner.id"] == user.id
+            ) or (row["scope"] == "department" and row["department.id"] in mine)
+        scopes = [("personal", "Personal (only me)"), ("department", "A department")]
+        if user.is_admin:
+            scopes.append(("global", "Global (everyone)"))
+        return await render(
+            request,
+            "desk/templates.html",
+            {
+                "templates": rows, "scopes": scopes,
+                "department_options": [(d["id"], d["name"]) for d in departments],
+                "errors": errors or {}, "typed": typed or {}, "editing": editing,
+                "placeholders": reply_templates.PLACEHOLDERS,
+            },
+            active="templates",
+            status_code=status_code,
+        )
+
+    @staticmethod
+    def _template_form(form: Any) -> dict[str, Any]:
+        return {
+            "title": str(form.get("title", "")),
+            "body": str(form.get("body", "")),
+            "scope": str(form.get("scope", "personal")),
+            "department_id": _int_or_none(form.get("department_id")),
+        }
+
+    @post("/templates")
+    async def create_template(self, request: Request) -> Template | Redirect:
+        user = _user(request)
+        typed = self._template_form(await request.form())
+        try:
+            await reply_templates.create_template(user=user, **typed)
+        except DeskError as exc:
+            return await self._templates_page(
+                request, errors=exc.errors, typed=typed, status_code=exc.status
+            )
+        return Redirect(path="/desk/templates")
+
+    @get("/templates/{template_id:int}")
+    async def edit_template(self, request: Request, template_id: FromPath[int]) -> Template:
+        row = await reply_templates.get_template(_user(request), template_id)
+        typed = {
+            "title": row["title"], "body": row["body"], "scope": row["scope"],
+            "department_id": row["department"],
+        }
+        return await self._templates_page(request, typed=typed, editing=row)
+
+    @post("/templates/{template_id:int}")
+    async def update_template(
+        self, request: Request, template_id: FromPath[int]
+    ) -> Template | Redirect:
+        user = _user(request)
+        row = await reply_templates.get_template(user, template_id)
+        typed = self._template_form(await request.form())
+        try:
+            await reply_templates.update_template(
+                user=user, template_id=template_id, changes=typed
+            )
+        except DeskError as exc:
+            return await self._templates_page(
+                request, errors=exc.errors, typed=typed, editing=row, status_code=exc.status
+            )
+        return Redirect(path="/desk/templates")
+
+    @post("/templates/{template_id:int}/delete")
+    async def delete_template(self, request: Request, template_id: FromPath[int]) -> Redirect:
+        await reply_templates.delete_template(user=_user(request), template_id=template_id)
+        return Redirect(path="/desk/templates")

@@ -1,0 +1,541 @@
+"""The desk's side of tickets: who may see which, the queues, and the staff actions.
+
+A staff member sees the tickets of the departments they belong to, an admin sees
+every department; anything else answers `NotFound`, exactly as if it did not
+exist. Tickets awaiting payment and tickets in the trash are never in a queue.
+Every change here is one transaction and leaves a line in the ticket's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from piccolo.engine.sqlite import TransactionType
+
+from billdesk.auth import CurrentUser, Role
+from billdesk.db import DB
+from billdesk.errors import NotFound, TicketClosed, ValidationFailed
+from billdesk.tables import (
+    Attachment,
+    Department,
+    DepartmentMember,
+    Message,
+    Service,
+    Ticket,
+    TicketEvent,
+    User,
+)
+from billdesk.tickets import record_event
+
+Status = Ticket.Status
+OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
+QUEUE_STATUSES = (*OPEN_STATUSES, Status.solved.value)
+SORTS = ("last_message_at", "created_at")
+PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
+BULK_ACTIONS = ("close", "assign", "remove")
+MAX_BULK = 100
+
+
+def write_transaction():
+    """One action's transaction; on SQLite it takes the write lock up front."""
+    if DB.engine_type == "sqlite":
+        return DB.transaction(transaction_type=TransactionType.immediate)
+    return DB.transaction()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ who sees what
+
+
+async def member_department_ids(user: CurrentUser) -> list[int] | None:
+    """The departments whose tickets the user works; None means every department (admin)."""
+    if user.is_admin:
+        return None
+    rows = await DepartmentMember.select(DepartmentMember.department).where(
+        DepartmentMember.user == user.id
+    )
+    return [row["department"] for row in rows]
+
+
+def _visible(departments: list[int] | None, department_id: int) -> bool:
+    return departments is None or department_id in departments
+
+
+async def visible_ticket(
+    user: CurrentUser, ticket_id: int, *, include_removed: bool = False
+) -> dict[str, Any]:
+    """The ticket row if the user may work it at the desk, else NotFound.
+
+    Tickets awaiting payment are not the desk's yet; tickets in the trash are
+    only visible to admins, and only when `include_removed` is asked for.
+    """
+    row = await Ticket.select().where(Ticket.id == ticket_id).first()
+    departments = await member_department_ids(user)
+    if (
+        row is None
+        or row["status"] == Status.awaiting_payment.value
+        or (row["removed_at"] is not None and not (include_removed and user.is_admin))
+        or not _visible(departments, row["department"])
+    ):
+        raise NotFound("There is no such ticket in your departments.")
+    return row
+
+
+# ------------------------------------------------------------------------ queue
+
+
+@dataclass
+class QueueFilters:
+    """What the person asked the queue for; `check()` refuses nonsense by field."""
+
+    id: int | None = None
+    department: int | None = None
+    statuses: list[str] = field(default_factory=lambda: list(OPEN_STATUSES))
+    customer: int | None = None
+    assignee: str | None = None  # "me", "none" or a user id
+    service: int | None = None
+    q: str = ""
+    sort: str = "last_message_at"
+
+    def check(self) -> None:
+        errors: dict[str, str] = {}
+        for status in self.statuses:
+            if status not in QUEUE_STATUSES:
+                errors["status"] = (
+                    "The status must be one of: " + ", ".join(QUEUE_STATUSES) + "."
+                )
+        if self.assignee not in (None, "", "me", "none") and not str(self.assignee).isdigit():
+            errors["assignee"] = "The assignee must be 'me', 'none' or a user id."
+        if self.sort not in SORTS:
+            errors["sort"] = "Sort by last_message_at or created_at."
+        if len(self.q) > 200:
+            errors["q"] = "Search for at most 200 characters."
+        if errors:
+            raise ValidationFailed(next(iter(errors.values())), errors=errors)
+
+
+QUEUE_COLUMNS = (
+    Ticket.id,
+    Ticket.subject,
+    Ticket.status,
+    Ticket.priority,
+    Ticket.archived,
+    Ticket.created_at,
+    Ticket.last_message_at,
+    Ticket.last_author_role,
+    Ticket.answers,
+    Ticket.unread_by_staff,
+    Ticket.unread_by_customer,
+    Ticket.department.id,
+    Ticket.department.name,
+    Ticket.customer.id,
+    Ticket.customer.name,
+    Ticket.customer.email,
+    Ticket.assignee.id,
+    Ticket.assignee.name,
+    Ticket.service.id,
+    Ticket.service.name,
+)
+
+
+def _queue_where(user: CurrentUser, departments: list[int] | None, filters: QueueFilters):
+    conditions = [
+        Ticket.removed_at.is_null(),
+        Ticket.status != Status.awaiting_payment.value,
+        Ticket.status.is_in(filters.statuses or list(OPEN_STATUSES)),
+    ]
+    if departments is not None:
+        conditions.append(Ticket.department.is_in(departments))
+    if filters.id is not None:
+        conditions.append(Ticket.id == filters.id)
+    if filters.department is not None:
+        conditions.append(Ticket.department == filters.department)
+    if filters.customer is not None:
+        conditions.append(Ticket.customer == filters.customer)
+    if filters.service is not None:
+        conditions.append(Ticket.service == filters.service)
+    if filters.assignee == "me":
+        conditions.append(Ticket.assignee == user.id)
+    elif filters.assignee == "none":
+        conditions.append(Ticket.assignee.is_null())
+    elif filters.assignee:
+        conditions.append(Ticket.assignee == int(filters.assignee))
+    if filters.q.strip():
+        # The text is a bound parameter; only LIKE's own wildcards are escaped away.
+        text = filters.q.strip().replace("%", "").replace("_", " ")
+        if DB.engine_type == "postgres":
+            conditions.append(Ticket.subject.ilike(f"%{text}%"))
+        else:
+            conditions.append(Ticket.subject.like(f"%{text}%"))  # SQLite LIKE ignores ASCII case
+    where = conditions[0]
+    for condition in conditions[1:]:
+        where = where & condition
+    return where
+
+
+@dataclass
+class QueuePage:
+    items: list[dict[str, Any]]
+    total: int
+    has_more: bool
+
+
+async def queue_query(user: CurrentUser, filters: QueueFilters):
+    """The queue's select (one query, joins included) and its condition, or None when the
+    user works in no department. Callers order and page it (offset pages or keyset pages)."""
+    filters.check()
+    departments = await member_department_ids(user)
+    if departments is not None and not departments:
+        return None
+    where = _queue_where(user, departments, filters)
+    return Ticket.select(*QUEUE_COLUMNS).where(where), where
+
+
+def sort_column(filters: QueueFilters):
+    return Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at
+
+
+async def queue(
+    user: CurrentUser, filters: QueueFilters, *, limit: int = 50, offset: int = 0
+) -> QueuePage:
+    """One page of the user's queue and the total: a fixed three queries, whatever the size."""
+    built = await queue_query(user, filters)
+    if built is None:
+        return QueuePage(items=[], total=0, has_more=False)
+    select, where = built
+    rows = await (
+        select.order_by(sort_column(filters), ascending=False)
+        .order_by(Ticket.id, ascending=False)
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    total = await Ticket.count().where(where)
+    return QueuePage(items=rows[:limit], total=total, has_more=len(rows) > limit)
+
+
+# ---------------------------------------------------------------- the ticket page
+
+
+async def desk_ticket(user: CurrentUser, ticket_id: int) -> dict[str, Any]:
+    """Everything the desk shows about one ticket: thread with internal notes, the
+    customer with their services and other recent tickets, and the history."""
+    await visible_ticket(user, ticket_id, include_removed=True)
+    ticket = await (
+        Ticket.select(*QUEUE_COLUMNS, Ticket.removed_at, Ticket.customer.external_id)
+        .where(Ticket.id == ticket_id)
+        .first()
+    )
+    messages = await (
+        Message.select(
+            Message.id, Message.body, Message.internal, Message.opening, Message.deleted,
+            Message.created_at, Message.author.id, Message.author.name, Message.author.role,
+        )
+        .where(Message.ticket == ticket_id)
+        .order_by(Message.created_at)
+        .order_by(Message.id)
+    )
+    files = await Attachment.select(
+        Attachment.id, Attachment.message, Attachment.filename, Attachment.content_type,
+        Attachment.size,
+    ).where(Attachment.ticket == ticket_id)
+    by_message: dict[int, list[dict[str, Any]]] = {}
+    for item in files:
+        item["url"] = f"/attachments/{item['id']}"
+        by_message.setdefault(item["message"], []).append(item)
+    for message in messages:
+        message["attachments"] = by_message.get(message["id"], [])
+    customer_id = ticket["customer.id"]
+    services = await Service.select(
+        Service.id, Service.external_id, Service.name, Service.kind, Service.status
+    ).where(Service.customer == customer_id).order_by(Service.name)
+    departments = await member_department_ids(user)
+    others = Ticket.select(
+        Ticket.id, Ticket.subject, Ticket.status, Ticket.last_message_at, Ticket.department.name
+    ).where(
+        (Ticket.customer == customer_id)
+        & (Ticket.id != ticket_id)
+        & Ticket.removed_at.is_null()
+    )
+    if departments is not None:
+        others = others.where(Ticket.department.is_in(departments or [0]))
+    recent = await others.order_by(Ticket.last_message_at, ascending=False).limit(10)
+    events = await (
+        TicketEvent.select(
+            TicketEvent.id, TicketEvent.kind, TicketEvent.old_value, TicketEvent.new_value,
+            TicketEvent.created_at, TicketEvent.actor.id, TicketEvent.actor.name,
+        )
+        .where(TicketEvent.ticket == ticket_id)
+        .order_by(TicketEvent.created_at)
+        .order_by(TicketEvent.id)
+    )
+    return {
+        "ticket": ticket,
+        "messages": messages,
+        "services": services,
+        "recent_tickets": recent,
+        "events": events,
+    }
+
+
+async def department_staff(department_id: int) -> list[dict[str, Any]]:
+    """The active staff and admins who are members of the department, by name."""
+    return await (
+        DepartmentMember.select(DepartmentMember.user.id, DepartmentMember.user.name)
+        .where(
+            (DepartmentMember.department == department_id)
+            & (DepartmentMember.user.active == True)  # noqa: E712
+            & DepartmentMember.user.role.is_in([Role.STAFF, Role.ADMIN])
+        )
+        .order_by(DepartmentMember.user.name)
+    )
+
+
+# ----------------------------------------------------------------- staff actions
+
+
+async def _check_assignee(
+    actor: CurrentUser, department_id: int, assignee_id: int | None
+) -> str:
+    """The assignee's name, if they may take tickets of the department; else ValidationFailed."""
+    if assignee_id is None:
+        return ""
+    user = await User.select(User.id, User.name, User.role, User.active).where(
+        User.id == assignee_id
+    ).first()
+    is_member = await DepartmentMember.exists().where(
+        (DepartmentMember.department == department_id) & (DepartmentMember.user == assignee_id)
+    )
+    may_take = (
+        user is not None
+        and user["active"]
+        and user["role"] in (Role.STAFF, Role.ADMIN)
+        and (is_member or (assignee_id == actor.id and actor.is_admin))
+    )
+    if not may_take:
+        raise ValidationFailed.field(
+            "assignee_id", "The assignee must be a staff member of the ticket's department."
+        )
+    return user["name"]  # type: ignore[index]
+
+
+def _refuse_solved(row: dict[str, Any]) -> None:
+    if row["status"] == Status.solved.value:
+        raise TicketClosed(
+            "This ticket is solved and read-only.",
+            errors={"status": "This ticket is solved and read-only."},
+        )
+
+
+async def _name_of(user_id: int | None) -> str:
+    if user_id is None:
+        return ""
+    row = await User.select(User.name).where(User.id == user_id).first()
+    return row["name"] if row else ""
+
+
+async def assign_ticket(*, actor: CurrentUser, ticket_id: int, assignee_id: int | None) -> None:
+    """Give the ticket to a staff member of its department (or the acting admin), or nobody."""
+    async with write_transaction():
+        row = await visible_ticket(actor, ticket_id)
+        _refuse_solved(row)
+        new_name = await _check_assignee(actor, row["department"], assignee_id)
+        if row["assignee"] == assignee_id:
+            return
+        old_name = await _name_of(row["assignee"])
+        await Ticket.update({Ticket.assignee: assignee_id}).where(Ticket.id == ticket_id)
+        await record_event(
+            ticket_id=ticket_id, kind=TicketEvent.Kind.assignee, actor_id=actor.id,
+            old_value=old_name, new_value=new_name,
+        )
+
+
+async def transfer_ticket(*, actor: CurrentUser, ticket_id: int, department_id: int) -> None:
+    """Move the ticket to another active department.
+
+    An assignee who is not a member there is dropped.
+    """
+    async with write_transaction():
+        row = await visible_ticket(actor, ticket_id)
+        _refuse_solved(row)
+        target = await Department.select(Department.id, Department.name, Department.active).where(
+            Department.id == department_id
+        ).first()
+        if target is None or not target["active"]:
+            raise ValidationFailed.field(
+                "department_id", "Transfer the ticket to an active department."
+            )
+        if row["department"] == department_id:
+            return
+        old = await Department.select(Department.name).where(
+            Department.id == row["department"]
+        ).first()
+        changes: dict[Any, Any] = {Ticket.department: department_id}
+        if row["assignee"] is not None and not await DepartmentMember.exists().where(
+            (DepartmentMember.department == department_id)
+            & (DepartmentMember.user == row["assignee"])
+        ):
+            changes[Ticket.assignee] = None
+            await record_event(
+                ticket_id=ticket_id, kind=TicketEvent.Kind.assignee, actor_id=actor.id,
+                old_value=await _name_of(row["assignee"]), new_value="",
+            )
+        await Ticket.update(changes).where(Ticket.id == ticket_id)
+        await record_event(
+            ticket_id=ticket_id, kind=TicketEvent.Kind.department, actor_id=actor.id,
+            old_value=old["name"] if old else "", new_value=target["name"],
+        )
+
+
+async def set_priority(*, actor: CurrentUser, ticket_id: int, priority: str) -> None:
+    """Set the ticket's priority: low, normal, high or urgent."""
+    if priority not in PRIORITIES:
+        raise ValidationFailed.field(
+            "priority", "The priority must be one of: " + ", ".join(PRIORITIES) + "."
+        )
+    async with write_transaction():
+        row = await visible_ticket(actor, ticket_id)
+        _refuse_solved(row)
+        if row["priority"] == priority:
+            return
+        await Ticket.update({Ticket.priority: priority}).where(Ticket.id == ticket_id)
+        await record_event(
+            ticket_id=ticket_id, kind=TicketEvent.Kind.priority, actor_id=actor.id,
+            old_value=row["priority"], new_value=priority,
+        )
+
+
+async def update_ticket(
+    *, actor: CurrentUser, ticket_id: int, changes: dict[str, Any]
+) -> None:
+    """Apply the fields of a PATCH (assignee_id, department_id, priority) in one transaction.
+
+    The department moves first, so an assignee is checked against where the ticket lands.
+    """
+    async with write_transaction():
+        if "department_id" in changes:
+            await transfer_ticket(
+                actor=actor, ticket_id=ticket_id, department_id=changes["department_id"]
+            )
+        if "assignee_id" in changes:
+            await assign_ticket(
+                actor=actor, ticket_id=ticket_id, assignee_id=changes["assignee_id"]
+            )
+        if "priority" in changes:
+            await set_priority(actor=actor, ticket_id=ticket_id, priority=changes["priority"])
+
+
+# ------------------------------------------------------------------ bulk actions
+
+
+@dataclass
+class BulkResult:
+    updated: list[int]
+    skipped: list[dict[str, Any]]
+
+
+async def bulk_action(
+    *, actor: CurrentUser, action: str, ticket_ids: list[int], assignee_id: int | None = None
+) -> BulkResult:
+    """Close, assign or remove (to the trash) many tickets at once.
+
+    Ids that do not exist or are not in the caller's departments refuse the whole
+    request, naming `ticket_ids`; tickets that cannot take the action (already
+    solved, already in the trash, an assignee from another department) are skipped
+    with the reason.
+    """
+    from billdesk import tickets
+
+    if action not in BULK_ACTIONS:
+        raise ValidationFailed.field("action", "The action must be close, assign or remove.")
+    ids = list(dict.fromkeys(int(ticket_id) for ticket_id in ticket_ids))
+    if not ids:
+        raise ValidationFailed.field("ticket_ids", "Select at least one ticket.")
+    if len(ids) > MAX_BULK:
+        raise ValidationFailed.field("ticket_ids", f"Select at most {MAX_BULK} tickets at once.")
+    if action == "assign" and assignee_id is None:
+        raise ValidationFailed.field("assignee_id", "Choose whom to assign the tickets to.")
+    result = BulkResult(updated=[], skipped=[])
+    async with write_transaction():
+        departments = await member_department_ids(actor)
+        rows = await Ticket.select().where(Ticket.id.is_in(ids))
+        by_id = {row["id"]: row for row in rows}
+        missing = [
+            ticket_id for ticket_id in ids
+            if ticket_id not in by_id
+            or by_id[ticket_id]["status"] == Status.awaiting_payment.value
+            or not _visible(departments, by_id[ticket_id]["department"])
+        ]
+        if missing:
+            listed = ", ".join(f"#{ticket_id}" for ticket_id in missing)
+            raise ValidationFailed.field(
+                "ticket_ids", f"No such ticket in your departments: {listed}. Nothing was changed."
+            )
+        assignee_name = await _name_of(assignee_id) if action == "assign" else ""
+        for ticket_id in ids:
+            row = by_id[ticket_id]
+            if row["removed_at"] is not None:
+                result.skipped.append({"id": ticket_id, "reason": "already in the trash"})
+                continue
+            if action in ("close", "assign") and row["status"] == Status.solved.value:
+                result.skipped.append({"id": ticket_id, "reason": "already solved"})
+                continue
+            if action == "close":
+                await tickets.close_ticket(ticket_id, actor=actor)
+            elif action == "assign":
+                try:
+                    await _check_assignee(actor, row["department"], assignee_id)
+                except ValidationFailed:
+                    result.skipped.append(
+                        {"id": ticket_id, "reason": "not allowed: assignee not in its department"}
+                    )
+                    continue
+                if row["assignee"] != assignee_id:
+                    await Ticket.update({Ticket.assignee: assignee_id}).where(
+                        Ticket.id == ticket_id
+                    )
+                    await record_event(
+                        ticket_id=ticket_id, kind=TicketEvent.Kind.assignee, actor_id=actor.id,
+                        old_value=await _name_of(row["assignee"]), new_value=assignee_name,
+                    )
+            else:
+                await Ticket.update({Ticket.removed_at: _now()}).where(Ticket.id == ticket_id)
+                await record_event(
+                    ticket_id=ticket_id, kind=TicketEvent.Kind.removed, actor_id=actor.id
+                )
+            result.updated.append(ticket_id)
+    return result
+
+
+# ------------------------------------------------------------------------ trash
+
+
+async def trash() -> list[dict[str, Any]]:
+    """The removed tickets, most recently removed first (admin only, checked by the caller)."""
+    return await (
+        Ticket.select(
+            Ticket.id, Ticket.subject, Ticket.status, Ticket.removed_at,
+            Ticket.department.name, Ticket.customer.name,
+        )
+        .where(Ticket.removed_at.is_not_null())
+        .order_by(Ticket.removed_at, ascending=False)
+        .limit(500)
+    )
+
+
+async def restore_ticket(*, actor: CurrentUser, ticket_id: int) -> None:
+    """Take a ticket out of the trash, back into its queue; only admins may."""
+    if not actor.is_admin:
+        raise NotFound("There is no such ticket in the trash.")
+    async with write_transaction():
+        row = await Ticket.select(Ticket.id, Ticket.removed_at).where(
+            Ticket.id == ticket_id
+        ).first()
+        if row is None or row["removed_at"] is None:
+            raise NotFound("There is no such ticket in the trash.")
+        await Ticket.update({Ticket.removed_at: None}).where(Ticket.id == ticket_id)
+        await record_event(ticket_id=ticket_id, kind=TicketEvent.Kind.restored, actor_id=actor.id)

@@ -1,0 +1,351 @@
+"""The JSON API of the desk (API.md, "Staff"): queues, the ticket, replies, actions, templates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from billdesk import queues, reply_templates
+from billdesk.auth import CurrentUser, requires_staff
+from billdesk.errors import ValidationFailed
+from billdesk.navigation import desk_counts
+from billdesk.tables import Ticket
+from billdesk.web.paging import keyset_page, page, parse_limit
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ref(row: dict[str, Any], prefix: str, *names: str) -> dict[str, Any] | None:
+    if row.get(f"{prefix}.id") is None:
+        return None
+    return {"id": row[f"{prefix}.id"], **{name: row[f"{prefix}.{name}"] for name in names}}
+
+
+def ticket_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """A queue row as the API shows it to staff."""
+    return {
+        "id": row["id"],
+        "subject": row["subject"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "archived": row["archived"],
+        "department": _ref(row, "department", "name"),
+        "customer": _ref(row, "customer", "name", "email"),
+        "assignee": _ref(row, "assignee", "name"),
+        "service": _ref(row, "service", "name"),
+        "created_at": rfc3339(row["created_at"]),
+        "last_message_at": rfc3339(row["last_message_at"]),
+        "last_author_role": row["last_author_role"],
+        "answers": row["answers"],
+        "unread": row["unread_by_staff"],
+    }
+
+
+def full_ticket(detail: dict[str, Any]) -> dict[str, Any]:
+    ticket = detail["ticket"]
+    answer = ticket_summary(ticket)
+    answer["removed_at"] = rfc3339(ticket["removed_at"])
+    answer["customer"]["external_id"] = ticket["customer.external_id"]
+    answer["customer"]["services"] = [
+        {key: service[key] for key in ("id", "external_id", "name", "kind", "status")}
+        for service in detail["services"]
+    ]
+    answer["customer"]["recent_tickets"] = [
+        {
+            "id": other["id"], "subject": other["subject"], "status": other["status"],
+            "department": other["department.name"],
+            "last_message_at": rfc3339(other["last_message_at"]),
+        }
+        for other in detail["recent_tickets"]
+    ]
+    answer["messages"] = [
+        {
+            "id": message["id"],
+            "author": {
+                "id": message["author.id"], "name": message["author.name"],
+                "role": message["author.role"],
+            },
+            "body": "" if message["deleted"] else message["body"],
+            "internal": message["internal"],
+            "deleted": message["deleted"],
+            "created_at": rfc3339(message["created_at"]),
+            "attachments": [
+                {key: item[key] for key in ("id", "filename", "content_type", "size", "url")}
+                for item in message["attachments"]
+            ],
+        }
+        for message in detail["messages"]
+    ]
+    answer["events"] = [
+        {
+            "id": event["id"], "kind": event["kind"],
+            "old_value": event["old_value"], "new_value": event["new_value"],
+            "actor": _ref(event, "actor", "name"),
+            "created_at": rfc3339(event["created_at"]),
+        }
+        for event in detail["events"]
+    ]
+    return answer
+
+
+def _status_list(status: list[str] | None) -> list[str]:
+    if not status:
+        return list(queues.OPEN_STATUSES)
+    return [part.strip() for value in status for part in value.split(",") if part.strip()]
+
+
+class TicketChanges(msgspec.Struct, forbid_unknown_fields=True):
+    assignee_id: int | msgspec.UnsetType | None = msgspec.UNSET
+    department_id: int | msgspec.UnsetType = msgspec.UNSET
+    priority: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class BulkRequest(msgspec.Struct):
+    action: str
+    ticket_ids: list[int]
+    assignee_id: int | None = None
+
+
+class TemplateIn(msgspec.Struct):
+    title: str
+    body: str
+    scope: str = "personal"
+    department_id: int | None = None
+
+
+class TemplateChanges(msgspec.Struct, forbid_unknown_fields=True):
+    title: str | msgspec.UnsetType = msgspec.UNSET
+    body: str | msgspec.UnsetType = msgspec.UNSET
+    scope: str | msgspec.UnsetType = msgspec.UNSET
+    department_id: int | msgspec.UnsetType | None = msgspec.UNSET
+
+
+def _given(struct: msgspec.Struct) -> dict[str, Any]:
+    return {
+        name: getattr(struct, name)
+        for name in struct.__struct_fields__
+        if getattr(struct, name) is not msgspec.UNSET
+    }
+
+
+def template_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "title": row["title"], "body": row["body"], "scope": row["scope"],
+        "department": _ref(row, "department", "name"), "owner_id": row["owner.id"],
+    }
+
+
+class DeskApiController(Controller):
+    path = "/api/v1/desk"
+    tags = ["staff"]
+    guards = [requires_staff]
+
+    @get("/tickets")
+    async def list_tickets(
+        self,
+        request: Request,
+        id: FromQuery[int | None] = None,
+        department: FromQuery[int | None] = None,
+        status: FromQuery[list[str] | None] = None,
+        customer: FromQuery[int | None] = None,
+        assignee: FromQuery[str | None] = None,
+        service: FromQuery[int | None] = None,
+        q: FromQuery[str | None] = None,
+        sort: FromQuery[str] = "last_message_at",
+        limit: FromQuery[int | None] = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        """The queue of the caller's departments; newest activity (or creation) first."""
+        user: CurrentUser = request.scope["user"]
+        filters = queues.QueueFilters(
+            id=id, department=department, statuses=_status_list(status), customer=customer,
+            assignee=assignee, service=service, q=q or "", sort=sort,
+        )
+        size = parse_limit(limit)
+        built = await queues.queue_query(user, filters)
+        if built is None:
+            return {**page([], None), "total": 0}
+        select, where = built
+        rows, next_cursor = await keyset_page(
+            select, sort=queues.sort_column(filters), id_column=Ticket.id, limit=size,
+            cursor=cursor,
+        )
+        total = await Ticket.count().where(where)
+        return {**page([ticket_summary(row) for row in rows], next_cursor), "total": total}
+
+    @get("/tickets/{ticket_id:int}")
+    async def show_ticket(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
+        """The ticket with internal notes, the customer, their services and the history."""
+        from billdesk import tickets
+
+        user: CurrentUser = request.scope["user"]
+        await queues.visible_ticket(user, ticket_id, include_removed=True)
+        await tickets.mark_read_by_staff(ticket_id=ticket_id)
+        return full_ticket(await queues.desk_ticket(user, ticket_id))
+
+    @post("/tickets/{ticket_id:int}/messages", status_code=HTTP_201_CREATED)
+    async def reply(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
+        """A public reply (→ waiting_for_reply) or an internal note; JSON or multipart."""
+        from billdesk import tickets
+
+        user: CurrentUser = request.scope["user"]
+        body, internal, files = await read_reply(request)
+        await queues.visible_ticket(user, ticket_id)
+        message_id = await tickets.reply_as_staff(
+            ticket_id=ticket_id, author=user, body=body, internal=internal, files=files
+        )
+        detail = full_ticket(await queues.desk_ticket(user, ticket_id))
+        message = next(m for m in detail["messages"] if m["id"] == _id_of(message_id))
+        return message
+
+    @patch("/tickets/{ticket_id:int}")
+    async def change_ticket(
+        self, request: Request, ticket_id: FromPath[int], data: JSONBody[TicketChanges]
+    ) -> dict[str, Any]:
+        """Assign, transfer or set the priority; all or nothing."""
+        user: CurrentUser = request.scope["user"]
+        await queues.update_ticket(actor=user, ticket_id=ticket_id, changes=_given(data))
+        return full_ticket(await queues.desk_ticket(user, ticket_id))
+
+    @post("/tickets/{ticket_id:int}/close", status_code=HTTP_200_OK)
+    async def close(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
+        """→ solved."""
+        from billdesk import tickets
+
+        user: CurrentUser = request.scope["user"]
+        await queues.visible_ticket(user, ticket_id)
+        await tickets.close_ticket(ticket_id, actor=user)
+        return full_ticket(await queues.desk_ticket(user, ticket_id))
+
+    @post("/tickets/bulk", status_code=HTTP_200_OK)
+    async def bulk(self, request: Request, data: JSONBody[BulkRequest]) -> dict[str, Any]:
+        """Close, assign or remove many tickets; says which were changed and which skipped."""
+        user: CurrentUser = request.scope["user"]
+        result = await queues.bulk_action(
+            actor=user, action=data.action, ticket_ids=data.ticket_ids,
+            assignee_id=data.assignee_id,
+        )
+        return {"updated": result.updated, "skipped": result.skipped}
+
+    @get("/counts")
+    async def counts(self, request: Request) -> dict[str, Any]:
+        """Open tickets per department the caller works in."""
+        user: CurrentUser = request.scope["user"]
+        return {
+            "items": [
+                {
+                    "department": {"id": row["department_id"], "name": row["name"]},
+                    "open": row["open"],
+                }
+                for row in await desk_counts(user)
+            ]
+        }
+
+    @get("/templates")
+    async def list_templates(
+        self, request: Request, ticket_id: FromQuery[int | None] = None
+    ) -> dict[str, Any]:
+        """The templates the caller may use; with `ticket_id`, each adds `filled_body`."""
+        user: CurrentUser = request.scope["user"]
+        values = None
+        department_id = None
+        if ticket_id is not None:
+            values, department_id = await placeholder_values(user, ticket_id)
+        rows = await reply_templates.usable_templates(user, department_id=department_id)
+        items = []
+        for row in rows:
+            item = template_out(row)
+            if values is not None:
+                item["filled_body"] = reply_templates.fill_placeholders(row["body"], values)
+            items.append(item)
+        return {"items": items, "next_cursor": None}
+
+    @post("/templates", status_code=HTTP_201_CREATED)
+    async def create_template(self, request: Request, data: JSONBody[TemplateIn]) -> dict[str, Any]:
+        user: CurrentUser = request.scope["user"]
+        template_id = await reply_templates.create_template(
+            user=user, title=data.title, body=data.body, scope=data.scope,
+            department_id=data.department_id,
+        )
+        return await _template(user, template_id)
+
+    @patch("/templates/{template_id:int}")
+    async def change_template(
+        self, request: Request, template_id: FromPath[int], data: JSONBody[TemplateChanges]
+    ) -> dict[str, Any]:
+        user: CurrentUser = request.scope["user"]
+        await reply_templates.update_template(
+            user=user, template_id=template_id, changes=_given(data)
+        )
+        return await _template(user, template_id)
+
+    @delete("/templates/{template_id:int}", status_code=HTTP_204_NO_CONTENT)
+    async def delete_template(self, request: Request, template_id: FromPath[int]) -> None:
+        user: CurrentUser = request.scope["user"]
+        await reply_templates.delete_template(user=user, template_id=template_id)
+
+
+async def _template(user: CurrentUser, template_id: int) -> dict[str, Any]:
+    from billdesk.tables import ReplyTemplate
+
+    row = await ReplyTemplate.select(*reply_templates.COLUMNS).where(
+        ReplyTemplate.id == template_id
+    ).first()
+    return template_out(row)  # type: ignore[arg-type]
+
+
+def _id_of(created: Any) -> int:
+    """The new message's id, whether the domain returned it alone or inside a row."""
+    if isinstance(created, dict):
+        return created["id"]
+    return getattr(created, "id", created)
+
+
+async def placeholder_values(user: CurrentUser, ticket_id: int) -> tuple[dict[str, Any], int]:
+    """The values of a template's placeholders for this ticket, and its department."""
+    await queues.visible_ticket(user, ticket_id)
+    row = await Ticket.select(
+        Ticket.id, Ticket.department.id, Ticket.department.name, Ticket.customer.name
+    ).where(Ticket.id == ticket_id).first()
+    values = {
+        "customer_name": row["customer.name"],  # type: ignore[index]
+        "ticket_id": f"#{ticket_id}",
+        "department": row["department.name"],  # type: ignore[index]
+        "agent_name": user.name,
+    }
+    return values, row["department.id"]  # type: ignore[index]
+
+
+async def read_reply(request: Request) -> tuple[str, bool, list[Any]]:
+    """The body, the internal flag and the uploaded files of a reply, from JSON or multipart."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()
+        body = str(form.get("body", ""))
+        internal = str(form.get("internal", "")).lower() in ("1", "true", "on", "yes")
+        uploads = form.getall("attachments") if "attachments" in form else []
+        # A browser sends an empty part for an untouched file input.
+        files = [
+            item for item in uploads
+            if not isinstance(item, str) and getattr(item, "filename", "")
+        ]
+        return body, internal, files
+    try:
+        data = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed.field("body", "Send JSON like {\"body\": \"…\"}.") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("body"), str):
+        raise ValidationFailed.field("body", "Write the reply's text in body.")
+    internal = data.get("internal", False)
+    if not isinstance(internal, bool):
+        raise ValidationFailed.field("internal", "internal must be true or false.")
+    return data["body"], internal, []

@@ -1,0 +1,196 @@
+"""Who reaches which desk and admin route, by page and by API, for every role.
+
+One table: each route with what it needs, and the answer each role must get.
+Staff of another department get 404 for a ticket or template of the department,
+exactly as if it did not exist; customers and finance never reach the desk or
+admin; anonymous visitors are sent to log in (pages) or get 401 (API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from billdesk.tables import ReplyTemplate
+from tests.desk_support import World, bearer, make_desk_ticket, make_world
+from tests.factories import form_token, login, make_department
+
+ROLES = ("anonymous", "customer", "other_staff", "staff", "finance", "admin")
+
+# Who may use a route: the desk (any staff), one department's object (its staff),
+# admin only, finance only.
+DESK, DEPARTMENT, ADMIN, FINANCE = "desk", "department", "admin", "finance"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    reach: str
+    ok: int
+    body: Any = None
+    # The answer for staff of another department when it is not 404 (a bulk
+    # action on tickets that are not theirs is refused naming ticket_ids).
+    other_staff: int | None = None
+
+
+ROUTES = [
+    # --- desk pages
+    Route("GET", "/desk", DESK, 200),
+    Route("GET", "/desk?status=solved&assignee=me&q=server", DESK, 200),
+    Route("GET", "/desk/tickets/{ticket}", DEPARTMENT, 200),
+    Route("POST", "/desk/tickets/{ticket}/reply", DEPARTMENT, 302, {"body": "Looking", "internal": "1"}),
+    Route("POST", "/desk/tickets/{ticket}/assign", DEPARTMENT, 302, {"assignee_id": "{staff}"}),
+    Route("POST", "/desk/tickets/{ticket}/transfer", DEPARTMENT, 302, {"department_id": "{department}"}),
+    Route("POST", "/desk/tickets/{ticket}/priority", DEPARTMENT, 302, {"priority": "high"}),
+    Route("POST", "/desk/tickets/{page_close}/close", DEPARTMENT, 302),
+    Route("POST", "/desk/bulk", DESK, 200, {"action": "close", "ids": "{page_bulk}"}, other_staff=422),
+    Route("GET", "/desk/templates", DESK, 200),
+    Route("POST", "/desk/templates", DESK, 302, {"title": "Hello", "body": "Hi {customer_name}"}),
+    Route("GET", "/desk/templates/{template}", DEPARTMENT, 200),
+    Route("POST", "/desk/templates/{template}", DEPARTMENT, 302,
+          {"title": "Renamed", "body": "Hi", "scope": "department", "department_id": "{department}"}),
+    Route("POST", "/desk/templates/{template}/delete", DEPARTMENT, 302),
+    # --- desk API
+    Route("GET", "/api/v1/desk/tickets", DESK, 200),
+    Route("GET", "/api/v1/desk/tickets/{ticket}", DEPARTMENT, 200),
+    Route("POST", "/api/v1/desk/tickets/{ticket}/messages", DEPARTMENT, 201, {"body": "Noted", "internal": True}),
+    Route("PATCH", "/api/v1/desk/tickets/{ticket}", DEPARTMENT, 200, {"priority": "urgent"}),
+    Route("POST", "/api/v1/desk/tickets/{api_close}/close", DEPARTMENT, 200),
+    Route("POST", "/api/v1/desk/tickets/bulk", DESK, 200,
+          {"action": "remove", "ticket_ids": ["{api_bulk}"]}, other_staff=422),
+    Route("GET", "/api/v1/desk/counts", DESK, 200),
+    Route("GET", "/api/v1/desk/templates", DESK, 200),
+    Route("POST", "/api/v1/desk/templates", DESK, 201, {"title": "Bye", "body": "Bye {agent_name}"}),
+    Route("PATCH", "/api/v1/desk/templates/{api_template}", DEPARTMENT, 200, {"title": "Later"}),
+    Route("DELETE", "/api/v1/desk/templates/{api_template}", DEPARTMENT, 204),
+    # --- finance (customers and staff never; it is someone else's area, checked here for reach)
+    Route("GET", "/finance", FINANCE, 200),
+    # --- admin pages
+    Route("GET", "/admin/departments", ADMIN, 200),
+    Route("POST", "/admin/departments", ADMIN, 302,
+          {"name": "Billing", "slug": "billing", "quota_period": "month", "ticket_price": "0",
+           "currency": "usd", "public": "1", "active": "1"}),
+    Route("GET", "/admin/departments/{department}", ADMIN, 200),
+    Route("POST", "/admin/departments/{department}", ADMIN, 302,
+          {"name": "Hosting", "slug": "hosting", "free_tickets": "2", "quota_period": "year",
+           "ticket_price": "900", "currency": "eur", "public": "1", "active": "1"}),
+    Route("POST", "/admin/departments/{department}/members", ADMIN, 302, {"user_id": "{other_staff}"}),
+    Route("POST", "/admin/departments/{department}/members/{other_staff}/remove", ADMIN, 302),
+    Route("POST", "/admin/departments/{spare_department}/deactivate", ADMIN, 302),
+    Route("GET", "/admin/users", ADMIN, 200),
+    Route("POST", "/admin/users", ADMIN, 302,
+          {"name": "New One", "email": "new.one@example.test", "role": "staff", "password": "long enough pw"}),
+    Route("GET", "/admin/users/{customer}", ADMIN, 200),
+    Route("POST", "/admin/users/{customer}", ADMIN, 302,
+          {"name": "Carla C.", "email": "carla@example.test", "role": "customer", "active": "1"}),
+    Route("GET", "/admin/settings", ADMIN, 200),
+    Route("POST", "/admin/settings", ADMIN, 200, {"support_enabled": "1"}),
+    Route("GET", "/admin/trash", ADMIN, 200),
+    Route("POST", "/admin/trash/{trashed}/restore", ADMIN, 302),
+    # --- admin API
+    Route("GET", "/api/v1/admin/departments", ADMIN, 200),
+    Route("POST", "/api/v1/admin/departments", ADMIN, 201, {"slug": "vps", "name": "VPS"}),
+    Route("GET", "/api/v1/admin/departments/{department}", ADMIN, 200),
+    Route("PATCH", "/api/v1/admin/departments/{department}", ADMIN, 200, {"free_tickets": 5}),
+    Route("POST", "/api/v1/admin/departments/{department}/members", ADMIN, 201, {"user_id": "{other_staff}"}),
+    Route("DELETE", "/api/v1/admin/departments/{department}/members/{other_staff}", ADMIN, 204),
+    Route("GET", "/api/v1/admin/users", ADMIN, 200),
+    Route("POST", "/api/v1/admin/users", ADMIN, 201,
+          {"email": "api.user@example.test", "name": "Api User", "role": "finance"}),
+    Route("PATCH", "/api/v1/admin/users/{customer}", ADMIN, 200, {"name": "Carla API"}),
+    Route("PUT", "/api/v1/admin/customers/cust-1", ADMIN, 201, {"email": "billing.c@example.test", "name": "Bill C"}),
+    Route("PUT", "/api/v1/admin/services/svc-1", ADMIN, 201,
+          {"customer_external_id": "cust-1", "name": "VPS 9", "kind": "vps", "status": "active"}),
+    Route("GET", "/api/v1/admin/settings", ADMIN, 200),
+    Route("PATCH", "/api/v1/admin/settings", ADMIN, 200, {"support_enabled": True}),
+    Route("GET", "/api/v1/admin/trash", ADMIN, 200),
+    Route("POST", "/api/v1/admin/trash/{api_trashed}/restore", ADMIN, 200),
+]
+
+
+def expected(route: Route, role: str) -> int:
+    api = route.path.startswith("/api/")
+    if role == "anonymous":
+        return 401 if api else 302
+    allowed = {
+        DESK: {"staff", "other_staff", "admin"},
+        DEPARTMENT: {"staff", "admin"},
+        ADMIN: {"admin"},
+        FINANCE: {"finance", "admin"},
+    }[route.reach]
+    if role in allowed:
+        if role == "other_staff" and route.other_staff is not None:
+            return route.other_staff
+        return route.ok
+    if route.reach == DEPARTMENT and role == "other_staff":
+        return 404
+    if route.reach == DESK and role == "other_staff" and route.other_staff is not None:
+        return route.other_staff
+    return 403
+
+
+async def _names(world: World) -> dict[str, int]:
+    department = world.department
+    customer = world.customer.id
+
+    async def ticket(**extra: Any) -> int:
+        return await make_desk_ticket(customer_id=customer, department_id=department, **extra)
+
+    templates = await ReplyTemplate.insert(
+        ReplyTemplate(title="Dept", body="Hello {customer_name}", scope="department",
+                      department=department),
+        ReplyTemplate(title="Dept 2", body="Hi", scope="department", department=department),
+    ).returning(ReplyTemplate.id)
+    return {
+        "ticket": world.ticket, "department": department, "staff": world.staff.id,
+        "other_staff": world.other_staff.id, "customer": customer,
+        "page_close": await ticket(), "page_bulk": await ticket(), "api_close": await ticket(),
+        "api_bulk": await ticket(), "trashed": await ticket(removed=True),
+        "api_trashed": await ticket(removed=True),
+        "template": templates[0]["id"], "api_template": templates[1]["id"],
+        "spare_department": await make_department(name="Spare"),
+    }
+
+
+def _fill(value: Any, names: dict[str, int]) -> Any:
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}") and value[1:-1] in names:
+        return names[value[1:-1]]
+    if isinstance(value, str):
+        return value.format(**names) if "{" in value and "}" in value and "_name" not in value else value
+    if isinstance(value, list):
+        return [_fill(item, names) for item in value]
+    if isinstance(value, dict):
+        return {key: _fill(item, names) for key, item in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_every_desk_and_admin_route_for_every_role(client, role):
+    world = await make_world()
+    names = await _names(world)
+    user = world.by_role(role)
+    headers: dict[str, str] = {}
+    if user is not None:
+        await login(client, user.email)
+        headers = await bearer(user)
+    token = await form_token(client, "/account" if user is not None else "/login")
+    wrong = []
+    for route in ROUTES:
+        path = route.path.format(**names)
+        body = _fill(route.body, names)
+        if path.startswith("/api/"):
+            answer = await client.request(route.method, path, json=body, headers=headers)
+        elif route.method == "GET":
+            answer = await client.get(path)
+        else:
+            form = {key: str(value) for key, value in (body or {}).items()}
+            answer = await client.post(path, data={**form, "_csrf_token": token})
+        want = expected(route, role)
+        if answer.status_code != want:
+            wrong.append((route.method, path, want, answer.status_code, answer.text[:200]))
+        elif want == 302 and role == "anonymous":
+            assert answer.headers["location"].startswith("/login?next=")
+    assert not wrong, "\n".join(map(str, wrong))
