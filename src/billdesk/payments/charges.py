@@ -385,16 +385,40 @@ async def after_stripe_answer(
 
 
 async def charge_new_ticket(
-    *, ticket_id: int, customer_id: int, department_id: int, amount: int, currency: str
+    *,
+    ticket_id: int,
+    customer_id: int | None = None,
+    department_id: int | None = None,
+    amount: int | None = None,
+    currency: str | None = None,
 ) -> ChargeOutcome:
     """Charge the saved card for a ticket just opened in `awaiting_payment`.
 
-    Call it after the ticket's own transaction has committed. It writes the
-    charge row first (committed), then asks Stripe once; calling it again for the
-    same ticket never charges twice. Raises PaymentsUnavailable, before writing
-    anything, when payments are not set up.
+    Call it after the ticket's own transaction has committed, with the price the
+    customer confirmed (`amount`, `currency`); what is left out is read from the
+    ticket and its department. It writes the charge row first (committed), then
+    asks Stripe once; calling it again for the same ticket never charges twice.
+    Raises PaymentsUnavailable, before writing anything, when payments are not set up.
     """
     stripe_api.stripe_client()
+    if None in (customer_id, department_id, amount, currency):
+        ticket = (
+            await Ticket.select(
+                Ticket.customer,
+                Ticket.department,
+                Ticket.department.ticket_price,
+                Ticket.department.currency,
+            )
+            .where(Ticket.id == ticket_id)
+            .first()
+        )
+        if ticket is None:
+            raise NotFound("There is no such ticket.")
+        customer_id = customer_id if customer_id is not None else ticket["customer"]
+        department_id = department_id if department_id is not None else ticket["department"]
+        amount = amount if amount is not None else ticket["department.ticket_price"]
+        currency = currency or ticket["department.currency"]
+    assert currency is not None and amount is not None
     async with atomic():
         existing = await Charge.select(Charge.id).where(Charge.ticket == ticket_id).first()
         if existing is None:

@@ -1,0 +1,225 @@
+"""Where localstripe cannot play the part, Stripe's answers are scripted in an injected
+HTTP client: authentication required, connection refused, a 500 then success with the
+same idempotency key, Checkout Sessions for paying and for saving a card."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import stripe
+
+from billdesk import payments
+from billdesk.payments.charges import NEEDS_AUTHENTICATION, UNREACHABLE
+from billdesk.payments.stripe_api import use_stripe_client
+from billdesk.tables import Charge, Ticket, User
+from tests.factories import make_department, make_user
+from tests.payment_helpers import (
+    ScriptedStripe,
+    awaiting_ticket,
+    event_payload,
+    scripted_client,
+    signed,
+    stripe_settings,
+)
+from tests.support.stripe_server import API_KEY
+
+CUSTOMER = {"id": "cus_1", "object": "customer",
+            "invoice_settings": {"default_payment_method": "pm_1"}}
+CARDS = {"object": "list", "url": "/v1/payment_methods", "has_more": False, "data": [
+    {"id": "pm_1", "object": "payment_method", "created": 1,
+     "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}},
+]}
+
+
+def intent(intent_id: str, status: str, charge_id: int | None = None) -> dict[str, Any]:
+    return {"id": intent_id, "object": "payment_intent", "status": status, "amount": 1500,
+            "currency": "usd", "metadata": {"charge_id": str(charge_id or "")}}
+
+
+def saved_card_routes(**more: list[Any]) -> dict[str, list[Any]]:
+    return {"GET /v1/customers/cus_1": [(200, CUSTOMER)],
+            "GET /v1/payment_methods": [(200, CARDS)], **more}
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[[dict[str, list[Any]]], ScriptedStripe]]:
+    def install(routes: dict[str, list[Any]]) -> ScriptedStripe:
+        client, http = scripted_client(routes)
+        use_stripe_client(client)
+        return http
+
+    with stripe_settings(None):
+        yield install
+    use_stripe_client(None)
+
+
+async def open_paid(*, with_card: bool = True) -> tuple[int, int, int]:
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    if with_card:
+        await User.update({User.stripe_customer_id: "cus_1"}).where(User.id == customer.id)
+    ticket_id = await awaiting_ticket(customer_id=customer.id, department_id=department)
+    return customer.id, department, ticket_id
+
+
+async def charge_of(ticket_id: int) -> dict[str, Any]:
+    return await Charge.select().where(Charge.ticket == ticket_id).first()
+
+
+async def test_authentication_required_waits_for_payment(scripted):
+    declined = {"error": {
+        "type": "card_error", "code": "authentication_required",
+        "decline_code": "authentication_required",
+        "message": "This payment requires authentication.",
+        "payment_intent": intent("pi_auth", "requires_payment_method"),
+    }}
+    http = scripted(saved_card_routes(**{"POST /v1/payment_intents": [(402, declined)]}))
+    customer, department, ticket_id = await open_paid()
+
+    outcome = await payments.charge_new_ticket(
+        ticket_id=ticket_id, customer_id=customer, department_id=department,
+        amount=1500, currency="usd",
+    )
+
+    assert (outcome.status, outcome.ticket_status) == ("requires_payment", "awaiting_payment")
+    assert outcome.failure_reason == NEEDS_AUTHENTICATION
+    assert (await charge_of(ticket_id))["stripe_payment_intent_id"] == "pi_auth"
+    assert len(http.posts("/v1/payment_intents")) == 1
+
+
+async def test_connection_refused_leaves_the_charge_pending():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    client = stripe.StripeClient(API_KEY, base_addresses={"api": f"http://127.0.0.1:{closed_port}"},
+                                 max_network_retries=0)
+    with stripe_settings(None):
+        use_stripe_client(client)
+        try:
+            _customer, _department, ticket_id = await open_paid()
+            outcome = await payments.charge_new_ticket(ticket_id=ticket_id)
+        finally:
+            use_stripe_client(None)
+
+    assert (outcome.status, outcome.ticket_status) == ("pending", "awaiting_payment")
+    assert outcome.failure_reason == UNREACHABLE
+    assert outcome.amount == 1500 and outcome.payment_url is not None
+
+
+async def test_unreachable_then_retry_reuses_the_same_idempotency_key(scripted):
+    lost = stripe.APIConnectionError("Connection refused", should_retry=True)
+    http = scripted(saved_card_routes(**{"POST /v1/payment_intents": [lost, lost, lost, None]}))
+    customer, _department, ticket_id = await open_paid()
+
+    outcome = await payments.charge_new_ticket(ticket_id=ticket_id)
+    assert outcome.status == "pending"
+    charge_id = outcome.charge_id
+    http.routes["POST /v1/payment_intents"] = [(200, intent("pi_ok", "succeeded", charge_id))]
+    retried = await payments.retry_saved_card(ticket_id=ticket_id, customer_id=customer)
+
+    assert retried.paid and retried.ticket_status == "in_progress"
+    key = (await charge_of(ticket_id))["idempotency_key"]
+    assert [k for _, k in http.posts("/v1/payment_intents")] == [key] * 4
+
+
+async def test_a_500_then_success_charges_with_one_idempotency_key(scripted):
+    boom = (500, {"error": {"type": "api_error", "message": "boom"}})
+    http = scripted(saved_card_routes())
+    customer, department, ticket_id = await open_paid()
+    http.routes["POST /v1/payment_intents"] = [
+        boom, lambda form: (200, intent("pi_ok", "succeeded", int(form["metadata[charge_id]"][0])))
+    ]
+
+    outcome = await payments.charge_new_ticket(
+        ticket_id=ticket_id, customer_id=customer, department_id=department,
+        amount=1500, currency="usd",
+    )
+
+    assert outcome.paid
+    posts = http.posts("/v1/payment_intents")
+    charge = await charge_of(ticket_id)
+    assert [key for _, key in posts] == [charge["idempotency_key"]] * 2
+    form = posts[0][0]
+    assert form["off_session"] == ["true"] and form["confirm"] == ["true"]
+    assert form["payment_method"] == ["pm_1"] and form["customer"] == ["cus_1"]
+    assert form["metadata[ticket_id]"] == [str(ticket_id)]
+    assert charge["stripe_payment_intent_id"] == "pi_ok"
+
+
+async def test_checkout_session_is_created_and_its_completion_pays_the_ticket(scripted, client):
+    session = {"id": "cs_1", "object": "checkout.session",
+               "url": "https://checkout.stripe.com/c/pay/cs_1"}
+    http = scripted({
+        "POST /v1/customers": [(200, {"id": "cus_new", "object": "customer"})],
+        "POST /v1/checkout/sessions": [(200, session)],
+    })
+    customer, _department, ticket_id = await open_paid(with_card=False)
+    outcome = await payments.charge_new_ticket(ticket_id=ticket_id)
+    assert outcome.status == "requires_payment"
+    assert http.posts("/v1/payment_intents") == []
+
+    url = await payments.start_checkout(ticket_id=ticket_id, customer_id=customer)
+
+    assert url == session["url"]
+    [(form, _)] = http.posts("/v1/checkout/sessions")
+    assert form["mode"] == ["payment"] and form["customer"] == ["cus_new"]
+    assert form["line_items[0][price_data][unit_amount]"] == ["1500"]
+    assert form["metadata[charge_id]"] == [str(outcome.charge_id)]
+    assert form["payment_intent_data[metadata][charge_id]"] == [str(outcome.charge_id)]
+    charge = await charge_of(ticket_id)
+    assert charge["stripe_checkout_session_id"] == "cs_1"
+    user = await User.select(User.stripe_customer_id).where(User.id == customer).first()
+    assert user["stripe_customer_id"] == "cus_new"
+
+    completed = {**session, "mode": "payment", "payment_status": "paid", "status": "complete",
+                 "payment_intent": "pi_checkout", "customer": "cus_new",
+                 "metadata": {"charge_id": str(outcome.charge_id), "ticket_id": str(ticket_id)}}
+    payload = event_payload("checkout.session.completed", completed)
+    answer = await client.post("/stripe/webhook", content=payload, headers=signed(payload))
+
+    assert answer.status_code == 200 and answer.json()["result"] == "handled"
+    charge = await charge_of(ticket_id)
+    assert (charge["status"], charge["stripe_payment_intent_id"]) == ("succeeded", "pi_checkout")
+    ticket = await Ticket.select(Ticket.status).where(Ticket.id == ticket_id).first()
+    assert ticket["status"] == "in_progress"
+
+
+async def test_returning_from_checkout_settles_without_the_webhook(scripted):
+    customer, _department, ticket_id = await open_paid(with_card=False)
+    outcome = await payments.charge_new_ticket(ticket_id=ticket_id)
+    scripted({"GET /v1/checkout/sessions/cs_2": [(200, {
+        "id": "cs_2", "object": "checkout.session", "mode": "payment", "payment_status": "paid",
+        "payment_intent": "pi_2", "metadata": {"charge_id": str(outcome.charge_id)},
+    })]})
+
+    done = await payments.finish_checkout(ticket_id=ticket_id, customer_id=customer,
+                                          session_id="cs_2")
+
+    assert done.paid and done.ticket_status == "in_progress"
+
+
+async def test_card_setup_through_checkout_makes_the_new_card_the_default(scripted):
+    customer = await make_user()
+    await User.update({User.stripe_customer_id: "cus_1"}).where(User.id == customer.id)
+    http = scripted({
+        "POST /v1/checkout/sessions": [(200, {"id": "cs_setup", "object": "checkout.session",
+                                              "url": "https://checkout.stripe.com/c/setup"})],
+        "GET /v1/checkout/sessions/cs_setup": [(200, {
+            "id": "cs_setup", "object": "checkout.session", "mode": "setup",
+            "status": "complete", "customer": "cus_1",
+            "setup_intent": {"id": "seti_1", "object": "setup_intent", "payment_method": "pm_new"},
+        })],
+        "POST /v1/customers/cus_1": [(200, CUSTOMER)],
+    })
+
+    url = await payments.start_card_setup(user_id=customer.id)
+    saved = await payments.finish_card_setup(user_id=customer.id, session_id="cs_setup")
+
+    assert url == "https://checkout.stripe.com/c/setup" and saved
+    [(form, _)] = http.posts("/v1/checkout/sessions")
+    assert form["mode"] == ["setup"]
+    [(update, _)] = http.posts("/v1/customers/cus_1")
+    assert update["invoice_settings[default_payment_method]"] == ["pm_new"]
