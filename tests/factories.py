@@ -89,3 +89,24 @@ async def login(client: AsyncTestClient, email: str, password: str = PASSWORD):
     return await client.post(
         "/login", data={"email": email, "password": password, "_csrf_token": token}
     )
+
+
+def as_current(user: MadeUser):
+    """The CurrentUser a request by this user would carry."""
+    from billdesk.auth import CurrentUser
+
+    return CurrentUser(id=user.id, email=user.email, name=user.name, role=user.role)
+
+
+async def make_ticket(
+    customer: MadeUser, department_id: int, message: str = "My server is down\nSince noon.",
+    service_id: int | None = None,
+) -> int:
+    """A ticket opened by the customer through the one write path (uses their quota)."""
+    from billdesk.tickets import open_ticket
+
+    opened = await open_ticket(
+        customer=as_current(customer), department_id=department_id, service_id=service_id,
+        message=message, files=[], accept_price=None, client_token=None,
+    )
+    return opened.ticket_id

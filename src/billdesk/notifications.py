@@ -1,0 +1,43 @@
+"""In-app notifications: "support replied", "ticket solved", payment news, with unread counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billdesk.tables import Notification
+
+Kind = Notification.Kind
+
+
+async def notify(*, user_id: int, kind: Kind, ticket_id: int | None, text: str) -> None:
+    """Tell a user something happened (call inside the action's transaction)."""
+    await Notification.insert(
+        Notification(user=user_id, kind=kind, ticket=ticket_id, text=text[:300])
+    )
+
+
+def notifications_query(user_id: int):
+    """The user's notifications, for a keyset page newest first."""
+    return Notification.select(
+        Notification.id, Notification.kind, Notification.ticket, Notification.text,
+        Notification.read, Notification.created_at,
+    ).where(Notification.user == user_id)
+
+
+async def unread_count(user_id: int) -> int:
+    return await Notification.count().where(
+        (Notification.user == user_id) & (Notification.read == False)  # noqa: E712
+    )
+
+
+async def mark_read(user_id: int, ids: list[int] | None = None) -> int:
+    """Mark the user's notifications read (only `ids` when given); how many changed."""
+    condition = (Notification.user == user_id) & (Notification.read == False)  # noqa: E712
+    if ids is not None:
+        if not ids:
+            return 0
+        condition = condition & Notification.id.is_in(ids)
+    rows: list[dict[str, Any]] = await (
+        Notification.update({Notification.read: True}).where(condition).returning(Notification.id)
+    )
+    return len(rows)
