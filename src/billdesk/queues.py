@@ -221,10 +221,15 @@ async def queue(
 # ---------------------------------------------------------------- the ticket page
 
 
-async def desk_ticket(user: CurrentUser, ticket_id: int) -> dict[str, Any]:
+async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) -> dict[str, Any]:
     """Everything the desk shows about one ticket: thread with internal notes, the
-    customer with their services and other recent tickets, and the history."""
-    await visible_ticket(user, ticket_id, include_removed=True)
+    customer with their services and other recent tickets, and the history.
+
+    `check=False` only right after an action that checked access itself (a
+    transfer may move the ticket out of the actor's departments).
+    """
+    if check:
+        await visible_ticket(user, ticket_id, include_removed=True)
     ticket = await (
         Ticket.select(*QUEUE_COLUMNS, Ticket.removed_at, Ticket.customer.external_id)
         .where(Ticket.id == ticket_id)

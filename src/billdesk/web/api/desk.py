@@ -214,7 +214,7 @@ class DeskApiController(Controller):
         """Assign, transfer or set the priority; all or nothing."""
         user: CurrentUser = request.scope["user"]
         await queues.update_ticket(actor=user, ticket_id=ticket_id, changes=_given(data))
-        return full_ticket(await queues.desk_ticket(user, ticket_id))
+        return full_ticket(await queues.desk_ticket(user, ticket_id, check=False))
 
     @post("/tickets/{ticket_id:int}/close", status_code=HTTP_200_OK)
     async def close(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
