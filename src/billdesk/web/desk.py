@@ -150,6 +150,8 @@ class DeskController(Controller):
                 "departments": departments,
                 "department_options": [(d["id"], d["name"]) for d in departments],
                 "colleagues": colleagues,
+                "assignee_options": [("me", "Me"), ("none", "Nobody")]
+                + [(c["id"], c["name"]) for c in colleagues],
                 "status_choices": STATUS_CHOICES,
                 "result": result,
                 "errors": errors,
@@ -227,7 +229,14 @@ class DeskController(Controller):
             {
                 **detail,
                 "templates": templates,
-                "staff": await queues.department_staff(ticket["department.id"]),
+                "template_options": [
+                    (t["id"], t["title"], False, {"data-body": t["filled"]}) for t in templates
+                ],
+                "assignee_options": [("", "Nobody"), ("me", "Me")] + [
+                    (member["user.id"], member["user.name"])
+                    for member in await queues.department_staff(ticket["department.id"])
+                    if member["user.id"] != user.id
+                ],
                 "department_options": [(d["id"], d["name"]) for d in active_departments],
                 "priority_options": [(p, p.capitalize()) for p in queues.PRIORITIES],
                 "errors": errors or {},

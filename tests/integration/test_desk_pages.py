@@ -1,0 +1,151 @@
+"""The desk and admin pages as a person uses them: the queue, the ticket, answering with a
+template, bulk actions, and refusals shown next to the field with what was typed kept."""
+
+from __future__ import annotations
+
+import html
+
+from billdesk.tables import Department, Message, ReplyTemplate, Ticket
+from tests.desk_support import make_desk_ticket, make_world
+from tests.factories import csrf_token, login, make_department
+
+
+async def _status(ticket_id: int) -> str:
+    row = await Ticket.select(Ticket.status).where(Ticket.id == ticket_id).first()
+    return row["status"]
+
+
+async def test_queue_page_filters_and_marks_new_messages(client):
+    world = await make_world()
+    await make_desk_ticket(customer_id=world.customer.id, department_id=world.department,
+                           subject="Billing mail", minutes_ago=5)
+    await login(client, world.staff.email)
+    page = await client.get("/desk")
+    assert page.status_code == 200
+    assert "Server is down" in page.text and "Billing mail" in page.text
+    assert "Domain transfer" not in page.text  # another department's
+    assert 'class="unread"' in page.text
+    assert 'data-select-all="ids"' in page.text
+    assert "2 tickets" in page.text
+    filtered = await client.get("/desk?q=billing")
+    assert "Billing mail" in filtered.text and "Server is down" not in filtered.text
+    assert 'value="billing"' in filtered.text  # the filter keeps what was typed
+    # Opening the ticket clears its "new" mark.
+    await client.get(f"/desk/tickets/{world.ticket}")
+    row = await Ticket.select(Ticket.unread_by_staff).where(Ticket.id == world.ticket).first()
+    assert row["unread_by_staff"] is False
+
+
+async def test_reply_with_a_template_and_an_internal_note(client):
+    world = await make_world()
+    await ReplyTemplate.insert(ReplyTemplate(
+        title="Greeting", body="Hi {customer_name}, {agent_name} here about {ticket_id}.",
+        scope="department", department=world.department))
+    await login(client, world.staff.email)
+    page = await client.get(f"/desk/tickets/{world.ticket}")
+    assert 'data-template-target="#f-body"' in page.text
+    filled = f"Hi Carla Customer, Sam Staff here about #{world.ticket}."
+    assert html.escape(filled) in page.text
+    token = csrf_token(page.text)
+    note = await client.post(f"/desk/tickets/{world.ticket}/reply",
+                             data={"body": "Check the old plan", "internal": "1", "_csrf_token": token})
+    assert note.status_code == 302
+    assert await _status(world.ticket) == "in_progress"
+    sent = await client.post(f"/desk/tickets/{world.ticket}/reply",
+                             files={"attachments": ("", b"", "application/octet-stream")},
+                             data={"body": filled, "_csrf_token": token})
+    assert sent.status_code == 302, sent.text
+    assert await _status(world.ticket) == "waiting_for_reply"
+    page = await client.get(f"/desk/tickets/{world.ticket}")
+    assert "message--internal" in page.text and "Check the old plan" in page.text
+    assert await Message.count().where(Message.ticket == world.ticket) == 3
+
+
+async def test_refusals_on_the_ticket_page_name_the_field(client):
+    world = await make_world()
+    await login(client, world.staff.email)
+    page = await client.get(f"/desk/tickets/{world.ticket}")
+    token = csrf_token(page.text)
+    outsider = await client.post(f"/desk/tickets/{world.ticket}/assign",
+                                 data={"assignee_id": str(world.other_staff.id), "_csrf_token": token})
+    assert outsider.status_code == 422
+    assert 'id="f-assignee_id-error"' in outsider.text
+    inactive = await make_department(name="Old", active=False)
+    moved = await client.post(f"/desk/tickets/{world.ticket}/transfer",
+                              data={"department_id": str(inactive), "_csrf_token": token})
+    assert moved.status_code == 422 and "active department" in moved.text
+    empty = await client.post(f"/desk/tickets/{world.ticket}/reply",
+                              data={"body": "   ", "_csrf_token": token})
+    assert empty.status_code == 422 and 'id="f-body-error"' in empty.text
+    row = await Ticket.select().where(Ticket.id == world.ticket).first()
+    assert row["assignee"] is None and row["department"] == world.department
+    closed = await client.post(f"/desk/tickets/{world.ticket}/close", data={"_csrf_token": token})
+    assert closed.status_code == 302 and await _status(world.ticket) == "solved"
+    late = await client.post(f"/desk/tickets/{world.ticket}/reply",
+                             data={"body": "One more thing", "_csrf_token": token})
+    assert late.status_code == 409 and "solved" in late.text
+    assert "One more thing" in late.text  # kept, to copy into a new ticket
+
+
+async def test_bulk_close_from_the_queue_and_refused_ids(client):
+    world = await make_world()
+    second = await make_desk_ticket(customer_id=world.customer.id, department_id=world.department)
+    await login(client, world.staff.email)
+    page = await client.get("/desk")
+    token = csrf_token(page.text)
+    done = await client.post("/desk/bulk", data={
+        "action": "close", "ids": [str(world.ticket), str(second)], "_csrf_token": token})
+    assert done.status_code == 200
+    assert f"Changed 2 ticket(s): #{world.ticket}, #{second}." in done.text
+    assert await _status(second) == "solved"
+    foreign = await client.post("/desk/bulk", data={
+        "action": "close", "ids": [str(world.other_ticket)], "_csrf_token": token})
+    assert foreign.status_code == 422 and "Nothing was changed" in foreign.text
+    assert await _status(world.other_ticket) == "in_progress"
+
+
+async def test_empty_template_is_refused_with_the_typing_kept(client):
+    world = await make_world()
+    await login(client, world.staff.email)
+    token = csrf_token((await client.get("/desk/templates")).text)
+    answer = await client.post("/desk/templates", data={
+        "title": "Kept title", "body": " ", "scope": "personal", "_csrf_token": token})
+    assert answer.status_code == 422
+    assert 'id="f-body-error"' in answer.text and 'value="Kept title"' in answer.text
+    assert await ReplyTemplate.count() == 0
+
+
+async def test_admin_department_form_refusals_keep_what_was_typed(client):
+    world = await make_world()
+    await login(client, world.admin.email)
+    token = csrf_token((await client.get("/admin/departments")).text)
+    base = {"name": "Billing", "slug": "billing", "quota_period": "month", "ticket_price": "500",
+            "currency": "usd", "free_tickets": "2", "public": "1", "active": "1",
+            "_csrf_token": token}
+    for changes, field in (({"ticket_price": "-5"}, "ticket_price"),
+                           ({"free_tickets": "-1"}, "free_tickets"),
+                           ({"currency": "abc"}, "currency"),
+                           ({"slug": "Not A Slug"}, "slug")):
+        answer = await client.post("/admin/departments", data={**base, **changes})
+        assert answer.status_code == 422, (changes, answer.status_code)
+        assert f'id="f-{field}-error"' in answer.text
+        assert f'value="{next(iter(changes.values()))}"' in answer.text
+    assert await Department.count() == 2
+    created = await client.post("/admin/departments", data=base)
+    assert created.status_code == 302
+    duplicate = await client.post("/admin/departments", data={**base, "name": "Billing 2"})
+    assert duplicate.status_code == 422 and "slug already" in duplicate.text
+    assert await Department.count() == 3
+
+
+async def test_admin_deactivates_a_user_and_their_session_ends(client, app_client_factory):
+    world = await make_world()
+    async with app_client_factory() as staff_browser:
+        await login(staff_browser, world.staff.email)
+        assert (await staff_browser.get("/desk")).status_code == 200
+        await login(client, world.admin.email)
+        token = csrf_token((await client.get(f"/admin/users/{world.staff.id}")).text)
+        answer = await client.post(f"/admin/users/{world.staff.id}", data={
+            "name": "Sam Staff", "email": world.staff.email, "role": "staff", "_csrf_token": token})
+        assert answer.status_code == 302
+        assert (await staff_browser.get("/desk")).status_code == 302  # back to the log-in page
