@@ -21,7 +21,7 @@ from billdesk.web.admin import AdminController
 from billdesk.web.api.admin import AdminApiController
 from billdesk.web.api.desk import DeskApiController
 from billdesk.web.api.me import MeController
-from billdesk.web.client import ClientController
+from billdesk.web.client import ClientController, PersonalController
 from billdesk.web.desk import DeskController
 from billdesk.web.errors import handle_exception
 from billdesk.web.finance import FinanceController
@@ -50,6 +50,7 @@ def route_handlers() -> list:
         stripe_webhook,
         AccountController,
         ClientController,
+        PersonalController,
         DeskController,
         FinanceController,
         AdminController,

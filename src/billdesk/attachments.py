@@ -15,6 +15,7 @@ import secrets
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import filetype
 
@@ -78,8 +79,22 @@ def _content_type(extension: str, data: bytes) -> str | None:
     return expected if kind is not None and kind.mime == expected else None
 
 
-def check_files(uploads: list[Upload]) -> list[CheckedFile]:
-    """The files if every one of them may be attached; else the first problem, naming the file."""
+def as_upload(item: Any) -> Upload:
+    """An Upload from itself or from an uploaded form file (anything with .filename and .file)."""
+    if isinstance(item, Upload):
+        return item
+    handle = item.file
+    handle.seek(0)
+    return Upload(filename=item.filename or "", data=handle.read())
+
+
+def check_files(uploads: list[Any]) -> list[CheckedFile]:
+    """The files if every one of them may be attached; else the first problem, naming the file.
+
+    Accepts Upload objects or the form files of a request (a browser's empty
+    file input, with no name and no bytes, is ignored).
+    """
+    uploads = [as_upload(item) for item in uploads]
     uploads = [upload for upload in uploads if upload.filename or upload.data]
     if len(uploads) > MAX_FILES:
         raise AttachmentRejected(

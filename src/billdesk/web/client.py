@@ -1,12 +1,76 @@
-"""The client area: the customer's pages."""
+"""The client area: the customer's tickets, the new-ticket form, a ticket's thread, notifications.
+
+HTTP only: each handler reads the form, calls one function of the ticket
+domain, and renders; a refusal shows the same page again with what was typed
+and the message next to its field.
+"""
 
 from __future__ import annotations
 
-from litestar import Controller, Request, get
-from litestar.response import Template
+import math
+import secrets
+from typing import Any
+from urllib.parse import urlencode
 
-from billdesk.auth import requires_customer
-from billdesk.web.layout import render
+from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
+from litestar.params import FromPath, FromQuery
+from litestar.response import File, Redirect, Template
+
+from billdesk import attachments, notifications, tickets
+from billdesk.auth import CurrentUser, requires_customer, requires_login
+from billdesk.errors import DeskError
+from billdesk.navigation import support_enabled
+from billdesk.quotas import QuotaStatus
+from billdesk.tables import Department, Notification
+from billdesk.web.layout import FLASH_KEY, render
+
+PAGE_SIZE = 25
+STATUS_OPTIONS = [
+    ("in_progress", "In progress"),
+    ("waiting_for_reply", "Waiting for your reply"),
+    ("awaiting_payment", "Awaiting payment"),
+    ("solved", "Solved"),
+]
+
+
+def _user(request: Request) -> CurrentUser:
+    return request.scope["user"]
+
+
+def flash(request: Request, category: str, message: str) -> None:
+    """A message shown on the page rendered for this request."""
+    request.scope.setdefault(FLASH_KEY, []).append((category, message))  # type: ignore[typeddict-item]
+
+
+def _int_or_none(value: Any) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _form_files(form: Any) -> list[UploadFile]:
+    """The files of the `attachments` field; a browser sends an empty part for an untouched input."""
+    items = form.getall("attachments") if "attachments" in form else []
+    return [item for item in items if isinstance(item, UploadFile) and item.filename]
+
+
+def quota_text(quota: QuotaStatus) -> str:
+    """What the form says about a department's quota."""
+    if quota.always_free:
+        return "Support here is always free."
+    resets = (
+        f"; resets on {quota.resets_at:%d %B %Y}" if quota.resets_at else " (for the life of your account)"
+    )
+    return f"{quota.remaining} of {quota.free_per_period} free tickets left{resets}."
+
+
+def price_warning(quota: QuotaStatus) -> str:
+    if not quota.next_ticket_paid or quota.price is None:
+        return ""
+    return (
+        f"No free tickets are left here this period: this ticket will be charged "
+        f"{quota.price.label()} to your saved card."
+    )
 
 
 class ClientController(Controller):
@@ -14,6 +78,282 @@ class ClientController(Controller):
     include_in_schema = False
     guards = [requires_customer]
 
+    # ------------------------------------------------------------- the list
+
     @get("/tickets")
-    async def tickets(self, request: Request) -> Template:
-        return await render(request, "client/tickets.html", active="tickets")
+    async def tickets(
+        self,
+        request: Request,
+        status: FromQuery[str | None] = None,
+        department: FromQuery[str | None] = None,
+        archived: FromQuery[str | None] = None,
+        page: FromQuery[str | None] = None,
+    ) -> Template:
+        """The customer's tickets, newest activity first, with filters."""
+        user = _user(request)
+        chosen_status = status if status in {value for value, _ in STATUS_OPTIONS} else None
+        department_id = _int_or_none(department)
+        show_archived = archived in ("1", "true", "on", "yes")
+        page_number = max(_int_or_none(page) or 1, 1)
+        filters = dict(status=chosen_status, department_id=department_id, archived=show_archived)
+        total = await tickets.customer_tickets_query(user.id, columns=False, **filters)
+        rows = await (
+            tickets.customer_tickets_query(user.id, **filters)
+            .order_by(tickets.Ticket.last_message_at, ascending=False)
+            .order_by(tickets.Ticket.id, ascending=False)
+            .limit(PAGE_SIZE)
+            .offset((page_number - 1) * PAGE_SIZE)
+        )
+        pages = max(math.ceil(total / PAGE_SIZE), 1)
+        query = {
+            key: value
+            for key, value in (
+                ("status", chosen_status), ("department", department_id),
+                ("archived", "1" if show_archived else None),
+            )
+            if value
+        }
+
+        def page_url(number: int) -> str:
+            return "/tickets?" + urlencode({**query, "page": number})
+
+        departments = await Department.select(Department.id, Department.name).where(
+            Department.id.is_in(
+                tickets.Ticket.select(tickets.Ticket.department).where(
+                    tickets.Ticket.customer == user.id
+                )
+            )
+        ).order_by(Department.name)
+        any_ticket = total > 0 or bool(query) or await tickets.Ticket.exists().where(
+            tickets.Ticket.customer == user.id
+        )
+        return await render(
+            request,
+            "client/tickets.html",
+            {
+                "tickets": rows,
+                "total": total,
+                "page": page_number,
+                "pages": pages,
+                "prev_url": page_url(page_number - 1) if page_number > 1 else None,
+                "next_url": page_url(page_number + 1) if page_number < pages else None,
+                "filters": {"status": chosen_status, "department": department_id, "archived": show_archived},
+                "filtered": bool(query),
+                "support_on": await support_enabled(),
+                "any_ticket": any_ticket,
+                "status_options": STATUS_OPTIONS,
+                "department_options": [(d["id"], d["name"]) for d in departments],
+            },
+            active="tickets",
+        )
+
+    # ------------------------------------------------------------- opening
+
+    @get("/tickets/new")
+    async def new_ticket(self, request: Request, department: FromQuery[str | None] = None) -> Template:
+        return await self._new_page(request, typed={"department_id": department or ""})
+
+    async def _new_page(
+        self, request: Request, *, typed: dict[str, Any], errors: dict[str, str] | None = None,
+        status_code: int = 200, price: dict[str, Any] | None = None,
+    ) -> Template:
+        user = _user(request)
+        departments = await tickets.customer_departments(user.id)
+        options = []
+        for dep in departments:
+            quota: QuotaStatus = dep["quota"]
+            attrs = {"data-quota": quota_text(quota), "data-price-warning": price_warning(quota)}
+            if quota.price is not None:
+                attrs["data-price"] = str(quota.price.amount)
+            options.append((dep["id"], dep["name"], False, attrs))
+        services = await tickets.customer_services(user.id, active_only=True)
+        service_options = [("", "Not about a service")] + [
+            (s["id"], f"{s['name']} ({s['kind']})") for s in services
+        ]
+        chosen = next(
+            (d for d in departments if str(d["id"]) == str(typed.get("department_id", ""))), None
+        )
+        return await render(
+            request,
+            "client/new_ticket.html",
+            {
+                "departments": departments,
+                "department_options": options,
+                "service_options": service_options,
+                "chosen": chosen,
+                "chosen_quota": quota_text(chosen["quota"]) if chosen else "",
+                "chosen_warning": price_warning(chosen["quota"]) if chosen else "",
+                "typed": typed,
+                "errors": errors or {},
+                "client_token": typed.get("client_token") or secrets.token_urlsafe(16),
+                "support_on": await support_enabled(),
+                "price": price,
+            },
+            active="new_ticket",
+            status_code=status_code,
+        )
+
+    @post("/tickets/new")
+    async def open_ticket(self, request: Request) -> Template | Redirect:
+        user = _user(request)
+        form = await request.form()
+        typed = {
+            "department_id": str(form.get("department_id", "")),
+            "service_id": str(form.get("service_id", "")),
+            "message": str(form.get("message", "")),
+            "client_token": str(form.get("client_token", ""))[:60],
+        }
+        # The price accepted is the one this form showed for the chosen department
+        # (a hidden field per department), so a price changed since then is asked again.
+        accept = None
+        if form.get("accept_price"):
+            accept = _int_or_none(form.get(f"price_{typed['department_id']}"))
+        try:
+            opened = await tickets.open_ticket(
+                customer=user,
+                department_id=_int_or_none(typed["department_id"]),
+                service_id=_int_or_none(typed["service_id"]),
+                message=typed["message"],
+                files=_form_files(form),
+                accept_price=accept,
+                client_token=typed["client_token"] or None,
+            )
+        except DeskError as exc:
+            if exc.status == 404:
+                raise
+            flash(request, "error", exc.detail)
+            return await self._new_page(
+                request, typed=typed, errors=exc.errors or {"form": exc.detail},
+                status_code=exc.status, price=exc.extra.get("price"),
+            )
+        return Redirect(path=f"/tickets/{opened.ticket_id}")
+
+    # ------------------------------------------------------------- one ticket
+
+    @get("/tickets/{ticket_id:int}")
+    async def ticket(self, request: Request, ticket_id: FromPath[int]) -> Template:
+        user = _user(request)
+        await tickets.customer_ticket(ticket_id, user.id)
+        await tickets.mark_read_by_customer(ticket_id)
+        return await self._ticket_page(request, ticket_id)
+
+    async def _ticket_page(
+        self, request: Request, ticket_id: int, *, errors: dict[str, str] | None = None,
+        typed: dict[str, Any] | None = None, status_code: int = 200,
+    ) -> Template:
+        ticket = await tickets.ticket_detail(ticket_id)
+        messages = await tickets.thread(ticket_id, include_internal=False)
+        for message in messages:
+            for item in message["attachments"]:
+                item["url"] = f"/attachments/{item['id']}"
+        charges = await tickets.charges_by_ticket([ticket_id])
+        return await render(
+            request,
+            "client/ticket.html",
+            {
+                "ticket": ticket,
+                "messages": messages,
+                "charge": charges.get(ticket_id),
+                "errors": errors or {},
+                "typed": typed or {},
+                "solved": ticket["status"] == tickets.Status.solved,
+                "can_reply": ticket["status"] in (tickets.Status.in_progress, tickets.Status.waiting_for_reply),
+                "support_on": await support_enabled(),
+            },
+            active="tickets",
+            status_code=status_code,
+        )
+
+    async def _act(self, request: Request, ticket_id: int, action, typed: dict[str, Any]):
+        """Run one action on the ticket; a refusal shows the ticket again with the message."""
+        try:
+            await action()
+        except DeskError as exc:
+            if exc.status == 404:
+                raise
+            flash(request, "error", exc.detail)
+            return await self._ticket_page(
+                request, ticket_id, errors=exc.errors or {"form": exc.detail}, typed=typed,
+                status_code=exc.status,
+            )
+        return Redirect(path=f"/tickets/{ticket_id}")
+
+    @post("/tickets/{ticket_id:int}/reply")
+    async def reply(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        user = _user(request)
+        await tickets.customer_ticket(ticket_id, user.id)
+        form = await request.form()
+        body = str(form.get("body", ""))
+        files = _form_files(form)
+
+        async def action() -> None:
+            await tickets.reply_as_customer(ticket_id=ticket_id, customer=user, body=body, files=files)
+
+        return await self._act(request, ticket_id, action, {"body": body})
+
+    @post("/tickets/{ticket_id:int}/close")
+    async def close(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        user = _user(request)
+        ticket = await tickets.customer_ticket(ticket_id, user.id)
+        return await self._act(request, ticket_id, lambda: tickets.close_ticket(ticket, user), {})
+
+    @post("/tickets/{ticket_id:int}/archive")
+    async def archive(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        user = _user(request)
+        ticket = await tickets.customer_ticket(ticket_id, user.id)
+        return await self._act(request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {})
+
+    @post("/tickets/{ticket_id:int}/messages/{message_id:int}/delete")
+    async def delete_message(
+        self, request: Request, ticket_id: FromPath[int], message_id: FromPath[int]
+    ) -> Template | Redirect:
+        user = _user(request)
+
+        async def action() -> None:
+            await tickets.delete_own_reply(ticket_id=ticket_id, message_id=message_id, customer=user)
+
+        return await self._act(request, ticket_id, action, {})
+
+
+class PersonalController(Controller):
+    """What every logged-in person has: notifications, and attachments of the tickets they may see."""
+
+    tags = ["client"]
+    include_in_schema = False
+    guards = [requires_login]
+
+    # ------------------------------------------------------------- notifications
+
+    @get("/notifications")
+    async def notifications_page(self, request: Request) -> Template:
+        user = _user(request)
+        rows = await (
+            notifications.notifications_query(user.id)
+            .order_by(Notification.created_at, ascending=False)
+            .order_by(Notification.id, ascending=False)
+            .limit(100)
+        )
+        return await render(
+            request, "client/notifications.html", {"notifications": rows}, active="notifications"
+        )
+
+    @post("/notifications/read")
+    async def notifications_read(self, request: Request) -> Redirect:
+        await notifications.mark_read(_user(request).id)
+        return Redirect(path="/notifications")
+
+    @get("/attachments/{attachment_id:int}")
+    async def download(self, request: Request, attachment_id: FromPath[int]) -> File:
+        found = await attachments.download_for(attachment_id, _user(request))
+        return download_response(found)
+
+
+def download_response(found: attachments.Download) -> File:
+    """The file as a download, never shown inline, so no upload can run as a page of the site."""
+    return File(
+        path=found.path,
+        filename=found.filename,
+        media_type=found.content_type,
+        content_disposition_type="attachment",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
+    )
