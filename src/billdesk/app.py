@@ -28,6 +28,8 @@ from billdesk.web.finance import FinanceController
 from billdesk.web.health import healthz
 from billdesk.web.middleware import API_PREFIX, AuthMiddleware
 from billdesk.web.webhooks import stripe_webhook
+from billdesk.web.payments import PaymentsController
+from billdesk.web.api.payments import PaymentsApiController
 
 # Five attachments of 5 MB and a message, with room for the multipart framing.
 MAX_BODY = 30 * 1024 * 1024
@@ -48,6 +50,8 @@ def route_handlers() -> list:
     return [
         healthz,
         stripe_webhook,
+        PaymentsController,
+        PaymentsApiController,
         AccountController,
         ClientController,
         PersonalController,

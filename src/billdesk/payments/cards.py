@@ -19,7 +19,7 @@ async def start_card_setup(*, user_id: int) -> str:
     """A Checkout Session in setup mode for the customer; returns its URL."""
     stripe_customer_id = await stripe_api.get_or_create_stripe_customer(user_id)
     base = get_settings().base_url
-    session = await stripe_api.call(
+    session = await stripe_api.checkout_call(
         lambda client: client.v1.checkout.sessions.create(
             params={
                 "mode": "setup",

@@ -128,6 +128,13 @@ async def outcome_of(charge_id: int) -> ChargeOutcome:
     )
 
 
+async def outcome_for_ticket(ticket_id: int) -> ChargeOutcome:
+    row = await Charge.select(Charge.id).where(Charge.ticket == ticket_id).first()
+    if row is None:
+        raise NotFound("There is no payment for this ticket.")
+    return await outcome_of(row["id"])
+
+
 def _new_key(charge_id: int, attempt: int) -> str:
     # The random part keeps keys unique if the database is ever rebuilt and ids repeat.
     return f"billdesk-charge-{charge_id}-attempt-{attempt}-{secrets.token_hex(6)}"
@@ -458,8 +465,45 @@ async def charge_new_ticket(
 async def _customer_charge(ticket_id: int, customer_id: int) -> dict[str, Any]:
     charge = await load_charge(ticket_id=ticket_id, customer_id=customer_id)
     if charge is None:
-        raise NotFound("There is no payment to make for this ticket.")
+        ticket = (
+            await Ticket.select(Ticket.status)
+            .where(
+                (Ticket.id == ticket_id)
+                & (Ticket.customer == customer_id)
+                & Ticket.removed_at.is_null()
+            )
+            .first()
+        )
+        if ticket is None or ticket["status"] != Ticket.Status.awaiting_payment.value:
+            raise NotFound("There is no payment to make for this ticket.")
+        # The process that opened the ticket stopped before writing its charge.
+        await charge_new_ticket(ticket_id=ticket_id)
+        charge = await load_charge(ticket_id=ticket_id, customer_id=customer_id)
+        assert charge is not None
     return charge
+
+
+async def payment_view(*, ticket_id: int, customer_id: int) -> dict[str, Any]:
+    """The customer's ticket with its charge, for the payment page (NotFound if not theirs)."""
+    ticket = (
+        await Ticket.select(
+            Ticket.id,
+            Ticket.subject,
+            Ticket.status,
+            Ticket.created_at,
+            Ticket.department.name,
+        )
+        .where(
+            (Ticket.id == ticket_id)
+            & (Ticket.customer == customer_id)
+            & Ticket.removed_at.is_null()
+        )
+        .first()
+    )
+    if ticket is None:
+        raise NotFound("There is no such ticket.")
+    charge = await load_charge(ticket_id=ticket_id, customer_id=customer_id)
+    return {"ticket": ticket, "charge": charge}
 
 
 async def retry_saved_card(*, ticket_id: int, customer_id: int) -> ChargeOutcome:
@@ -517,7 +561,7 @@ async def start_checkout(*, ticket_id: int, customer_id: int) -> str:
     stripe_customer_id = await stripe_api.get_or_create_stripe_customer(customer_id)
     base = get_settings().base_url
     metadata = {"ticket_id": str(ticket_id), "charge_id": str(charge["id"])}
-    session = await stripe_api.call(
+    session = await stripe_api.checkout_call(
         lambda client: client.v1.checkout.sessions.create(
             params={
                 "mode": "payment",

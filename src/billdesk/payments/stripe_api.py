@@ -67,6 +67,17 @@ async def call(work: Callable[[stripe.StripeClient], T]) -> T:
     return await asyncio.to_thread(work, client)
 
 
+async def checkout_call(work: Callable[[stripe.StripeClient], T]) -> T:
+    """Open a Stripe Checkout Session; Stripe's refusal becomes a message for the person."""
+    try:
+        return await call(work)
+    except stripe.StripeError as error:
+        raise PaymentsUnavailable(
+            "Stripe's payment page cannot be opened right now. Try again in a moment"
+            " or pay with your saved card."
+        ) from error
+
+
 def object_id(value: Any) -> str | None:
     """The id of an expandable field: Stripe sends an id, localstripe sometimes the object."""
     if value is None:
