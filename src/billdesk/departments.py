@@ -246,7 +246,7 @@ async def upsert_service(
         current = await Service.select(Service.id).where(
             Service.external_id == external_id
         ).first()
-        values = {
+        values: dict[Any, Any] = {
             Service.customer: customer["id"],  # type: ignore[index]
             Service.name: name, Service.kind: kind, Service.status: status,
         }

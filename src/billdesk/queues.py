@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from piccolo.engine.sqlite import TransactionType
-
 from billdesk.auth import CurrentUser, Role
 from billdesk.db import DB
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
@@ -27,7 +25,7 @@ from billdesk.tables import (
     TicketEvent,
     User,
 )
-from billdesk.tickets import record_event
+from billdesk.tickets import record_event, write_transaction
 
 Status = Ticket.Status
 OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
@@ -36,13 +34,6 @@ SORTS = ("last_message_at", "created_at")
 PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
 BULK_ACTIONS = ("close", "assign", "remove")
 MAX_BULK = 100
-
-
-def write_transaction():
-    """One action's transaction; on SQLite it takes the write lock up front."""
-    if DB.engine_type == "sqlite":
-        return DB.transaction(transaction_type=TransactionType.immediate)
-    return DB.transaction()
 
 
 def _now() -> datetime:
@@ -172,7 +163,7 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
             conditions.append(Ticket.subject.ilike(f"%{text}%"))
         else:
             conditions.append(Ticket.subject.like(f"%{text}%"))  # SQLite LIKE ignores ASCII case
-    where = conditions[0]
+    where: Any = conditions[0]
     for condition in conditions[1:]:
         where = where & condition
     return where
@@ -235,6 +226,8 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
         .where(Ticket.id == ticket_id)
         .first()
     )
+    if ticket is None:
+        raise NotFound("There is no such ticket in your departments.")
     messages = await (
         Message.select(
             Message.id, Message.body, Message.internal, Message.opening, Message.deleted,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath
@@ -20,12 +20,12 @@ ROLE_OPTIONS = [(role, role.capitalize()) for role in Role.ALL]
 
 
 def _flash(request: Request, category: str, message: str) -> None:
-    request.scope.setdefault(FLASH_KEY, []).append((category, message))  # type: ignore[typeddict-item]
+    cast(dict[str, Any], request.scope).setdefault(FLASH_KEY, []).append((category, message))
 
 
 def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """The department's values as typed (to show again) and as parsed, with parse errors."""
-    typed = {
+    typed: dict[str, Any] = {
         key: str(form.get(key, "")).strip()
         for key in ("slug", "name", "description", "free_tickets", "quota_period",
                     "ticket_price", "currency")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
@@ -35,7 +35,7 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def flash(request: Request, category: str, message: str) -> None:
-    request.scope.setdefault(FLASH_KEY, []).append((category, message))  # type: ignore[typeddict-item]
+    cast(dict[str, Any], request.scope).setdefault(FLASH_KEY, []).append((category, message))
 
 
 async def _departments_for(user: CurrentUser) -> list[dict[str, Any]]:

@@ -336,7 +336,7 @@ async def read_reply(request: Request) -> tuple[str, bool, list[Any]]:
         # A browser sends an empty part for an untouched file input.
         files = [
             item for item in uploads
-            if not isinstance(item, str) and getattr(item, "filename", "")
+            if not isinstance(item, str) and getattr(item, "filename", None)
         ]
         return body, internal, files
     try:
