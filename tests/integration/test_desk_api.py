@@ -327,3 +327,26 @@ async def test_templates_scopes_placeholders_and_empty_ones_refused(client):
     assert hidden.status_code == 404
     gone = await client.delete(f"/api/v1/desk/templates/{template_id}", headers=staff)
     assert gone.status_code == 204
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
+
+
+async def test_staff_reply_with_attachments_by_multipart(client):
+    world = await make_world()
+    headers = await bearer(world.staff)
+    answer = await client.post(
+        f"/api/v1/desk/tickets/{world.ticket}/messages", headers=headers,
+        data={"body": "Screenshot of the fix", "internal": "false"},
+        files=[("attachments", ("fix.png", PNG, "image/png"))],
+    )
+    assert answer.status_code == 201, answer.text
+    attached = answer.json()["attachments"]
+    assert [item["filename"] for item in attached] == ["fix.png"]
+    assert attached[0]["url"] == f"/attachments/{attached[0]['id']}"
+    fake = await client.post(
+        f"/api/v1/desk/tickets/{world.ticket}/messages", headers=headers,
+        data={"body": "Not a picture"}, files=[("attachments", ("evil.png", b"MZ" * 40, "image/png"))],
+    )
+    assert fake.status_code == 422 and fake.json()["code"] == "attachment_rejected"
+    assert await Message.count().where(Message.ticket == world.ticket) == 2
