@@ -13,7 +13,7 @@ from billdesk import queues, reply_templates
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import DeskError, ValidationFailed
 from billdesk.tables import Department, DepartmentMember, User
-from billdesk.web.api.desk import placeholder_values, read_reply
+from billdesk.web.api.desk import read_reply
 from billdesk.web.layout import FLASH_KEY, render
 
 PAGE_SIZE = 50
@@ -214,10 +214,13 @@ class DeskController(Controller):
         user = _user(request)
         detail = await queues.desk_ticket(user, ticket_id)
         ticket = detail["ticket"]
-        values, department_id = await placeholder_values(user, ticket_id) if ticket[
-            "removed_at"
-        ] is None else ({}, ticket["department.id"])
-        templates = await reply_templates.usable_templates(user, department_id=department_id)
+        values = {
+            "customer_name": ticket["customer.name"], "ticket_id": f"#{ticket_id}",
+            "department": ticket["department.name"], "agent_name": user.name,
+        }
+        templates = await reply_templates.usable_templates(
+            user, department_id=ticket["department.id"]
+        )
         for template in templates:
             template["filled"] = reply_templates.fill_placeholders(template["body"], values)
         active_departments = await Department.select(Department.id, Department.name).where(
