@@ -30,6 +30,7 @@ from billdesk.web.middleware import API_PREFIX, AuthMiddleware
 from billdesk.web.webhooks import stripe_webhook
 from billdesk.web.payments import PaymentsController
 from billdesk.web.api.payments import PaymentsApiController
+from billdesk.web.api.finance import FinanceApiController
 
 # Five attachments of 5 MB and a message, with room for the multipart framing.
 MAX_BODY = 30 * 1024 * 1024
@@ -52,6 +53,7 @@ def route_handlers() -> list:
         stripe_webhook,
         PaymentsController,
         PaymentsApiController,
+        FinanceApiController,
         AccountController,
         ClientController,
         PersonalController,

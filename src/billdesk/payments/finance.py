@@ -1,0 +1,246 @@
+"""What finance reads: charges filtered, totals per currency, a monthly summary, one charge."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from piccolo.query import Select
+from piccolo.query.functions.aggregate import Sum
+
+from billdesk.errors import NotFound, ValidationFailed
+from billdesk.tables import Charge, Message, Refund, TicketEvent
+
+Status = Charge.Status
+# Charges where money was taken (refunds included, counted separately).
+COLLECTED = (Status.succeeded.value, Status.partially_refunded.value, Status.refunded.value)
+
+LIST_COLUMNS = (
+    Charge.id, Charge.ticket, Charge.customer.id, Charge.customer.name, Charge.customer.email,
+    Charge.department.id, Charge.department.name, Charge.amount, Charge.currency, Charge.status,
+    Charge.refunded_amount, Charge.stripe_payment_intent_id, Charge.stripe_checkout_session_id,
+    Charge.failure_reason, Charge.created_at, Charge.paid_at,
+)
+
+
+@dataclass(frozen=True)
+class ChargeFilters:
+    status: str | None = None
+    department_id: int | None = None
+    customer_id: int | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as query parameters, for links and the CSV export."""
+        values = {
+            "status": self.status or "",
+            "department": str(self.department_id or ""),
+            "customer": str(self.customer_id or ""),
+            "from": self.date_from.date().isoformat() if self.date_from else "",
+            "to": (self.date_to - timedelta(microseconds=1)).date().isoformat()
+            if self.date_to else "",
+        }
+        return {k: v for k, v in values.items() if v}
+
+
+def _day_or_time(field: str, value: str, *, end: bool) -> datetime:
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time.min, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise ValidationFailed.field(
+            field, f"{field} must be a date (2026-11-20) or an RFC 3339 time."
+        ) from None
+
+
+def _id(field: str, value: str) -> int:
+    if not value.strip().isdigit():
+        raise ValidationFailed.field(field, f"{field} must be an id (a whole number).")
+    return int(value)
+
+
+def parse_filters(raw: dict[str, str | None]) -> ChargeFilters:
+    """Filters from query parameters: status, department, customer, from, to (dates inclusive)."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    status = (raw.get("status") or "").strip()
+    if status and status not in {s.value for s in Status}:
+        errors["status"] = "status must be one of " + ", ".join(s.value for s in Status) + "."
+    elif status:
+        values["status"] = status
+    for field, key in (("department", "department_id"), ("customer", "customer_id")):
+        if raw.get(field):
+            try:
+                values[key] = _id(field, str(raw[field]))
+            except ValidationFailed as error:
+                errors.update(error.errors)
+    for field, key, end in (("from", "date_from", False), ("to", "date_to", True)):
+        if raw.get(field):
+            try:
+                values[key] = _day_or_time(field, str(raw[field]), end=end)
+            except ValidationFailed as error:
+                errors.update(error.errors)
+    if not errors and values.get("date_from") and values.get("date_to"):
+        if values["date_from"] >= values["date_to"]:
+            errors["to"] = "to must not be before from."
+    if errors:
+        raise ValidationFailed("Some filters are not valid.", errors=errors)
+    return ChargeFilters(**values)
+
+
+def _where(query: Select, filters: ChargeFilters) -> Select:
+    if filters.status:
+        query = query.where(Charge.status == filters.status)
+    if filters.department_id:
+        query = query.where(Charge.department == filters.department_id)
+    if filters.customer_id:
+        query = query.where(Charge.customer == filters.customer_id)
+    if filters.date_from:
+        query = query.where(Charge.created_at >= filters.date_from)
+    if filters.date_to:
+        query = query.where(Charge.created_at < filters.date_to)
+    return query
+
+
+def charges_query(filters: ChargeFilters) -> Select:
+    """The filtered charges, with their customer and department, in one query."""
+    return _where(Charge.select(*LIST_COLUMNS), filters)
+
+
+async def count_charges(filters: ChargeFilters) -> int:
+    return await _where(Charge.count(), filters)  # type: ignore[arg-type]
+
+
+async def totals(filters: ChargeFilters) -> list[dict[str, Any]]:
+    """Per currency: charged (money taken), refunded and net, over the filtered charges."""
+    rows = await _where(
+        Charge.select(
+            Charge.currency,
+            Sum(Charge.amount, alias="charged"),
+            Sum(Charge.refunded_amount, alias="refunded"),
+        ).where(Charge.status.is_in(list(COLLECTED))),
+        filters,
+    ).group_by(Charge.currency).order_by(Charge.currency)
+    return [
+        {
+            "currency": row["currency"],
+            "charged": int(row["charged"] or 0),
+            "refunded": int(row["refunded"] or 0),
+            "net": int(row["charged"] or 0) - int(row["refunded"] or 0),
+        }
+        for row in rows
+    ]
+
+
+async def monthly_summary(filters: ChargeFilters) -> list[dict[str, Any]]:
+    """Per department, per month (of the charge, UTC) and currency: count, charged, refunded, net."""
+    rows = await _where(
+        Charge.select(
+            Charge.department.name, Charge.currency, Charge.amount, Charge.refunded_amount,
+            Charge.created_at,
+        ).where(Charge.status.is_in(list(COLLECTED))),
+        filters,
+    )
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        month = row["created_at"].astimezone(UTC).strftime("%Y-%m")
+        key = (month, row["department.name"], row["currency"])
+        group = groups.setdefault(key, {
+            "month": month, "department": row["department.name"], "currency": row["currency"],
+            "charges": 0, "charged": 0, "refunded": 0,
+        })
+        group["charges"] += 1
+        group["charged"] += row["amount"]
+        group["refunded"] += row["refunded_amount"]
+    summary = sorted(groups.values(), key=lambda g: (g["month"], g["department"], g["currency"]))
+    summary.reverse()
+    for group in summary:
+        group["net"] = group["charged"] - group["refunded"]
+    return summary
+
+
+CSV_HEADER = [
+    "charge_id", "ticket_id", "customer_id", "customer_name", "customer_email", "department",
+    "amount", "currency", "status", "refunded_amount", "stripe_payment_intent_id",
+    "created_at", "paid_at",
+]
+
+
+def _time(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+
+
+def _cell(value: Any) -> Any:
+    # A spreadsheet runs a cell starting with = + - @ as a formula: defuse names and emails.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+async def charges_csv(filters: ChargeFilters) -> str:
+    """The filtered charges as CSV, amounts in minor units, times in UTC."""
+    rows = await charges_query(filters).order_by(Charge.created_at, ascending=False)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    for row in rows:
+        writer.writerow([_cell(v) for v in (
+            row["id"], row["ticket"], row["customer.id"], row["customer.name"],
+            row["customer.email"], row["department.name"], row["amount"], row["currency"],
+            row["status"], row["refunded_amount"], row["stripe_payment_intent_id"] or "",
+            _time(row["created_at"]), _time(row["paid_at"]),
+        )])
+    return out.getvalue()
+
+
+async def charge_detail(charge_id: int) -> dict[str, Any]:
+    """One charge with its refunds, its ticket, the ticket's thread and history."""
+    charge = await Charge.select(
+        *LIST_COLUMNS, Charge.idempotency_key, Charge.attempt, Charge.updated_at,
+        Charge.ticket.subject, Charge.ticket.status, Charge.ticket.created_at,
+    ).where(Charge.id == charge_id).first()
+    if charge is None:
+        raise NotFound("There is no such charge.")
+    refunds = await Refund.select(
+        Refund.id, Refund.amount, Refund.reason, Refund.status, Refund.stripe_refund_id,
+        Refund.created_at, Refund.created_by.name,
+    ).where(Refund.charge == charge_id).order_by(Refund.id)
+    messages = await Message.select(
+        Message.id, Message.body, Message.internal, Message.deleted, Message.opening,
+        Message.created_at, Message.author.id, Message.author.name, Message.author.role,
+    ).where(Message.ticket == charge["ticket"]).order_by(Message.created_at).order_by(Message.id)
+    events = await TicketEvent.select(
+        TicketEvent.kind, TicketEvent.old_value, TicketEvent.new_value, TicketEvent.created_at,
+        TicketEvent.actor.name,
+    ).where(TicketEvent.ticket == charge["ticket"]).order_by(TicketEvent.id)
+    return {
+        "charge": charge,
+        "refunds": refunds,
+        "messages": messages,
+        "events": events,
+        "left_to_refund": charge["amount"] - charge["refunded_amount"]
+        if charge["status"] in (Status.succeeded.value, Status.partially_refunded.value) else 0,
+    }
+
+
+def parse_amount(field: str, text: str) -> int | None:
+    """A refund amount typed as "12.50" (major units) into minor units; blank means the rest."""
+    text = (text or "").strip().replace(",", ".")
+    if not text:
+        return None
+    whole, _, cents = text.partition(".")
+    valid = (whole.isdigit() or (whole == "" and cents != "")) and (
+        cents == "" or (cents.isdigit() and len(cents) <= 2)
+    )
+    if not valid:
+        raise ValidationFailed.field(field, "Type an amount such as 12.50.")
+    return int(whole or 0) * 100 + int(cents.ljust(2, "0") or 0)
