@@ -19,6 +19,7 @@ from billdesk.settings import get_settings, resource_dir
 from billdesk.web.account import AccountController
 from billdesk.web.admin import AdminController
 from billdesk.web.api.admin import AdminApiController
+from billdesk.web.api.customer import CustomerApiController, PersonalApiController
 from billdesk.web.api.desk import DeskApiController
 from billdesk.web.api.me import MeController
 from billdesk.web.client import ClientController, PersonalController
@@ -61,6 +62,8 @@ def route_handlers() -> list:
         FinanceController,
         AdminController,
         MeController,
+        CustomerApiController,
+        PersonalApiController,
         DeskApiController,
         AdminApiController,
         create_static_files_router(path="/static", directories=[resource_dir("static")]),

@@ -1,0 +1,483 @@
+"""The JSON API for customers (API.md, "Customers"): departments, services, tickets, notifications.
+
+HTTP only: each handler parses, calls the ticket domain (the same functions the
+client area's pages call), and shapes the answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import UploadFile
+from litestar.params import FromPath, FromQuery
+from litestar.response import File
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from billdesk import attachments, notifications, tickets
+from billdesk.auth import CurrentUser, requires_customer, requires_login
+from billdesk.errors import ValidationFailed
+from billdesk.quotas import Price, QuotaStatus
+from billdesk.tables import Notification, Service, Ticket
+from billdesk.web.client import download_response
+from billdesk.web.paging import keyset_page, parse_limit
+
+API = "/api/v1"
+
+
+# ------------------------------------------------------------------ shapes
+
+
+class Money(msgspec.Struct):
+    amount: int
+    currency: str
+
+
+class Quota(msgspec.Struct):
+    free_per_period: int
+    period: str
+    used: int
+    remaining: int
+    resets_at: str | None
+
+
+class NextTicket(msgspec.Struct):
+    paid: bool
+    price: Money | None
+
+
+class DepartmentOut(msgspec.Struct):
+    id: int
+    slug: str
+    name: str
+    description: str
+    quota: Quota | None
+    next_ticket: NextTicket
+
+
+class ServiceOut(msgspec.Struct):
+    id: int
+    external_id: str | None
+    name: str
+    kind: str
+    status: str
+
+
+class Named(msgspec.Struct):
+    id: int
+    name: str
+
+
+class ChargeOut(msgspec.Struct):
+    id: int
+    amount: int
+    currency: str
+    status: str
+
+
+class TicketSummary(msgspec.Struct):
+    id: int
+    subject: str
+    status: str
+    archived: bool
+    department: Named
+    service: Named | None
+    created_at: str
+    last_message_at: str
+    answers: int
+    unread: bool
+    charge: ChargeOut | None
+
+
+class AttachmentOut(msgspec.Struct):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
+class Author(msgspec.Struct):
+    id: int
+    name: str
+    role: str
+
+
+class MessageOut(msgspec.Struct):
+    id: int
+    author: Author
+    body: str
+    internal: bool
+    deleted: bool
+    created_at: str
+    attachments: list[AttachmentOut]
+
+
+class TicketFull(msgspec.Struct):
+    id: int
+    subject: str
+    status: str
+    archived: bool
+    department: Named
+    service: Named | None
+    created_at: str
+    last_message_at: str
+    answers: int
+    unread: bool
+    charge: ChargeOut | None
+    messages: list[MessageOut]
+    payment_url: str | None = None
+
+
+class NotificationOut(msgspec.Struct):
+    id: int
+    kind: str
+    ticket_id: int | None
+    text: str
+    read: bool
+    created_at: str
+
+
+class ListOf(msgspec.Struct):
+    items: list[Any]
+    next_cursor: str | None
+
+
+class MarkedRead(msgspec.Struct):
+    updated: int
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    """A time as API.md writes it: UTC, seconds, with a Z."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _user(request: Request) -> CurrentUser:
+    return request.scope["user"]
+
+
+def _quota_out(status: QuotaStatus) -> tuple[Quota | None, NextTicket]:
+    price = Money(status.price.amount, status.price.currency) if status.price else None
+    next_ticket = NextTicket(paid=status.next_ticket_paid, price=price)
+    if status.always_free:
+        return None, next_ticket
+    assert status.free_per_period is not None and status.remaining is not None
+    quota = Quota(
+        free_per_period=status.free_per_period, period=status.period, used=status.used,
+        remaining=status.remaining, resets_at=rfc3339(status.resets_at),
+    )
+    return quota, next_ticket
+
+
+def _charge_out(row: dict[str, Any] | None) -> ChargeOut | None:
+    if row is None:
+        return None
+    return ChargeOut(id=row["id"], amount=row["amount"], currency=row["currency"], status=row["status"])
+
+
+def _summary(row: dict[str, Any], charge: dict[str, Any] | None) -> TicketSummary:
+    service = Named(row["service_id"], row["service_name"]) if row["service_id"] else None
+    return TicketSummary(
+        id=row["id"], subject=row["subject"], status=row["status"], archived=row["archived"],
+        department=Named(row["department_id"], row["department_name"]), service=service,
+        created_at=rfc3339(row["created_at"]) or "", last_message_at=rfc3339(row["last_message_at"]) or "",
+        answers=row["answers"], unread=row["unread_by_customer"], charge=_charge_out(charge),
+    )
+
+
+def _message_out(message: dict[str, Any]) -> MessageOut:
+    return MessageOut(
+        id=message["id"],
+        author=Author(message["author_id"], message["author_name"], message["author_role"]),
+        body=message["body"], internal=message["internal"], deleted=message["deleted"],
+        created_at=rfc3339(message["created_at"]) or "",
+        attachments=[
+            AttachmentOut(
+                id=item["id"], filename=item["filename"], content_type=item["content_type"],
+                size=item["size"], url=f"{API}/attachments/{item['id']}",
+            )
+            for item in message["attachments"]
+        ],
+    )
+
+
+def _payment_url(ticket_id: int) -> str | None:
+    try:
+        from billdesk.payments.charges import payment_url
+    except ImportError:
+        return None
+    return payment_url(ticket_id)
+
+
+async def full_ticket(ticket_id: int) -> TicketFull:
+    """The ticket as its customer sees it: summary fields, public messages, and how to pay."""
+    row = await tickets.ticket_detail(ticket_id)
+    messages = await tickets.thread(ticket_id, include_internal=False)
+    charges = await tickets.charges_by_ticket([ticket_id])
+    service = Named(row["service"], row["service_name"]) if row["service"] else None
+    awaiting = row["status"] == Ticket.Status.awaiting_payment
+    return TicketFull(
+        id=row["id"], subject=row["subject"], status=row["status"], archived=row["archived"],
+        department=Named(row["department"], row["department_name"]), service=service,
+        created_at=rfc3339(row["created_at"]) or "", last_message_at=rfc3339(row["last_message_at"]) or "",
+        answers=row["answers"], unread=row["unread_by_customer"],
+        charge=_charge_out(charges.get(ticket_id)),
+        messages=[_message_out(message) for message in messages],
+        payment_url=_payment_url(ticket_id) if awaiting else None,
+    )
+
+
+def _optional_int(data: dict[str, Any], field: str) -> int | None:
+    value = data.get(field)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValidationFailed.field(field, f"{field} must be an integer id.")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise ValidationFailed.field(field, f"{field} must be an integer id.")
+
+
+def _accept_price(value: Any) -> Price | int | None:
+    """accept_price as an amount in minor units, or as money {amount, currency}."""
+    if value is None or value == "" or value is False:
+        return None
+    if isinstance(value, dict):
+        amount, currency = value.get("amount"), value.get("currency")
+        if isinstance(amount, int) and not isinstance(amount, bool) and isinstance(currency, str):
+            return Price(amount, currency.lower())
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise ValidationFailed.field(
+        "accept_price", 'accept_price is the price shown: {"amount": 1500, "currency": "usd"} or 1500.'
+    )
+
+
+async def _read_body(request: Request, text_field: str) -> tuple[dict[str, Any], list[UploadFile]]:
+    """The fields of a JSON or multipart request, and its attached files."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()
+        data: dict[str, Any] = {key: form.get(key) for key in form if key != "attachments"}
+        if "accept_price.amount" in data:
+            data["accept_price"] = {
+                "amount": _optional_int(data, "accept_price.amount"),
+                "currency": str(data.get("accept_price.currency") or ""),
+            }
+        items = form.getall("attachments") if "attachments" in form else []
+        files = [item for item in items if isinstance(item, UploadFile) and item.filename]
+        return data, files
+    try:
+        data = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed.field(text_field, "Send a JSON object.") from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed.field(text_field, "Send a JSON object.")
+    value = data.get(text_field)
+    if value is not None and not isinstance(value, str):
+        raise ValidationFailed.field(text_field, f"{text_field} must be text.")
+    return data, []
+
+
+def _archived(value: str | None) -> bool:
+    if value in (None, "", "false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise ValidationFailed.field("archived", "archived must be true or false.")
+
+
+def _department_filter(value: str | None) -> int | None:
+    if value in (None, ""):
+        return None
+    if value.isdigit():
+        return int(value)
+    raise ValidationFailed.field("department", "department must be a department id.")
+
+
+# ------------------------------------------------------------------ controllers
+
+
+class CustomerApiController(Controller):
+    path = API
+    tags = ["customers"]
+    guards = [requires_customer]
+
+    @get("/departments")
+    async def departments(self, request: Request) -> ListOf:
+        """Departments open to customers, with the caller's quota and the price of their next ticket."""
+        rows = await tickets.customer_departments(_user(request).id)
+        items = []
+        for row in rows:
+            quota, next_ticket = _quota_out(row["quota"])
+            items.append(
+                DepartmentOut(
+                    id=row["id"], slug=row["slug"], name=row["name"],
+                    description=row["description"], quota=quota, next_ticket=next_ticket,
+                )
+            )
+        return ListOf(items=items, next_cursor=None)
+
+    @get("/services")
+    async def services(
+        self, request: Request, limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None
+    ) -> ListOf:
+        """The caller's services."""
+        rows, next_cursor = await keyset_page(
+            Service.select(
+                Service.id, Service.external_id, Service.name, Service.kind, Service.status
+            ).where(Service.customer == _user(request).id),
+            sort=None, id_column=Service.id, limit=parse_limit(limit), cursor=cursor,
+            descending=False,
+        )
+        return ListOf(items=[ServiceOut(**row) for row in rows], next_cursor=next_cursor)
+
+    @get("/tickets")
+    async def list_tickets(
+        self,
+        request: Request,
+        status: FromQuery[str | None] = None,
+        department: FromQuery[str | None] = None,
+        archived: FromQuery[str | None] = None,
+        limit: FromQuery[int | None] = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> ListOf:
+        """The caller's tickets, newest activity first."""
+        query = tickets.customer_tickets_query(
+            _user(request).id, status=tickets.check_status_filter(status),
+            department_id=_department_filter(department), archived=_archived(archived),
+        )
+        rows, next_cursor = await keyset_page(
+            query, sort=Ticket.last_message_at, id_column=Ticket.id, limit=parse_limit(limit),
+            cursor=cursor,
+        )
+        charges = await tickets.charges_by_ticket([row["id"] for row in rows])
+        return ListOf(
+            items=[_summary(row, charges.get(row["id"])) for row in rows], next_cursor=next_cursor
+        )
+
+    @post("/tickets", status_code=HTTP_201_CREATED)
+    async def open_ticket(self, request: Request) -> Response[TicketFull]:
+        """Open a ticket: `{department_id, service_id?, message, accept_price?}` as JSON or multipart."""
+        user = _user(request)
+        data, files = await _read_body(request, "message")
+        client_token = data.get("client_token")
+        opened = await tickets.open_ticket(
+            customer=user,
+            department_id=_optional_int(data, "department_id"),
+            service_id=_optional_int(data, "service_id"),
+            message=data.get("message") if isinstance(data.get("message"), str) else None,
+            files=files,
+            accept_price=_accept_price(data.get("accept_price")),
+            client_token=str(client_token)[:60] if client_token else None,
+        )
+        return Response(
+            await full_ticket(opened.ticket_id),
+            status_code=HTTP_201_CREATED if opened.created else 200,
+        )
+
+    @get("/tickets/{ticket_id:int}")
+    async def ticket(self, request: Request, ticket_id: FromPath[int]) -> TicketFull:
+        """The ticket with its messages; staff replies count as read from now."""
+        await tickets.customer_ticket(ticket_id, _user(request).id)
+        await tickets.mark_read_by_customer(ticket_id)
+        return await full_ticket(ticket_id)
+
+    @post("/tickets/{ticket_id:int}/messages", status_code=HTTP_201_CREATED)
+    async def reply(self, request: Request, ticket_id: FromPath[int]) -> MessageOut:
+        """Reply `{body}` (JSON, or multipart with attachments)."""
+        user = _user(request)
+        await tickets.customer_ticket(ticket_id, user.id)
+        data, files = await _read_body(request, "body")
+        body = data.get("body") if isinstance(data.get("body"), str) else None
+        message_id = await tickets.reply_as_customer(
+            ticket_id=ticket_id, customer=user, body=body, files=files
+        )
+        messages = await tickets.thread(ticket_id, include_internal=False)
+        return _message_out(next(m for m in messages if m["id"] == message_id))
+
+    @delete("/tickets/{ticket_id:int}/messages/{message_id:int}", status_code=HTTP_204_NO_CONTENT)
+    async def delete_message(
+        self, request: Request, ticket_id: FromPath[int], message_id: FromPath[int]
+    ) -> None:
+        """Delete one's own reply (not the opening message)."""
+        await tickets.delete_own_reply(ticket_id=ticket_id, message_id=message_id, customer=_user(request))
+
+    @post("/tickets/{ticket_id:int}/close", status_code=200)
+    async def close(self, request: Request, ticket_id: FromPath[int]) -> TicketFull:
+        """Solve the ticket; closing a solved ticket changes nothing."""
+        user = _user(request)
+        ticket = await tickets.customer_ticket(ticket_id, user.id)
+        await tickets.close_ticket(ticket, user)
+        return await full_ticket(ticket_id)
+
+    @post("/tickets/{ticket_id:int}/archive", status_code=200)
+    async def archive(self, request: Request, ticket_id: FromPath[int]) -> TicketFull:
+        """Archive a solved ticket."""
+        user = _user(request)
+        ticket = await tickets.customer_ticket(ticket_id, user.id)
+        await tickets.archive_ticket(ticket, user)
+        return await full_ticket(ticket_id)
+
+
+class PersonalApiController(Controller):
+    """What every API user has: attachments of the tickets they may see, and notifications."""
+
+    path = API
+    tags = ["customers"]
+    guards = [requires_login]
+
+    @get("/attachments/{attachment_id:int}")
+    async def attachment(self, request: Request, attachment_id: FromPath[int]) -> File:
+        """The file, as a download."""
+        return download_response(await attachments.download_for(attachment_id, _user(request)))
+
+    @get("/notifications")
+    async def list_notifications(
+        self, request: Request, limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None
+    ) -> ListOf:
+        """The caller's notifications, newest first."""
+        rows, next_cursor = await keyset_page(
+            notifications.notifications_query(_user(request).id),
+            sort=None, id_column=Notification.id, limit=parse_limit(limit), cursor=cursor,
+        )
+        items = [
+            NotificationOut(
+                id=row["id"], kind=row["kind"], ticket_id=row["ticket"], text=row["text"],
+                read=row["read"], created_at=rfc3339(row["created_at"]) or "",
+            )
+            for row in rows
+        ]
+        return ListOf(items=items, next_cursor=next_cursor)
+
+    @post("/notifications/read", status_code=200)
+    async def read_notifications(self, request: Request) -> MarkedRead:
+        """Mark the caller's notifications read: all of them, or `{"ids": [...]}`."""
+        ids = None
+        raw = await request.body()
+        if raw.strip():
+            try:
+                data = msgspec.json.decode(raw)
+            except msgspec.DecodeError as exc:
+                raise ValidationFailed.field("ids", "Send {\"ids\": [1, 2]} or nothing.") from exc
+            if isinstance(data, dict) and "ids" in data:
+                ids = data["ids"]
+                if not isinstance(ids, list) or not all(
+                    isinstance(i, int) and not isinstance(i, bool) for i in ids
+                ):
+                    raise ValidationFailed.field("ids", "ids must be a list of notification ids.")
+        return MarkedRead(updated=await notifications.mark_read(_user(request).id, ids))
+
