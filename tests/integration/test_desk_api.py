@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from billdesk.tables import Message, ReplyTemplate, Ticket, TicketEvent
 from tests.desk_support import bearer, make_desk_ticket, make_world
-from tests.factories import add_member, make_department, make_service, make_user
+from tests.factories import add_member, login, make_department, make_service, make_user
 
 
 async def _ticket(ticket_id: int) -> dict:
@@ -350,3 +350,21 @@ async def test_staff_reply_with_attachments_by_multipart(client):
     )
     assert fake.status_code == 422 and fake.json()["code"] == "attachment_rejected"
     assert await Message.count().where(Message.ticket == world.ticket) == 2
+
+
+async def test_internal_notes_never_reach_the_customer_by_page_or_api(client):
+    world = await make_world()
+    staff = await bearer(world.staff)
+    await client.post(f"/api/v1/desk/tickets/{world.ticket}/messages", headers=staff,
+                      json={"body": "Secret: reseller account", "internal": True})
+    await client.post(f"/api/v1/desk/tickets/{world.ticket}/messages", headers=staff,
+                      json={"body": "We restarted the server."})
+    by_api = await client.get(f"/api/v1/tickets/{world.ticket}", headers=await bearer(world.customer))
+    assert by_api.status_code == 200, by_api.text
+    bodies = [message["body"] for message in by_api.json()["messages"]]
+    assert "We restarted the server." in bodies
+    assert not any("Secret" in body for body in bodies)
+    await login(client, world.customer.email)
+    by_page = await client.get(f"/tickets/{world.ticket}")
+    assert by_page.status_code == 200
+    assert "We restarted the server." in by_page.text and "Secret" not in by_page.text
