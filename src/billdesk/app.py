@@ -21,17 +21,17 @@ from billdesk.web.admin import AdminController
 from billdesk.web.api.admin import AdminApiController
 from billdesk.web.api.customer import CustomerApiController, PersonalApiController
 from billdesk.web.api.desk import DeskApiController
+from billdesk.web.api.finance import FinanceApiController
 from billdesk.web.api.me import MeController
+from billdesk.web.api.payments import PaymentsApiController
 from billdesk.web.client import ClientController, PersonalController
 from billdesk.web.desk import DeskController
 from billdesk.web.errors import handle_exception
 from billdesk.web.finance import FinanceController
 from billdesk.web.health import healthz
 from billdesk.web.middleware import API_PREFIX, AuthMiddleware
-from billdesk.web.webhooks import stripe_webhook
 from billdesk.web.payments import PaymentsController
-from billdesk.web.api.payments import PaymentsApiController
-from billdesk.web.api.finance import FinanceApiController
+from billdesk.web.webhooks import stripe_webhook
 
 # Five attachments of 5 MB and a message, with room for the multipart framing.
 MAX_BODY = 30 * 1024 * 1024
