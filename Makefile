@@ -14,10 +14,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Offline payments: a local Stripe-compatible server on 127.0.0.1, stopped with the app.
+STRIPE_DEV_PORT ?= 8420
+DEMO_STRIPE = STRIPE_SECRET_KEY=sk_test_billdesk_demo \
+	STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_DEV_PORT) \
+	STRIPE_WEBHOOK_SECRET=whsec_billdesk_demo
+
 run: install
 	$(BIN)/billdesk migrate
 	$(BIN)/billdesk demo
-	$(BIN)/billdesk serve --host 127.0.0.1 --port 8000
+	@$(BIN)/billdesk stripe-dev-server --port $(STRIPE_DEV_PORT) \
+		--webhook-url http://127.0.0.1:8000/stripe/webhook --webhook-secret whsec_billdesk_demo & \
+	stripe_pid=$$!; trap 'kill $$stripe_pid 2>/dev/null' EXIT INT TERM; \
+	$(DEMO_STRIPE) $(BIN)/billdesk demo-cards && \
+	$(DEMO_STRIPE) $(BIN)/billdesk serve --host 127.0.0.1 --port 8000
 
 test: install
 	$(BIN)/pytest

@@ -25,7 +25,7 @@ async def _with_db(work: Callable[[], Awaitable[Any]]) -> Any:
 
     pooled = get_settings().is_postgres
     if pooled:
-        await DB.start_connection_pool(max_size=2)  # type: ignore[call-arg]
+        await DB.start_connection_pool(min_size=1, max_size=2)  # type: ignore[call-arg]
     try:
         return await work()
     finally:
@@ -126,6 +126,22 @@ def cmd_reconcile(_: argparse.Namespace) -> None:
         raise CommandFailed("; ".join(report.errors))
 
 
+def cmd_stripe_dev_server(args: argparse.Namespace) -> None:
+    from billdesk.stripe_dev import serve
+
+    try:
+        serve(port=args.port, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)
+    except RuntimeError as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+def cmd_demo_cards(_: argparse.Namespace) -> None:
+    from billdesk.stripe_dev import give_demo_cards
+
+    for email, last4 in asyncio.run(_with_db(give_demo_cards)):
+        print(f"  {email:<24} card ending {last4}")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="billdesk", description="The billdesk support desk.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -144,6 +160,17 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "reconcile", help="settle charges left pending or requiring payment, from Stripe"
     ).set_defaults(run=cmd_reconcile)
+
+    dev_server = commands.add_parser(
+        "stripe-dev-server", help="serve a local Stripe-compatible test server (offline demo)"
+    )
+    dev_server.add_argument("--port", type=int, default=8420)
+    dev_server.add_argument("--webhook-url", default=None)
+    dev_server.add_argument("--webhook-secret", default=None)
+    dev_server.set_defaults(run=cmd_stripe_dev_server)
+    commands.add_parser(
+        "demo-cards", help="save the demo customers' test cards (Alice's works, Bob's is declined)"
+    ).set_defaults(run=cmd_demo_cards)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True

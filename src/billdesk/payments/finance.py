@@ -19,10 +19,22 @@ Status = Charge.Status
 COLLECTED = (Status.succeeded.value, Status.partially_refunded.value, Status.refunded.value)
 
 LIST_COLUMNS = (
-    Charge.id, Charge.ticket, Charge.customer.id, Charge.customer.name, Charge.customer.email,
-    Charge.department.id, Charge.department.name, Charge.amount, Charge.currency, Charge.status,
-    Charge.refunded_amount, Charge.stripe_payment_intent_id, Charge.stripe_checkout_session_id,
-    Charge.failure_reason, Charge.created_at, Charge.paid_at,
+    Charge.id,
+    Charge.ticket,
+    Charge.customer.id,
+    Charge.customer.name,
+    Charge.customer.email,
+    Charge.department.id,
+    Charge.department.name,
+    Charge.amount,
+    Charge.currency,
+    Charge.status,
+    Charge.refunded_amount,
+    Charge.stripe_payment_intent_id,
+    Charge.stripe_checkout_session_id,
+    Charge.failure_reason,
+    Charge.created_at,
+    Charge.paid_at,
 )
 
 
@@ -42,7 +54,8 @@ class ChargeFilters:
             "customer": str(self.customer_id or ""),
             "from": self.date_from.date().isoformat() if self.date_from else "",
             "to": (self.date_to - timedelta(microseconds=1)).date().isoformat()
-            if self.date_to else "",
+            if self.date_to
+            else "",
         }
         return {k: v for k, v in values.items() if v}
 
@@ -122,14 +135,18 @@ async def count_charges(filters: ChargeFilters) -> int:
 
 async def totals(filters: ChargeFilters) -> list[dict[str, Any]]:
     """Per currency: charged (money taken), refunded and net, over the filtered charges."""
-    rows = await _where(
-        Charge.select(
-            Charge.currency,
-            Sum(Charge.amount, alias="charged"),
-            Sum(Charge.refunded_amount, alias="refunded"),
-        ).where(Charge.status.is_in(list(COLLECTED))),
-        filters,
-    ).group_by(Charge.currency).order_by(Charge.currency)
+    rows = (
+        await _where(
+            Charge.select(
+                Charge.currency,
+                Sum(Charge.amount, alias="charged"),
+                Sum(Charge.refunded_amount, alias="refunded"),
+            ).where(Charge.status.is_in(list(COLLECTED))),
+            filters,
+        )
+        .group_by(Charge.currency)
+        .order_by(Charge.currency)
+    )
     return [
         {
             "currency": row["currency"],
@@ -145,7 +162,10 @@ async def monthly_summary(filters: ChargeFilters) -> list[dict[str, Any]]:
     """Per department, per month (of the charge, UTC) and currency: count, charged, refunded, net."""
     rows = await _where(
         Charge.select(
-            Charge.department.name, Charge.currency, Charge.amount, Charge.refunded_amount,
+            Charge.department.name,
+            Charge.currency,
+            Charge.amount,
+            Charge.refunded_amount,
             Charge.created_at,
         ).where(Charge.status.is_in(list(COLLECTED))),
         filters,
@@ -154,10 +174,17 @@ async def monthly_summary(filters: ChargeFilters) -> list[dict[str, Any]]:
     for row in rows:
         month = row["created_at"].astimezone(UTC).strftime("%Y-%m")
         key = (month, row["department.name"], row["currency"])
-        group = groups.setdefault(key, {
-            "month": month, "department": row["department.name"], "currency": row["currency"],
-            "charges": 0, "charged": 0, "refunded": 0,
-        })
+        group = groups.setdefault(
+            key,
+            {
+                "month": month,
+                "department": row["department.name"],
+                "currency": row["currency"],
+                "charges": 0,
+                "charged": 0,
+                "refunded": 0,
+            },
+        )
         group["charges"] += 1
         group["charged"] += row["amount"]
         group["refunded"] += row["refunded_amount"]
@@ -169,9 +196,19 @@ async def monthly_summary(filters: ChargeFilters) -> list[dict[str, Any]]:
 
 
 CSV_HEADER = [
-    "charge_id", "ticket_id", "customer_id", "customer_name", "customer_email", "department",
-    "amount", "currency", "status", "refunded_amount", "stripe_payment_intent_id",
-    "created_at", "paid_at",
+    "charge_id",
+    "ticket_id",
+    "customer_id",
+    "customer_name",
+    "customer_email",
+    "department",
+    "amount",
+    "currency",
+    "status",
+    "refunded_amount",
+    "stripe_payment_intent_id",
+    "created_at",
+    "paid_at",
 ]
 
 
@@ -193,42 +230,94 @@ async def charges_csv(filters: ChargeFilters) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
     for row in rows:
-        writer.writerow([_cell(v) for v in (
-            row["id"], row["ticket"], row["customer.id"], row["customer.name"],
-            row["customer.email"], row["department.name"], row["amount"], row["currency"],
-            row["status"], row["refunded_amount"], row["stripe_payment_intent_id"] or "",
-            _time(row["created_at"]), _time(row["paid_at"]),
-        )])
+        writer.writerow(
+            [
+                _cell(v)
+                for v in (
+                    row["id"],
+                    row["ticket"],
+                    row["customer.id"],
+                    row["customer.name"],
+                    row["customer.email"],
+                    row["department.name"],
+                    row["amount"],
+                    row["currency"],
+                    row["status"],
+                    row["refunded_amount"],
+                    row["stripe_payment_intent_id"] or "",
+                    _time(row["created_at"]),
+                    _time(row["paid_at"]),
+                )
+            ]
+        )
     return out.getvalue()
 
 
 async def charge_detail(charge_id: int) -> dict[str, Any]:
     """One charge with its refunds, its ticket, the ticket's thread and history."""
-    charge = await Charge.select(
-        *LIST_COLUMNS, Charge.idempotency_key, Charge.attempt, Charge.updated_at,
-        Charge.ticket.subject, Charge.ticket.status, Charge.ticket.created_at,
-    ).where(Charge.id == charge_id).first()
+    charge = (
+        await Charge.select(
+            *LIST_COLUMNS,
+            Charge.idempotency_key,
+            Charge.attempt,
+            Charge.updated_at,
+            Charge.ticket.subject,
+            Charge.ticket.status,
+            Charge.ticket.created_at,
+        )
+        .where(Charge.id == charge_id)
+        .first()
+    )
     if charge is None:
         raise NotFound("There is no such charge.")
-    refunds = await Refund.select(
-        Refund.id, Refund.amount, Refund.reason, Refund.status, Refund.stripe_refund_id,
-        Refund.created_at, Refund.created_by.name,
-    ).where(Refund.charge == charge_id).order_by(Refund.id)
-    messages = await Message.select(
-        Message.id, Message.body, Message.internal, Message.deleted, Message.opening,
-        Message.created_at, Message.author.id, Message.author.name, Message.author.role,
-    ).where(Message.ticket == charge["ticket"]).order_by(Message.created_at).order_by(Message.id)
-    events = await TicketEvent.select(
-        TicketEvent.kind, TicketEvent.old_value, TicketEvent.new_value, TicketEvent.created_at,
-        TicketEvent.actor.name,
-    ).where(TicketEvent.ticket == charge["ticket"]).order_by(TicketEvent.id)
+    refunds = (
+        await Refund.select(
+            Refund.id,
+            Refund.amount,
+            Refund.reason,
+            Refund.status,
+            Refund.stripe_refund_id,
+            Refund.created_at,
+            Refund.created_by.name,
+        )
+        .where(Refund.charge == charge_id)
+        .order_by(Refund.id)
+    )
+    messages = (
+        await Message.select(
+            Message.id,
+            Message.body,
+            Message.internal,
+            Message.deleted,
+            Message.opening,
+            Message.created_at,
+            Message.author.id,
+            Message.author.name,
+            Message.author.role,
+        )
+        .where(Message.ticket == charge["ticket"])
+        .order_by(Message.created_at)
+        .order_by(Message.id)
+    )
+    events = (
+        await TicketEvent.select(
+            TicketEvent.kind,
+            TicketEvent.old_value,
+            TicketEvent.new_value,
+            TicketEvent.created_at,
+            TicketEvent.actor.name,
+        )
+        .where(TicketEvent.ticket == charge["ticket"])
+        .order_by(TicketEvent.id)
+    )
     return {
         "charge": charge,
         "refunds": refunds,
         "messages": messages,
         "events": events,
         "left_to_refund": charge["amount"] - charge["refunded_amount"]
-        if charge["status"] in (Status.succeeded.value, Status.partially_refunded.value) else 0,
+        if charge["status"] in (Status.succeeded.value, Status.partially_refunded.value)
+        else 0,
     }
 
 

@@ -143,6 +143,7 @@ async def reconcile(*, include_recent: bool = False) -> ReconcileReport:
     minutes (whose request might still be under way); tests and operators who
     know no request is running use it.
     """
+    stripe_api.stripe_client()
     report = ReconcileReport()
     rows = (
         await Charge.select(Charge.id)

@@ -60,7 +60,13 @@ class PaymentsController(Controller):
         return await render(
             request,
             "client/payment.html",
-            {**view, "card": card, "card_error": card_error, "flashes": _flash(result)},
+            {
+                **view,
+                "card": card,
+                "card_error": card_error,
+                "flashes": _flash(result),
+                "test_mode": get_settings().payments_test_mode,
+            },
             active="tickets",
         )
 

@@ -1,0 +1,153 @@
+"""A local Stripe-compatible server for the offline demo, and the demo customers' cards.
+
+`billdesk stripe-dev-server` runs `localstripe` (from PyPI, installed with the
+test extras) on 127.0.0.1 only, keeps its data in memory (plain localstripe
+pickles every write to a file shared by every instance on the machine), replays
+repeated idempotency keys the way Stripe does (plain localstripe ignores them),
+and delivers its events, signed, to the app's webhook.
+
+`billdesk demo-cards` gives the demo customers their saved cards: Alice one
+that works, Bob one that is declined when charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import stripe
+
+from billdesk.tables import User
+
+log = logging.getLogger("billdesk.payments")
+
+WORKING_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000341"
+DEMO_CARDS = {"alice@example.com": WORKING_CARD, "bob@example.com": DECLINED_CARD}
+WEBHOOK_EVENTS = ["payment_intent.succeeded", "payment_intent.payment_failed"]
+
+
+def _idempotency_middleware() -> Any:
+    """Replay a repeated Idempotency-Key's first answer, as Stripe does."""
+    from aiohttp import web
+
+    saved: dict[str, tuple[Any, int, bytes, str]] = {}
+    running: set[str] = set()
+
+    def refuse(status: int, message: str) -> Any:
+        return web.json_response(
+            {"error": {"type": "idempotency_error", "message": message}}, status=status
+        )
+
+    @web.middleware
+    async def middleware(request: Any, handler: Any) -> Any:
+        if request.path == "/_config/data" and request.method == "DELETE":
+            saved.clear()
+        key = request.headers.get("Idempotency-Key")
+        if not key or request.method != "POST" or request.path.startswith("/_config/"):
+            return await handler(request)
+        fingerprint = (request.method, request.path, await request.read())
+        if key in running:
+            return refuse(409, f"A request with the idempotency key {key} is in progress.")
+        if key in saved:
+            first, status, body, content_type = saved[key]
+            if first != fingerprint:
+                return refuse(400, f"The idempotency key {key} was used with other parameters.")
+            response = web.Response(status=status, body=body, content_type=content_type)
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        running.add(key)
+        try:
+            response = await handler(request)
+            if response.status != 401:
+                saved[key] = (fingerprint, response.status, response.body, response.content_type)
+            return response
+        finally:
+            running.discard(key)
+
+    return middleware
+
+
+def serve(*, port: int, webhook_url: str | None, webhook_secret: str | None) -> None:
+    """Serve localstripe on 127.0.0.1:`port` until interrupted."""
+    try:
+        from aiohttp import web
+        from localstripe import resources, server, webhooks
+    except ImportError as error:
+        raise RuntimeError(
+            "localstripe is not installed; install billdesk with its test extras "
+            "(pip install -e '.[test]')"
+        ) from error
+
+    resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
+    server.app.middlewares.insert(0, _idempotency_middleware())
+    if webhook_url and webhook_secret:
+        webhooks.register_webhook("billdesk", webhook_url, webhook_secret, WEBHOOK_EVENTS)
+    print(f"Local Stripe test server on http://127.0.0.1:{port}", flush=True)
+    web.run_app(server.app, host="127.0.0.1", port=port, print=None, shutdown_timeout=1)
+
+
+def _wait_for_stripe(client: stripe.StripeClient, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.v1.customers.list(params={"limit": 1})
+            return
+        except stripe.APIConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _ensure_card(client: stripe.StripeClient, user: dict[str, Any], number: str) -> str:
+    """The user's Stripe customer (made again if the server forgot it) with `number` saved."""
+    customer_id = user["stripe_customer_id"]
+    if customer_id:
+        try:
+            customer = client.v1.customers.retrieve(customer_id)
+            if not getattr(customer, "deleted", False):
+                cards = client.v1.payment_methods.list(
+                    params={"customer": customer_id, "type": "card"}
+                ).data
+                if any(card.card and card.card.last4 == number[-4:] for card in cards):
+                    return customer_id
+        except stripe.InvalidRequestError:
+            customer_id = None
+    if not customer_id:
+        customer_id = client.v1.customers.create(
+            params={"email": user["email"], "name": user["name"]}
+        ).id
+    payment_method = client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
+    client.v1.payment_methods.attach(payment_method.id, params={"customer": customer_id})
+    client.v1.customers.update(
+        customer_id, params={"invoice_settings": {"default_payment_method": payment_method.id}}
+    )
+    return customer_id
+
+
+async def give_demo_cards() -> list[tuple[str, str]]:
+    """Alice's card works, Bob's is declined; returns (email, last 4) of each saved card."""
+    from billdesk.payments.stripe_api import stripe_client
+
+    client = stripe_client()
+    await asyncio.to_thread(_wait_for_stripe, client)
+    given = []
+    for email, number in DEMO_CARDS.items():
+        user = (
+            await User.select(User.id, User.email, User.name, User.stripe_customer_id)
+            .where(User.email == email)
+            .first()
+        )
+        if user is None:
+            continue
+        customer_id = await asyncio.to_thread(_ensure_card, client, user, number)
+        await User.update({User.stripe_customer_id: customer_id}).where(User.id == user["id"])
+        given.append((email, number[-4:]))
+    return given

@@ -1,0 +1,138 @@
+"""The offline demo's pieces as `make run` uses them: `billdesk stripe-dev-server`,
+`billdesk demo-cards` (Alice's card works, Bob's is declined) and `billdesk reconcile`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import stripe
+
+from billdesk import payments
+from billdesk.demo import load_demo
+from billdesk.payments import charges as charge_module
+from billdesk.tables import Charge, Department, User
+from tests.payment_helpers import awaiting_ticket, stripe_settings
+
+pytestmark = [pytest.mark.stripe, pytest.mark.slow]
+
+BILLDESK = str(Path(sys.executable).with_name("billdesk"))
+KEY = "sk_test_billdesk_demo"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dev_server() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [BILLDESK, "stripe-dev-server", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    client = stripe.StripeClient(KEY, base_addresses={"api": base})
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.v1.customers.list(params={"limit": 1})
+            break
+        except stripe.APIConnectionError:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "the dev server did not start"
+            time.sleep(0.1)
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def billdesk(*args: str, api_base: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STRIPE_SECRET_KEY": KEY, "STRIPE_API_BASE": api_base,
+           "STRIPE_WEBHOOK_SECRET": "whsec_demo"}
+    return subprocess.run([BILLDESK, *args], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+async def test_demo_cards_then_alice_is_charged_and_bob_declined(dev_server):
+    await load_demo()
+    given = billdesk("demo-cards", api_base=dev_server)
+    assert given.returncode == 0, given.stderr
+    assert "alice@example.com" in given.stdout and "4242" in given.stdout
+    assert "bob@example.com" in given.stdout and "0341" in given.stdout
+    again = billdesk("demo-cards", api_base=dev_server)
+    assert again.returncode == 0, again.stderr
+
+    premium = await Department.select(Department.id).where(
+        Department.slug == "premium-administration"
+    ).first()
+    outcomes = {}
+    with stripe_settings(dev_server, secret_key=KEY):
+        for email in ("alice@example.com", "bob@example.com"):
+            user = await User.select(User.id, User.stripe_customer_id).where(
+                User.email == email
+            ).first()
+            assert user["stripe_customer_id"]
+            ticket_id = await awaiting_ticket(customer_id=user["id"], department_id=premium["id"])
+            outcomes[email] = await payments.charge_new_ticket(ticket_id=ticket_id)
+        card = await payments.saved_card(user["stripe_customer_id"])
+
+    assert outcomes["alice@example.com"].paid
+    assert outcomes["bob@example.com"].status == "requires_payment"
+    assert card is not None and card.last4 == "0341"
+
+
+async def test_reconcile_command_settles_a_charge_a_crash_left_pending(dev_server, monkeypatch):
+    await load_demo()
+    assert billdesk("demo-cards", api_base=dev_server).returncode == 0
+    alice = await User.select(User.id).where(User.email == "alice@example.com").first()
+    premium = await Department.select(Department.id).where(
+        Department.slug == "premium-administration"
+    ).first()
+
+    async def die(*args, **kwargs):
+        raise SystemExit("the process died")
+
+    monkeypatch.setattr(charge_module, "after_stripe_answer", die)
+    with stripe_settings(dev_server, secret_key=KEY):
+        ticket_id = await awaiting_ticket(customer_id=alice["id"], department_id=premium["id"])
+        with pytest.raises(SystemExit):
+            await payments.charge_new_ticket(ticket_id=ticket_id)
+    monkeypatch.undo()
+
+    settled = billdesk("reconcile", api_base=dev_server)
+
+    assert settled.returncode == 0, settled.stderr
+    assert "1 paid" in settled.stdout
+    row = await Charge.select(Charge.status, Charge.stripe_payment_intent_id).where(
+        Charge.ticket == ticket_id
+    ).first()
+    assert row["status"] == "succeeded" and row["stripe_payment_intent_id"]
+
+
+def test_dev_server_replays_idempotency_keys(dev_server):
+    client = stripe.StripeClient(KEY, base_addresses={"api": dev_server})
+    customer = client.v1.customers.create(params={})
+    params = {"amount": 700, "currency": "usd", "customer": customer.id,
+              "payment_method": "pm_card_visa", "off_session": True, "confirm": True}
+    key = f"demo-{uuid.uuid4()}"
+    first = client.v1.payment_intents.create(params=params, options={"idempotency_key": key})
+    second = client.v1.payment_intents.create(params=params, options={"idempotency_key": key})
+    assert first.id == second.id
+
+
+def test_reconcile_without_payments_configured_fails_in_one_line():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
+    result = subprocess.run([BILLDESK, "reconcile"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "not set up" in result.stderr
