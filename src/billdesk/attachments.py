@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,21 +89,21 @@ def as_upload(item: Any) -> Upload:
     return Upload(filename=item.filename or "", data=handle.read())
 
 
-def check_files(uploads: list[Any]) -> list[CheckedFile]:
+def check_files(uploads: Sequence[Any]) -> list[CheckedFile]:
     """The files if every one of them may be attached; else the first problem, naming the file.
 
     Accepts Upload objects or the form files of a request (a browser's empty
     file input, with no name and no bytes, is ignored).
     """
-    uploads = [as_upload(item) for item in uploads]
-    uploads = [upload for upload in uploads if upload.filename or upload.data]
-    if len(uploads) > MAX_FILES:
+    given = [as_upload(item) for item in uploads]
+    given = [upload for upload in given if upload.filename or upload.data]
+    if len(given) > MAX_FILES:
         raise AttachmentRejected(
-            f"At most {MAX_FILES} files can be attached to a message; {len(uploads)} were sent.",
+            f"At most {MAX_FILES} files can be attached to a message; {len(given)} were sent.",
             errors={FIELD: f"Attach at most {MAX_FILES} files."},
         )
     checked = []
-    for upload in uploads:
+    for upload in given:
         filename = clean_filename(upload.filename)
         if len(upload.data) > MAX_BYTES:
             raise PayloadTooLarge(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -262,7 +262,7 @@ async def open_ticket(
     department_id: int | None,
     service_id: int | None,
     message: str | None,
-    files: list[Upload],
+    files: Sequence[Upload | Any],
     accept_price: Price | int | None,
     client_token: str | None,
 ) -> Opened:
@@ -376,7 +376,7 @@ async def staff_ticket(ticket_id: int, user: CurrentUser) -> dict[str, Any]:
 
 
 async def reply_as_customer(
-    *, ticket_id: int, customer: CurrentUser, body: str | None, files: list[Upload]
+    *, ticket_id: int, customer: CurrentUser, body: str | None, files: Sequence[Upload | Any]
 ) -> int:
     """The customer answers on their ticket: it goes back to support (in progress). The message id."""
     await ensure_support_enabled()
@@ -410,7 +410,7 @@ async def reply_as_customer(
 
 async def reply_as_staff(
     ticket_id: int, author: CurrentUser, body: str | None, internal: bool = False,
-    files: list[Upload] | None = None,
+    files: Sequence[Upload | Any] | None = None,
 ) -> int:
     """Staff answer a ticket of their department. A public reply waits for the customer
     (waiting_for_reply, unread by them, notified); an internal note changes no status.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
@@ -40,7 +40,7 @@ def _user(request: Request) -> CurrentUser:
 
 def flash(request: Request, category: str, message: str) -> None:
     """A message shown on the page rendered for this request."""
-    request.scope.setdefault(FLASH_KEY, []).append((category, message))  # type: ignore[typeddict-item]
+    cast(dict[str, Any], request.scope).setdefault(FLASH_KEY, []).append((category, message))
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -95,10 +95,14 @@ class ClientController(Controller):
         department_id = _int_or_none(department)
         show_archived = archived in ("1", "true", "on", "yes")
         page_number = max(_int_or_none(page) or 1, 1)
-        filters = dict(status=chosen_status, department_id=department_id, archived=show_archived)
-        total = await tickets.customer_tickets_query(user.id, columns=False, **filters)
+        total = await tickets.customer_tickets_query(
+            user.id, status=chosen_status, department_id=department_id, archived=show_archived,
+            columns=False,
+        )
         rows = await (
-            tickets.customer_tickets_query(user.id, **filters)
+            tickets.customer_tickets_query(
+                user.id, status=chosen_status, department_id=department_id, archived=show_archived
+            )
             .order_by(tickets.Ticket.last_message_at, ascending=False)
             .order_by(tickets.Ticket.id, ascending=False)
             .limit(PAGE_SIZE)
