@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint clean
+.PHONY: run test install browser lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,19 @@ run: install
 	$(DEMO_STRIPE) $(BIN)/billdesk demo-cards && \
 	$(DEMO_STRIPE) $(BIN)/billdesk serve --host 127.0.0.1 --port 8000
 
-test: install
+# The browser tests drive Debian's Chromium through Playwright (no browser download).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests need Chromium at $(CHROMIUM): install Debian's chromium package." >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: install browser
 	$(BIN)/pytest
 
 lint: install
