@@ -223,3 +223,29 @@ async def test_card_setup_through_checkout_makes_the_new_card_the_default(script
     assert form["mode"] == ["setup"]
     [(update, _)] = http.posts("/v1/customers/cus_1")
     assert update["invoice_settings[default_payment_method]"] == ["pm_new"]
+
+
+async def test_api_pay_with_checkout_answers_a_fresh_session_url(scripted, client):
+    from tests.factories import make_token
+
+    http = scripted({
+        "POST /v1/customers": [(200, {"id": "cus_api", "object": "customer"})],
+        "POST /v1/checkout/sessions": [(200, {"id": "cs_api", "object": "checkout.session",
+                                              "url": "https://checkout.stripe.com/c/pay/cs_api"})],
+    })
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    ticket_id = await awaiting_ticket(customer_id=customer.id, department_id=department)
+    await payments.charge_new_ticket(ticket_id=ticket_id)
+    token = await make_token(customer)
+
+    answer = await client.post(f"/api/v1/tickets/{ticket_id}/pay", json={"method": "checkout"},
+                               headers={"Authorization": f"Bearer {token}"})
+    unknown = await client.post(f"/api/v1/tickets/{ticket_id}/pay", json={"method": "cash"},
+                                headers={"Authorization": f"Bearer {token}"})
+
+    assert answer.status_code == 200
+    assert answer.json()["payment_url"] == "https://checkout.stripe.com/c/pay/cs_api"
+    assert answer.json()["charge"]["status"] == "requires_payment"
+    assert len(http.posts("/v1/checkout/sessions")) == 1
+    assert unknown.status_code == 422 and unknown.json()["code"] == "validation_error"

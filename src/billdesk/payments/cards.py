@@ -21,7 +21,7 @@ async def start_card_setup(*, user_id: int) -> str:
     base = get_settings().base_url
     session = await stripe_api.checkout_call(
         lambda client: client.v1.checkout.sessions.create(
-            params={
+            params={  # type: ignore[arg-type]
                 "mode": "setup",
                 "customer": stripe_customer_id,
                 "payment_method_types": ["card"],
@@ -103,7 +103,7 @@ async def save_test_card(
             stripe_customer_id,
             params={"invoice_settings": {"default_payment_method": payment_method.id}},
         )
-        card = stripe_api._find_saved_card(client, stripe_customer_id)
+        card = stripe_api.find_saved_card(client, stripe_customer_id)
         assert card is not None
         return card
 

@@ -325,7 +325,7 @@ def _charge_saved_card(
     if not stripe_customer_id:
         return Status.requires_payment.value, NO_CARD, None
     try:
-        card = stripe_api._find_saved_card(client, stripe_customer_id)
+        card = stripe_api.find_saved_card(client, stripe_customer_id)
     except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError):
         return Status.pending.value, UNREACHABLE, None
     if card is None:
@@ -538,8 +538,9 @@ async def retry_saved_card(*, ticket_id: int, customer_id: int) -> ChargeOutcome
             )
         if not moved:
             return await outcome_of(charge["id"])
-        charge = await load_charge(charge_id=charge["id"])
-        assert charge is not None
+        reloaded = await load_charge(charge_id=charge["id"])
+        assert reloaded is not None
+        charge = reloaded
     elif charge["status"] != Status.pending.value:
         return await outcome_of(charge["id"])
     return await _attempt(charge)

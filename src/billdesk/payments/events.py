@@ -84,13 +84,11 @@ async def _dispatch(event: stripe.Event) -> None:
         for refund in getattr(refunds, "data", None) or []:
             await record_stripe_refund(
                 payment_intent_id=stripe_api.object_id(obj.payment_intent),
-                stripe_charge_id=obj.id,
                 refund=refund,
             )
     elif kind in ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated"):
         await record_stripe_refund(
             payment_intent_id=stripe_api.object_id(getattr(obj, "payment_intent", None)),
-            stripe_charge_id=stripe_api.object_id(getattr(obj, "charge", None)),
             refund=obj,
         )
     else:

@@ -113,8 +113,8 @@ async def reconcile_charge(
         report.unchanged += 1
         return
     if intent is not None:
-        error = getattr(intent, "last_payment_error", None)
-        message = getattr(error, "message", None) if error is not None else None
+        last_error = getattr(intent, "last_payment_error", None)
+        message = getattr(last_error, "message", None) if last_error is not None else None
         reason = charge["failure_reason"] or message or "The payment was not completed."
         if charge["failure_reason"] == UNREACHABLE:
             reason = message or "The payment was not completed."

@@ -228,9 +228,7 @@ async def _restatus_charge(charge_id: int) -> None:
         )
 
 
-async def record_stripe_refund(
-    *, payment_intent_id: str | None, stripe_charge_id: str | None, refund: Any
-) -> bool:
+async def record_stripe_refund(*, payment_intent_id: str | None, refund: Any) -> bool:
     """A refund Stripe reports (webhook): settle ours, or record one made in Stripe itself."""
     metadata = stripe_api.metadata_of(refund)
     local = None

@@ -123,7 +123,8 @@ def _card_of(payment_method: Any) -> SavedCard | None:
     )
 
 
-def _find_saved_card(client: stripe.StripeClient, stripe_customer_id: str) -> SavedCard | None:
+def find_saved_card(client: stripe.StripeClient, stripe_customer_id: str) -> SavedCard | None:
+    """The saved card, looked up with this client (synchronous; see `saved_card`)."""
     customer = client.v1.customers.retrieve(stripe_customer_id)
     settings = getattr(customer, "invoice_settings", None)
     default = object_id(getattr(settings, "default_payment_method", None)) if settings else None
@@ -149,7 +150,7 @@ async def saved_card(stripe_customer_id: str | None) -> SavedCard | None:
     """The customer's saved card: the default payment method, else the newest attached card."""
     if not stripe_customer_id:
         return None
-    return await call(lambda client: _find_saved_card(client, stripe_customer_id))
+    return await call(lambda client: find_saved_card(client, stripe_customer_id))
 
 
 async def stripe_customer_of(user_id: int) -> str | None:
