@@ -1,0 +1,83 @@
+"""Tickets: their lifecycle, and one write path per action (DESIGN.md, "Ticket statuses").
+
+- lifecycle: subjects, the table of allowed status moves, the history, shared helpers;
+- opening: open a ticket (free quota, confirmed price, payments seam, double submits);
+- actions: replies from both sides, close, archive, delete one's reply, mark read;
+- reading: the queries the client area and its API show.
+
+Everything is importable from `billdesk.tickets` itself.
+"""
+
+from billdesk.tables import Ticket
+from billdesk.tickets.actions import (
+    archive_ticket,
+    close_ticket,
+    customer_ticket,
+    delete_own_reply,
+    mark_read_by_customer,
+    mark_read_by_staff,
+    reply_as_customer,
+    reply_as_staff,
+    staff_ticket,
+)
+from billdesk.tickets.lifecycle import (
+    CUSTOMER_LABELS,
+    MESSAGE_MAX,
+    STAFF_LABELS,
+    SUBJECT_MAX,
+    TRANSITIONS,
+    Action,
+    Status,
+    check_body,
+    derive_subject,
+    ensure_support_enabled,
+    next_status,
+    record_event,
+    write_transaction,
+)
+from billdesk.tickets.opening import Opened, open_ticket, usable_department
+from billdesk.tickets.reading import (
+    charges_by_ticket,
+    check_status_filter,
+    customer_departments,
+    customer_services,
+    customer_tickets_query,
+    thread,
+    ticket_detail,
+)
+
+__all__ = [
+    "CUSTOMER_LABELS",
+    "MESSAGE_MAX",
+    "STAFF_LABELS",
+    "SUBJECT_MAX",
+    "TRANSITIONS",
+    "Action",
+    "Opened",
+    "Status",
+    "Ticket",
+    "archive_ticket",
+    "charges_by_ticket",
+    "check_body",
+    "check_status_filter",
+    "close_ticket",
+    "customer_departments",
+    "customer_services",
+    "customer_ticket",
+    "customer_tickets_query",
+    "delete_own_reply",
+    "derive_subject",
+    "ensure_support_enabled",
+    "mark_read_by_customer",
+    "mark_read_by_staff",
+    "next_status",
+    "open_ticket",
+    "record_event",
+    "reply_as_customer",
+    "reply_as_staff",
+    "staff_ticket",
+    "thread",
+    "ticket_detail",
+    "usable_department",
+    "write_transaction",
+]

@@ -1,0 +1,114 @@
+"""Reading tickets: the customer's list, a thread, departments with quotas, services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billdesk import attachments, quotas
+from billdesk.errors import NotFound, ValidationFailed
+from billdesk.tables import Department, Message, Service, Ticket
+from billdesk.tickets.lifecycle import Status
+
+
+def customer_tickets_query(
+    customer_id: int, *, status: str | None = None, department_id: int | None = None,
+    archived: bool = False, columns: bool = True,
+):
+    """The customer's tickets (not in the trash) with the filters of the list, joined for summaries."""
+    condition = (
+        (Ticket.customer == customer_id) & Ticket.removed_at.is_null() & (Ticket.archived == archived)
+    )
+    if status:
+        condition = condition & (Ticket.status == status)
+    if department_id is not None:
+        condition = condition & (Ticket.department == department_id)
+    if not columns:
+        return Ticket.count().where(condition)
+    return Ticket.select(
+        Ticket.id, Ticket.subject, Ticket.status, Ticket.archived, Ticket.created_at,
+        Ticket.last_message_at, Ticket.answers, Ticket.unread_by_customer,
+        Ticket.department.id.as_alias("department_id"),
+        Ticket.department.name.as_alias("department_name"),
+        Ticket.service.id.as_alias("service_id"),
+        Ticket.service.name.as_alias("service_name"),
+    ).where(condition)
+
+
+def check_status_filter(value: str | None) -> str | None:
+    """A status filter from a query string, or a validation error naming it."""
+    if not value:
+        return None
+    try:
+        return Status(value).value
+    except ValueError:
+        raise ValidationFailed.field(
+            "status", "status must be one of " + ", ".join(s.value for s in Status) + "."
+        ) from None
+
+
+async def charges_by_ticket(ticket_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The charge of each paid ticket among these, by ticket id."""
+    from billdesk.tables import Charge
+
+    if not ticket_ids:
+        return {}
+    rows = await Charge.select(
+        Charge.id, Charge.ticket, Charge.amount, Charge.currency, Charge.status
+    ).where(Charge.ticket.is_in(ticket_ids))
+    return {row["ticket"]: row for row in rows}
+
+
+async def thread(ticket_id: int, *, include_internal: bool) -> list[dict[str, Any]]:
+    """The ticket's messages, oldest first, with their authors and attachments."""
+    query = Message.select(
+        Message.id, Message.body, Message.internal, Message.opening, Message.deleted,
+        Message.created_at, Message.author.id.as_alias("author_id"),
+        Message.author.name.as_alias("author_name"), Message.author.role.as_alias("author_role"),
+    ).where(Message.ticket == ticket_id)
+    if not include_internal:
+        query = query.where(Message.internal == False)  # noqa: E712
+    messages = await query.order_by(Message.created_at).order_by(Message.id)
+    files = await attachments.attachments_by_message([m["id"] for m in messages])
+    for message in messages:
+        # A deleted message keeps its row for audit, but neither its text nor its
+        # files are shown to anyone reading the thread.
+        message["attachments"] = [] if message["deleted"] else files.get(message["id"], [])
+        if message["deleted"]:
+            message["body"] = ""
+    return messages
+
+
+async def ticket_detail(ticket_id: int) -> dict[str, Any]:
+    """One ticket with its department and service names."""
+    row = await Ticket.select(
+        *Ticket.all_columns(),
+        Ticket.department.name.as_alias("department_name"),
+        Ticket.service.name.as_alias("service_name"),
+    ).where(Ticket.id == ticket_id).first()
+    if row is None:
+        raise NotFound("There is no such ticket.")
+    return row
+
+
+async def customer_departments(customer_id: int) -> list[dict[str, Any]]:
+    """Departments open to customers, each with the customer's quota status under "quota"."""
+    rows = await Department.select(
+        Department.id, Department.slug, Department.name, Department.description,
+        Department.free_tickets, Department.quota_period, Department.ticket_price,
+        Department.currency,
+    ).where(
+        (Department.public == True) & (Department.active == True)  # noqa: E712
+    ).order_by(Department.name)
+    statuses = await quotas.quota_statuses(customer_id, rows)
+    for row in rows:
+        row["quota"] = statuses[row["id"]]
+    return rows
+
+
+async def customer_services(customer_id: int, *, active_only: bool = False) -> list[dict[str, Any]]:
+    query = Service.select(
+        Service.id, Service.external_id, Service.name, Service.kind, Service.status
+    ).where(Service.customer == customer_id)
+    if active_only:
+        query = query.where(Service.status == Service.Status.active.value)
+    return await query.order_by(Service.name).order_by(Service.id)
