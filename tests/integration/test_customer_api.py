@@ -324,3 +324,22 @@ async def test_notifications_list_and_read(api):
     assert rest.status_code == 200 and rest.json() == {"updated": 1}
     assert await Notification.count().where(Notification.read == False) == 0  # noqa: E712
     _problem(await api.post("/api/v1/notifications/read", json={"ids": "all"}), 422, "validation_error", "ids")
+
+
+async def test_confirmed_paid_ticket_answers_awaiting_payment_with_payment_url(api, monkeypatch):
+    from billdesk.tickets import opening
+
+    charged: list[int] = []
+
+    async def charge_new_ticket(*, ticket_id, **_):
+        charged.append(ticket_id)
+
+    monkeypatch.setattr(opening, "_payments_charger", lambda: charge_new_ticket)
+    department = await make_department(free_tickets=0, ticket_price=1500)
+    answer = await api.post("/api/v1/tickets", json={
+        "department_id": department, "message": "Paid help", "accept_price": {"amount": 1500, "currency": "usd"},
+    })
+    assert answer.status_code == 201, answer.text
+    ticket = answer.json()
+    assert ticket["status"] == "awaiting_payment" and charged == [ticket["id"]]
+    assert ticket["payment_url"].endswith(f"/tickets/{ticket['id']}/checkout")

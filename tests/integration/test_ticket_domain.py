@@ -244,3 +244,27 @@ async def test_delete_own_reply_only():
     await delete_own_reply(ticket_id=ticket_id, message_id=reply_id, customer=as_current(customer))
     message = await Message.select().where(Message.id == reply_id).first()
     assert message["deleted"] is True and message["body"] == "extra"
+
+
+async def test_confirmed_paid_ticket_waits_for_payment_and_is_handed_to_payments(monkeypatch):
+    """The payments seam: the ticket is committed as awaiting_payment, then charged by id."""
+    from billdesk.tickets import opening
+
+    handed: list[dict] = []
+
+    async def charge_new_ticket(**arguments):
+        status = (await Ticket.select(Ticket.status).where(Ticket.id == arguments["ticket_id"]).first())
+        handed.append({**arguments, "status_seen": status["status"]})
+
+    monkeypatch.setattr(opening, "_payments_charger", lambda: charge_new_ticket)
+    customer = await make_user()
+    department = await make_department(free_tickets=0, ticket_price=700, currency="gbp")
+    opened = await _open(customer, department, accept_price=Price(700, "gbp"), files=[Upload("a.png", PNG)])
+    assert handed == [{
+        "ticket_id": opened.ticket_id, "customer_id": customer.id, "department_id": department,
+        "amount": 700, "currency": "gbp", "status_seen": "awaiting_payment",
+    }]
+    ticket = await Ticket.select().where(Ticket.id == opened.ticket_id).first()
+    assert ticket["status"] == "awaiting_payment"
+    assert await Message.count().where(Message.ticket == opened.ticket_id) == 1
+    assert (await QuotaCounter.select(QuotaCounter.used).first())["used"] == 0
