@@ -249,3 +249,39 @@ async def test_api_pay_with_checkout_answers_a_fresh_session_url(scripted, clien
     assert answer.json()["charge"]["status"] == "requires_payment"
     assert len(http.posts("/v1/checkout/sessions")) == 1
     assert unknown.status_code == 422 and unknown.json()["code"] == "validation_error"
+
+
+async def test_reconcile_settles_refunds_whose_answer_was_lost(scripted):
+    from billdesk.tables import Refund
+
+    lost = stripe.APIConnectionError("Connection reset", should_retry=True)
+    http = scripted({"POST /v1/refunds": [lost]})
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    ticket_id = await awaiting_ticket(customer_id=customer.id, department_id=department)
+    rows = await Charge.insert(Charge(
+        ticket=ticket_id, customer=customer.id, department=department, amount=2000,
+        currency="usd", status="succeeded", idempotency_key="k-refunds",
+        stripe_payment_intent_id="pi_paid",
+    )).returning(Charge.id)
+    charge_id = rows[0]["id"]
+    kept = await payments.refund_charge(charge_id=charge_id, amount=500, reason="Late",
+                                        actor_id=None)
+    forgotten = await payments.refund_charge(charge_id=charge_id, amount=700, reason="Twice",
+                                             actor_id=None)
+    keys = {key for _, key in http.posts("/v1/refunds")}
+    assert len(keys) == 2 and len(http.posts("/v1/refunds")) == 6
+    assert (await charge_of(ticket_id))["refunded_amount"] == 1200
+    http.routes["GET /v1/refunds"] = [(200, {"object": "list", "url": "/v1/refunds",
+                                             "has_more": False, "data": [
+        {"id": "re_kept", "object": "refund", "status": "succeeded", "amount": 500,
+         "metadata": {"refund_id": str(kept)}},
+    ]})]
+
+    report = await payments.reconcile(include_recent=True)
+
+    assert report.refunds_settled == 2
+    states = {r["id"]: (r["status"], r["stripe_refund_id"]) for r in await Refund.select()}
+    assert states == {kept: ("succeeded", "re_kept"), forgotten: ("failed", None)}
+    charge = await charge_of(ticket_id)
+    assert (charge["status"], charge["refunded_amount"]) == ("partially_refunded", 500)

@@ -24,7 +24,8 @@ from billdesk.payments.charges import (
     settle_paid,
     settle_unpaid,
 )
-from billdesk.tables import Charge
+from billdesk.payments.refunds import settle_refund
+from billdesk.tables import Charge, Refund
 
 log = logging.getLogger("billdesk.payments")
 
@@ -40,6 +41,7 @@ class ReconcileReport:
     paid: int = 0
     unpaid: int = 0
     unchanged: int = 0
+    refunds_settled: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -145,12 +147,14 @@ async def reconcile(*, include_recent: bool = False) -> ReconcileReport:
     """
     stripe_api.stripe_client()
     report = ReconcileReport()
+    await reconcile_refunds(report, include_recent=include_recent)
     rows = (
         await Charge.select(Charge.id)
         .where(Charge.status.is_in([Status.pending.value, Status.requires_payment.value]))
         .order_by(Charge.id)
     )
     if not rows:
+        log.info("reconcile: %s", report)
         return report
     charges = [await load_charge(charge_id=row["id"]) for row in rows]
     need_listing = any(c and not c["stripe_payment_intent_id"] for c in charges)
@@ -169,3 +173,44 @@ async def reconcile(*, include_recent: bool = False) -> ReconcileReport:
         await reconcile_charge(charge, intents=intents, report=report)
     log.info("reconcile: %s", report)
     return report
+
+
+async def reconcile_refunds(report: ReconcileReport, *, include_recent: bool = False) -> None:
+    """Settle refunds left `pending` because Stripe's answer was lost.
+
+    Stripe's refunds of the charge's PaymentIntent are listed and matched by the
+    `refund_id` put in their metadata; a refund Stripe does not have, once it is
+    old enough not to be in flight, failed, and its amount is left to refund again.
+    """
+    rows = await Refund.select(
+        Refund.id, Refund.created_at, Refund.charge.stripe_payment_intent_id
+    ).where(Refund.status == Refund.Status.pending.value)
+    for row in rows:
+        intent_id = row["charge.stripe_payment_intent_id"]
+        if not intent_id:
+            continue
+        try:
+            listed = await stripe_api.call(
+                lambda client, intent_id=intent_id: list(
+                    client.v1.refunds.list(
+                        params={"payment_intent": intent_id, "limit": 100}
+                    ).auto_paging_iter()
+                )
+            )
+        except stripe.StripeError as error:
+            report.errors.append(f"refund {row['id']}: {error}")
+            continue
+        found = next(
+            (r for r in listed if stripe_api.metadata_of(r).get("refund_id") == str(row["id"])),
+            None,
+        )
+        if found is not None and found.status in ("succeeded", "failed", "canceled"):
+            moved = await settle_refund(
+                row["id"], status=Refund.Status(found.status), stripe_refund_id=found.id
+            )
+            report.refunds_settled += int(moved)
+        elif found is None and (include_recent or row["created_at"] < now() - IN_FLIGHT):
+            moved = await settle_refund(
+                row["id"], status=Refund.Status.failed, stripe_refund_id=None
+            )
+            report.refunds_settled += int(moved)
