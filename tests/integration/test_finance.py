@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
-import stripe
 
 from billdesk import payments
-from billdesk.payments.stripe_api import stripe_client
 from billdesk.tables import Charge, Message
 from tests.factories import csrf_token, login, make_department, make_token, make_user
-from tests.payment_helpers import awaiting_ticket, give_card, stripe_settings
-from tests.support.stripe_server import LocalStripe
+from tests.payment_helpers import awaiting_ticket, give_card
 
 
 async def a_charge(customer_id: int, department_id: int, *, amount: int = 1500,
@@ -156,19 +152,6 @@ async def test_finance_thread_hides_deleted_messages(client, ledger):
                               headers=bearer(ledger["token"]))
     messages = detail.json()["ticket"]["messages"]
     assert messages[-1]["deleted"] and messages[-1]["body"] == ""
-
-
-@pytest.fixture(scope="module")
-def local_stripe() -> Iterator[LocalStripe]:
-    with LocalStripe() as server:
-        yield server
-
-
-@pytest.fixture
-async def sdk(local_stripe: LocalStripe) -> AsyncIterator[stripe.StripeClient]:
-    local_stripe.reset()
-    with stripe_settings(local_stripe.api_base):
-        yield stripe_client()
 
 
 @pytest.mark.stripe

@@ -4,13 +4,10 @@ payment_url; a changed price charges nothing; refunds seen by Stripe's webhooks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 import stripe
 
 from billdesk import payments
-from billdesk.payments.stripe_api import stripe_client
 from billdesk.tables import Charge, Department, Refund
 from tests.factories import make_department, make_token, make_user
 from tests.payment_helpers import (
@@ -19,24 +16,9 @@ from tests.payment_helpers import (
     event_payload,
     give_card,
     signed,
-    stripe_settings,
 )
-from tests.support.stripe_server import LocalStripe
 
 pytestmark = pytest.mark.stripe
-
-
-@pytest.fixture(scope="module")
-def local_stripe() -> Iterator[LocalStripe]:
-    with LocalStripe() as server:
-        yield server
-
-
-@pytest.fixture
-async def sdk(local_stripe: LocalStripe) -> AsyncIterator[stripe.StripeClient]:
-    local_stripe.reset()
-    with stripe_settings(local_stripe.api_base):
-        yield stripe_client()
 
 
 def all_intents(sdk: stripe.StripeClient) -> list:

@@ -3,15 +3,11 @@ webhooks once, recovery after a crash, refunds."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
-import stripe
 
 from billdesk import payments
 from billdesk.payments import charges as charge_module
 from billdesk.payments import events as events_module
-from billdesk.payments.stripe_api import stripe_client
 from billdesk.tables import Charge, Notification, Refund, StripeEvent, Ticket, TicketEvent
 from tests.factories import make_department, make_user
 from tests.payment_helpers import (
@@ -23,24 +19,9 @@ from tests.payment_helpers import (
     intents_for_charge,
     save_card,
     signed,
-    stripe_settings,
 )
-from tests.support.stripe_server import LocalStripe
 
 pytestmark = pytest.mark.stripe
-
-
-@pytest.fixture(scope="module")
-def local_stripe() -> Iterator[LocalStripe]:
-    with LocalStripe() as server:
-        yield server
-
-
-@pytest.fixture
-async def sdk(local_stripe: LocalStripe) -> AsyncIterator[stripe.StripeClient]:
-    local_stripe.reset()
-    with stripe_settings(local_stripe.api_base):
-        yield stripe_client()
 
 
 async def paid_ticket(customer_id: int, department_id: int) -> payments.ChargeOutcome:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 import stripe
 
 from billdesk import payments
-from billdesk.payments.stripe_api import stripe_client, use_stripe_client
+from billdesk.payments.stripe_api import use_stripe_client
 from billdesk.tables import Ticket
 from tests.factories import csrf_token, make_department, make_token, make_user
 from tests.payment_helpers import (
@@ -20,22 +18,8 @@ from tests.payment_helpers import (
     scripted_client,
     stripe_settings,
 )
-from tests.support.stripe_server import LocalStripe
 
 pytestmark = pytest.mark.stripe
-
-
-@pytest.fixture(scope="module")
-def local_stripe() -> Iterator[LocalStripe]:
-    with LocalStripe() as server:
-        yield server
-
-
-@pytest.fixture
-async def sdk(local_stripe: LocalStripe) -> AsyncIterator[stripe.StripeClient]:
-    local_stripe.reset()
-    with stripe_settings(local_stripe.api_base):
-        yield stripe_client()
 
 
 async def declined_ticket(sdk: stripe.StripeClient, customer_id: int) -> tuple[int, str]:
