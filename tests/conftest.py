@@ -120,3 +120,17 @@ async def customer_client(client: AsyncTestClient) -> AsyncTestClient:
     await login(client, user.email)
     client.user = user  # type: ignore[attr-defined]
     return client
+
+
+@pytest.fixture
+def clock():
+    """billdesk's clock, frozen at a fixed moment; `clock.advance(timedelta)` moves it."""
+    from datetime import UTC, datetime
+
+    from billdesk import clock as billdesk_clock
+
+    billdesk_clock.freeze(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    try:
+        yield billdesk_clock
+    finally:
+        billdesk_clock.unfreeze()

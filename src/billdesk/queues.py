@@ -9,9 +9,10 @@ Every change here is one transaction and leaves a line in the ticket's history.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from billdesk import clock
 from billdesk.auth import CurrentUser, Role
 from billdesk.db import DB
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
@@ -37,7 +38,7 @@ MAX_BULK = 100
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 # ------------------------------------------------------------------ who sees what

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import stripe
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from billdesk import clock
 from billdesk.db import DB
 from billdesk.errors import InvalidTransition, NotFound
 from billdesk.payments import stripe_api
@@ -51,7 +52,7 @@ def atomic() -> Any:
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def payment_url(ticket_id: int) -> str:

@@ -9,12 +9,12 @@ and the webhooks cannot disagree about what may happen to a ticket.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
-from billdesk import attachments
+from billdesk import attachments, clock
 from billdesk.db import DB
 from billdesk.errors import (
     InvalidTransition,
@@ -133,7 +133,7 @@ def write_transaction():
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def check_body(body: str | None, field: str) -> str:
