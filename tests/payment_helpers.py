@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import stripe
 
 from billdesk.settings import get_settings
-from billdesk.tables import Message, Ticket, User
+from billdesk.tables import Charge, Message, PaymentAttempt, Ticket, User
 from tests.support.stripe_server import API_KEY, sign_webhook
 
 WEBHOOK_SECRET = "whsec_billdesk_tests"
@@ -52,6 +52,26 @@ async def awaiting_ticket(*, customer_id: int, department_id: int, body: str = "
     ticket_id = rows[0]["id"]
     await Message.insert(Message(ticket=ticket_id, author=customer_id, body=body, opening=True))
     return ticket_id
+
+
+async def make_charge(
+    *, ticket_id: int, customer_id: int, department_id: int, amount: int = 900,
+    status: str = "pending", attempt_status: str = "unknown", intent_id: str | None = None,
+    key: str | None = None,
+) -> int:
+    """A charge with its first attempt, as billdesk writes them; returns the charge id."""
+    key = key or f"k-{ticket_id}-{time.time_ns()}"
+    rows = await Charge.insert(Charge(
+        ticket=ticket_id, customer=customer_id, department=department_id, amount=amount,
+        currency="usd", status=status, idempotency_key=key, attempt=1,
+        stripe_payment_intent_id=intent_id,
+    )).returning(Charge.id)
+    charge_id = rows[0]["id"]
+    await PaymentAttempt.insert(PaymentAttempt(
+        charge=charge_id, number=1, status=attempt_status, amount=amount, currency="usd",
+        idempotency_key=key, stripe_payment_intent_id=intent_id,
+    ))
+    return charge_id
 
 
 def save_card(client: stripe.StripeClient, customer_id: str, number: str) -> str:

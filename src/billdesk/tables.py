@@ -234,6 +234,54 @@ class Charge(Table, tablename="charges", db=DB):
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
     updated_at = Timestamptz(default=TimestamptzNow())
     paid_at = Timestamptz(null=True, default=None)
+    in_flight_until = Timestamptz(
+        null=True, default=None,
+        help_text="While in the future, one billdesk process is talking to Stripe about this "
+        "charge (an attempt or a cancellation) and nobody else may start another.",
+    )
+    in_flight_token = Varchar(
+        length=40, null=True, default=None, help_text="Who holds the in-flight lease."
+    )
+    surplus_payments = Integer(
+        default=0,
+        help_text="Payments that arrived although the charge was already paid or cancelled; "
+        "each is refunded automatically.",
+    )
+
+
+class PaymentAttempt(Table, tablename="payment_attempts", db=DB):
+    """One way billdesk asked Stripe for a charge's money: a PaymentIntent on the saved card
+    or a Checkout Session. The charge points at its current attempt by number."""
+
+    class Method(str, enum.Enum):
+        saved_card = "saved_card"
+        checkout = "checkout"
+
+    class Status(str, enum.Enum):
+        started = "started"
+        unknown = "unknown"
+        declined = "declined"
+        open = "open"
+        succeeded = "succeeded"
+        canceled = "canceled"
+
+    id: Serial
+    charge = ForeignKey(Charge, index=True)
+    number = Integer(help_text="1, 2, 3… within the charge.")
+    method = Varchar(length=20, choices=Method, default=Method.saved_card)
+    status = Varchar(length=20, choices=Status, default=Status.started, index=True)
+    amount = Integer()
+    currency = Varchar(length=3)
+    idempotency_key = Varchar(length=80, unique=True)
+    stripe_payment_intent_id = Varchar(length=100, null=True, default=None, index=True)
+    stripe_checkout_session_id = Varchar(length=200, null=True, default=None, index=True)
+    failure_reason = Text(default="")
+    surplus = Boolean(
+        default=False,
+        help_text="Paid although the charge was already paid or cancelled: refunded automatically.",
+    )
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
 
 
 class Refund(Table, tablename="refunds", db=DB):
@@ -248,6 +296,11 @@ class Refund(Table, tablename="refunds", db=DB):
     amount = Integer()
     reason = Text()
     created_by = ForeignKey(User, null=True, default=None)
+    attempt = ForeignKey(
+        PaymentAttempt, null=True, default=None, index=True,
+        help_text="Set for the automatic refund of a surplus payment (that attempt's money).",
+    )
+    automatic = Boolean(default=False, help_text="Made by billdesk itself, not by a person.")
     idempotency_key = Varchar(length=80, unique=True)
     stripe_refund_id = Varchar(length=100, null=True, default=None, index=True)
     status = Varchar(length=20, choices=Status, default=Status.pending)

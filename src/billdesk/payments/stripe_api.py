@@ -25,6 +25,9 @@ T = TypeVar("T")
 
 # The SDK retries connection errors, 409s and 5xx with the same idempotency key.
 NETWORK_RETRIES = 2
+# Seconds per HTTP request; with the retries, one call ends well within the charge's
+# in-flight lease (payments.states.LEASE).
+TIMEOUT = 30
 
 _override: stripe.StripeClient | None = None
 
@@ -42,6 +45,7 @@ def _client_for(secret_key: str, api_base: str | None) -> stripe.StripeClient:
         secret_key,
         base_addresses=base_addresses,  # type: ignore[arg-type]
         max_network_retries=NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=TIMEOUT),
     )
 
 

@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.query.mixins import LockStrength
+from piccolo.table import Table
 
 from billdesk import attachments, clock
 from billdesk.db import DB
@@ -184,9 +186,28 @@ async def move_status(ticket: dict[str, Any], action: Action, actor_id: int | No
     return new
 
 
+async def locked_row(table: type[Table], row_id: int) -> dict[str, Any] | None:
+    """A row read for update inside the caller's write transaction.
+
+    On PostgreSQL the row is locked (`FOR NO KEY UPDATE`, which still lets other
+    transactions insert rows that refer to it); on SQLite the immediate write
+    transaction already holds the database's write lock. Money and ticket moves
+    take their locks in one order: the ticket, then its charge, then the charge's
+    attempts.
+    """
+    return await for_update(table.select().where(table._meta.primary_key == row_id)).first()
+
+
+def for_update(query: Any) -> Any:
+    """The select, locking the rows it reads on PostgreSQL (see `locked_row`)."""
+    if isinstance(DB, SQLiteEngine):
+        return query
+    return query.lock_rows(LockStrength.no_key_update)
+
+
 async def current_row(ticket_id: int) -> dict[str, Any]:
-    """The ticket's current row, read inside the write transaction."""
-    row = await Ticket.select().where(Ticket.id == ticket_id).first()
+    """The ticket's current row, locked inside the write transaction."""
+    row = await locked_row(Ticket, ticket_id)
     if row is None:
         raise NotFound("There is no such ticket.")
     return row
