@@ -114,9 +114,12 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
     print(f"Token {args.id} revoked.")
 
 
-def cmd_reconcile(_: argparse.Namespace) -> None:
+def cmd_reconcile(args: argparse.Namespace) -> None:
     from billdesk.payments import reconcile
 
+    if args.verify:
+        cmd_verify_ledger(args)
+        return
     report = asyncio.run(_with_db(reconcile))
     print(
         f"Checked {report.checked} charges: {report.paid} paid, {report.unpaid} awaiting "
@@ -124,6 +127,29 @@ def cmd_reconcile(_: argparse.Namespace) -> None:
     )
     if report.errors:
         raise CommandFailed("; ".join(report.errors))
+
+
+def cmd_verify_ledger(args: argparse.Namespace) -> None:
+    from datetime import timedelta
+
+    from billdesk import clock
+    from billdesk.payments.ledger import verify_ledger
+
+    if args.days < 1:
+        raise CommandFailed("--days must be 1 or more")
+    since = clock.now() - timedelta(days=args.days)
+    report = asyncio.run(_with_db(lambda: verify_ledger(since=since)))
+    if report.error:
+        raise CommandFailed(report.error)
+    print(
+        f"Compared {report.intents_checked} PaymentIntents and {report.refunds_checked} "
+        f"refunds since {since:%Y-%m-%d} with Stripe: {len(report.differences)} differences."
+    )
+    for difference in report.differences:
+        charge = f"charge {difference.charge_id}" if difference.charge_id else "no charge"
+        print(f"  {difference.kind:<24} {charge:<14} {difference.detail}")
+    if report.differences:
+        raise CommandFailed("the ledger differs from Stripe; see docs/payments.md")
 
 
 def cmd_stripe_dev_server(args: argparse.Namespace) -> None:
@@ -157,9 +183,18 @@ def parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("demo", help="load the demo data (idempotent)").set_defaults(run=cmd_demo)
 
-    commands.add_parser(
+    reconcile = commands.add_parser(
         "reconcile", help="settle charges left pending or requiring payment, from Stripe"
-    ).set_defaults(run=cmd_reconcile)
+    )
+    reconcile.add_argument(
+        "--verify", action="store_true",
+        help="instead, compare every PaymentIntent and refund in Stripe with billdesk's "
+        "records and report the differences (exit 1 when there are any)",
+    )
+    reconcile.add_argument(
+        "--days", type=int, default=35, help="with --verify: how far back to compare"
+    )
+    reconcile.set_defaults(run=cmd_reconcile)
 
     dev_server = commands.add_parser(
         "stripe-dev-server", help="serve a local Stripe-compatible test server (offline demo)"

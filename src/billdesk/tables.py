@@ -372,3 +372,15 @@ class StripeEvent(Table, tablename="stripe_events", db=DB):
     event_id = Varchar(length=100, unique=True, help_text="Handled once, by this id.")
     type = Varchar(length=100)
     received_at = Timestamptz(default=TimestamptzNow())
+
+
+class LedgerCheck(Table, tablename="ledger_checks", db=DB):
+    """One run of the ledger check: billdesk's charges and refunds compared with Stripe's."""
+
+    id: Serial
+    ran_at = Timestamptz(default=TimestamptzNow(), index=True)
+    since = Timestamptz(help_text="PaymentIntents and refunds created from this time were compared.")
+    intents_checked = Integer(default=0)
+    refunds_checked = Integer(default=0)
+    differences = JSON(default="[]", help_text="[{kind, charge_id, stripe_id, detail}]")
+    error = Text(default="", help_text="Why the check could not finish, if it did not.")
