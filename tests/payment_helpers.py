@@ -124,7 +124,8 @@ def intents_for_charge(client: stripe.StripeClient, charge_id: int) -> list[Any]
 class ScriptedStripe(stripe.RequestsClient):
     """An HTTP client answering Stripe calls from a script, recording every request.
 
-    `routes` maps "METHOD /v1/path" (a prefix) to a list of answers used in turn
+    `routes` maps "METHOD /v1/path" (a prefix; the longest one matching wins) to a list of
+    answers used in turn
     (the last one repeats); an answer is a (status, body) pair, an exception to
     raise, or a callable taking the parsed form and returning one of those.
     """
@@ -140,7 +141,8 @@ class ScriptedStripe(stripe.RequestsClient):
         form = parse_qs(post_data or urlsplit(url).query or "")
         key = (headers or {}).get("Idempotency-Key") if method == "post" else None
         self.calls.append((method.upper(), path, form, key))
-        for route, answers in self.routes.items():
+        # The longest matching route wins, whatever order the routes were added in.
+        for route, answers in sorted(self.routes.items(), key=lambda item: -len(item[0])):
             route_method, route_path = route.split(" ", 1)
             if route_method == method.upper() and path.startswith(route_path):
                 answer = answers.pop(0) if len(answers) > 1 else answers[0]

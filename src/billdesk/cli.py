@@ -143,7 +143,8 @@ def cmd_verify_ledger(args: argparse.Namespace) -> None:
         raise CommandFailed(report.error)
     print(
         f"Compared {report.intents_checked} PaymentIntents and {report.refunds_checked} "
-        f"refunds since {since:%Y-%m-%d} with Stripe: {len(report.differences)} differences."
+        f"refunds since {since:%Y-%m-%d} with Stripe: {len(report.differences)} "
+        f"difference{'' if len(report.differences) == 1 else 's'}."
     )
     for difference in report.differences:
         charge = f"charge {difference.charge_id}" if difference.charge_id else "no charge"
