@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # A source checkout keeps templates/, static/ and migrations/ at the top of the
@@ -33,6 +34,14 @@ class Settings:
     stripe_webhook_secret: str | None
     stripe_api_base: str | None
     session_days: int = 14
+    # Durable jobs (docs/jobs.md).
+    job_worker_in_app: bool = True
+    job_poll_seconds: float = 1.0
+    job_max_attempts: int = 10
+    job_concurrency: int = 4
+    job_keep_days: int = 7
+    job_modules: tuple[str, ...] = ()
+    reconcile_minutes: int = 10
 
     @property
     def is_postgres(self) -> bool:
@@ -71,6 +80,31 @@ def _secret_key(data_dir: Path) -> str:
     return key
 
 
+def _number(name: str, default: float, *, minimum: float, kind: type = int) -> Any:
+    """A number from the environment, or a ValueError naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {raw}")
+    return value
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 or 0, not {raw!r}")
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment (no caching)."""
     data_dir = Path(os.environ.get("BILLDESK_DATA_DIR", "var")).resolve()
@@ -85,6 +119,17 @@ def load_settings() -> Settings:
         stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+        job_worker_in_app=_flag("BILLDESK_WORKER_IN_APP", True),
+        job_poll_seconds=_number("BILLDESK_JOB_POLL_SECONDS", 1.0, minimum=0.05, kind=float),
+        job_max_attempts=_number("BILLDESK_JOB_MAX_ATTEMPTS", 10, minimum=1),
+        job_concurrency=_number("BILLDESK_JOB_CONCURRENCY", 4, minimum=1),
+        job_keep_days=_number("BILLDESK_JOB_KEEP_DAYS", 7, minimum=1),
+        job_modules=tuple(
+            name.strip()
+            for name in os.environ.get("BILLDESK_JOB_MODULES", "").split(",")
+            if name.strip()
+        ),
+        reconcile_minutes=_number("BILLDESK_RECONCILE_MINUTES", 10, minimum=1),
     )
 
 

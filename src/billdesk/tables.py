@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from piccolo.columns import (
     JSON,
+    BigSerial,
     Boolean,
     ForeignKey,
     Integer,
@@ -384,3 +385,50 @@ class LedgerCheck(Table, tablename="ledger_checks", db=DB):
     refunds_checked = Integer(default=0)
     differences = JSON(default="[]", help_text="[{kind, charge_id, stripe_id, detail}]")
     error = Text(default="", help_text="Why the check could not finish, if it did not.")
+
+
+class Job(Table, tablename="jobs", db=DB):
+    """Work to do after a commit (billdesk.jobs). Columns that only matter in one
+    status are null otherwise, so each index holds just the rows its query wants."""
+
+    class Status(str, enum.Enum):
+        pending = "pending"
+        running = "running"
+        succeeded = "succeeded"
+        failed = "failed"
+
+    id: BigSerial
+    kind = Varchar(length=100, index=True, help_text="The handler's name, e.g. 'mail.send'.")
+    payload = JSON(default="{}")
+    status = Varchar(length=20, choices=Status, default=Status.pending, index=True)
+    run_at = Timestamptz(
+        null=True, default=None, index=True,
+        help_text="When a pending job is due; null in every other status (the claim's index).",
+    )
+    attempts = Integer(default=0, help_text="Tries started; counted when a worker claims the job.")
+    max_attempts = Integer(
+        null=True, default=None, help_text="Null: the handler's limit, else the setting's."
+    )
+    key = Varchar(
+        length=200, null=True, default=None, unique=True,
+        help_text="Dedupe key, held while the job is pending or running.",
+    )
+    worker = Varchar(length=120, default="", help_text="The worker that claimed it last.")
+    locked_until = Timestamptz(
+        null=True, default=None, index=True,
+        help_text="A running job's lease; past it, the job goes back to pending.",
+    )
+    last_error = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    started_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None, index=True)
+
+
+class JobSchedule(Table, tablename="job_schedules", db=DB):
+    """One row per periodic job: the worker that moves `next_run_at` on enqueues it."""
+
+    id: Serial
+    name = Varchar(length=100, unique=True)
+    every_seconds = Integer()
+    next_run_at = Timestamptz()
+    last_run_at = Timestamptz(null=True, default=None)
