@@ -1,4 +1,4 @@
-"""The `billdesk` command: serve, migrate, demo, user, token, reconcile.
+"""The `billdesk` command: serve, worker, migrate, demo, user, token, reconcile.
 
 Each subcommand reads DATABASE_URL and the other settings from the environment,
 and exits non-zero with a one-line reason on bad input.
@@ -59,7 +59,16 @@ def cmd_demo(_: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    import os
+
     import uvicorn
+
+    from billdesk.settings import get_settings
+
+    if args.no_worker:
+        # Read by create_app() in this process and in every process uvicorn starts.
+        os.environ["BILLDESK_WORKER_IN_APP"] = "0"
+        get_settings.cache_clear()
 
     uvicorn.run(
         "billdesk.app:create_app",
@@ -70,6 +79,36 @@ def cmd_serve(args: argparse.Namespace) -> None:
         proxy_headers=True,
         log_level="info",
     )
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    import logging
+    import signal
+
+    from billdesk.db import DB
+    from billdesk.jobs import Runner, WorkerBusy
+    from billdesk.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    runner = Runner(concurrency=args.concurrency)
+
+    async def work() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, runner.stop)
+        if settings.is_postgres:
+            # A connection per running job, and one for claims and leases.
+            await DB.start_connection_pool(min_size=1, max_size=runner.concurrency + 2)  # type: ignore[call-arg]
+        try:
+            await runner.run(standby=False)
+        except WorkerBusy as exc:
+            raise CommandFailed(str(exc)) from None
+        finally:
+            if settings.is_postgres:
+                await DB.close_connection_pool()
+
+    asyncio.run(work())
 
 
 def cmd_user_create(args: argparse.Namespace) -> None:
@@ -177,7 +216,18 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--no-worker", action="store_true",
+        help="do not run the job worker in the app processes (run `billdesk worker` instead)",
+    )
     serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run the job worker alone, until stopped")
+    worker.add_argument(
+        "--concurrency", type=int, default=None,
+        help="jobs run at once (default BILLDESK_JOB_CONCURRENCY, 4)",
+    )
+    worker.set_defaults(run=cmd_worker)
 
     commands.add_parser("migrate", help="apply the database migrations").set_defaults(
         run=cmd_migrate
