@@ -95,8 +95,13 @@ async def enqueue(
     now = clock.now()
     query = Job.insert(
         Job(
-            kind=kind, payload=body, status=Status.pending.value, run_at=run_at or now,
-            max_attempts=max_attempts, key=key, created_at=now,
+            kind=kind,
+            payload=body,
+            status=Status.pending.value,
+            run_at=run_at or now,
+            max_attempts=max_attempts,
+            key=key,
+            created_at=now,
         )
     ).returning(Job.id)
     if key is not None:
@@ -125,13 +130,30 @@ async def claim(worker: str, limit: int) -> list[ClaimedJob]:
         .limit(limit)
     )
     if _is_postgres():
-        candidates: Select | list[int] = due.lock_rows("UPDATE", skip_locked=True)
+        # Lock the due rows first, then take exactly those: inside an UPDATE's
+        # IN (…) a SKIP LOCKED subquery may be run again and yield more rows.
+        async with DB.transaction():
+            ids = await due.lock_rows("UPDATE", skip_locked=True).output(as_list=True)
+            rows = await _take(ids, worker, now) if ids else []
     else:
         # A plain read first, so an idle worker never takes SQLite's write lock.
-        candidates = await due.output(as_list=True)
-        if not candidates:
-            return []
-    rows = await (
+        ids = await due.output(as_list=True)
+        rows = await _take(ids, worker, now) if ids else []
+    return [
+        ClaimedJob(
+            id=row["id"],
+            kind=row["kind"],
+            payload=_loads(row["payload"]),
+            attempts=row["attempts"],
+            max_attempts=row["max_attempts"],
+            worker=worker,
+        )
+        for row in sorted(rows, key=lambda row: row["id"])
+    ]
+
+
+async def _take(ids: list[int], worker: str, now: datetime) -> list[dict[str, Any]]:
+    return await (
         Job.update(
             {
                 Job.status: Status.running.value,
@@ -142,16 +164,9 @@ async def claim(worker: str, limit: int) -> list[ClaimedJob]:
                 Job.started_at: now,
             }
         )
-        .where(Job.id.is_in(candidates) & (Job.status == Status.pending.value))
+        .where(Job.id.is_in(ids) & (Job.status == Status.pending.value))
         .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts)
     )
-    return [
-        ClaimedJob(
-            id=row["id"], kind=row["kind"], payload=_loads(row["payload"]),
-            attempts=row["attempts"], max_attempts=row["max_attempts"], worker=worker,
-        )
-        for row in sorted(rows, key=lambda row: row["id"])
-    ]
 
 
 def _held(job: ClaimedJob):
@@ -309,8 +324,19 @@ async def prune_succeeded(*, older_than: datetime) -> int:
 # ----------------------------------------------------------------- admins
 
 JOB_COLUMNS = (
-    Job.id, Job.kind, Job.payload, Job.status, Job.run_at, Job.attempts, Job.max_attempts,
-    Job.key, Job.worker, Job.locked_until, Job.last_error, Job.created_at, Job.started_at,
+    Job.id,
+    Job.kind,
+    Job.payload,
+    Job.status,
+    Job.run_at,
+    Job.attempts,
+    Job.max_attempts,
+    Job.key,
+    Job.worker,
+    Job.locked_until,
+    Job.last_error,
+    Job.created_at,
+    Job.started_at,
     Job.finished_at,
 )
 STATUSES = tuple(status.value for status in Status)
@@ -377,7 +403,9 @@ async def retry_job(job_id: int) -> dict[str, Any]:
 async def schedules() -> list[dict[str, Any]]:
     """The periodic jobs' schedules, by name."""
     return await JobSchedule.select(
-        JobSchedule.name, JobSchedule.every_seconds, JobSchedule.next_run_at,
+        JobSchedule.name,
+        JobSchedule.every_seconds,
+        JobSchedule.next_run_at,
         JobSchedule.last_run_at,
     ).order_by(JobSchedule.name)
 
@@ -385,6 +413,7 @@ async def schedules() -> list[dict[str, Any]]:
 async def overview(*, per_status: int = 10) -> dict[str, list[dict[str, Any]]]:
     """The admin's first look, a few rows per status: failed and running newest first,
     pending soonest due first, succeeded most recently finished first."""
+
     def of(status: Status) -> Select:
         return Job.select(*JOB_COLUMNS).where(Job.status == status.value).limit(per_status)
 
