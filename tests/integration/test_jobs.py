@@ -85,7 +85,11 @@ async def test_a_rolled_back_job_never_exists_and_a_committed_one_runs_once(cloc
     assert await jobs.drain() == 0
     assert RUNS == [("test.record", {"reply_id": 2})]
     done = await row(job_id)
-    assert (done["status"], done["attempts"], done["finished_at"]) == ("succeeded", 1, clock.now() - timedelta(days=1))
+    assert (done["status"], done["attempts"], done["finished_at"]) == (
+        "succeeded",
+        1,
+        clock.now() - timedelta(days=1),
+    )
 
 
 async def test_a_job_waits_for_its_time(clock):
@@ -103,18 +107,27 @@ async def test_failures_back_off_then_fail_visibly_and_an_admin_retry_sends_it(c
     first = await row(job_id)
     assert first["status"] == "pending" and first["attempts"] == 1
     assert "ConnectionRefusedError: the mail server refused" in first["last_error"]
-    assert between(first["run_at"], clock.now() + timedelta(seconds=15), clock.now() + timedelta(seconds=18.75))
+    assert between(
+        first["run_at"], clock.now() + timedelta(seconds=15), clock.now() + timedelta(seconds=18.75)
+    )
     assert await jobs.drain() == 0  # not due yet
 
     clock.advance(first["run_at"] - clock.now())
     assert await jobs.drain() == 1
     second = await row(job_id)
-    assert between(second["run_at"], clock.now() + timedelta(seconds=30), clock.now() + timedelta(seconds=37.5))
+    assert between(
+        second["run_at"], clock.now() + timedelta(seconds=30), clock.now() + timedelta(seconds=37.5)
+    )
 
     clock.advance(second["run_at"] - clock.now())
     assert await jobs.drain() == 1
     failed = await row(job_id)
-    assert (failed["status"], failed["attempts"], failed["run_at"], failed["key"]) == ("failed", 3, None, None)
+    assert (failed["status"], failed["attempts"], failed["run_at"], failed["key"]) == (
+        "failed",
+        3,
+        None,
+        None,
+    )
     assert failed["last_error"].endswith("(after 3 tries)")
     clock.advance(timedelta(hours=2))
     assert await jobs.drain() == 0
@@ -147,7 +160,8 @@ async def test_a_handlers_own_backoff_is_followed_and_its_last_delay_repeats(clo
         await jobs.drain()
         waiting = await row(job_id)
         assert between(
-            waiting["run_at"], clock.now() + timedelta(seconds=delay),
+            waiting["run_at"],
+            clock.now() + timedelta(seconds=delay),
             clock.now() + timedelta(seconds=delay * 1.25),
         ), (delay, waiting["run_at"] - clock.now())
         clock.advance(waiting["run_at"] - clock.now())
@@ -161,7 +175,9 @@ async def test_retry_after_waits_exactly_that_long_and_give_up_fails_at_once(clo
     await jobs.drain()
 
     waiting = await row(limited)
-    assert waiting["status"] == "pending" and waiting["run_at"] == clock.now() + timedelta(seconds=90)
+    assert waiting["status"] == "pending" and waiting["run_at"] == clock.now() + timedelta(
+        seconds=90
+    )
     given_up = await row(hopeless_id)
     assert (given_up["status"], given_up["attempts"]) == ("failed", 1)
     assert given_up["last_error"] == "Gave up: the address does not exist"
@@ -179,7 +195,9 @@ async def test_a_key_adds_one_job_while_one_is_waiting_and_frees_once_it_ran(clo
     assert again is not None and again != first
     await jobs.drain()
     assert RUNS == [
-        ("test.record", {"ticket": 5}), ("test.record", {"ticket": 6}), ("test.record", {"ticket": 5}),
+        ("test.record", {"ticket": 5}),
+        ("test.record", {"ticket": 6}),
+        ("test.record", {"ticket": 5}),
     ]
 
 
@@ -247,10 +265,13 @@ async def test_old_succeeded_jobs_are_pruned_failed_ones_kept(clock):
 
     remaining = set(await Job.select(Job.id).output(as_list=True))
     assert old not in remaining and {failed, recent} <= remaining
-    ran = await Job.select(Job.kind, Job.status).where(Job.kind.is_in(["jobs.prune", "payments.reconcile"]))
+    ran = await Job.select(Job.kind, Job.status).where(
+        Job.kind.is_in(["jobs.prune", "payments.reconcile"])
+    )
     # Without payments configured the reconcile job runs and does nothing.
     assert sorted((r["kind"], r["status"]) for r in ran) == [
-        ("jobs.prune", "succeeded"), ("payments.reconcile", "succeeded"),
+        ("jobs.prune", "succeeded"),
+        ("payments.reconcile", "succeeded"),
     ]
 
 

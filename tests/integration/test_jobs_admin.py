@@ -31,7 +31,9 @@ async def failed_jobs(count: int) -> list[int]:
     return [job_id for job_id in ids if job_id is not None]
 
 
-async def test_the_api_lists_jobs_newest_first_with_filters_and_cursor_pages(client, admin_headers, clock):
+async def test_the_api_lists_jobs_newest_first_with_filters_and_cursor_pages(
+    client, admin_headers, clock
+):
     failed = await failed_jobs(3)
     succeeded = await jobs.enqueue("test.admin.ok", {"n": 9})
     await jobs.drain()
@@ -39,7 +41,11 @@ async def test_the_api_lists_jobs_newest_first_with_filters_and_cursor_pages(cli
 
     everything = await client.get("/api/v1/admin/jobs", headers=admin_headers)
     assert everything.status_code == 200, everything.text
-    assert [item["id"] for item in everything.json()["items"]] == [pending, succeeded, *reversed(failed)]
+    assert [item["id"] for item in everything.json()["items"]] == [
+        pending,
+        succeeded,
+        *reversed(failed),
+    ]
     newest = everything.json()["items"][0]
     assert newest["status"] == "pending" and newest["run_at"] == "2026-11-02T09:00:00Z"
     assert newest["payload"] == {"n": 10} and newest["max_attempts"] == 10
@@ -57,13 +63,19 @@ async def test_the_api_lists_jobs_newest_first_with_filters_and_cursor_pages(cli
     assert {(item["attempts"], item["max_attempts"]) for item in seen} == {(1, 1)}
     assert seen[0]["last_error"].startswith("RuntimeError: <script>")
 
-    by_kind = await client.get("/api/v1/admin/jobs", headers=admin_headers, params={"kind": "test.admin.ok"})
+    by_kind = await client.get(
+        "/api/v1/admin/jobs", headers=admin_headers, params={"kind": "test.admin.ok"}
+    )
     assert [item["id"] for item in by_kind.json()["items"]] == [pending, succeeded]
 
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"status": "done"}, "status"), ({"limit": 0}, "limit"), ({"cursor": "not-a-cursor"}, "cursor")],
+    [
+        ({"status": "done"}, "status"),
+        ({"limit": 0}, "limit"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+    ],
 )
 async def test_bad_filters_answer_422_naming_the_field(client, admin_headers, params, field):
     answer = await client.get("/api/v1/admin/jobs", headers=admin_headers, params=params)
@@ -71,7 +83,9 @@ async def test_bad_filters_answer_422_naming_the_field(client, admin_headers, pa
     assert field in {error["field"] for error in answer.json()["errors"]}
 
 
-async def test_api_retry_runs_a_failed_job_again_and_refuses_other_statuses(client, admin_headers, clock):
+async def test_api_retry_runs_a_failed_job_again_and_refuses_other_statuses(
+    client, admin_headers, clock
+):
     [failed] = await failed_jobs(1)
     ok = await jobs.enqueue("test.admin.ok", {})
     await jobs.drain()
@@ -80,7 +94,9 @@ async def test_api_retry_runs_a_failed_job_again_and_refuses_other_statuses(clie
     assert retried.status_code == 200, retried.text
     assert (retried.json()["status"], retried.json()["attempts"]) == ("pending", 0)
     await jobs.drain()
-    assert (await client.get(f"/api/v1/admin/jobs/{failed}", headers=admin_headers)).json()["attempts"] == 1
+    assert (await client.get(f"/api/v1/admin/jobs/{failed}", headers=admin_headers)).json()[
+        "attempts"
+    ] == 1
 
     refused = await client.post(f"/api/v1/admin/jobs/{ok}/retry", headers=admin_headers)
     assert refused.status_code == 409 and refused.json()["code"] == "invalid_transition"

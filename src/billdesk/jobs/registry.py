@@ -125,8 +125,12 @@ def handler(
     def register(function: JobFunction) -> JobFunction:
         _register(
             Handler(
-                kind=kind, function=function, max_attempts=max_attempts, backoff=schedule,
-                timeout=timeout, origin=_origin(function),
+                kind=kind,
+                function=function,
+                max_attempts=max_attempts,
+                backoff=schedule,
+                timeout=timeout,
+                origin=_origin(function),
             )
         )
         return function
@@ -152,8 +156,12 @@ def periodic(
 
         _register(
             Handler(
-                kind=name, function=run, max_attempts=max_attempts, backoff=(),
-                timeout=timeout, origin=_origin(function),
+                kind=name,
+                function=run,
+                max_attempts=max_attempts,
+                backoff=(),
+                timeout=timeout,
+                origin=_origin(function),
             )
         )
         _periodic[name] = Periodic(name=name, every=every)

@@ -76,7 +76,10 @@ class Runner:
     """Runs jobs in this process. `run()` works until `stop()`; `run_once()` is one round."""
 
     def __init__(
-        self, *, name: str | None = None, concurrency: int | None = None,
+        self,
+        *,
+        name: str | None = None,
+        concurrency: int | None = None,
         poll_seconds: float | None = None,
     ) -> None:
         settings = get_settings()
@@ -97,8 +100,9 @@ class Runner:
         if job.attempts > limit:
             # Only a try that never finished (its worker stopped) gets here.
             await store.mark_failed(
-                job, error=f"Gave up after {limit} tries; the last one never finished "
-                "(its worker stopped)."
+                job,
+                error=f"Gave up after {limit} tries; the last one never finished "
+                "(its worker stopped).",
             )
             log.error("job %s (%s) failed: its worker stopped on the last try", job.id, job.kind)
             return
@@ -113,13 +117,17 @@ class Runner:
             await self._retry_or_fail(job, limit, delay=exc.seconds, error=exc.reason)
         except Exception as exc:
             log.warning("job %s (%s) try %s failed", job.id, job.kind, job.attempts, exc_info=True)
-            delay = entry.delay_after(job.attempts) if entry else registry.backoff_delay(job.attempts)
+            delay = (
+                entry.delay_after(job.attempts) if entry else registry.backoff_delay(job.attempts)
+            )
             await self._retry_or_fail(job, limit, delay=delay, error=_describe(exc))
         else:
             if not await store.mark_succeeded(job):
                 log.warning("job %s (%s) finished after its lease was lost", job.id, job.kind)
 
-    async def _retry_or_fail(self, job: ClaimedJob, limit: int, *, delay: float, error: str) -> None:
+    async def _retry_or_fail(
+        self, job: ClaimedJob, limit: int, *, delay: float, error: str
+    ) -> None:
         if job.attempts >= limit:
             await self._fail(job, f"{error} (after {job.attempts} tries)")
         else:
@@ -218,8 +226,12 @@ class Runner:
         self._wake.set()
         if not task.cancelled() and task.exception() is not None and job is not None:
             # The outcome could not be written; the lease will lapse and the job run again.
-            log.error("job %s (%s): recording the outcome failed", job.id, job.kind,
-                      exc_info=task.exception())
+            log.error(
+                "job %s (%s): recording the outcome failed",
+                job.id,
+                job.kind,
+                exc_info=task.exception(),
+            )
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -43,15 +43,23 @@ class AdminJobsController(Controller):
 
     @get("/")
     async def jobs_page(
-        self, request: Request, status: FromQuery[str | None] = None,
-        kind: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None,
+        self,
+        request: Request,
+        status: FromQuery[str | None] = None,
+        kind: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None,
     ) -> Template:
         """With no filter, a few jobs of each status; with one, every matching job, newest first."""
         raw = {"status": (status or "").strip(), "kind": (kind or "").strip()}
         context: dict[str, Any] = {
-            "raw": raw, "errors": {}, "status_options": STATUS_OPTIONS,
+            "raw": raw,
+            "errors": {},
+            "status_options": STATUS_OPTIONS,
             "kind_options": [("", "Any kind")] + [(name, name) for name in jobs.kinds()],
-            "overview": None, "rows": [], "next_url": None, "here": _list_url(raw, cursor),
+            "overview": None,
+            "rows": [],
+            "next_url": None,
+            "here": _list_url(raw, cursor),
             "schedules": await jobs.schedules(),
         }
         status_code = 200
@@ -59,7 +67,10 @@ class AdminJobsController(Controller):
             try:
                 rows, next_cursor = await keyset_page(
                     jobs.jobs_query(status=raw["status"] or None, kind=raw["kind"] or None),
-                    sort=None, id_column=Job.id, limit=PER_PAGE, cursor=cursor,
+                    sort=None,
+                    id_column=Job.id,
+                    limit=PER_PAGE,
+                    cursor=cursor,
                 )
             except DeskError as exc:
                 context["errors"], status_code = exc.errors, exc.status

@@ -52,11 +52,20 @@ class ScheduleList(msgspec.Struct):
 
 def job_out(row: dict[str, Any]) -> JobOut:
     return JobOut(
-        id=row["id"], kind=row["kind"], status=row["status"], payload=row["payload"],
-        attempts=row["attempts"], max_attempts=row["attempt_limit"], key=row["key"],
-        run_at=rfc3339(row["run_at"]), started_at=rfc3339(row["started_at"]),
-        finished_at=rfc3339(row["finished_at"]), locked_until=rfc3339(row["locked_until"]),
-        worker=row["worker"], last_error=row["last_error"], created_at=rfc3339(row["created_at"]),
+        id=row["id"],
+        kind=row["kind"],
+        status=row["status"],
+        payload=row["payload"],
+        attempts=row["attempts"],
+        max_attempts=row["attempt_limit"],
+        key=row["key"],
+        run_at=rfc3339(row["run_at"]),
+        started_at=rfc3339(row["started_at"]),
+        finished_at=rfc3339(row["finished_at"]),
+        locked_until=rfc3339(row["locked_until"]),
+        worker=row["worker"],
+        last_error=row["last_error"],
+        created_at=rfc3339(row["created_at"]),
     )
 
 
@@ -76,9 +85,14 @@ class AdminJobsApiController(Controller):
         """Jobs newest first; filters `status` (pending, running, succeeded, failed) and `kind`."""
         rows, next_cursor = await keyset_page(
             jobs.jobs_query(status=status or None, kind=kind or None),
-            sort=None, id_column=Job.id, limit=parse_limit(limit), cursor=cursor,
+            sort=None,
+            id_column=Job.id,
+            limit=parse_limit(limit),
+            cursor=cursor,
         )
-        return JobList(items=[job_out(jobs.described(row)) for row in rows], next_cursor=next_cursor)
+        return JobList(
+            items=[job_out(jobs.described(row)) for row in rows], next_cursor=next_cursor
+        )
 
     @get("/jobs/{job_id:int}")
     async def show_job(self, job_id: FromPath[int]) -> JobOut:
@@ -96,8 +110,10 @@ class AdminJobsApiController(Controller):
         return ScheduleList(
             items=[
                 ScheduleOut(
-                    name=row["name"], every_seconds=row["every_seconds"],
-                    next_run_at=rfc3339(row["next_run_at"]), last_run_at=rfc3339(row["last_run_at"]),
+                    name=row["name"],
+                    every_seconds=row["every_seconds"],
+                    next_run_at=rfc3339(row["next_run_at"]),
+                    last_run_at=rfc3339(row["last_run_at"]),
                 )
                 for row in rows
             ],
