@@ -289,3 +289,35 @@ async def test_enqueue_refuses_what_it_cannot_store():
     with pytest.raises(ValueError, match="timezone-aware"):
         await jobs.enqueue("test.record", {}, run_at=datetime(2026, 1, 1))
     assert await Job.count() == 0
+
+
+@pytest.mark.stripe
+async def test_the_periodic_reconcile_settles_a_charge_that_never_reached_stripe(sdk, clock):
+    from billdesk.tables import Charge
+    from tests.factories import make_department
+    from tests.payment_helpers import awaiting_ticket
+
+    await jobs.drain(periodic=True)  # a worker starts: reconcile is due in 10 minutes
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    ticket_id = await awaiting_ticket(customer_id=customer.id, department_id=department)
+    await Charge.insert(
+        Charge(
+            ticket=ticket_id,
+            customer=customer.id,
+            department=department,
+            amount=900,
+            currency="usd",
+            idempotency_key="lost-1",
+            created_at=clock.now(),
+        )
+    )
+    await jobs.drain(periodic=True)
+    assert (await Charge.select(Charge.status).first())["status"] == "pending"
+
+    clock.advance(timedelta(minutes=10))
+    await jobs.drain(periodic=True)
+
+    assert (await Charge.select(Charge.status).first())["status"] == "requires_payment"
+    [run] = await Job.select(Job.status).where(Job.kind == "payments.reconcile")
+    assert run["status"] == "succeeded"

@@ -143,3 +143,31 @@ async def test_two_worker_processes_run_each_of_200_jobs_exactly_once(tmp_path):
     print(
         f"\nfirst job ran {latency:.2f} s after enqueue; 200 jobs took {elapsed:.2f} s; split {dict(by_worker)}"
     )
+
+
+def _runs_a_worker(app) -> bool:
+    return any(
+        isinstance(getattr(hook, "__self__", None), jobs.InAppWorker) for hook in app.on_startup
+    )
+
+
+def test_serve_runs_the_worker_in_each_app_process_unless_told_not_to(monkeypatch):
+    import uvicorn
+
+    served = []
+    monkeypatch.setattr(
+        uvicorn, "run", lambda app, **options: served.append((app, options))
+    )
+    monkeypatch.setenv("BILLDESK_WORKER_IN_APP", "1")  # what a fresh environment means
+    get_settings.cache_clear()
+    try:
+        main(["serve", "--workers", "2"])
+        assert _runs_a_worker(create_app(pooled=False))
+        main(["serve", "--workers", "2", "--no-worker"])
+        # uvicorn's worker processes inherit the environment the factory reads.
+        assert os.environ["BILLDESK_WORKER_IN_APP"] == "0"
+        assert not _runs_a_worker(create_app(pooled=False))
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert [app for app, _ in served] == ["billdesk.app:create_app"] * 2
