@@ -321,3 +321,46 @@ async def test_the_periodic_reconcile_settles_a_charge_that_never_reached_stripe
     assert (await Charge.select(Charge.status).first())["status"] == "requires_payment"
     [run] = await Job.select(Job.status).where(Job.kind == "payments.reconcile")
     assert run["status"] == "succeeded"
+
+
+async def test_a_worker_that_renews_its_lease_keeps_its_job(clock):
+    job_id = await jobs.enqueue("test.record", {})
+    await store.claim("slow-worker", 10)
+    for _ in range(3):  # a handler running for three leases, renewed as the worker does
+        clock.advance(store.LEASE * 3 / 4)
+        await store.extend_leases("slow-worker")
+        await jobs.Runner(name="other-worker").run_once(periodic=False)
+    running = await row(job_id)
+    assert (running["status"], running["worker"], running["attempts"]) == (
+        "running",
+        "slow-worker",
+        1,
+    )
+    assert RUNS == []
+
+
+async def test_a_stopping_worker_gives_back_unfinished_jobs_without_counting_the_try(
+    clock, monkeypatch
+):
+    from billdesk.jobs import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "STOP_GRACE_SECONDS", 0.05)
+    started, never = asyncio.Event(), asyncio.Event()
+
+    @jobs.handler("test.endless")
+    async def endless(payload: dict) -> None:
+        started.set()
+        await never.wait()
+
+    try:
+        job_id = await jobs.enqueue("test.endless", {})
+        worker = jobs.Runner()
+        running = asyncio.create_task(worker.run())
+        await asyncio.wait_for(started.wait(), timeout=5)
+        worker.stop()
+        await asyncio.wait_for(running, timeout=5)
+    finally:
+        jobs.registry.forget("test.endless")
+    given_back = await row(job_id)
+    assert (given_back["status"], given_back["attempts"]) == ("pending", 0)
+    assert given_back["run_at"] == clock.now()
