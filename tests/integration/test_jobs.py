@@ -37,6 +37,11 @@ async def webhook_that_always_fails(payload: dict) -> None:
     raise TimeoutError("no answer")
 
 
+@jobs.handler("test.hangs", timeout=0.05, max_attempts=1)
+async def hangs(payload: dict) -> None:
+    await asyncio.Event().wait()
+
+
 @jobs.handler("test.rate_limited")
 async def rate_limited(payload: dict) -> None:
     raise jobs.RetryAfter(90)
@@ -166,7 +171,17 @@ async def test_a_handlers_own_backoff_is_followed_and_its_last_delay_repeats(clo
         ), (delay, waiting["run_at"] - clock.now())
         clock.advance(waiting["run_at"] - clock.now())
     await jobs.drain()
-    assert (await row(job_id))["status"] == "failed"
+    failed = await row(job_id)
+    assert failed["status"] == "failed"
+    assert failed["last_error"] == "TimeoutError: no answer (after 4 tries)"
+
+
+async def test_a_try_that_outlasts_its_timeout_is_stopped_and_counts(clock):
+    job_id = await jobs.enqueue("test.hangs", {})
+    await jobs.drain()
+    failed = await row(job_id)
+    assert failed["status"] == "failed"
+    assert failed["last_error"].startswith("The try took longer than 0.05 s and was stopped.")
 
 
 async def test_retry_after_waits_exactly_that_long_and_give_up_fails_at_once(clock):

@@ -39,12 +39,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "The try took too long and was stopped (TimeoutError)."
-    return f"{type(exc).__name__}: {exc}".strip().removesuffix(":")
-
-
 class SQLiteJobLock:
     """An exclusive lock file beside the SQLite database: its holder is the one
     process that runs the jobs. Released by the OS when the process dies."""
@@ -106,10 +100,11 @@ class Runner:
             )
             log.error("job %s (%s) failed: its worker stopped on the last try", job.id, job.kind)
             return
+        deadline: asyncio.Timeout | None = None
         try:
             if entry is None:
                 raise LookupError(f"no handler for the job kind {job.kind!r} in this worker")
-            async with asyncio.timeout(entry.timeout):
+            async with asyncio.timeout(entry.timeout) as deadline:
                 await entry.function(job.payload)
         except GiveUp as exc:
             await self._fail(job, f"Gave up: {exc.reason}")
@@ -120,7 +115,11 @@ class Runner:
             delay = (
                 entry.delay_after(job.attempts) if entry else registry.backoff_delay(job.attempts)
             )
-            await self._retry_or_fail(job, limit, delay=delay, error=_describe(exc))
+            if entry is not None and deadline is not None and deadline.expired():
+                error = f"The try took longer than {entry.timeout:g} s and was stopped."
+            else:
+                error = f"{type(exc).__name__}: {exc}".strip().removesuffix(":")
+            await self._retry_or_fail(job, limit, delay=delay, error=error)
         else:
             if not await store.mark_succeeded(job):
                 log.warning("job %s (%s) finished after its lease was lost", job.id, job.kind)
