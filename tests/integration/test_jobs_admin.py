@@ -130,3 +130,14 @@ async def test_the_page_escapes_errors_and_pages_a_filtered_list(client, clock, 
     assert 'rel="next"' not in second.text
     bad = await client.get("/admin/jobs", params={"status": "done"})
     assert bad.status_code == 422 and "status must be one of" in bad.text
+
+
+async def test_the_page_lists_the_periodic_schedules(client, clock):
+    await jobs.Runner().housekeeping()  # a worker starts: the schedules appear
+    admin = await make_user(role="admin")
+    await login(client, admin.email)
+    page = await client.get("/admin/jobs")
+    periodic = page.text.split('id="jobs-periodic"')[1]
+    assert "payments.reconcile" in periodic and "10 min" in periodic
+    assert "jobs.prune" in periodic and "1 h" in periodic
+    assert "2026-11-02 09:10:00" in periodic  # the first reconcile, one interval on

@@ -128,7 +128,8 @@ class Runner:
         self, job: ClaimedJob, limit: int, *, delay: float, error: str
     ) -> None:
         if job.attempts >= limit:
-            await self._fail(job, f"{error} (after {job.attempts} tries)")
+            tries = "1 try" if job.attempts == 1 else f"{job.attempts} tries"
+            await self._fail(job, f"{error} (after {tries})")
         else:
             await store.mark_retry(job, delay=delay, error=error)
             log.info("job %s (%s) will be tried again in %.0f s", job.id, job.kind, delay)
