@@ -307,33 +307,40 @@ async def test_enqueue_refuses_what_it_cannot_store():
 
 
 @pytest.mark.stripe
-async def test_the_periodic_reconcile_settles_a_charge_that_never_reached_stripe(sdk, clock):
+async def test_the_periodic_reconcile_settles_a_charge_a_crash_left_pending(
+    sdk, clock, monkeypatch
+):
+    from billdesk import payments
+    from billdesk.payments import charges
     from billdesk.tables import Charge
     from tests.factories import make_department
-    from tests.payment_helpers import awaiting_ticket
+    from tests.payment_helpers import awaiting_ticket, give_card
 
     await jobs.drain(periodic=True)  # a worker starts: reconcile is due in 10 minutes
     customer = await make_user()
     department = await make_department(free_tickets=0)
+    await give_card(sdk, customer.id)
     ticket_id = await awaiting_ticket(customer_id=customer.id, department_id=department)
-    await Charge.insert(
-        Charge(
-            ticket=ticket_id,
-            customer=customer.id,
-            department=department,
-            amount=900,
+
+    async def die(*args, **kwargs):
+        raise SystemExit("the process died after Stripe answered")
+
+    monkeypatch.setattr(charges, "after_stripe_answer", die)
+    with pytest.raises(SystemExit):
+        await payments.charge_new_ticket(
+            ticket_id=ticket_id,
+            customer_id=customer.id,
+            department_id=department,
+            amount=1500,
             currency="usd",
-            idempotency_key="lost-1",
-            created_at=clock.now(),
         )
-    )
-    await jobs.drain(periodic=True)
+    monkeypatch.undo()
     assert (await Charge.select(Charge.status).first())["status"] == "pending"
 
     clock.advance(timedelta(minutes=10))
     await jobs.drain(periodic=True)
 
-    assert (await Charge.select(Charge.status).first())["status"] == "requires_payment"
+    assert (await Charge.select(Charge.status).first())["status"] == "succeeded"
     [run] = await Job.select(Job.status).where(Job.kind == "payments.reconcile")
     assert run["status"] == "succeeded"
 
