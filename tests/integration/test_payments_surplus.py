@@ -5,14 +5,15 @@ finance and to the customer. Stripe's answers are scripted (tests/payment_helper
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import stripe
 
-from billdesk import payments
+from billdesk import jobs, payments
 from billdesk.payments.stripe_api import use_stripe_client
-from billdesk.tables import Charge, Notification, PaymentAttempt, Refund, Ticket, User
+from billdesk.tables import Charge, Job, Notification, PaymentAttempt, Refund, Ticket, User
 from tests.factories import make_department, make_token, make_user
 from tests.payment_helpers import (
     ScriptedStripe,
@@ -95,8 +96,10 @@ async def test_a_payment_after_the_ticket_was_cancelled_is_refunded_automaticall
     # The bank settled pi_1 after all.
     result = await deliver(client, "payment_intent.succeeded",
                            intent("pi_1", "succeeded", charge_id, 1), "evt_late")
+    [pending] = await Refund.select(Refund.status).where(Refund.charge == charge_id)
+    await jobs.drain()
 
-    assert result == "handled"
+    assert result == "handled" and pending["status"] == "pending"
     [(form, key)] = http.posts("/v1/refunds")
     attempt = await PaymentAttempt.select().where(PaymentAttempt.charge == charge_id).first()
     assert form["payment_intent"] == ["pi_1"] and form["amount"] == ["1500"]
@@ -139,6 +142,7 @@ async def test_a_second_payment_for_a_paid_ticket_is_refunded_and_finance_sees_b
                           intent("pi_1", "succeeded", charge_id, 1), "evt_second_money")
     other = await deliver(client, "payment_intent.succeeded",
                           intent("pi_1", "succeeded", charge_id, 1), "evt_other_copy")
+    await jobs.drain()
 
     assert (first, again, other) == ("handled", "duplicate", "handled")
     [(form, _key)] = http.posts("/v1/refunds")
@@ -161,9 +165,7 @@ async def test_a_second_payment_for_a_paid_ticket_is_refunded_and_finance_sees_b
     assert detail["surplus_payments"] == 1 and detail["refunded_amount"] == 0
 
 
-async def test_an_automatic_refund_stripe_did_not_answer_is_sent_again_by_reconcile(
-    scripted, client
-):
+async def test_an_automatic_refund_stripe_did_not_answer_is_sent_again(scripted, client, clock):
     http, customer, ticket_id, charge_id = await declined_first(scripted)
     http.routes["POST /v1/payment_intents/pi_1/cancel"] = [
         (200, intent("pi_1", "canceled", charge_id, 1))
@@ -173,16 +175,23 @@ async def test_an_automatic_refund_stripe_did_not_answer_is_sent_again_by_reconc
     http.routes["POST /v1/refunds"] = [lost]
     await deliver(client, "payment_intent.succeeded",
                   intent("pi_1", "succeeded", charge_id, 1), "evt_lost_refund")
+    await jobs.drain()
     [pending] = await Refund.select().where(Refund.charge == charge_id)
     assert pending["status"] == "pending"
+    [job] = await Job.select().where(Job.kind == "payments.send_refund")
+    assert (job["status"], job["attempts"]) == ("pending", 1)
 
-    http.routes["GET /v1/refunds"] = [(200, {"object": "list", "url": "/v1/refunds",
-                                             "has_more": False, "data": []})]
+    # Stripe is back: the job's next try sends the same refund, with the same key.
     http.routes["POST /v1/refunds"] = [REFUNDED]
-    report = await payments.reconcile()
+    clock.advance(timedelta(minutes=1))
+    await jobs.drain()
 
-    assert report.refunds_settled == 1
     [sent] = await Refund.select().where(Refund.charge == charge_id)
     assert (sent["status"], sent["stripe_refund_id"]) == ("succeeded", "re_auto")
     keys = {key for _, key in http.posts("/v1/refunds")}
     assert keys == {pending["idempotency_key"]}
+    assert (await Job.select(Job.status).first())["status"] == "succeeded"
+    # Reconcile finds nothing left to send.
+    http.routes["GET /v1/refunds"] = [(200, {"object": "list", "url": "/v1/refunds",
+                                             "has_more": False, "data": []})]
+    assert (await payments.reconcile()).refunds_settled == 0

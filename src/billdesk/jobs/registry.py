@@ -15,6 +15,7 @@ from billdesk.settings import get_settings
 # kind's limits). Add a line for each new module; BILLDESK_JOB_MODULES adds more.
 HANDLER_MODULES = [
     "billdesk.jobs.builtin",
+    "billdesk.payments.jobs",
 ]
 
 # Without a schedule of its own, a failed job waits 15 s, 30 s, 1 min, … up to 1 h.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from billdesk import clock
+from billdesk import clock, jobs
 from billdesk.payments.states import AttemptStatus, ChargeStatus, Locked, move_attempt, move_charge
 from billdesk.tables import Charge, Notification, PaymentAttempt, Refund, Ticket, TicketEvent
 from billdesk.tickets.lifecycle import Action, next_status, record_event
@@ -27,6 +27,8 @@ log = logging.getLogger("billdesk.payments")
 DECLINED = "Your card was declined."
 SURPLUS_AFTER_CANCEL = "Paid after the ticket was cancelled: refunded automatically."
 SURPLUS_SECOND = "A second payment for a ticket already paid: refunded automatically."
+# The job sending an automatic refund to Stripe (payments/jobs.py).
+SEND_REFUND = "payments.send_refund"
 
 
 def money_text(amount: int, currency: str) -> str:
@@ -45,31 +47,31 @@ async def record_success(
     *,
     payment_intent_id: str | None,
     checkout_session_id: str | None = None,
-) -> int | None:
+) -> None:
     """Stripe took the money for `attempt`.
 
     While the charge is unpaid the attempt pays it and the ticket joins the queue.
     Otherwise the payment is a surplus: recorded, told to the customer, and its
-    automatic refund is written; its id is returned so the caller sends it to Stripe
-    once this transaction has committed (reconcile sends it too if that is lost).
+    automatic refund is written with the job that sends it to Stripe, in this
+    transaction.
     """
     intent_id = payment_intent_id or attempt["stripe_payment_intent_id"]
     charge = locked.charge
     if attempt["status"] == AttemptStatus.succeeded.value:
-        return None
+        return
     await move_attempt(
         locked, attempt, AttemptStatus.succeeded,
         stripe_payment_intent_id=intent_id, failure_reason="",
     )
     if locked.unpaid:
         await _pay_charge(locked, attempt, intent_id, checkout_session_id)
-        return None
+        return
     if charge["status"] != ChargeStatus.canceled.value and charge[
         "stripe_payment_intent_id"
     ] in (None, intent_id):
         # The attempt that paid the charge, reported once more.
-        return None
-    return await _surplus(locked, attempt, intent_id)
+        return
+    await _surplus(locked, attempt, intent_id)
 
 
 async def _pay_charge(
@@ -104,7 +106,7 @@ async def _pay_charge(
     )
 
 
-async def _surplus(locked: Locked, attempt: dict[str, Any], intent_id: str | None) -> int:
+async def _surplus(locked: Locked, attempt: dict[str, Any], intent_id: str | None) -> None:
     charge, ticket = locked.charge, locked.ticket
     cancelled = charge["status"] == ChargeStatus.canceled.value
     reason = SURPLUS_AFTER_CANCEL if cancelled else SURPLUS_SECOND
@@ -131,6 +133,7 @@ async def _surplus(locked: Locked, attempt: dict[str, Any], intent_id: str | Non
             status=Refund.Status.pending,
         )
     ).returning(Refund.id)
+    await jobs.enqueue(SEND_REFUND, {"refund_id": rows[0]["id"]})
     amount = money_text(attempt["amount"], attempt["currency"])
     await record_event(
         ticket_id=ticket["id"], kind=TicketEvent.Kind.charge, actor_id=None,
@@ -142,7 +145,6 @@ async def _surplus(locked: Locked, attempt: dict[str, Any], intent_id: str | Non
         + ("after you cancelled it" if cancelled else "although the ticket was already paid")
         + ". It is being refunded to you automatically.",
     )
-    return int(rows[0]["id"])
 
 
 async def record_decline(

@@ -322,21 +322,18 @@ async def close_earlier(started: Started) -> str:
         results.append((attempt, state, intent_id))
     if not results:
         return "closed"
-    refunds: list[int] = []
     outcome = "closed"
     async with locked_charge(started.charge["id"]) as locked:
         for attempt, state, intent_id in results:
             row = find_attempt(locked, number=attempt["number"])
             assert row is not None
             if state == "succeeded":
-                refund_id = await record_success(locked, row, payment_intent_id=intent_id)
-                refunds += [refund_id] if refund_id else []
+                await record_success(locked, row, payment_intent_id=intent_id)
                 outcome = "paid"
             elif state == "canceled":
                 await record_closed(locked, row)
             elif outcome != "paid":
                 outcome = "processing"
-    await send_refunds(refunds)
     return outcome
 
 
@@ -493,12 +490,11 @@ async def after_stripe_answer(
 ) -> None:
     """Write what Stripe answered and give the lease back (a step of its own, so that a
     crash before it can be simulated)."""
-    refund_id = None
     async with locked_charge(started.charge["id"]) as locked:
         attempt = find_attempt(locked, number=started.attempt["number"])
         assert attempt is not None
         if status == AttemptStatus.succeeded.value:
-            refund_id = await record_success(locked, attempt, payment_intent_id=intent_id)
+            await record_success(locked, attempt, payment_intent_id=intent_id)
         elif status == AttemptStatus.unknown.value:
             await record_unknown(locked, attempt, reason=reason, payment_intent_id=intent_id)
         else:
@@ -507,7 +503,6 @@ async def after_stripe_answer(
                 # Nothing in Stripe can take money for this attempt any more.
                 await record_closed(locked, attempt)
         await release_lease(locked, started.token)
-    await send_refunds([refund_id] if refund_id else [])
 
 
 async def _abandon(started: Started) -> None:
@@ -525,19 +520,6 @@ async def _abandon(started: Started) -> None:
 async def _give_back(started: Started) -> None:
     async with locked_charge(started.charge["id"]) as locked:
         await release_lease(locked, started.token)
-
-
-async def send_refunds(refund_ids: list[int]) -> None:
-    """Send automatic refunds written by a committed transaction (reconcile retries them)."""
-    if not refund_ids:
-        return
-    from billdesk.payments.refunds import send_refund
-
-    for refund_id in refund_ids:
-        try:
-            await send_refund(refund_id)
-        except Exception:
-            log.exception("automatic refund %s not sent; reconcile will retry", refund_id)
 
 
 async def charge_new_ticket(
@@ -736,15 +718,13 @@ async def cancel_unpaid_ticket(*, ticket_id: int, customer_id: int) -> ChargeOut
     except Exception:
         await _release(charge["id"], token)
         raise
-    refunds: list[int] = []
     processing = False
     async with locked_charge(charge["id"]) as locked:
         for attempt, state, intent_id in results:
             row = find_attempt(locked, number=attempt["number"])
             assert row is not None
             if state == "succeeded":
-                refund_id = await record_success(locked, row, payment_intent_id=intent_id)
-                refunds += [refund_id] if refund_id else []
+                await record_success(locked, row, payment_intent_id=intent_id)
             elif state == "canceled":
                 await record_closed(locked, row)
             else:
@@ -752,7 +732,6 @@ async def cancel_unpaid_ticket(*, ticket_id: int, customer_id: int) -> ChargeOut
         if locked.unpaid and not processing:
             await _cancel(locked, customer_id)
         await release_lease(locked, token)
-    await send_refunds(refunds)
     if processing:
         raise PaymentInProgress(
             "A payment for this ticket is being processed, so it cannot be cancelled now. "

@@ -27,7 +27,6 @@ from billdesk.payments.charges import (
     close_earlier,
     customer_charge,
     outcome_of,
-    send_refunds,
 )
 from billdesk.payments.states import (
     AttemptStatus,
@@ -127,18 +126,14 @@ async def _opened(started: Started, session_id: str | None) -> None:
         await release_lease(locked, started.token)
 
 
-async def apply_checkout_session(session: Any) -> tuple[bool, list[int]]:
-    """Record what a completed payment-mode Checkout Session paid: (moved, refunds to send).
-
-    The caller sends the automatic refunds of a surplus payment once its
-    transaction has committed (`charges.send_refunds`).
-    """
+async def apply_checkout_session(session: Any) -> bool:
+    """Record what a completed payment-mode Checkout Session paid. False if nothing moved."""
     metadata = stripe_api.metadata_of(session)
     charge_id = metadata.get("charge_id") or getattr(session, "client_reference_id", None)
     if not charge_id or not str(charge_id).isdigit():
-        return False, []
+        return False
     if getattr(session, "payment_status", None) != "paid":
-        return False, []
+        return False
     number = metadata.get("attempt")
     async with locked_charge(int(charge_id)) as locked:
         attempt = find_attempt(locked, checkout_session_id=session.id) or (
@@ -147,15 +142,15 @@ async def apply_checkout_session(session: Any) -> tuple[bool, list[int]]:
         if attempt is None or attempt["method"] != PaymentAttempt.Method.checkout.value:
             log.warning("checkout session %s is not an attempt of charge %s", session.id,
                         charge_id)
-            return False, []
+            return False
         if attempt["status"] == AttemptStatus.succeeded.value:
-            return False, []
-        refund_id = await record_success(
+            return False
+        await record_success(
             locked, attempt,
             payment_intent_id=stripe_api.object_id(getattr(session, "payment_intent", None)),
             checkout_session_id=session.id,
         )
-    return True, [refund_id] if refund_id else []
+    return True
 
 
 async def expire_checkout_session(session: Any) -> bool:
@@ -178,6 +173,5 @@ async def finish_checkout(*, ticket_id: int, customer_id: int, session_id: str) 
     session = await stripe_api.call(lambda client: client.v1.checkout.sessions.retrieve(session_id))
     metadata = stripe_api.metadata_of(session)
     if str(metadata.get("charge_id")) == str(charge["id"]):
-        _moved, refunds = await apply_checkout_session(session)
-        await send_refunds(refunds)
+        await apply_checkout_session(session)
     return await outcome_of(charge["id"])

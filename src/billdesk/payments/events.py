@@ -16,7 +16,6 @@ import stripe
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import DECLINED, find_attempt, record_decline, record_success
 from billdesk.payments.cards import apply_setup_session
-from billdesk.payments.charges import send_refunds
 from billdesk.payments.checkout import apply_checkout_session, expire_checkout_session
 from billdesk.payments.refunds import record_stripe_refund
 from billdesk.payments.states import Locked, locked_charge
@@ -85,41 +84,38 @@ def _attempt_of(locked: Locked, intent: Any) -> dict[str, Any] | None:
     return candidate
 
 
-async def _intent_news(event: stripe.Event, intent: Any) -> list[int]:
-    """A PaymentIntent succeeded or failed: written on its attempt. Refunds to send, if any."""
+async def _intent_news(event: stripe.Event, intent: Any) -> None:
+    """A PaymentIntent succeeded or failed: written on its attempt."""
     charge_id = await _charge_id_for(intent)
     if charge_id is None:
         log.info("webhook %s: no charge for PaymentIntent %s", event.id, intent.id)
-        return []
+        return
     async with locked_charge(charge_id) as locked:
         attempt = _attempt_of(locked, intent)
         if attempt is None:
             # Not an attempt billdesk made: the ledger check reports it to finance.
             log.warning("webhook %s: PaymentIntent %s is not an attempt of charge %s",
                         event.id, intent.id, charge_id)
-            return []
+            return
         if event.type == "payment_intent.succeeded":
-            refund_id = await record_success(locked, attempt, payment_intent_id=intent.id)
-            return [refund_id] if refund_id else []
+            await record_success(locked, attempt, payment_intent_id=intent.id)
+            return
         error = getattr(intent, "last_payment_error", None)
         reason = (getattr(error, "message", None) if error is not None else None) or DECLINED
         await record_decline(locked, attempt, reason=str(reason), payment_intent_id=intent.id)
-    return []
+    return
 
 
-async def _dispatch(event: stripe.Event) -> list[int]:
-    """Apply one event; returns the automatic refunds to send once it is committed."""
+async def _dispatch(event: stripe.Event) -> None:
+    """Apply one event."""
     kind = event.type
     obj: Any = event.data.object
     if kind in ("payment_intent.succeeded", "payment_intent.payment_failed"):
-        return await _intent_news(event, obj)
+        await _intent_news(event, obj)
+        return
     if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
-        if getattr(obj, "mode", None) != "payment":
-            return []
-        moved, refunds = await apply_checkout_session(obj)
-        if not moved:
+        if getattr(obj, "mode", None) == "payment" and not await apply_checkout_session(obj):
             log.info("webhook %s: checkout session %s settled nothing", event.id, obj.id)
-        return refunds
     elif kind == "checkout.session.expired":
         await expire_checkout_session(obj)
     elif kind == "charge.refunded":
@@ -136,7 +132,6 @@ async def _dispatch(event: stripe.Event) -> list[int]:
         )
     else:
         log.info("webhook %s: %s acknowledged, not handled", event.id, kind)
-    return []
 
 
 def _is_duplicate(error: Exception) -> bool:
@@ -166,10 +161,9 @@ async def handle_event(event: stripe.Event) -> bool:
             if await _seen(event.id):
                 return False
             await StripeEvent.insert(StripeEvent(event_id=event.id, type=event.type[:100]))
-            refunds = await _dispatch(event)
+            await _dispatch(event)
     except Exception as error:
         if _is_duplicate(error) and await _seen(event.id):
             return False
         raise
-    await send_refunds(refunds)
     return True

@@ -20,7 +20,7 @@ import stripe
 from billdesk import clock
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import find_attempt, record_closed, record_decline, record_success
-from billdesk.payments.charges import UNREACHABLE, send_refunds
+from billdesk.payments.charges import UNREACHABLE
 from billdesk.payments.refunds import send_refund, settle_refund
 from billdesk.payments.states import (
     LEASE,
@@ -104,7 +104,6 @@ async def reconcile_charge(
             report.errors.append(f"charge {charge_id}, attempt {attempt['number']}: {error}")
             return
         looked.append((attempt, answer))
-    refunds: list[int] = []
     moved = False
     async with locked_charge(charge_id) as locked:
         busy = locked.lease_held() and not include_recent
@@ -113,8 +112,7 @@ async def reconcile_charge(
             attempt = find_attempt(locked, number=seen["number"])
             assert attempt is not None
             if state == "succeeded":
-                refund_id = await record_success(locked, attempt, payment_intent_id=intent_id)
-                refunds += [refund_id] if refund_id else []
+                await record_success(locked, attempt, payment_intent_id=intent_id)
                 moved = True
             elif busy or state in ("processing", "open"):
                 continue
@@ -135,7 +133,6 @@ async def reconcile_charge(
         if not busy and not looked:
             moved |= await _never_started(locked, include_recent)
         paid = was_unpaid and locked.charge["status"] == ChargeStatus.succeeded.value
-    await send_refunds(refunds)
     if paid:
         report.paid += 1
     elif moved:

@@ -88,12 +88,13 @@ async def refund_charge(
 
 async def send_refund(
     refund_id: int, *, actor_id: int | None = None, refusal_is_error: bool = False
-) -> None:
+) -> str:
     """Ask Stripe for a refund written `pending` (its own idempotency key), and settle it.
 
     Stripe not answering leaves it pending for the webhook or reconcile. A refusal
     fails it (the reserved amount goes back); with `refusal_is_error` it is also
-    raised as a 422 naming `amount`, for the person who asked.
+    raised as a 422 naming `amount`, for the person who asked. Returns "settled",
+    "pending" (Stripe did not answer, or has not finished) or "refused".
     """
     row = (
         await Refund.select(
@@ -110,7 +111,7 @@ async def send_refund(
         .first()
     )
     if row is None or row["status"] != Refund.Status.pending.value:
-        return
+        return "settled"
     intent_id = row["attempt.stripe_payment_intent_id"] or row["charge.stripe_payment_intent_id"]
     try:
         refund = await stripe_api.call(
@@ -132,7 +133,7 @@ async def send_refund(
         # Unknown outcome: the refund stays pending and its amount reserved; the
         # refund webhook (or reconcile, with the same key) settles it.
         log.warning("refund %s of charge %s: Stripe did not answer", refund_id, row["charge"])
-        return
+        return "pending"
     except stripe.StripeError as error:
         await settle_refund(refund_id, status=Refund.Status.failed, stripe_refund_id=None)
         message = error.user_message or str(error)
@@ -142,13 +143,14 @@ async def send_refund(
             raise ValidationFailed.field(
                 "amount", f"Stripe refused the refund: {message}"
             ) from None
-        return
+        return "refused"
     await settle_refund(
         refund_id,
         status=Refund.Status(_refund_status(refund.status)),
         stripe_refund_id=refund.id,
         actor_id=actor_id,
     )
+    return "pending" if refund.status == "pending" else "settled"
 
 
 def _refund_status(stripe_status: str | None) -> str:
