@@ -15,6 +15,7 @@ from billdesk.settings import get_settings
 # kind's limits). Add a line for each new module; BILLDESK_JOB_MODULES adds more.
 HANDLER_MODULES = [
     "billdesk.jobs.builtin",
+    "billdesk.outbox",
     "billdesk.payments.jobs",
 ]
 

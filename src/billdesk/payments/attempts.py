@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from billdesk import clock, jobs
+from billdesk import clock, jobs, outbox
 from billdesk.payments.states import AttemptStatus, ChargeStatus, Locked, move_attempt, move_charge
 from billdesk.tables import Charge, Notification, PaymentAttempt, Refund, Ticket, TicketEvent
 from billdesk.tickets.lifecycle import Action, next_status, record_event
@@ -99,6 +99,10 @@ async def _pay_charge(
             old_value=ticket["status"], new_value=new_status.value,
         )
         ticket["status"] = new_status.value
+    await outbox.publish(
+        outbox.CHARGE_SUCCEEDED, ticket_id=ticket["id"], charge_id=charge["id"],
+        amount=charge["amount"], currency=charge["currency"],
+    )
     await notify(
         charge["customer"], Notification.Kind.payment_succeeded, ticket["id"],
         f"Payment of {money_text(charge['amount'], charge['currency'])} received for ticket "
@@ -177,6 +181,10 @@ async def record_decline(
             old_value=old_status, new_value=ChargeStatus.requires_payment.value,
         )
     if old_status != ChargeStatus.requires_payment.value or old_reason != reason:
+        await outbox.publish(
+            outbox.CHARGE_PAYMENT_FAILED, ticket_id=charge["ticket"], charge_id=charge["id"],
+            reason=reason,
+        )
         await notify(
             charge["customer"], Notification.Kind.payment_failed, charge["ticket"],
             f"Payment for ticket #{charge['ticket']} did not go through: {reason}",

@@ -15,7 +15,7 @@ from typing import Any
 
 import stripe
 
-from billdesk import clock
+from billdesk import clock, outbox
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import money_text, notify
@@ -208,6 +208,11 @@ async def settle_refund(
         amount_text = money_text(row["amount"], charge["currency"])
         what = "surplus payment of " + amount_text if row["attempt"] else amount_text
         if status == Refund.Status.succeeded:
+            await outbox.publish(
+                outbox.CHARGE_REFUNDED, ticket_id=charge["ticket"], charge_id=charge["id"],
+                refund_id=refund_id, amount=row["amount"], currency=charge["currency"],
+                automatic=bool(row["automatic"]),
+            )
             await record_event(
                 ticket_id=charge["ticket"],
                 kind=TicketEvent.Kind.refund,

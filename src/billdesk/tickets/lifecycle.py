@@ -16,7 +16,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import LockStrength
 from piccolo.table import Table
 
-from billdesk import attachments, clock
+from billdesk import attachments, clock, outbox
 from billdesk.db import DB
 from billdesk.errors import (
     InvalidTransition,
@@ -26,7 +26,7 @@ from billdesk.errors import (
     ValidationFailed,
 )
 from billdesk.navigation import support_enabled
-from billdesk.tables import Message, Ticket, TicketEvent
+from billdesk.tables import Message, Ticket, TicketEvent, User
 
 SUBJECT_MAX = 100
 MESSAGE_MAX = 10_000
@@ -99,6 +99,14 @@ def next_status(current: str | Status, action: Action) -> Status:
     )
 
 
+# History lines that channels hear about, by the happening they publish.
+PUBLISHED_EVENTS = {
+    TicketEvent.Kind.opened: outbox.TICKET_OPENED,
+    TicketEvent.Kind.status: outbox.STATUS_CHANGED,
+    TicketEvent.Kind.assignee: outbox.ASSIGNED,
+}
+
+
 def derive_subject(message: str) -> str:
     """The first non-blank line of the message, whitespace collapsed, cut to 100 characters with …."""
     for line in message.splitlines():
@@ -114,13 +122,20 @@ async def record_event(
     *, ticket_id: int, kind: TicketEvent.Kind, actor_id: int | None,
     old_value: object = "", new_value: object = "",
 ) -> None:
-    """Add a line to the ticket's history (call inside the action's transaction)."""
+    """Add a line to the ticket's history (call inside the action's transaction).
+
+    Openings, status moves and assignments are also published to the channels
+    (`billdesk.outbox`), so every write path that records them tells them.
+    """
+    old, new = str(old_value or "")[:200], str(new_value or "")[:200]
     await TicketEvent.insert(
-        TicketEvent(
-            ticket=ticket_id, actor=actor_id, kind=kind,
-            old_value=str(old_value or "")[:200], new_value=str(new_value or "")[:200],
-        )
+        TicketEvent(ticket=ticket_id, actor=actor_id, kind=kind, old_value=old, new_value=new)
     )
+    published = PUBLISHED_EVENTS.get(TicketEvent.Kind(kind))
+    if published == outbox.TICKET_OPENED:
+        await outbox.publish(published, ticket_id=ticket_id, actor_id=actor_id, status=new)
+    elif published is not None:
+        await outbox.publish(published, ticket_id=ticket_id, actor_id=actor_id, old=old, new=new)
 
 
 # ------------------------------------------------------------ writing helpers
@@ -172,6 +187,13 @@ async def add_message(
     await attachments.insert_rows(
         ticket_id=ticket_id, message_id=message_id, files=files, storage_names=storage_names
     )
+    if not opening:
+        author = await User.select(User.role).where(User.id == author_id).first()
+        await outbox.publish(
+            outbox.MESSAGE_ADDED, ticket_id=ticket_id, actor_id=author_id,
+            message_id=message_id, internal=internal,
+            author_role=author["role"] if author else "",
+        )
     return message_id
 
 
