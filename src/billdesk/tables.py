@@ -178,12 +178,22 @@ class Ticket(Table, tablename="tickets", db=DB):
 
 
 class Message(Table, tablename="messages", db=DB):
+    class Channel(str, enum.Enum):
+        web = "web"
+        api = "api"
+        mail = "mail"
+        telegram = "telegram"
+
     id: Serial
     ticket = ForeignKey(Ticket, index=True)
     author = ForeignKey(User, index=True)
     body = Text()
     internal = Boolean(default=False, help_text="A staff-only note.")
     opening = Boolean(default=False, help_text="The ticket's first message; cannot be deleted.")
+    channel = Varchar(
+        length=20, choices=Channel, default=Channel.web,
+        help_text="How the message reached billdesk; staff replies go back the same way.",
+    )
     deleted = Boolean(default=False)
     deleted_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)

@@ -176,11 +176,12 @@ async def ensure_support_enabled() -> None:
 async def add_message(
     *, ticket_id: int, author_id: int, body: str, internal: bool, opening: bool,
     files: list[attachments.CheckedFile], storage_names: list[str], at: datetime,
+    channel: Message.Channel = Message.Channel.web,
 ) -> int:
     rows = await Message.insert(
         Message(
             ticket=ticket_id, author=author_id, body=body, internal=internal, opening=opening,
-            created_at=at,
+            created_at=at, channel=channel,
         )
     ).returning(Message.id)
     message_id = rows[0]["id"]
@@ -192,7 +193,7 @@ async def add_message(
         await outbox.publish(
             outbox.MESSAGE_ADDED, ticket_id=ticket_id, actor_id=author_id,
             message_id=message_id, internal=internal,
-            author_role=author["role"] if author else "",
+            author_role=author["role"] if author else "", channel=Message.Channel(channel).value,
         )
     return message_id
 
