@@ -18,10 +18,13 @@ from billdesk import jobs
 from billdesk.db import DB
 from billdesk.settings import get_settings, resource_dir
 from billdesk.web.account import AccountController
+from billdesk.web.account_mail import MailPreferencesApiController, MailPreferencesController
 from billdesk.web.admin import AdminController
 from billdesk.web.admin_jobs import AdminJobsController
+from billdesk.web.admin_mail import AdminMailController
 from billdesk.web.api.admin import AdminApiController
 from billdesk.web.api.admin_jobs import AdminJobsApiController
+from billdesk.web.api.admin_mail import AdminMailApiController
 from billdesk.web.api.customer import CustomerApiController, PersonalApiController
 from billdesk.web.api.desk import DeskApiController
 from billdesk.web.api.finance import FinanceApiController
@@ -33,6 +36,7 @@ from billdesk.web.errors import handle_exception
 from billdesk.web.finance import FinanceController
 from billdesk.web.health import healthz
 from billdesk.web.middleware import API_PREFIX, AuthMiddleware
+from billdesk.web.passwords import PasswordController
 from billdesk.web.payments import PaymentsController
 from billdesk.web.webhooks import stripe_webhook
 
@@ -71,6 +75,12 @@ def route_handlers() -> list:
         DeskApiController,
         AdminApiController,
         AdminJobsApiController,
+        # Mail and passwords (docs/mail.md).
+        PasswordController,
+        MailPreferencesController,
+        MailPreferencesApiController,
+        AdminMailController,
+        AdminMailApiController,
         create_static_files_router(path="/static", directories=[resource_dir("static")]),
     ]
 

@@ -1,4 +1,4 @@
-"""The `billdesk` command: serve, worker, migrate, demo, user, token, reconcile.
+"""The `billdesk` command: serve, worker, migrate, demo, user, token, reconcile, mail.
 
 Each subcommand reads DATABASE_URL and the other settings from the environment,
 and exits non-zero with a one-line reason on bad input.
@@ -208,6 +208,45 @@ def cmd_demo_cards(_: argparse.Namespace) -> None:
         print(f"  {email:<24} card ending {last4}")
 
 
+# sysexits.h EX_TEMPFAIL: the MTA keeps the mail and tries again later.
+EXIT_TRY_LATER = 75
+MAX_MAIL_BYTES = 40 * 1024 * 1024
+
+
+def cmd_mail_receive(args: argparse.Namespace) -> None:
+    """One mail on stdin into billdesk: exit 0 once handled (refusals included, each
+    logged), 75 with a reason on stderr when the MTA should try again later."""
+    import logging
+
+    from billdesk.mail.inbound import receive
+
+    raw = sys.stdin.buffer.read(MAX_MAIL_BYTES + 1)
+    if len(raw) > MAX_MAIL_BYTES:
+        # Keep what the log needs (the headers); the rest is refused by receive().
+        raw = raw[:MAX_MAIL_BYTES]
+    logging.basicConfig(level=logging.WARNING, format="billdesk: %(message)s")
+    try:
+        result = asyncio.run(
+            _with_db(lambda: receive(raw, source="pipe", envelope_recipient=args.recipient))
+        )
+    except Exception as exc:  # the database, most likely: nothing was handled
+        print(f"billdesk: mail not handled, try again later: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        raise SystemExit(EXIT_TRY_LATER) from None
+    print(f"{result.outcome}: {result.reason}")
+
+
+def cmd_mail_catcher(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from billdesk.mail.catcher import serve
+
+    try:
+        serve(host=args.host, port=args.port, directory=Path(args.dir).resolve())
+    except OSError as exc:
+        raise CommandFailed(f"the mail catcher cannot listen on {args.host}:{args.port}: {exc}") from None
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="billdesk", description="The billdesk support desk.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -257,6 +296,23 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "demo-cards", help="save the demo customers' test cards (Alice's works, Bob's is declined)"
     ).set_defaults(run=cmd_demo_cards)
+
+    mail_receive = commands.add_parser(
+        "mail-receive",
+        help="read one mail (RFC 5322) on stdin into billdesk, for an MTA pipe; exit 75 = retry",
+    )
+    mail_receive.add_argument(
+        "--recipient", default=None,
+        help="the envelope recipient, when the MTA passes it (e.g. Postfix's ${recipient})",
+    )
+    mail_receive.set_defaults(run=cmd_mail_receive)
+    catcher = commands.add_parser(
+        "mail-catcher", help="a local SMTP server that keeps every mail as a file (offline demo)"
+    )
+    catcher.add_argument("--host", default="127.0.0.1")
+    catcher.add_argument("--port", type=int, default=8025)
+    catcher.add_argument("--dir", default="var/caught-mail", help="where the caught mails go")
+    catcher.set_defaults(run=cmd_mail_catcher)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from billdesk.accounts import check_email, check_name
+from billdesk.accounts import EMAIL, check_email, check_name
 from billdesk.auth import Role
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.queues import write_transaction
@@ -36,7 +36,7 @@ CURRENCIES = frozenset(
 
 FIELDS = (
     "slug", "name", "description", "public", "active", "free_tickets", "quota_period",
-    "ticket_price", "currency",
+    "ticket_price", "currency", "inbound_address",
 )
 
 
@@ -70,7 +70,31 @@ def _check_department(values: dict[str, Any]) -> dict[str, str]:
     for flag in ("public", "active"):
         if not isinstance(values.get(flag), bool):
             errors[flag] = f"{flag} must be true or false."
+    address = values.get("inbound_address")
+    if address is not None and (
+        not isinstance(address, str) or len(address) > 254 or not EMAIL.match(address)
+    ):
+        errors["inbound_address"] = (
+            "The inbound address is an email address like support@example.com, or empty."
+        )
     return errors
+
+
+def _clean_address(values: dict[str, Any]) -> None:
+    """Mail to this address opens tickets here: stored lower-case, empty for none."""
+    address = values.get("inbound_address")
+    if isinstance(address, str):
+        address = address.strip().lower()
+        values["inbound_address"] = address or None
+
+
+async def _address_taken(values: dict[str, Any], department_id: int | None) -> bool:
+    if not values.get("inbound_address"):
+        return False
+    query = Department.exists().where(Department.inbound_address == values["inbound_address"])
+    if department_id is not None:
+        query = query.where(Department.id != department_id)
+    return await query
 
 
 def _raise(errors: dict[str, str]) -> None:
@@ -94,11 +118,14 @@ async def create_department(**fields: Any) -> int:
     an unknown currency."""
     values: dict[str, Any] = {
         "description": "", "public": True, "active": True, "free_tickets": None,
-        "quota_period": "month", "ticket_price": 0, "currency": "usd",
+        "quota_period": "month", "ticket_price": 0, "currency": "usd", "inbound_address": None,
     }
     values.update({key: value for key, value in fields.items() if key in FIELDS})
+    _clean_address(values)
     errors = _check_department(values)
     async with write_transaction():
+        if "inbound_address" not in errors and await _address_taken(values, None):
+            errors["inbound_address"] = "Another department has this inbound address already."
         if "slug" not in errors and await Department.exists().where(
             Department.slug == values["slug"]
         ):
@@ -117,7 +144,10 @@ async def update_department(department_id: int, changes: dict[str, Any]) -> None
         current = await get_department(department_id)
         values = {key: current[key] for key in FIELDS}
         values.update({key: value for key, value in changes.items() if key in FIELDS})
+        _clean_address(values)
         errors = _check_department(values)
+        if "inbound_address" not in errors and await _address_taken(values, department_id):
+            errors["inbound_address"] = "Another department has this inbound address already."
         if "slug" not in errors and await Department.exists().where(
             (Department.slug == values["slug"]) & (Department.id != department_id)
         ):

@@ -42,6 +42,14 @@ class Settings:
     job_keep_days: int = 7
     job_modules: tuple[str, ...] = ()
     reconcile_minutes: int = 10
+    # Mail (docs/mail.md).
+    smtp_url: str | None = None
+    mail_from: str = "billdesk <billdesk@localhost>"
+    mail_reply_to: str | None = None
+    mail_department: str | None = None
+    imap_url: str | None = None
+    imap_poll_seconds: int = 60
+    mail_catcher_dir: Path | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -130,6 +138,17 @@ def load_settings() -> Settings:
             if name.strip()
         ),
         reconcile_minutes=_number("BILLDESK_RECONCILE_MINUTES", 10, minimum=1),
+        smtp_url=os.environ.get("BILLDESK_SMTP_URL", "").strip() or None,
+        mail_from=os.environ.get("BILLDESK_MAIL_FROM", "").strip() or "billdesk <billdesk@localhost>",
+        mail_reply_to=os.environ.get("BILLDESK_MAIL_REPLY_TO", "").strip() or None,
+        mail_department=os.environ.get("BILLDESK_MAIL_DEPARTMENT", "").strip() or None,
+        imap_url=os.environ.get("BILLDESK_IMAP_URL", "").strip() or None,
+        imap_poll_seconds=_number("BILLDESK_IMAP_POLL_SECONDS", 60, minimum=5),
+        mail_catcher_dir=(
+            Path(os.environ["BILLDESK_MAIL_CATCHER_DIR"]).resolve()
+            if os.environ.get("BILLDESK_MAIL_CATCHER_DIR", "").strip()
+            else None
+        ),
     )
 
 

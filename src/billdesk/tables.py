@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from piccolo.columns import (
     JSON,
+    BigInt,
     BigSerial,
     Boolean,
     ForeignKey,
@@ -105,6 +106,11 @@ class Department(Table, tablename="departments", db=DB):
     ticket_price = Integer(default=0, help_text="Minor units, for each ticket beyond the quota.")
     currency = Varchar(length=3, default="usd", help_text="Lower-case ISO 4217.")
     created_at = Timestamptz(default=TimestamptzNow())
+    inbound_address = Varchar(
+        length=254, null=True, default=None, index=True,
+        help_text="Mail to this address opens tickets here (stored lower-case; one department "
+        "each, checked by billdesk.departments).",
+    )
 
     @classmethod
     def get_readable(cls):
@@ -174,6 +180,11 @@ class Ticket(Table, tablename="tickets", db=DB):
     client_token = Varchar(
         length=100, null=True, default=None, unique=True,
         help_text="'<customer_id>:<form token>', so a repeated submit opens one ticket.",
+    )
+    price_unconfirmed = Boolean(
+        default=False,
+        help_text="Opened by mail beyond the quota: nothing is charged until the customer "
+        "confirms the price on the web.",
     )
 
 
@@ -442,3 +453,96 @@ class JobSchedule(Table, tablename="job_schedules", db=DB):
     every_seconds = Integer()
     next_run_at = Timestamptz()
     last_run_at = Timestamptz(null=True, default=None)
+
+
+class MailPreference(Table, tablename="mail_preferences", db=DB):
+    """Which mails a person wants; a person without a row gets the defaults (all on)."""
+
+    id: Serial
+    user = ForeignKey(User, unique=True, index=True)
+    staff_reply = Boolean(default=True, help_text="Customers: support answered.")
+    ticket_solved = Boolean(default=True, help_text="Customers: support marked a ticket solved.")
+    payment_failed = Boolean(default=True, help_text="Customers: a payment failed or needs action.")
+    new_ticket = Boolean(default=True, help_text="Staff: a new ticket in one of their departments.")
+    customer_reply = Boolean(default=True, help_text="Staff: the customer answered on their ticket.")
+    paid_ticket = Boolean(default=True, help_text="Staff: a paid ticket joined their queue.")
+
+
+class OutgoingMail(Table, tablename="outgoing_mails", db=DB):
+    """Every mail billdesk sends, written when it is decided and sent by a `mail.send` job."""
+
+    class Status(str, enum.Enum):
+        queued = "queued"
+        sent = "sent"
+        failed = "failed"
+        unsent = "unsent"
+
+    id: BigSerial
+    kind = Varchar(length=40, index=True, help_text="Which template, e.g. 'staff_reply'.")
+    to_address = Varchar(length=254, index=True)
+    user = ForeignKey(User, null=True, default=None, index=True)
+    ticket = ForeignKey(Ticket, null=True, default=None, index=True)
+    subject = Varchar(length=300)
+    message_id = Varchar(length=250, unique=True, help_text="Its Message-ID header, without <>.")
+    params = JSON(default="{}", help_text="Ids the template reads when the mail is sent.")
+    dedupe_key = Varchar(
+        length=200, null=True, default=None, unique=True,
+        help_text="One mail per (happening, kind, person), however often a happening is told.",
+    )
+    status = Varchar(length=20, choices=Status, default=Status.queued, index=True)
+    tries = Integer(default=0)
+    last_error = Text(default="")
+    job_id = BigInt(null=True, default=None, help_text="The mail.send job.")
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    sent_at = Timestamptz(null=True, default=None)
+
+
+class InboundMail(Table, tablename="inbound_mails", db=DB):
+    """Every mail that reached billdesk, with what became of it and why."""
+
+    class Outcome(str, enum.Enum):
+        replied = "replied"
+        opened = "opened"
+        refused = "refused"
+        ignored = "ignored"
+        duplicate = "duplicate"
+
+    id: BigSerial
+    message_id = Varchar(length=250, index=True, help_text="Its Message-ID header, without <>.")
+    dedupe_key = Varchar(
+        length=250, null=True, default=None, unique=True,
+        help_text="The Message-ID of the first delivery; null on repeated deliveries.",
+    )
+    sender = Varchar(length=254, index=True)
+    recipient = Varchar(length=254, default="")
+    subject = Varchar(length=300, default="")
+    source = Varchar(length=10, default="pipe", help_text="'pipe' or 'imap'.")
+    outcome = Varchar(length=20, choices=Outcome, index=True)
+    reason = Text(default="")
+    ticket = ForeignKey(Ticket, null=True, default=None, index=True)
+    message = ForeignKey(Message, null=True, default=None)
+    received_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class MailReplyLimit(Table, tablename="mail_reply_limits", db=DB):
+    """When billdesk last answered an address automatically, so it answers once a day."""
+
+    id: Serial
+    key = Varchar(length=300, unique=True, help_text="'<kind>:<address>'.")
+    last_sent_at = Timestamptz()
+
+
+class PasswordToken(Table, tablename="password_tokens", db=DB):
+    """A link that lets a person set their password once, until it expires."""
+
+    class Purpose(str, enum.Enum):
+        reset = "reset"
+        invite = "invite"
+
+    id: Serial
+    user = ForeignKey(User, index=True)
+    purpose = Varchar(length=10, choices=Purpose, default=Purpose.reset)
+    token_hash = Varchar(length=64, unique=True, help_text="sha256 of the link's secret.")
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)

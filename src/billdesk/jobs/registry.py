@@ -17,6 +17,10 @@ HANDLER_MODULES = [
     "billdesk.jobs.builtin",
     "billdesk.outbox",
     "billdesk.payments.jobs",
+    "billdesk.mail.outgoing",
+    "billdesk.mail.notify",
+    "billdesk.mail.imap",
+    "billdesk.passwords",
 ]
 
 # Without a schedule of its own, a failed job waits 15 s, 30 s, 1 min, … up to 1 h.

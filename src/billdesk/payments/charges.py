@@ -31,7 +31,12 @@ from typing import Any
 
 import stripe
 
-from billdesk.errors import NotFound, PaymentInProgress, PaymentsUnavailable
+from billdesk.errors import (
+    NotFound,
+    PaymentConfirmationRequired,
+    PaymentInProgress,
+    PaymentsUnavailable,
+)
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import (
     DECLINED,
@@ -58,7 +63,13 @@ from billdesk.payments.states import (
 )
 from billdesk.settings import get_settings
 from billdesk.tables import Charge, PaymentAttempt, Ticket, TicketEvent
-from billdesk.tickets.lifecycle import Action, next_status, record_event, write_transaction
+from billdesk.tickets.lifecycle import (
+    Action,
+    locked_row,
+    next_status,
+    record_event,
+    write_transaction,
+)
 
 log = logging.getLogger("billdesk.payments")
 
@@ -99,9 +110,10 @@ def payment_url(ticket_id: int) -> str:
 
 @dataclass(frozen=True)
 class ChargeOutcome:
-    """Where a paid ticket stands after an attempt to charge it."""
+    """Where a paid ticket stands after an attempt to charge it (`charge_id` is None for a
+    ticket given up before its price was ever confirmed: it never had a charge)."""
 
-    charge_id: int
+    charge_id: int | None
     ticket_id: int
     status: str
     ticket_status: str
@@ -596,7 +608,7 @@ async def customer_charge(ticket_id: int, customer_id: int) -> dict[str, Any]:
     charge = await load_charge(ticket_id=ticket_id, customer_id=customer_id)
     if charge is None:
         ticket = (
-            await Ticket.select(Ticket.status)
+            await Ticket.select(Ticket.status, Ticket.price_unconfirmed)
             .where(
                 (Ticket.id == ticket_id)
                 & (Ticket.customer == customer_id)
@@ -606,6 +618,12 @@ async def customer_charge(ticket_id: int, customer_id: int) -> dict[str, Any]:
         )
         if ticket is None or ticket["status"] != Ticket.Status.awaiting_payment.value:
             raise NotFound("There is no payment to make for this ticket.")
+        if ticket["price_unconfirmed"]:
+            # Opened by mail: nothing is charged before the customer confirms the price.
+            raise PaymentConfirmationRequired(
+                "Confirm the price of this ticket first.",
+                errors={"accept_price": "Confirm the price of this ticket first."},
+            )
         # The process that opened the ticket stopped before writing its charge.
         await charge_new_ticket(ticket_id=ticket_id)
         charge = await load_charge(ticket_id=ticket_id, customer_id=customer_id)
@@ -621,7 +639,10 @@ async def payment_view(*, ticket_id: int, customer_id: int) -> dict[str, Any]:
             Ticket.subject,
             Ticket.status,
             Ticket.created_at,
+            Ticket.price_unconfirmed,
             Ticket.department.name,
+            Ticket.department.ticket_price,
+            Ticket.department.currency,
         )
         .where(
             (Ticket.id == ticket_id)
@@ -638,7 +659,19 @@ async def payment_view(*, ticket_id: int, customer_id: int) -> dict[str, Any]:
         surplus = await PaymentAttempt.select(
             PaymentAttempt.amount, PaymentAttempt.currency, PaymentAttempt.updated_at
         ).where((PaymentAttempt.charge == charge["id"]) & PaymentAttempt.surplus.eq(True))
-    return {"ticket": ticket, "charge": charge, "surplus_payments": surplus}
+    price_to_confirm = None
+    if ticket["price_unconfirmed"] and ticket["status"] == Ticket.Status.awaiting_payment.value:
+        # Opened by mail beyond the quota: today's price, which the customer confirms.
+        price_to_confirm = {
+            "amount": ticket["department.ticket_price"],
+            "currency": ticket["department.currency"],
+        }
+    return {
+        "ticket": ticket,
+        "charge": charge,
+        "surplus_payments": surplus,
+        "price_to_confirm": price_to_confirm,
+    }
 
 
 async def retry_saved_card(*, ticket_id: int, customer_id: int) -> ChargeOutcome:
@@ -695,6 +728,9 @@ async def cancel_unpaid_ticket(*, ticket_id: int, customer_id: int) -> ChargeOut
     have gone through pays the ticket instead, and the answer says so. Stripe not
     answering refuses the cancellation and changes nothing (PaymentsUnavailable).
     """
+    unconfirmed = await _cancel_unconfirmed(ticket_id, customer_id)
+    if unconfirmed is not None:
+        return unconfirmed
     charge = await customer_charge(ticket_id, customer_id)
     next_status(charge["ticket.status"], Action.cancel)
     token, live = await _claim_for_cancel(charge["id"])
@@ -739,6 +775,33 @@ async def cancel_unpaid_ticket(*, ticket_id: int, customer_id: int) -> ChargeOut
             errors={"status": BUSY},
         )
     return await outcome_of(charge["id"])
+
+
+async def _cancel_unconfirmed(ticket_id: int, customer_id: int) -> ChargeOutcome | None:
+    """Give up a ticket whose price was never confirmed: no charge exists, Stripe never
+    heard of it. None when the ticket is not such a ticket."""
+    async with write_transaction():
+        ticket = await locked_row(Ticket, ticket_id)
+        if (
+            ticket is None
+            or ticket["customer"] != customer_id
+            or ticket["removed_at"] is not None
+            or not ticket["price_unconfirmed"]
+            or await Charge.exists().where(Charge.ticket == ticket_id)
+        ):
+            return None
+        new_status = next_status(ticket["status"], Action.cancel)
+        await Ticket.update({Ticket.status: new_status, Ticket.price_unconfirmed: False}).where(
+            Ticket.id == ticket_id
+        )
+        await record_event(
+            ticket_id=ticket_id, kind=TicketEvent.Kind.status, actor_id=customer_id,
+            old_value=ticket["status"], new_value=new_status.value,
+        )
+    return ChargeOutcome(
+        charge_id=None, ticket_id=ticket_id, status="", ticket_status=new_status.value,
+        amount=0, currency="", failure_reason="",
+    )
 
 
 async def _cancel(locked: Locked, customer_id: int) -> None:

@@ -35,7 +35,7 @@ from billdesk.tickets.lifecycle import (
     record_event,
     write_transaction,
 )
-from billdesk.tickets.opening import Opened, open_ticket, usable_department
+from billdesk.tickets.opening import Opened, confirm_ticket_price, open_ticket, usable_department
 from billdesk.tickets.reading import (
     charges_by_ticket,
     check_status_filter,
@@ -61,6 +61,7 @@ __all__ = [
     "check_body",
     "check_status_filter",
     "close_ticket",
+    "confirm_ticket_price",
     "customer_departments",
     "customer_services",
     "customer_ticket",

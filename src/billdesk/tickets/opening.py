@@ -12,6 +12,7 @@ from billdesk.attachments import Upload
 from billdesk.auth import CurrentUser
 from billdesk.errors import (
     DeskError,
+    NotFound,
     PaymentConfirmationRequired,
     PaymentsUnavailable,
     PriceChanged,
@@ -93,6 +94,7 @@ async def open_ticket(
     accept_price: Price | int | None,
     client_token: str | None,
     channel: Message.Channel = Message.Channel.web,
+    confirm_price_later: bool = False,
 ) -> Opened:
     """Open a ticket for a customer: free while the quota lasts, else paid once the price is accepted.
 
@@ -101,6 +103,11 @@ async def open_ticket(
     to `billdesk.payments.charge_new_ticket(ticket_id=…)`, which charges it and
     moves it on; without payments configured a paid ticket is refused with
     `payments_unavailable` and nothing is stored.
+
+    `confirm_price_later` is for channels that cannot ask first (mail): beyond
+    the quota the ticket is kept `awaiting_payment` with `price_unconfirmed`, and
+    nothing is charged until the customer confirms the price on the web
+    (`confirm_ticket_price`).
     """
     await ensure_support_enabled()
     token_key = f"{customer.id}:{client_token}"[:100] if client_token else None
@@ -120,14 +127,14 @@ async def open_ticket(
             paid = not await quotas.take_free_ticket(customer.id, department)
             if paid:
                 price = Price(department["ticket_price"], department["currency"])
-                if accept_price is None:
+                if accept_price is None and not confirm_price_later:
                     raise PaymentConfirmationRequired(
                         f"No free tickets are left in {department['name']} this period: "
                         f"this ticket costs {price.label()}. Confirm the price to open it.",
                         errors={"accept_price": f"Confirm the price of {price.label()}."},
                         extra={"price": price.as_dict()},
                     )
-                if not _accepted(accept_price, price):
+                if accept_price is not None and not _accepted(accept_price, price):
                     raise PriceChanged(
                         f"The price is now {price.label()}. Confirm the new price to open the ticket.",
                         errors={"accept_price": f"The price is now {price.label()}."},
@@ -148,6 +155,7 @@ async def open_ticket(
                     subject=derive_subject(body), status=status, created_at=now,
                     last_message_at=now, last_author_role=User.Role.customer.value,
                     unread_by_staff=True, unread_by_customer=False, client_token=token_key,
+                    price_unconfirmed=paid and accept_price is None,
                 )
             ).returning(Ticket.id)
             ticket_id = rows[0]["id"]
@@ -172,7 +180,7 @@ async def open_ticket(
             if existing:
                 return Opened(existing["id"], created=False)
         raise
-    if charger is not None:
+    if charger is not None and accept_price is not None:
         # The payments seam: the ticket and its message are committed as
         # awaiting_payment; payments creates the charge, charges the saved card
         # and moves the ticket on. If it fails, the ticket waits to be paid.
@@ -180,4 +188,64 @@ async def open_ticket(
             ticket_id=ticket_id, customer_id=customer.id, department_id=department["id"],
             amount=department["ticket_price"], currency=department["currency"],
         )
+    return Opened(ticket_id, created=True)
+
+
+async def confirm_ticket_price(
+    *, ticket_id: int, customer: CurrentUser, accept_price: Price | int | None
+) -> Opened:
+    """The customer confirms the price of a ticket opened without it (by mail); it is charged.
+
+    The same rules as opening on the web: no `accept_price` is
+    payment_confirmation_required, another price than today's is price_changed.
+    A ticket confirmed already (a second click) is not charged again: its payment
+    page shows where it stands.
+    """
+    ticket = await Ticket.select(
+        Ticket.id, Ticket.status, Ticket.price_unconfirmed, Ticket.department
+    ).where(
+        (Ticket.id == ticket_id) & (Ticket.customer == customer.id) & Ticket.removed_at.is_null()
+    ).first()
+    if ticket is None:
+        raise NotFound("There is no such ticket.")
+    if not ticket["price_unconfirmed"] or ticket["status"] != Status.awaiting_payment.value:
+        return Opened(ticket_id, created=False)
+    department = await Department.select().where(Department.id == ticket["department"]).first()
+    assert department is not None
+    price = Price(department["ticket_price"], department["currency"])
+    if accept_price is None:
+        raise PaymentConfirmationRequired(
+            f"This ticket costs {price.label()}. Confirm the price to have it handled.",
+            errors={"accept_price": f"Confirm the price of {price.label()}."},
+            extra={"price": price.as_dict()},
+        )
+    if not _accepted(accept_price, price):
+        raise PriceChanged(
+            f"The price is now {price.label()}. Confirm the new price to have the ticket handled.",
+            errors={"accept_price": f"The price is now {price.label()}."},
+            extra={"price": price.as_dict()},
+        )
+    charger = _payments_charger()
+    if charger is None:
+        raise PaymentsUnavailable(
+            "Card payments are not available right now. Nothing was charged; try again later.",
+            errors={"accept_price": "Card payments are not available right now."},
+        )
+    async with write_transaction():
+        confirmed = await Ticket.update({Ticket.price_unconfirmed: False}).where(
+            (Ticket.id == ticket_id)
+            & (Ticket.price_unconfirmed == True)  # noqa: E712
+            & (Ticket.status == Status.awaiting_payment.value)
+        ).returning(Ticket.id)
+        if confirmed:
+            await record_event(
+                ticket_id=ticket_id, kind=TicketEvent.Kind.charge, actor_id=customer.id,
+                old_value="", new_value=f"price {price.label()} confirmed",
+            )
+    if not confirmed:
+        return Opened(ticket_id, created=False)  # another click confirmed it a moment ago
+    await charger(
+        ticket_id=ticket_id, customer_id=customer.id, department_id=department["id"],
+        amount=price.amount, currency=price.currency,
+    )
     return Opened(ticket_id, created=True)

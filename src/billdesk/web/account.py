@@ -103,22 +103,10 @@ class AccountController(Controller):
 
     @get("/account", guards=[requires_login])
     async def account_page(self, request: Request) -> Template:
-        return await self._account(request)
+        return await account_page(request)
 
     async def _account(self, request: Request, **extra: object) -> Template:
-        user: CurrentUser = request.scope["user"]
-        tokens = (
-            await ApiToken.select(
-                ApiToken.id,
-                ApiToken.name,
-                ApiToken.prefix,
-                ApiToken.created_at,
-                ApiToken.revoked_at,
-            )
-            .where(ApiToken.user == user.id)
-            .order_by(ApiToken.id, ascending=False)
-        )
-        return await render(request, "account.html", {"tokens": tokens, **extra}, active="account")
+        return await account_page(request, **extra)
 
     @post("/account/tokens", guards=[requires_login])
     async def create_token(self, request: Request) -> Template:
@@ -144,3 +132,28 @@ class AccountController(Controller):
             raise NotFoundException()
         await auth.revoke_api_token(token_id)
         return Redirect(path="/account")
+
+
+async def account_page(request: Request, *, status_code: int = 200, **extra: object) -> Template:
+    """The account page: profile, password, mail choices, API tokens."""
+    from billdesk.mail import preferences
+
+    user: CurrentUser = request.scope["user"]
+    tokens = (
+        await ApiToken.select(
+            ApiToken.id,
+            ApiToken.name,
+            ApiToken.prefix,
+            ApiToken.created_at,
+            ApiToken.revoked_at,
+        )
+        .where(ApiToken.user == user.id)
+        .order_by(ApiToken.id, ascending=False)
+    )
+    context = {
+        "tokens": tokens,
+        "mail_choices": preferences.choices_for(user.role),
+        "mail_preferences": await preferences.preferences(user.id),
+        **extra,
+    }
+    return await render(request, "account.html", context, active="account", status_code=status_code)

@@ -28,7 +28,7 @@ def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[st
     typed: dict[str, Any] = {
         key: str(form.get(key, "")).strip()
         for key in ("slug", "name", "description", "free_tickets", "quota_period",
-                    "ticket_price", "currency")
+                    "ticket_price", "currency", "inbound_address")
     }
     typed["public"] = "public" in form
     typed["active"] = "active" in form
@@ -37,6 +37,7 @@ def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[st
         "slug": typed["slug"], "name": typed["name"], "description": typed["description"],
         "quota_period": typed["quota_period"], "currency": typed["currency"],
         "public": typed["public"], "active": typed["active"],
+        "inbound_address": typed["inbound_address"] or None,
     }
     free = typed["free_tickets"]
     if free == "":
@@ -57,6 +58,7 @@ def _typed_from_row(row: dict[str, Any]) -> dict[str, Any]:
     typed = {key: row[key] for key in departments.FIELDS}
     typed["free_tickets"] = "" if row["free_tickets"] is None else str(row["free_tickets"])
     typed["ticket_price"] = str(row["ticket_price"])
+    typed["inbound_address"] = row["inbound_address"] or ""
     return typed
 
 

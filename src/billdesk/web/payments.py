@@ -10,9 +10,15 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from billdesk import payments
+from billdesk import payments, tickets
 from billdesk.auth import CurrentUser, requires_customer
-from billdesk.errors import DeskError, PaymentInProgress, PaymentsUnavailable
+from billdesk.errors import (
+    DeskError,
+    PaymentConfirmationRequired,
+    PaymentInProgress,
+    PaymentsUnavailable,
+    PriceChanged,
+)
 from billdesk.settings import get_settings
 from billdesk.web.layout import render
 
@@ -29,6 +35,7 @@ RESULTS = {
         "sure no payment is under way. Nothing was changed; try again in a moment.",
     ),
     "card_saved": ("success", "Your card is saved. It will be charged for paid tickets."),
+    "price_changed": ("error", "The price has changed since the page was shown. Confirm the new price."),
     "card_not_saved": ("error", "The card was not saved. Try again."),
 }
 
@@ -83,6 +90,24 @@ class PaymentsController(Controller):
             outcome = await payments.retry_saved_card(ticket_id=ticket_id, customer_id=user.id)
         except PaymentInProgress:
             return Redirect(f"/tickets/{ticket_id}/payment?result=busy", status_code=303)
+        return Redirect(f"/tickets/{ticket_id}/payment?result={_after(outcome)}", status_code=303)
+
+    @post("/tickets/{ticket_id:int}/confirm-price")
+    async def confirm_price(self, request: Request, ticket_id: FromPath[int]) -> Redirect:
+        """A ticket opened by mail beyond the quota: the customer confirms its price, and it is charged."""
+        user: CurrentUser = request.scope["user"]
+        form = await request.form()
+        raw = str(form.get("accept_price", "")).strip()
+        accept_price = int(raw) if raw.isdigit() and len(raw) < 12 else None
+        try:
+            await tickets.confirm_ticket_price(
+                ticket_id=ticket_id, customer=user, accept_price=accept_price
+            )
+        except (PriceChanged, PaymentConfirmationRequired):
+            return Redirect(f"/tickets/{ticket_id}/payment?result=price_changed", status_code=303)
+        except PaymentInProgress:
+            return Redirect(f"/tickets/{ticket_id}/payment?result=busy", status_code=303)
+        outcome = await payments.charges.outcome_for_ticket(ticket_id)
         return Redirect(f"/tickets/{ticket_id}/payment?result={_after(outcome)}", status_code=303)
 
     @post("/tickets/{ticket_id:int}/cancel")

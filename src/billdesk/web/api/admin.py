@@ -28,6 +28,7 @@ class DepartmentIn(msgspec.Struct, forbid_unknown_fields=True):
     quota_period: str = "month"
     ticket_price: int = 0
     currency: str = "usd"
+    inbound_address: str | None = None
 
 
 class DepartmentChanges(msgspec.Struct, forbid_unknown_fields=True):
@@ -40,6 +41,7 @@ class DepartmentChanges(msgspec.Struct, forbid_unknown_fields=True):
     quota_period: str | msgspec.UnsetType = msgspec.UNSET
     ticket_price: int | msgspec.UnsetType = msgspec.UNSET
     currency: str | msgspec.UnsetType = msgspec.UNSET
+    inbound_address: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class MemberIn(msgspec.Struct):
