@@ -22,6 +22,14 @@ _PG_ADMIN_URL = os.environ.get("BILLDESK_TEST_DATABASE_URL")
 _PG_DATABASE = f"billdesk_test_{secrets.token_hex(4)}"
 
 
+def _free_port_for_mail() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
@@ -45,6 +53,14 @@ else:
 os.environ["BILLDESK_DATA_DIR"] = str(_TMP / "data")
 os.environ["BILLDESK_UPLOAD_DIR"] = str(_TMP / "uploads")
 os.environ["BILLDESK_SECRET_KEY"] = "test-secret-" + secrets.token_hex(16)
+# Mail goes to the session's SMTP server on loopback (the `mailbox` fixture), and the
+# admin page reads what it caught.
+_SMTP_PORT = _free_port_for_mail()
+os.environ["BILLDESK_SMTP_URL"] = f"smtp://127.0.0.1:{_SMTP_PORT}?timeout=5"
+os.environ["BILLDESK_MAIL_FROM"] = "Example Hosting <support@hosting.test>"
+os.environ["BILLDESK_MAIL_CATCHER_DIR"] = str(_TMP / "caught-mail")
+for name in ("BILLDESK_MAIL_REPLY_TO", "BILLDESK_MAIL_DEPARTMENT", "BILLDESK_IMAP_URL"):
+    os.environ.pop(name, None)
 # Jobs run where a test says so (jobs.drain(), or a worker it starts), never in a
 # server that a test starts for something else.
 os.environ["BILLDESK_WORKER_IN_APP"] = "0"
@@ -91,6 +107,27 @@ def _all_tables() -> list[str]:
 async def database() -> AsyncIterator[None]:
     await migrate()
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mail_server():
+    """The SMTP server every mail of the suite goes to (billdesk's catcher), for the session."""
+    from tests.support.mailbox import Mailbox
+
+    server = Mailbox(_SMTP_PORT, Path(os.environ["BILLDESK_MAIL_CATCHER_DIR"]))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(mail_server):
+    """The session's SMTP server, emptied for this test, and running again after it."""
+    mail_server.clear()
+    yield mail_server
+    if not mail_server.running:
+        mail_server.start()
+    mail_server.clear()
 
 
 @pytest.fixture(autouse=True)
