@@ -268,7 +268,7 @@ async def test_smtp_down_mails_wait_then_go_once_and_a_failed_one_is_sent_by_an_
 
 
 async def test_admins_see_the_mail_log_and_the_caught_mails(client, mailbox):
-    customer, agent, _, ticket = await desk_world()
+    _, agent, _, ticket = await desk_world()
     await jobs.drain()
     admin = await make_user(role="admin")
     token = bearer(await make_token(admin))
