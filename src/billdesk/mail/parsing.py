@@ -158,8 +158,10 @@ class _HtmlText(HTMLParser):
         self.lines: list[str] = [""]
         self.skipping = 0
         self.quoting = 0
+        self.space = False  # the text so far ended in whitespace
 
     def _newline(self) -> None:
+        self.space = False
         if self.lines[-1].strip() or (len(self.lines) > 1 and self.lines[-2].strip()):
             self.lines.append("")
 
@@ -186,11 +188,13 @@ class _HtmlText(HTMLParser):
             return
         text = " ".join(data.split())
         if not text:
+            self.space = self.space or bool(data)
             return
         if not self.lines[-1]:
             self.lines[-1] = "> " * self.quoting
-        elif not self.lines[-1].endswith(" "):
+        elif (self.space or data[0].isspace()) and not self.lines[-1].endswith(" "):
             text = " " + text
+        self.space = data[-1].isspace()
         self.lines[-1] += text
 
 
