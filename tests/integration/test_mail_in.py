@@ -54,7 +54,7 @@ async def messages_of(ticket: int) -> list[dict]:
 
 
 async def test_a_gmail_reply_lands_trimmed_and_a_second_delivery_is_handled_once(mailbox):
-    customer, agent, ticket, thread = await answered_ticket(mailbox)
+    customer, _, ticket, thread = await answered_ticket(mailbox)
     raw = eml("gmail_reply.eml", customer=customer.email, **thread)
 
     first = mail_receive(raw)
