@@ -23,7 +23,7 @@ class StoredMessage:
 class ImapServer:
     """Runs in a thread of its own; `messages` is what the mailbox holds."""
 
-    def __init__(self, *, username: str = "billdesk", password: str = "s3cret pass") -> None:
+    def __init__(self, *, username: str = "billdesk", password: str = "s3cret pass") -> None:  # noqa: S107
         self.username, self.password = username, password
         self.messages: list[StoredMessage] = []
         self.commands: list[str] = []
