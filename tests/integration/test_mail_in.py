@@ -230,3 +230,60 @@ async def test_mail_receive_asks_the_mta_to_retry_when_the_database_is_down(mail
     assert done.returncode == 75
     assert b"try again later" in done.stderr
     assert await InboundMail.count() == 0
+
+
+def simple_mail(sender: str, mid: str, subject: str = "Help", body: str = "Please help") -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{mid}@x.test>\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+async def test_an_unknown_sender_gets_one_answer_a_day(mailbox, clock):
+    from datetime import timedelta
+
+    from billdesk.mail.inbound import receive
+
+    await make_department(free_tickets=None)
+    for n in range(3):
+        result = await receive(simple_mail("stranger@elsewhere.test", f"s{n}"))
+        assert result.outcome == "refused"
+    await jobs.drain()
+    [answer] = mailbox.to("stranger@elsewhere.test")
+    assert answer["Auto-Submitted"] == "auto-replied"
+    assert answer["In-Reply-To"] == "<s0@x.test>"
+    assert await Ticket.count() == 0
+    clock.advance(timedelta(hours=24, minutes=1))
+    await receive(simple_mail("stranger@elsewhere.test", "s3"))
+    await jobs.drain()
+    assert len(mailbox.to("stranger@elsewhere.test")) == 2
+    logged = await InboundMail.select(InboundMail.outcome, InboundMail.reason)
+    assert len(logged) == 4 and all("No account uses this address" in r["reason"] for r in logged)
+
+
+async def test_loops_staff_senders_and_refusals_are_handled_and_logged(mailbox):
+    from billdesk.departments import set_support_enabled
+    from billdesk.mail.inbound import receive
+
+    await make_department(free_tickets=None)
+    agent = await make_user(role="staff", email="ada@hosting.test")
+    customer = await make_user(email="alice@alice.test")
+    own = await receive(simple_mail(SUPPORT, "own"))
+    assert own.outcome == "ignored" and "loop" in own.reason
+    staff = await receive(simple_mail(agent.email, "staff"))
+    assert staff.outcome == "refused" and "Only customers" in staff.reason
+    empty = await receive(simple_mail(customer.email, "empty", subject="", body=" "))
+    assert empty.outcome == "refused" and "cannot be empty" in empty.reason
+    await set_support_enabled(False)
+    paused = await receive(simple_mail(customer.email, "paused"))
+    assert paused.outcome == "refused" and "switched off" in paused.reason
+    again = await receive(simple_mail(customer.email, "paused"))
+    assert again.outcome == "duplicate"
+    assert await Ticket.count() == 0
+    await jobs.drain()
+    assert mailbox.to(SUPPORT) == []
+    [told] = mailbox.to(agent.email)
+    assert "staff answer on the desk" in " ".join(text_of(told).split())
+    # One answer a day per sender and kind: the empty mail's answer is the only one.
+    [refused] = mailbox.to(customer.email)
+    assert refused["Subject"] == "Not added to a ticket: (no subject)"

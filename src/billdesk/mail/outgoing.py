@@ -151,7 +151,8 @@ async def _context(mail: dict[str, Any], ticket: dict[str, Any] | None) -> dict[
 
         if mail["user"] is None:
             raise jobs.GiveUp("a password mail needs its user")
-        token, lifetime = await passwords.issue_token(user_id=mail["user"], purpose=mail["kind"])
+        purpose = "invite" if mail["kind"] == "invite" else "reset"
+        token, lifetime = await passwords.issue_token(user_id=mail["user"], purpose=purpose)
         context["reset_url"] = f"{base}/password/reset/{token}"
         context["valid_for"] = lifetime
     return context
