@@ -20,14 +20,22 @@ DEMO_STRIPE = STRIPE_SECRET_KEY=sk_test_billdesk_demo \
 	STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_DEV_PORT) \
 	STRIPE_WEBHOOK_SECRET=whsec_billdesk_demo
 
+# Offline mail: a local catcher on 127.0.0.1 keeps every mail; admins read them at /admin/mail.
+MAIL_CATCHER_PORT ?= 8025
+DEMO_MAIL = BILLDESK_SMTP_URL=smtp://127.0.0.1:$(MAIL_CATCHER_PORT) \
+	BILLDESK_MAIL_CATCHER_DIR=var/caught-mail \
+	BILLDESK_MAIL_FROM="Demo Hosting Support <support@demo-hosting.test>"
+
 run: install
 	$(BIN)/billdesk migrate
 	$(BIN)/billdesk demo
 	@$(BIN)/billdesk stripe-dev-server --port $(STRIPE_DEV_PORT) \
 		--webhook-url http://127.0.0.1:8000/stripe/webhook --webhook-secret whsec_billdesk_demo & \
-	stripe_pid=$$!; trap 'kill $$stripe_pid 2>/dev/null' EXIT INT TERM; \
+	stripe_pid=$$!; \
+	$(BIN)/billdesk mail-catcher --port $(MAIL_CATCHER_PORT) --dir var/caught-mail & \
+	mail_pid=$$!; trap 'kill $$stripe_pid $$mail_pid 2>/dev/null' EXIT INT TERM; \
 	$(DEMO_STRIPE) $(BIN)/billdesk demo-cards && \
-	$(DEMO_STRIPE) $(BIN)/billdesk serve --host 127.0.0.1 --port 8000
+	$(DEMO_STRIPE) $(DEMO_MAIL) $(BIN)/billdesk serve --host 127.0.0.1 --port 8000
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 CHROMIUM ?= /usr/bin/chromium
