@@ -293,3 +293,18 @@ async def test_admins_see_the_mail_log_and_the_caught_mails(client, mailbox):
     assert "A new ticket arrived in Technical support" in caught.text
     assert 'sandbox=""' in caught.text
     assert (await client.get("/admin/mail/caught/..%2Fsecret_key")).status_code == 404
+
+
+async def test_the_openapi_document_lists_the_mail_and_password_endpoints(client):
+    document = (await client.get("/api/docs/openapi.json")).json()
+    paths = document["paths"]
+    for path, method in [
+        ("/api/v1/admin/mail", "get"),
+        ("/api/v1/admin/mail/inbound", "get"),
+        ("/api/v1/admin/mail/{mail_id}/retry", "post"),
+        ("/api/v1/admin/customers/{external_id}/invite", "post"),
+        ("/api/v1/me/mail-preferences", "get"),
+        ("/api/v1/me/mail-preferences", "patch"),
+    ]:
+        assert method in paths.get(path, {}), f"{method.upper()} {path} is not documented"
+    assert "accept_price" in str(document["components"]).split("PayRequest", 1)[1][:600]
