@@ -20,7 +20,7 @@ from billdesk.accounts import EMAIL, check_password
 from billdesk.auth import CurrentUser, hash_password, normalize_email, verify_password
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.tables import OutgoingMail, PasswordToken, Session, User
-from billdesk.tickets.lifecycle import write_transaction
+from billdesk.tickets.lifecycle import locked_row, write_transaction
 
 log = logging.getLogger("billdesk.passwords")
 
@@ -84,6 +84,8 @@ async def reset_requested(payload: dict) -> None:
         log.info("password reset asked for an address without an active account")
         return
     async with write_transaction():
+        # The account's row, locked: requests handled at the same moment count in turn.
+        await locked_row(User, user["id"])
         recent = await OutgoingMail.count().where(
             (OutgoingMail.user == user["id"])
             & (OutgoingMail.kind == "password_reset")
