@@ -118,7 +118,7 @@ def load_settings() -> Settings:
     data_dir = Path(os.environ.get("BILLDESK_DATA_DIR", "var")).resolve()
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'billdesk.sqlite3'}"
     upload_dir = Path(os.environ.get("BILLDESK_UPLOAD_DIR") or data_dir / "uploads").resolve()
-    return Settings(
+    return _check_mail(Settings(
         database_url=database_url,
         data_dir=data_dir,
         secret_key=_secret_key(data_dir),
@@ -149,7 +149,20 @@ def load_settings() -> Settings:
             if os.environ.get("BILLDESK_MAIL_CATCHER_DIR", "").strip()
             else None
         ),
-    )
+    ))
+
+
+def _check_mail(settings: Settings) -> Settings:
+    """A mistyped mail server URL stops the process at start, naming the variable."""
+    from billdesk.mail.urls import parse_imap_url, parse_smtp_url
+
+    if settings.smtp_url:
+        parse_smtp_url(settings.smtp_url)
+    if settings.imap_url:
+        parse_imap_url(settings.imap_url)
+    if "@" not in settings.mail_from:
+        raise ValueError("BILLDESK_MAIL_FROM must hold an address, like Support <support@example.com>")
+    return settings
 
 
 @lru_cache(maxsize=1)

@@ -87,3 +87,28 @@ def test_job_settings_have_defaults_and_name_the_variable_they_refuse(monkeypatc
         with pytest.raises(ValueError, match=name):
             load_settings()
         monkeypatch.delenv(name)
+
+
+def test_mail_settings_have_defaults_and_a_bad_server_url_stops_the_start(monkeypatch, tmp_path):
+    import pytest
+
+    monkeypatch.setenv("BILLDESK_DATA_DIR", str(tmp_path))
+    for name in (
+        "BILLDESK_SMTP_URL", "BILLDESK_MAIL_FROM", "BILLDESK_MAIL_REPLY_TO", "BILLDESK_IMAP_URL",
+        "BILLDESK_IMAP_POLL_SECONDS", "BILLDESK_MAIL_DEPARTMENT", "BILLDESK_MAIL_CATCHER_DIR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert (settings.smtp_url, settings.mail_from, settings.imap_url, settings.imap_poll_seconds,
+            settings.mail_catcher_dir) == (None, "billdesk <billdesk@localhost>", None, 60, None)
+    for name, value in [
+        ("BILLDESK_SMTP_URL", "mail.example.com:587"),
+        ("BILLDESK_SMTP_URL", "smtp://host?starttls=perhaps"),
+        ("BILLDESK_IMAP_URL", "imaps://host/INBOX"),
+        ("BILLDESK_MAIL_FROM", "Support"),
+        ("BILLDESK_IMAP_POLL_SECONDS", "1"),
+    ]:
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValueError, match=name):
+            load_settings()
+        monkeypatch.delenv(name)

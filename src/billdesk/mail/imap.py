@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import aioimaplib
 
 from billdesk import jobs
 from billdesk.mail.inbound import receive
+from billdesk.mail.urls import ImapMailbox, parse_imap_url
 from billdesk.settings import get_settings
 
 log = logging.getLogger("billdesk.mail")
@@ -30,43 +29,7 @@ POLL = "mail.poll_imap"
 BATCH = 50
 LITERAL = re.compile(rb"\{(\d+)\}$")
 
-
-@dataclass(frozen=True)
-class ImapMailbox:
-    host: str
-    port: int
-    username: str
-    password: str
-    use_tls: bool
-    mailbox: str
-    processed: str | None  # move handled messages here; None: mark them \Seen
-
-    def __repr__(self) -> str:  # never the password
-        return f"ImapMailbox({self.host}:{self.port}/{self.mailbox})"
-
-
-def parse_imap_url(url: str) -> ImapMailbox:
-    """`imaps://user:pass@host/INBOX?processed=Done`; ValueError naming BILLDESK_IMAP_URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("imap", "imaps"):
-        raise ValueError("BILLDESK_IMAP_URL must start with imaps:// or imap://")
-    if not parts.hostname or not parts.username or parts.password is None:
-        raise ValueError("BILLDESK_IMAP_URL needs a user, a password and a host")
-    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    use_tls = parts.scheme == "imaps"
-    try:
-        port = parts.port or (993 if use_tls else 143)
-    except ValueError:
-        raise ValueError("BILLDESK_IMAP_URL has a port that is not a number") from None
-    return ImapMailbox(
-        host=parts.hostname,
-        port=port,
-        username=unquote(parts.username),
-        password=unquote(parts.password),
-        use_tls=use_tls,
-        mailbox=unquote(parts.path.lstrip("/")) or "INBOX",
-        processed=query.get("processed") or None,
-    )
+__all__ = ["ImapError", "ImapMailbox", "parse_imap_url", "poll_mailbox"]
 
 
 def _quoted(name: str) -> str:
