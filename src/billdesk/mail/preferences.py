@@ -47,7 +47,10 @@ async def set_preferences(*, user_id: int, role: str, wanted: dict[str, bool]) -
             raise ValidationFailed.field(kind, f"{kind} must be true or false.")
     current = await preferences(user_id)
     current.update(wanted)
-    await MailPreference.insert(MailPreference(user=user_id, **current)).on_conflict(
+    row = MailPreference(user=user_id)
+    for kind, value in current.items():
+        setattr(row, kind, value)
+    await MailPreference.insert(row).on_conflict(
         target=MailPreference.user,
         action="DO UPDATE",
         values=[getattr(MailPreference, kind) for kind in KINDS],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Controller, Request, get, post
@@ -105,7 +106,7 @@ class AccountController(Controller):
     async def account_page(self, request: Request) -> Template:
         return await account_page(request)
 
-    async def _account(self, request: Request, **extra: object) -> Template:
+    async def _account(self, request: Request, **extra: Any) -> Template:
         return await account_page(request, **extra)
 
     @post("/account/tokens", guards=[requires_login])
@@ -134,7 +135,7 @@ class AccountController(Controller):
         return Redirect(path="/account")
 
 
-async def account_page(request: Request, *, status_code: int = 200, **extra: object) -> Template:
+async def account_page(request: Request, *, status_code: int = 200, **extra: Any) -> Template:
     """The account page: profile, password, mail choices, API tokens."""
     from billdesk.mail import preferences
 
