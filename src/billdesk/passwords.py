@@ -41,8 +41,7 @@ class LinkNotValid(DeskError):
 
 
 NOT_VALID = (
-    "This link does not work any more: it was used already, or it expired. "
-    "Ask for a new one below."
+    "This link does not work any more: it was used already, or it expired. Ask for a new one below."
 )
 
 
@@ -77,9 +76,11 @@ async def reset_requested(payload: dict) -> None:
     """Mail a reset link when the address belongs to an active account (a few an hour at most)."""
     from billdesk.mail.outgoing import queue_mail
 
-    user = await User.select(User.id, User.email, User.active).where(
-        User.email == payload["email"]
-    ).first()
+    user = (
+        await User.select(User.id, User.email, User.active)
+        .where(User.email == payload["email"])
+        .first()
+    )
     if user is None or not user["active"]:
         log.info("password reset asked for an address without an active account")
         return
@@ -101,9 +102,11 @@ async def invite_customer(external_id: str) -> dict:
     """Mail a billing-synced customer a link to set their password; the queued mail."""
     from billdesk.mail.outgoing import get_mail, queue_mail
 
-    user = await User.select(User.id, User.email, User.active).where(
-        (User.external_id == external_id) & (User.role == User.Role.customer.value)
-    ).first()
+    user = (
+        await User.select(User.id, User.email, User.active)
+        .where((User.external_id == external_id) & (User.role == User.Role.customer.value))
+        .first()
+    )
     if user is None:
         raise NotFound("There is no customer with this external id.")
     if not user["active"]:
@@ -124,7 +127,10 @@ async def issue_token(*, user_id: int, purpose: str) -> tuple[str, str]:
     now = clock.now()
     await PasswordToken.insert(
         PasswordToken(
-            user=user_id, purpose=purpose, token_hash=_digest(token), created_at=now,
+            user=user_id,
+            purpose=purpose,
+            token_hash=_digest(token),
+            created_at=now,
             expires_at=now + lifetime,
         )
     )
@@ -143,10 +149,15 @@ async def link_for(token: str) -> dict:
     """The link's purpose and account (`purpose`, `email`), or LinkNotValid."""
     if not token or len(token) > 100:
         raise LinkNotValid(NOT_VALID)
-    row = await PasswordToken.select(
-        PasswordToken.purpose, PasswordToken.user.email.as_alias("email"),
-        PasswordToken.user.active.as_alias("active"),
-    ).where(_usable(token)).first()
+    row = (
+        await PasswordToken.select(
+            PasswordToken.purpose,
+            PasswordToken.user.email.as_alias("email"),
+            PasswordToken.user.active.as_alias("active"),
+        )
+        .where(_usable(token))
+        .first()
+    )
     if row is None or not row["active"]:
         raise LinkNotValid(NOT_VALID)
     return row
@@ -158,9 +169,11 @@ async def set_password_with_link(token: str, *, password: str, repeat: str | Non
     check_new_password(password, repeat)
     password_hash = hash_password(password)
     async with write_transaction():
-        used = await PasswordToken.update({PasswordToken.used_at: clock.now()}).where(
-            _usable(token)
-        ).returning(PasswordToken.user)
+        used = (
+            await PasswordToken.update({PasswordToken.used_at: clock.now()})
+            .where(_usable(token))
+            .returning(PasswordToken.user)
+        )
         if not used:
             raise LinkNotValid(NOT_VALID)
         user_id = used[0]["user"]

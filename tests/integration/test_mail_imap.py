@@ -36,8 +36,10 @@ async def test_new_mail_is_read_into_tickets_and_marked_seen_once_handled(mailbo
     logged = await InboundMail.select(InboundMail.source, InboundMail.outcome).order_by(
         InboundMail.id
     )
-    assert logged == [{"source": "imap", "outcome": "opened"},
-                      {"source": "imap", "outcome": "refused"}]
+    assert logged == [
+        {"source": "imap", "outcome": "opened"},
+        {"source": "imap", "outcome": "refused"},
+    ]
 
 
 async def test_a_mail_that_could_not_be_handled_stays_unseen_for_the_next_poll(
@@ -75,7 +77,11 @@ async def test_wrong_credentials_fail_the_poll_and_touch_nothing(mailbox):
 def test_imap_urls_are_read_or_refused_with_the_setting_named():
     box = imap.parse_imap_url("imaps://me%40x.test:p%40ss@mail.x.test/Support?processed=Done")
     assert (box.host, box.port, box.username, box.password, box.use_tls) == (
-        "mail.x.test", 993, "me@x.test", "p@ss", True
+        "mail.x.test",
+        993,
+        "me@x.test",
+        "p@ss",
+        True,
     )
     assert (box.mailbox, box.processed) == ("Support", "Done")
     assert "p@ss" not in repr(box)

@@ -28,7 +28,10 @@ def eml(name: str, **values: object) -> bytes:
 def mail_receive(raw: bytes, *args: str, env: dict[str, str] | None = None):
     return subprocess.run(
         [sys.executable, "-m", "billdesk.cli", "mail-receive", *args],
-        input=raw, capture_output=True, env=env or os.environ.copy(), timeout=120,
+        input=raw,
+        capture_output=True,
+        env=env or os.environ.copy(),
+        timeout=120,
     )
 
 
@@ -44,8 +47,11 @@ async def answered_ticket(mailbox, email: str = "alice@alice.test"):
     [answer] = mailbox.to(customer.email)
     mailbox.clear()
     sent_id = answer["Message-ID"].strip("<>")
-    thread = {"ticket": ticket, "in_reply_to": sent_id,
-              "references": f"ticket-{ticket}@hosting.test> <{sent_id}"}
+    thread = {
+        "ticket": ticket,
+        "in_reply_to": sent_id,
+        "references": f"ticket-{ticket}@hosting.test> <{sent_id}",
+    }
     return customer, agent, ticket, thread
 
 
@@ -64,7 +70,10 @@ async def test_a_gmail_reply_lands_trimmed_and_a_second_delivery_is_handled_once
     assert again.returncode == 0 and again.stdout.decode().startswith("duplicate:")
 
     *_, reply = await messages_of(ticket)
-    assert reply["body"] == "It is up again, thanks! But the disk still shows 98% full \u2014 can you look?"
+    assert (
+        reply["body"]
+        == "It is up again, thanks! But the disk still shows 98% full \u2014 can you look?"
+    )
     assert (reply["channel"], reply["author"], reply["internal"]) == ("mail", customer.id, False)
     assert len(await messages_of(ticket)) == 3  # opening, staff answer, this reply: once
     row = await Ticket.select(Ticket.status).where(Ticket.id == ticket).first()
@@ -114,13 +123,18 @@ async def test_an_html_only_mail_opens_a_ticket_in_the_department_of_its_address
     assert ack["In-Reply-To"] == "<20261103080155.4f2a9c@webmail.alice.test>"
     assert f"http://127.0.0.1:8000/tickets/{ticket['id']}" in text_of(ack)
 
-    to_billing = eml("html_only.eml", customer=customer.email).replace(
-        b"To: support@hosting.test", b"To: Billing <billing@hosting.test>"
-    ).replace(b"4f2a9c@", b"4f2a9d@")
+    to_billing = (
+        eml("html_only.eml", customer=customer.email)
+        .replace(b"To: support@hosting.test", b"To: Billing <billing@hosting.test>")
+        .replace(b"4f2a9c@", b"4f2a9d@")
+    )
     assert mail_receive(to_billing).returncode == 0
-    departments = await Ticket.select(Ticket.department).where(
-        Ticket.customer == customer.id
-    ).order_by(Ticket.id).output(as_list=True)
+    departments = (
+        await Ticket.select(Ticket.department)
+        .where(Ticket.customer == customer.id)
+        .order_by(Ticket.id)
+        .output(as_list=True)
+    )
     assert departments == [first, billing]
 
 

@@ -77,7 +77,8 @@ async def test_a_staff_reply_mails_the_customer_once_with_the_threading_headers(
     assert f"<{logged['message_id']}>" == message_id
     # A second reply is a second mail in the same thread, with its own Message-ID.
     await client.post(
-        f"/api/v1/desk/tickets/{ticket}/messages", json={"body": "Also, disk cleaned."},
+        f"/api/v1/desk/tickets/{ticket}/messages",
+        json={"body": "Also, disk cleaned."},
         headers=bearer(await make_token(agent)),
     )
     await jobs.drain()
@@ -93,7 +94,8 @@ async def test_an_internal_note_and_a_refused_reply_mail_nobody(client, mailbox)
     headers = bearer(await make_token(agent))
     note = await client.post(
         f"/api/v1/desk/tickets/{ticket}/messages",
-        json={"body": "Customer is on the old plan", "internal": True}, headers=headers,
+        json={"body": "Customer is on the old plan", "internal": True},
+        headers=headers,
     )
     assert note.status_code == 201
     blank = await client.post(
@@ -109,15 +111,17 @@ async def test_customer_replies_reach_the_assignee_and_closing_tells_the_custome
     customer, agent, department, ticket = await desk_world()
     other = await make_user(role="staff")
     await add_member(department_id=department, user_id=other.id)
-    await reply_as_customer(ticket_id=ticket, customer=as_current(customer), body="Any news?",
-                            files=[])
+    await reply_as_customer(
+        ticket_id=ticket, customer=as_current(customer), body="Any news?", files=[]
+    )
     await jobs.drain()
     # Nobody is assigned: nobody is told of the reply.
     assert not [m for m in mailbox.messages() if "Customer replied" in m["Subject"]]
     await assign_ticket(actor=as_current(agent), ticket_id=ticket, assignee_id=agent.id)
     mailbox.clear()
-    await reply_as_customer(ticket_id=ticket, customer=as_current(customer), body="Still down!",
-                            files=[])
+    await reply_as_customer(
+        ticket_id=ticket, customer=as_current(customer), body="Still down!", files=[]
+    )
     await close_ticket(ticket, as_current(agent))
     await jobs.drain()
     [reply] = mailbox.to(agent.email)
@@ -137,8 +141,9 @@ async def test_a_customer_closing_their_own_ticket_is_not_mailed(mailbox):
     assert mailbox.to(customer.email) == []
 
 
-async def test_each_person_chooses_their_mails_on_the_account_page(client, app_client_factory,
-                                                                   mailbox):
+async def test_each_person_chooses_their_mails_on_the_account_page(
+    client, app_client_factory, mailbox
+):
     customer, agent, department, _ = await desk_world()
     await jobs.drain()
     mailbox.clear()
@@ -153,21 +158,26 @@ async def test_each_person_chooses_their_mails_on_the_account_page(client, app_c
     assert saved.status_code == 200 and "Your mail choices are saved" in saved.text
     token = await make_token(customer)
     turned_off = await client.patch(
-        "/api/v1/me/mail-preferences", json={"choices": {"staff_reply": False}},
+        "/api/v1/me/mail-preferences",
+        json={"choices": {"staff_reply": False}},
         headers=bearer(token),
     )
     assert turned_off.json()["choices"] == {
-        "staff_reply": False, "ticket_solved": True, "payment_failed": True
+        "staff_reply": False,
+        "ticket_solved": True,
+        "payment_failed": True,
     }
     wrong = await client.patch(
-        "/api/v1/me/mail-preferences", json={"choices": {"new_ticket": False}},
+        "/api/v1/me/mail-preferences",
+        json={"choices": {"new_ticket": False}},
         headers=bearer(token),
     )
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "new_ticket"
 
     second = await make_ticket(customer, department, "Mail is slow")
     await client.post(
-        f"/api/v1/desk/tickets/{second}/messages", json={"body": "Checking"},
+        f"/api/v1/desk/tickets/{second}/messages",
+        json={"body": "Checking"},
         headers=bearer(await make_token(agent)),
     )
     await close_ticket(second, as_current(agent))
@@ -182,17 +192,20 @@ async def test_a_department_inbound_address_is_where_replies_go(client, mailbox)
     admin = await make_user(role="admin")
     changed = await client.patch(
         f"/api/v1/admin/departments/{department}",
-        json={"inbound_address": "Tech@Hosting.test"}, headers=bearer(await make_token(admin)),
+        json={"inbound_address": "Tech@Hosting.test"},
+        headers=bearer(await make_token(admin)),
     )
     assert changed.status_code == 200 and changed.json()["inbound_address"] == "tech@hosting.test"
     other = await make_department()
     taken = await client.patch(
-        f"/api/v1/admin/departments/{other}", json={"inbound_address": "tech@hosting.test"},
+        f"/api/v1/admin/departments/{other}",
+        json={"inbound_address": "tech@hosting.test"},
         headers=bearer(await make_token(admin)),
     )
     assert taken.status_code == 422 and taken.json()["errors"][0]["field"] == "inbound_address"
     await client.post(
-        f"/api/v1/desk/tickets/{ticket}/messages", json={"body": "On it"},
+        f"/api/v1/desk/tickets/{ticket}/messages",
+        json={"body": "On it"},
         headers=bearer(await make_token(agent)),
     )
     await jobs.drain()
@@ -208,7 +221,8 @@ async def test_smtp_down_mails_wait_then_go_once_and_a_failed_one_is_sent_by_an_
     mailbox.clear()
     mailbox.stop()
     await client.post(
-        f"/api/v1/desk/tickets/{ticket}/messages", json={"body": "First answer"},
+        f"/api/v1/desk/tickets/{ticket}/messages",
+        json={"body": "First answer"},
         headers=bearer(await make_token(agent)),
     )
     await jobs.drain()
@@ -235,7 +249,8 @@ async def test_smtp_down_mails_wait_then_go_once_and_a_failed_one_is_sent_by_an_
     mailbox.clear()
     mailbox.stop()
     await client.post(
-        f"/api/v1/desk/tickets/{ticket}/messages", json={"body": "Second answer"},
+        f"/api/v1/desk/tickets/{ticket}/messages",
+        json={"body": "Second answer"},
         headers=bearer(await make_token(agent)),
     )
     for _ in range(10):
@@ -275,7 +290,11 @@ async def test_admins_see_the_mail_log_and_the_caught_mails(client, mailbox):
     listed = await client.get("/api/v1/admin/mail", headers=token)
     [item] = listed.json()["items"]
     assert (item["kind"], item["to"], item["ticket_id"], item["status"], item["tries"]) == (
-        "new_ticket", agent.email, ticket, "sent", 1
+        "new_ticket",
+        agent.email,
+        ticket,
+        "sent",
+        1,
     )
     not_failed = await client.post(f"/api/v1/admin/mail/{item['id']}/retry", headers=token)
     assert not_failed.status_code == 409 and not_failed.json()["code"] == "invalid_transition"

@@ -25,8 +25,11 @@ BILLDESK = str(Path(sys.executable).with_name("billdesk"))
 
 def start_worker(log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [BILLDESK, "worker"], env=os.environ.copy(), cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+        [BILLDESK, "worker"],
+        env=os.environ.copy(),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
     )
 
 
@@ -41,8 +44,11 @@ async def test_two_workers_send_each_of_200_mails_exactly_once(tmp_path, mailbox
     async with DB.transaction():
         for n in range(200):
             await queue_mail(
-                kind="mail_refused", to_address=customer.email, user_id=customer.id,
-                their_subject=f"Mail {n}", params={"reason": f"test {n}", "their_subject": f"Mail {n}"},
+                kind="mail_refused",
+                to_address=customer.email,
+                user_id=customer.id,
+                their_subject=f"Mail {n}",
+                params={"reason": f"test {n}", "their_subject": f"Mail {n}"},
             )
     logs = [tmp_path / f"worker-{n}.stderr" for n in (1, 2)]
     workers = [start_worker(log) for log in logs]

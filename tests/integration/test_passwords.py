@@ -38,8 +38,9 @@ async def choose(client, path: str, password: str = NEW_PASSWORD, repeat: str | 
 
 
 def without_csrf(html: str) -> str:
-    return re.sub(r'value="[^"]+"(?=[^>]*name="_csrf_token")|name="_csrf_token" value="[^"]+"',
-                  "", html)
+    return re.sub(
+        r'value="[^"]+"(?=[^>]*name="_csrf_token")|name="_csrf_token" value="[^"]+"', "", html
+    )
 
 
 async def test_the_answer_is_the_same_whether_or_not_the_account_exists(client, mailbox):
@@ -115,7 +116,8 @@ async def test_the_billing_system_invites_a_synced_customer_to_set_a_password(cl
     admin = await make_user(role="admin")
     headers = {"Authorization": f"Bearer {await make_token(admin)}"}
     synced = await client.put(
-        "/api/v1/admin/customers/cus-77", json={"email": "bob@bob.test", "name": "Bob Synced"},
+        "/api/v1/admin/customers/cus-77",
+        json={"email": "bob@bob.test", "name": "Bob Synced"},
         headers=headers,
     )
     assert synced.status_code in (200, 201)
@@ -127,8 +129,9 @@ async def test_the_billing_system_invites_a_synced_customer_to_set_a_password(cl
     missing = await client.post("/api/v1/admin/customers/nope/invite", headers=headers)
     assert missing.status_code == 404
     customer_token = {"Authorization": f"Bearer {await make_token(await make_user())}"}
-    assert (await client.post("/api/v1/admin/customers/cus-77/invite",
-                              headers=customer_token)).status_code == 403
+    assert (
+        await client.post("/api/v1/admin/customers/cus-77/invite", headers=customer_token)
+    ).status_code == 403
 
     await jobs.drain()
     [mail] = mailbox.to("bob@bob.test")
@@ -151,15 +154,25 @@ async def test_the_account_page_changes_the_password_after_the_current_one(
         await login(elsewhere, user.email)
         page = await client.get("/account")
         token = csrf_token(page.text)
-        wrong = await client.post("/account/password", data={
-            "current_password": "not it at all", "password": NEW_PASSWORD,
-            "password_repeat": NEW_PASSWORD, "_csrf_token": token,
-        })
+        wrong = await client.post(
+            "/account/password",
+            data={
+                "current_password": "not it at all",
+                "password": NEW_PASSWORD,
+                "password_repeat": NEW_PASSWORD,
+                "_csrf_token": token,
+            },
+        )
         assert wrong.status_code == 422 and "not your current password" in wrong.text
-        changed = await client.post("/account/password", data={
-            "current_password": PASSWORD, "password": NEW_PASSWORD,
-            "password_repeat": NEW_PASSWORD, "_csrf_token": token,
-        })
+        changed = await client.post(
+            "/account/password",
+            data={
+                "current_password": PASSWORD,
+                "password": NEW_PASSWORD,
+                "password_repeat": NEW_PASSWORD,
+                "_csrf_token": token,
+            },
+        )
         assert changed.status_code == 200 and "Your password is changed" in changed.text
         assert (await client.get("/account")).status_code == 200  # this session stays
         assert (await elsewhere.get("/account")).status_code in (302, 303, 401)

@@ -37,7 +37,9 @@ class Mailbox:
         kept = self._handler.messages if self._handler else []
         for _ in range(50):
             try:
-                self._controller, self._handler = catcher.start("127.0.0.1", self.port, self.directory)
+                self._controller, self._handler = catcher.start(
+                    "127.0.0.1", self.port, self.directory
+                )
                 break
             except (OSError, RuntimeError):
                 time.sleep(0.1)  # the port of a server just stopped

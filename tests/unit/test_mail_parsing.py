@@ -14,8 +14,10 @@ from billdesk.mail.smtp import parse_smtp_url
     ("text", "kept"),
     [
         ("Thanks!\n\nOn Tue, 3 Nov 2026, Support <s@x.test> wrote:\n> old", "Thanks!"),
-        ("Fine now.\n\nOn Tue, 3 Nov 2026 at 10:02, Example Hosting <\ns@x.test> wrote:\n> a",
-         "Fine now."),
+        (
+            "Fine now.\n\nOn Tue, 3 Nov 2026 at 10:02, Example Hosting <\ns@x.test> wrote:\n> a",
+            "Fine now.",
+        ),
         ("Merci\n\nLe mar. 3 nov. 2026 à 10:02, Support <s@x.test> a écrit :\n> a", "Merci"),
         ("Danke\n\nAm 03.11.2026 um 10:02 schrieb Support <s@x.test>:\n> a", "Danke"),
         ("Ok\n\n-----Original Message-----\nFrom: Support\nSent: Monday", "Ok"),
@@ -71,15 +73,23 @@ def test_a_mail_without_sender_is_unreadable_and_one_without_message_id_gets_a_s
 def test_smtp_urls_are_read_or_refused_naming_the_setting():
     server = parse_smtp_url("smtp://me%40x.test:p%40ss@mail.x.test:587?starttls=true")
     assert (server.host, server.port, server.username, server.password) == (
-        "mail.x.test", 587, "me@x.test", "p@ss"
+        "mail.x.test",
+        587,
+        "me@x.test",
+        "p@ss",
     )
     assert (server.use_tls, server.start_tls) == (False, True)
     assert "p@ss" not in repr(server)
     tls = parse_smtp_url("smtps://mail.x.test")
     assert (tls.port, tls.use_tls, tls.start_tls) == (465, True, False)
     assert parse_smtp_url("smtp://localhost").port == 25
-    for bad in ("http://x", "smtp://", "smtp://h?starttls=maybe", "smtps://h?starttls=true",
-                "smtp://h:port"):
+    for bad in (
+        "http://x",
+        "smtp://",
+        "smtp://h?starttls=maybe",
+        "smtps://h?starttls=true",
+        "smtp://h:port",
+    ):
         with pytest.raises(ValueError, match="BILLDESK_SMTP_URL"):
             parse_smtp_url(bad)
 

@@ -106,8 +106,9 @@ def caught_mails(directory: Path, *, limit: int = LIST_LIMIT) -> list[CaughtMail
     """The newest caught mails first (headers only)."""
     if not directory.is_dir():
         return []
-    names = sorted((entry.name for entry in os.scandir(directory) if NAME.match(entry.name)),
-                   reverse=True)[:limit]
+    names = sorted(
+        (entry.name for entry in os.scandir(directory) if NAME.match(entry.name)), reverse=True
+    )[:limit]
     found = []
     for name in names:
         try:
@@ -116,8 +117,11 @@ def caught_mails(directory: Path, *, limit: int = LIST_LIMIT) -> list[CaughtMail
             continue
         found.append(
             CaughtMail(
-                name=name, sender=str(message.get("From", "")), to=str(message.get("To", "")),
-                subject=str(message.get("Subject", "")), date=str(message.get("Date", "")),
+                name=name,
+                sender=str(message.get("From", "")),
+                to=str(message.get("To", "")),
+                subject=str(message.get("Subject", "")),
+                date=str(message.get("Date", "")),
             )
         )
     return found
@@ -133,8 +137,12 @@ def caught_mail(directory: Path, name: str) -> CaughtMail | None:
     except OSError:
         return None
     return CaughtMail(
-        name=name, sender=str(message.get("From", "")), to=str(message.get("To", "")),
-        subject=str(message.get("Subject", "")), date=str(message.get("Date", "")),
-        text=_part(message, "plain"), html=_part(message, "html"),
+        name=name,
+        sender=str(message.get("From", "")),
+        to=str(message.get("To", "")),
+        subject=str(message.get("Subject", "")),
+        date=str(message.get("Date", "")),
+        text=_part(message, "plain"),
+        html=_part(message, "html"),
         headers=tuple((key, str(value)) for key, value in message.items()),
     )

@@ -36,7 +36,13 @@ KINDS: dict[str, str] = {
     "paid_ticket": "[#{id}] Paid ticket in {department}: {subject}",
 }
 # Answers to a mail that came in (RFC 3834 calls them auto-replied); the rest are notifications.
-AUTO_REPLIES = {"mail_received", "confirm_price", "reply_to_solved", "mail_refused", "unknown_sender"}
+AUTO_REPLIES = {
+    "mail_received",
+    "confirm_price",
+    "reply_to_solved",
+    "mail_refused",
+    "unknown_sender",
+}
 
 SUBJECT_MAX = 250
 TICKET_THREAD = re.compile(r"^ticket-(\d+)@(.+)$")

@@ -67,7 +67,9 @@ async def poll_mailbox(mailbox: ImapMailbox) -> int:
         _check(await client.select(_quoted(mailbox.mailbox)), f"select {mailbox.mailbox}")
         found = await client.uid_search("UNSEEN")
         _check(found, "search")
-        uids = [uid.decode() for uid in bytes(found.lines[0]).split()][:BATCH] if found.lines else []
+        uids = (
+            [uid.decode() for uid in bytes(found.lines[0]).split()][:BATCH] if found.lines else []
+        )
         for uid in uids:
             fetched = await client.uid("fetch", uid, "(BODY.PEEK[])")
             _check(fetched, f"fetch {uid}")

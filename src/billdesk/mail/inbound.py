@@ -182,8 +182,12 @@ async def once_a_day(key: str) -> bool:
 
 
 async def _answer(
-    mail: IncomingMail, kind: str, *, user: dict[str, Any] | None = None,
-    ticket_id: int | None = None, reason: str = "",
+    mail: IncomingMail,
+    kind: str,
+    *,
+    user: dict[str, Any] | None = None,
+    ticket_id: int | None = None,
+    reason: str = "",
 ) -> None:
     """Answer the sender (at most once a day per sender, kind and ticket)."""
     if not await once_a_day(f"{kind}:{ticket_id or ''}:{mail.sender}"):
@@ -207,9 +211,16 @@ async def _answer(
 # ---------------------------------------------------------------- receiving
 
 
-async def _log(mail: IncomingMail, *, source: str, outcome: Outcome, reason: str,
-               ticket_id: int | None = None, message_id: int | None = None,
-               first: bool = True) -> int | None:
+async def _log(
+    mail: IncomingMail,
+    *,
+    source: str,
+    outcome: Outcome,
+    reason: str,
+    ticket_id: int | None = None,
+    message_id: int | None = None,
+    first: bool = True,
+) -> int | None:
     query = InboundMail.insert(
         InboundMail(
             message_id=mail.message_id,
@@ -235,7 +246,9 @@ class _Duplicate(Exception):
     pass
 
 
-async def receive(raw: bytes, *, source: str = "pipe", envelope_recipient: str | None = None) -> Received:
+async def receive(
+    raw: bytes, *, source: str = "pipe", envelope_recipient: str | None = None
+) -> Received:
     """Handle one mail (RFC 5322 bytes) and log what became of it.
 
     Raises only when the database cannot be reached (the caller should retry
@@ -243,12 +256,20 @@ async def receive(raw: bytes, *, source: str = "pipe", envelope_recipient: str |
     """
     too_large = len(raw) >= MAX_MAIL_BYTES
     try:
-        mail = parse(raw[:HEADERS_OF_LARGE] if too_large else raw, envelope_recipient=envelope_recipient)
+        mail = parse(
+            raw[:HEADERS_OF_LARGE] if too_large else raw, envelope_recipient=envelope_recipient
+        )
     except Unreadable as error:
         digest = hashlib.sha256(raw).hexdigest()[:48]
         unreadable = IncomingMail(
-            message_id=f"sha256-{digest}@billdesk", sender="", sender_name="", recipients=[],
-            subject="", in_reply_to=[], references=[], text="",
+            message_id=f"sha256-{digest}@billdesk",
+            sender="",
+            sender_name="",
+            recipients=[],
+            subject="",
+            in_reply_to=[],
+            references=[],
+            text="",
         )
         log_id = await _log(unreadable, source=source, outcome=Outcome.ignored, reason=str(error))
         return Received(Outcome.ignored.value, str(error), log_id=log_id)
@@ -286,9 +307,11 @@ async def _duplicate(mail: IncomingMail, source: str) -> Received:
 
 
 async def _handle(mail: IncomingMail, source: str) -> Received:
-    user = await User.select(User.id, User.email, User.name, User.role, User.active).where(
-        User.email == mail.sender
-    ).first()
+    user = (
+        await User.select(User.id, User.email, User.name, User.role, User.active)
+        .where(User.email == mail.sender)
+        .first()
+    )
     notes: list[str] = []
     ticket_id = await ticket_by_headers(mail)
     how = "its In-Reply-To/References"
@@ -310,8 +333,14 @@ async def _handle(mail: IncomingMail, source: str) -> Received:
         return await _refuse(mail, source, " ".join([*notes, "The account is deactivated."]))
     if user["role"] != User.Role.customer.value:
         reason = "Only customers open tickets or answer by mail; staff answer on the desk."
-        return await _refuse(mail, source, " ".join([*notes, reason]), answer="mail_refused",
-                             user=user, answer_reason=reason)
+        return await _refuse(
+            mail,
+            source,
+            " ".join([*notes, reason]),
+            answer="mail_refused",
+            user=user,
+            answer_reason=reason,
+        )
     customer = CurrentUser(id=user["id"], email=user["email"], name=user["name"], role=user["role"])
     files, refused = checked_files(mail.attachments)
     if ticket_id is not None:
@@ -328,7 +357,9 @@ async def _customer_of(ticket_id: int, user: dict[str, Any] | None) -> bool:
 
 
 async def _in_one_transaction(
-    mail: IncomingMail, source: str, change: Callable[[], Awaitable[tuple[Outcome, str, int, int | None]]]
+    mail: IncomingMail,
+    source: str,
+    change: Callable[[], Awaitable[tuple[Outcome, str, int, int | None]]],
 ) -> Received:
     """The ticket change and its log row, together; a repeated delivery waits for the
     first one's row and finds it."""
@@ -350,20 +381,34 @@ async def _in_one_transaction(
 
 
 async def _reply(
-    mail: IncomingMail, source: str, customer: CurrentUser, user: dict[str, Any],
-    ticket_id: int, how: str, files: list[Upload], refused: list[str], notes: list[str],
+    mail: IncomingMail,
+    source: str,
+    customer: CurrentUser,
+    user: dict[str, Any],
+    ticket_id: int,
+    how: str,
+    files: list[Upload],
+    refused: list[str],
+    notes: list[str],
 ) -> Received:
     ticket = await Ticket.select(Ticket.status).where(Ticket.id == ticket_id).first()
     assert ticket is not None
     if ticket["status"] == Status.solved.value:
         return await _refuse(
-            mail, source, f"Ticket #{ticket_id} is solved: not reopened; the customer was told.",
-            answer="reply_to_solved", user=user, ticket_id=ticket_id,
+            mail,
+            source,
+            f"Ticket #{ticket_id} is solved: not reopened; the customer was told.",
+            answer="reply_to_solved",
+            user=user,
+            ticket_id=ticket_id,
         )
 
     async def change() -> tuple[Outcome, str, int, int | None]:
         message_id = await reply_as_customer(
-            ticket_id=ticket_id, customer=customer, files=files, channel=Message.Channel.mail,
+            ticket_id=ticket_id,
+            customer=customer,
+            files=files,
+            channel=Message.Channel.mail,
             body=message_text(mail, refused, with_subject=False),
         )
         reason = " ".join([*notes, f"Added to ticket #{ticket_id}, matched by {how}."])
@@ -373,36 +418,55 @@ async def _reply(
 
 
 async def _open(
-    mail: IncomingMail, source: str, customer: CurrentUser, user: dict[str, Any],
-    files: list[Upload], refused: list[str], notes: list[str],
+    mail: IncomingMail,
+    source: str,
+    customer: CurrentUser,
+    user: dict[str, Any],
+    files: list[Upload],
+    refused: list[str],
+    notes: list[str],
 ) -> Received:
     department = await department_for(mail.recipients)
     if department is None:
         return await _refuse(
-            mail, source, "No department takes tickets: nothing opened.", answer="mail_refused",
-            user=user, answer_reason="Support takes no new tickets right now.",
+            mail,
+            source,
+            "No department takes tickets: nothing opened.",
+            answer="mail_refused",
+            user=user,
+            answer_reason="Support takes no new tickets right now.",
         )
 
     async def change() -> tuple[Outcome, str, int, int | None]:
         opened = await open_ticket(
-            customer=customer, department_id=department["id"], service_id=None,
-            message=message_text(mail, refused, with_subject=True), files=files,
-            accept_price=None, client_token="mail:" + hashlib.sha256(
-                mail.message_id.encode()
-            ).hexdigest()[:40],
-            channel=Message.Channel.mail, confirm_price_later=True,
+            customer=customer,
+            department_id=department["id"],
+            service_id=None,
+            message=message_text(mail, refused, with_subject=True),
+            files=files,
+            accept_price=None,
+            client_token="mail:" + hashlib.sha256(mail.message_id.encode()).hexdigest()[:40],
+            channel=Message.Channel.mail,
+            confirm_price_later=True,
         )
         ticket = await Ticket.select(Ticket.status).where(Ticket.id == opened.ticket_id).first()
         waiting = ticket is not None and ticket["status"] == Status.awaiting_payment.value
-        message = await Message.select(Message.id).where(
-            (Message.ticket == opened.ticket_id) & (Message.opening == True)  # noqa: E712
-        ).first()
+        message = (
+            await Message.select(Message.id)
+            .where(
+                (Message.ticket == opened.ticket_id) & (Message.opening == True)  # noqa: E712
+            )
+            .first()
+        )
         reason = f"Opened ticket #{opened.ticket_id} in {department['name']}" + (
             ", awaiting the customer's confirmation of the price (no free ticket left)."
-            if waiting else "."
+            if waiting
+            else "."
         )
         return (
-            Outcome.opened, " ".join([*notes, reason]), opened.ticket_id,
+            Outcome.opened,
+            " ".join([*notes, reason]),
+            opened.ticket_id,
             message["id"] if message else None,
         )
 
@@ -410,7 +474,9 @@ async def _open(
 
 
 async def _try(
-    mail: IncomingMail, source: str, user: dict[str, Any],
+    mail: IncomingMail,
+    source: str,
+    user: dict[str, Any],
     change: Callable[[], Awaitable[tuple[Outcome, str, int, int | None]]],
     ticket_id: int | None = None,
 ) -> Received:
@@ -419,14 +485,25 @@ async def _try(
     except DeskError as error:
         # The change was refused and rolled back, log row included: log the refusal.
         return await _refuse(
-            mail, source, f"Refused: {error.detail}", answer="mail_refused", user=user,
-            ticket_id=ticket_id, answer_reason=error.detail,
+            mail,
+            source,
+            f"Refused: {error.detail}",
+            answer="mail_refused",
+            user=user,
+            ticket_id=ticket_id,
+            answer_reason=error.detail,
         )
 
 
 async def _refuse(
-    mail: IncomingMail, source: str, reason: str, *, answer: str | None = None,
-    user: dict[str, Any] | None = None, ticket_id: int | None = None, answer_reason: str = "",
+    mail: IncomingMail,
+    source: str,
+    reason: str,
+    *,
+    answer: str | None = None,
+    user: dict[str, Any] | None = None,
+    ticket_id: int | None = None,
+    answer_reason: str = "",
 ) -> Received:
     async with write_transaction():
         log_id = await _log(
@@ -464,6 +541,8 @@ def inbound_query(*, outcome: str | None = None):
     if outcome:
         outcomes = [item.value for item in Outcome]
         if outcome not in outcomes:
-            raise ValidationFailed.field("outcome", f"outcome must be one of {', '.join(outcomes)}.")
+            raise ValidationFailed.field(
+                "outcome", f"outcome must be one of {', '.join(outcomes)}."
+            )
         query = query.where(InboundMail.outcome == outcome)
     return query

@@ -105,41 +105,65 @@ async def mail_on(happening: dict[str, Any]) -> None:
         if happening.get("author_role") == User.Role.customer.value:
             if ticket["assignee"] is not None:
                 await _mail_people(
-                    happening, "customer_reply", [ticket["assignee"]], roles=STAFF_ROLES,
-                    ticket=ticket, params={"message_id": happening["message_id"]},
+                    happening,
+                    "customer_reply",
+                    [ticket["assignee"]],
+                    roles=STAFF_ROLES,
+                    ticket=ticket,
+                    params={"message_id": happening["message_id"]},
                 )
         elif happening.get("author_role") in STAFF_ROLES:
             await _mail_people(
-                happening, "staff_reply", customer, roles=customer_role, ticket=ticket,
+                happening,
+                "staff_reply",
+                customer,
+                roles=customer_role,
+                ticket=ticket,
                 params={"message_id": happening["message_id"]},
             )
     elif kind == outbox.TICKET_OPENED:
         if happening.get("status") == Status.in_progress.value:
             await _mail_people(
-                happening, "new_ticket", await _department_staff(ticket["department_id"]),
-                roles=STAFF_ROLES, ticket=ticket,
+                happening,
+                "new_ticket",
+                await _department_staff(ticket["department_id"]),
+                roles=STAFF_ROLES,
+                ticket=ticket,
             )
         if await _opened_by_mail(ticket["id"]):
             answer = "confirm_price" if ticket["price_unconfirmed"] else "mail_received"
             await _mail_people(
-                {**happening, "actor_id": None}, answer, customer, roles=customer_role,
-                ticket=ticket, chosen=False,
+                {**happening, "actor_id": None},
+                answer,
+                customer,
+                roles=customer_role,
+                ticket=ticket,
+                chosen=False,
                 params={"amount": ticket["price_amount"], "currency": ticket["price_currency"]},
             )
     elif kind == outbox.STATUS_CHANGED:
         old, new = happening.get("old"), happening.get("new")
         if new == Status.solved.value and old != Status.solved.value:
-            if old != Status.awaiting_payment.value:  # a cancelled unpaid ticket: the customer's doing
+            if (
+                old != Status.awaiting_payment.value
+            ):  # a cancelled unpaid ticket: the customer's doing
                 await _mail_people(
                     happening, "ticket_solved", customer, roles=customer_role, ticket=ticket
                 )
         elif old == Status.awaiting_payment.value and new == Status.in_progress.value:
             await _mail_people(
-                happening, "paid_ticket", await _department_staff(ticket["department_id"]),
-                roles=STAFF_ROLES, ticket=ticket,
+                happening,
+                "paid_ticket",
+                await _department_staff(ticket["department_id"]),
+                roles=STAFF_ROLES,
+                ticket=ticket,
             )
     elif kind == outbox.CHARGE_PAYMENT_FAILED:
         await _mail_people(
-            {**happening, "actor_id": None}, "payment_failed", customer, roles=customer_role,
-            ticket=ticket, params={"reason": happening.get("reason", "")},
+            {**happening, "actor_id": None},
+            "payment_failed",
+            customer,
+            roles=customer_role,
+            ticket=ticket,
+            params={"reason": happening.get("reason", "")},
         )

@@ -131,8 +131,8 @@ async def _context(mail: dict[str, Any], ticket: dict[str, Any] | None) -> dict[
     }
     if ticket is not None:
         staff = role in (User.Role.staff.value, User.Role.admin.value)
-        context["ticket_url"] = f"{base}/desk/tickets/{ticket['id']}" if staff else (
-            f"{base}/tickets/{ticket['id']}"
+        context["ticket_url"] = (
+            f"{base}/desk/tickets/{ticket['id']}" if staff else (f"{base}/tickets/{ticket['id']}")
         )
         context["pay_url"] = f"{base}/tickets/{ticket['id']}/payment"
     if params.get("amount") is not None and params.get("currency"):
@@ -231,9 +231,7 @@ async def send_mail(payload: dict) -> None:
     server = smtp.parse_smtp_url(settings.smtp_url)
     message = await message_for(mail)
     try:
-        await smtp.send(
-            server, message, sender=compose.sender()[1], recipient=mail["to_address"]
-        )
+        await smtp.send(server, message, sender=compose.sender()[1], recipient=mail["to_address"])
     except smtp.PermanentFailure as error:
         await _failed(mail, str(error), final=True)
         raise jobs.GiveUp(str(error)) from None
@@ -319,7 +317,10 @@ async def retry_mail(mail_id: int) -> dict[str, Any]:
         if job is not None and job["status"] == Job.Status.failed.value:
             await jobs.retry_job(mail["job_id"])
             job_id = mail["job_id"]
-        elif job is not None and job["status"] in (Job.Status.pending.value, Job.Status.running.value):
+        elif job is not None and job["status"] in (
+            Job.Status.pending.value,
+            Job.Status.running.value,
+        ):
             job_id = mail["job_id"]
         else:
             job_id = await jobs.enqueue(SEND, {"mail_id": mail_id})
@@ -330,7 +331,9 @@ async def retry_mail(mail_id: int) -> dict[str, Any]:
 
 
 async def department_addresses() -> list[str]:
-    rows = await Department.select(Department.inbound_address).where(
-        Department.inbound_address.is_not_null()
-    ).output(as_list=True)
+    rows = (
+        await Department.select(Department.inbound_address)
+        .where(Department.inbound_address.is_not_null())
+        .output(as_list=True)
+    )
     return [address for address in rows if address]

@@ -148,8 +148,26 @@ class _HtmlText(HTMLParser):
     """Text of an HTML body: block elements on their own lines, quotes marked with `>`."""
 
     BLOCKS = {
-        "p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
-        "hr", "pre", "section", "article", "header", "footer",
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "ul",
+        "ol",
+        "hr",
+        "pre",
+        "section",
+        "article",
+        "header",
+        "footer",
     }
     SKIPPED = {"script", "style", "head", "title"}
 

@@ -39,7 +39,8 @@ async def set_preferences(*, user_id: int, role: str, wanted: dict[str, bool]) -
     unknown = sorted(set(wanted) - allowed)
     if unknown:
         raise ValidationFailed.field(
-            unknown[0], f"{unknown[0]} is not a mail you can choose; choose from: "
+            unknown[0],
+            f"{unknown[0]} is not a mail you can choose; choose from: "
             + (", ".join(sorted(allowed)) or "none"),
         )
     for kind, value in wanted.items():

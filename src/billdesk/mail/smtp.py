@@ -10,6 +10,7 @@ from billdesk.mail.urls import SmtpServer, parse_smtp_url
 
 __all__ = ["PermanentFailure", "SmtpServer", "parse_smtp_url", "send"]
 
+
 class PermanentFailure(Exception):
     """The server refused the mail for good (a 5xx): trying again cannot help."""
 
@@ -32,9 +33,13 @@ async def send(server: SmtpServer, message: EmailMessage, *, sender: str, recipi
     except aiosmtplib.SMTPRecipientsRefused as error:
         codes = [refused.code for refused in error.recipients]
         if codes and all(500 <= code < 600 for code in codes):
-            raise PermanentFailure(f"the server refused {recipient}: {error.recipients[0].message}") from None
+            raise PermanentFailure(
+                f"the server refused {recipient}: {error.recipients[0].message}"
+            ) from None
         raise
     except aiosmtplib.SMTPResponseException as error:
         if 500 <= error.code < 600 and not isinstance(error, aiosmtplib.SMTPAuthenticationError):
-            raise PermanentFailure(f"the server refused the mail: {error.code} {error.message}") from None
+            raise PermanentFailure(
+                f"the server refused the mail: {error.code} {error.message}"
+            ) from None
         raise

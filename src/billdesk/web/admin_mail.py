@@ -20,7 +20,9 @@ from billdesk.web.layout import render
 from billdesk.web.paging import keyset_page
 
 PER_PAGE = 50
-STATUS_OPTIONS = [("", "Any status")] + [(s.value, s.value.capitalize()) for s in OutgoingMail.Status]
+STATUS_OPTIONS = [("", "Any status")] + [
+    (s.value, s.value.capitalize()) for s in OutgoingMail.Status
+]
 OUTCOME_OPTIONS = [("", "Any outcome")] + [
     (o.value, o.value.capitalize()) for o in InboundMail.Outcome
 ]
@@ -49,30 +51,43 @@ class AdminMailController(Controller):
         raw = {"status": (status or "").strip(), "outcome": (outcome or "").strip()}
         settings = get_settings()
         context: dict[str, Any] = {
-            "raw": raw, "errors": {}, "status_options": STATUS_OPTIONS,
-            "outcome_options": OUTCOME_OPTIONS, "sent": [], "received": [],
-            "sent_next": None, "received_next": None,
+            "raw": raw,
+            "errors": {},
+            "status_options": STATUS_OPTIONS,
+            "outcome_options": OUTCOME_OPTIONS,
+            "sent": [],
+            "received": [],
+            "sent_next": None,
+            "received_next": None,
             "configured": bool(settings.smtp_url),
             "catcher": settings.mail_catcher_dir is not None,
             "caught": catcher.caught_mails(settings.mail_catcher_dir)
-            if settings.mail_catcher_dir else [],
+            if settings.mail_catcher_dir
+            else [],
             "here": _url(raw, cursor=cursor, inbound_cursor=inbound_cursor),
         }
         status_code = 200
         try:
             sent, sent_next = await keyset_page(
-                outgoing.mails_query(status=raw["status"] or None), sort=None,
-                id_column=OutgoingMail.id, limit=PER_PAGE, cursor=cursor,
+                outgoing.mails_query(status=raw["status"] or None),
+                sort=None,
+                id_column=OutgoingMail.id,
+                limit=PER_PAGE,
+                cursor=cursor,
             )
             received, received_next = await keyset_page(
-                inbound.inbound_query(outcome=raw["outcome"] or None), sort=None,
-                id_column=InboundMail.id, limit=PER_PAGE, cursor=inbound_cursor,
+                inbound.inbound_query(outcome=raw["outcome"] or None),
+                sort=None,
+                id_column=InboundMail.id,
+                limit=PER_PAGE,
+                cursor=inbound_cursor,
             )
         except DeskError as exc:
             context["errors"], status_code = exc.errors, exc.status
         else:
             context.update(
-                sent=sent, received=received,
+                sent=sent,
+                received=received,
                 sent_next=_url(raw, cursor=sent_next) if sent_next else None,
                 received_next=_url(raw, inbound_cursor=received_next) if received_next else None,
             )
@@ -85,7 +100,9 @@ class AdminMailController(Controller):
         await outgoing.retry_mail(mail_id)
         form = await request.form()
         back = str(form.get("back") or "")
-        return Redirect(path=back if back.startswith("/admin/mail") and "//" not in back else "/admin/mail")
+        return Redirect(
+            path=back if back.startswith("/admin/mail") and "//" not in back else "/admin/mail"
+        )
 
     @get("/caught/{name:str}")
     async def caught(self, request: Request, name: FromPath[str]) -> Template:

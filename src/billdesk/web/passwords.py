@@ -36,7 +36,9 @@ class PasswordController(Controller):
             await passwords.request_reset(email)
         except ValidationFailed as exc:
             return await render(
-                request, "auth/forgot.html", {"email": email, "errors": exc.errors, "sent": False},
+                request,
+                "auth/forgot.html",
+                {"email": email, "errors": exc.errors, "sent": False},
                 status_code=exc.status,
             )
         return await render(
@@ -52,9 +54,15 @@ class PasswordController(Controller):
                 request, "auth/reset.html", {"invalid": exc.detail, "token": ""}, status_code=404
             )
         return await render(
-            request, "auth/reset.html",
-            {"invalid": None, "token": token, "purpose": link["purpose"], "email": link["email"],
-             "errors": {}},
+            request,
+            "auth/reset.html",
+            {
+                "invalid": None,
+                "token": token,
+                "purpose": link["purpose"],
+                "email": link["email"],
+                "errors": {},
+            },
         )
 
     @post("/password/reset/{token:str}")
@@ -72,9 +80,15 @@ class PasswordController(Controller):
         except DeskError as exc:
             link = await passwords.link_for(token)
             return await render(
-                request, "auth/reset.html",
-                {"invalid": None, "token": token, "purpose": link["purpose"],
-                 "email": link["email"], "errors": exc.errors},
+                request,
+                "auth/reset.html",
+                {
+                    "invalid": None,
+                    "token": token,
+                    "purpose": link["purpose"],
+                    "email": link["email"],
+                    "errors": exc.errors,
+                },
                 status_code=exc.status,
             )
         session, _ = await auth.start_session(
@@ -85,8 +99,9 @@ class PasswordController(Controller):
         settings = get_settings()
         response = Redirect(path=user.home)
         response.set_cookie(
-            session_cookie(session, max_age=settings.session_days * 86400,
-                           secure=settings.secure_cookies)
+            session_cookie(
+                session, max_age=settings.session_days * 86400, secure=settings.secure_cookies
+            )
         )
         return response
 
@@ -106,7 +121,5 @@ class PasswordController(Controller):
                 keep_session=request.cookies.get(auth.SESSION_COOKIE, ""),
             )
         except DeskError as exc:
-            return await account_page(
-                request, password_errors=exc.errors, status_code=exc.status
-            )
+            return await account_page(request, password_errors=exc.errors, status_code=exc.status)
         return await account_page(request, password_changed=True)

@@ -63,18 +63,30 @@ class InviteOut(msgspec.Struct):
 
 def mail_out(row: dict[str, Any]) -> MailOut:
     return MailOut(
-        id=row["id"], kind=row["kind"], to=row["to_address"], subject=row["subject"],
-        ticket_id=row["ticket"], status=row["status"], tries=row["tries"],
-        last_error=row["last_error"], created_at=rfc3339(row["created_at"]),
+        id=row["id"],
+        kind=row["kind"],
+        to=row["to_address"],
+        subject=row["subject"],
+        ticket_id=row["ticket"],
+        status=row["status"],
+        tries=row["tries"],
+        last_error=row["last_error"],
+        created_at=rfc3339(row["created_at"]),
         sent_at=rfc3339(row["sent_at"]),
     )
 
 
 def inbound_out(row: dict[str, Any]) -> InboundOut:
     return InboundOut(
-        id=row["id"], message_id=row["message_id"], sender=row["sender"],
-        recipient=row["recipient"], subject=row["subject"], source=row["source"],
-        outcome=row["outcome"], reason=row["reason"], ticket_id=row["ticket"],
+        id=row["id"],
+        message_id=row["message_id"],
+        sender=row["sender"],
+        recipient=row["recipient"],
+        subject=row["subject"],
+        source=row["source"],
+        outcome=row["outcome"],
+        reason=row["reason"],
+        ticket_id=row["ticket"],
         received_at=rfc3339(row["received_at"]),
     )
 
@@ -96,7 +108,10 @@ class AdminMailApiController(Controller):
         (`queued`, `sent`, `failed`, `unsent`), tries, last error. Filters `status`, `ticket_id`."""
         rows, next_cursor = await keyset_page(
             outgoing.mails_query(status=status or None, ticket_id=ticket_id),
-            sort=None, id_column=OutgoingMail.id, limit=parse_limit(limit), cursor=cursor,
+            sort=None,
+            id_column=OutgoingMail.id,
+            limit=parse_limit(limit),
+            cursor=cursor,
         )
         return MailList(items=[mail_out(row) for row in rows], next_cursor=next_cursor)
 
@@ -111,7 +126,10 @@ class AdminMailApiController(Controller):
         `refused`, `ignored`, `duplicate`) and why. Filter `outcome`."""
         rows, next_cursor = await keyset_page(
             inbound.inbound_query(outcome=outcome or None),
-            sort=None, id_column=InboundMail.id, limit=parse_limit(limit), cursor=cursor,
+            sort=None,
+            id_column=InboundMail.id,
+            limit=parse_limit(limit),
+            cursor=cursor,
         )
         return InboundList(items=[inbound_out(row) for row in rows], next_cursor=next_cursor)
 
