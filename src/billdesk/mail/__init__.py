@@ -5,7 +5,7 @@
 - outgoing: the log of every mail, and the `mail.send` job that sends it;
 - preferences: which mails each person wants;
 - notify: the outbox subscriber that decides who gets which mail;
-- parsing, inbound: reading a mail and turning it into one ticket call (`receive`);
+- parsing, routing, inbound: reading a mail, where it goes, and the one ticket call it makes (`receive`);
 - imap: the worker's poller of BILLDESK_IMAP_URL;
 - catcher: the local SMTP server of the offline demo.
 """
