@@ -33,6 +33,10 @@ class Settings:
     stripe_webhook_secret: str | None
     stripe_api_base: str | None
     session_days: int = 14
+    login_limit_pair: int = 10
+    login_limit_address: int = 50
+    login_limit_account: int = 100
+    login_window_minutes: int = 15
 
     @property
     def is_postgres(self) -> bool:
@@ -71,6 +75,15 @@ def _secret_key(data_dir: Path) -> str:
     return key
 
 
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of 1 or more, not {raw!r}")
+    return int(raw)
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment (no caching)."""
     data_dir = Path(os.environ.get("BILLDESK_DATA_DIR", "var")).resolve()
@@ -85,6 +98,10 @@ def load_settings() -> Settings:
         stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+        login_limit_pair=_positive_int("BILLDESK_LOGIN_LIMIT_PAIR", 10),
+        login_limit_address=_positive_int("BILLDESK_LOGIN_LIMIT_ADDRESS", 50),
+        login_limit_account=_positive_int("BILLDESK_LOGIN_LIMIT_ACCOUNT", 100),
+        login_window_minutes=_positive_int("BILLDESK_LOGIN_WINDOW_MINUTES", 15),
     )
 
 

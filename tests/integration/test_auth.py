@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from billdesk.auth import SESSION_COOKIE, THROTTLE_LIMIT
+from billdesk.auth import SESSION_COOKIE
+from billdesk.login_throttle import limits
 from billdesk.tables import Session
 from tests.factories import PASSWORD, form_token, login, make_user
 
@@ -145,7 +146,7 @@ async def test_deactivated_user_loses_sessions_at_once(client):
 
 async def test_throttle_after_ten_failures_for_an_account(client):
     user = await make_user()
-    for _ in range(THROTTLE_LIMIT):
+    for _ in range(limits().pair):
         assert (await login(client, user.email, "wrong")).status_code == 401
     blocked = await login(client, user.email)  # even the right password waits
     assert blocked.status_code == 429
@@ -153,7 +154,7 @@ async def test_throttle_after_ten_failures_for_an_account(client):
 
 
 async def test_throttle_holds_per_address_across_accounts(client):
-    for n in range(THROTTLE_LIMIT):
+    for n in range(limits().address):
         await login(client, f"guess{n}@example.test", "wrong")
     other = await make_user()
     assert (await login(client, other.email)).status_code == 429
@@ -161,10 +162,10 @@ async def test_throttle_holds_per_address_across_accounts(client):
 
 async def test_a_success_resets_the_throttle(client):
     user = await make_user()
-    for _ in range(THROTTLE_LIMIT - 1):
+    for _ in range(limits().pair - 1):
         await login(client, user.email, "wrong")
     assert (await login(client, user.email)).status_code in (302, 303)
     client.cookies.clear()
-    for _ in range(THROTTLE_LIMIT - 1):
+    for _ in range(limits().pair - 1):
         assert (await login(client, user.email, "wrong")).status_code == 401
     assert (await login(client, user.email)).status_code in (302, 303)

@@ -12,10 +12,8 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-
 from billdesk import attachments, clock
-from billdesk.db import DB
+from billdesk.db import write_transaction as write_transaction  # re-exported for the package
 from billdesk.errors import (
     InvalidTransition,
     NotFound,
@@ -122,14 +120,6 @@ async def record_event(
 
 
 # ------------------------------------------------------------ writing helpers
-
-
-def write_transaction():
-    """One action's transaction; on SQLite it takes the write lock at once, so the
-    conditional updates inside it (quota counters) are atomic across processes."""
-    if isinstance(DB, SQLiteEngine):
-        return DB.transaction(transaction_type=TransactionType.immediate)
-    return DB.transaction()
 
 
 def utc_now() -> datetime:
