@@ -28,6 +28,7 @@ from billdesk.web.client import ClientController, PersonalController
 from billdesk.web.desk import DeskController
 from billdesk.web.errors import handle_exception
 from billdesk.web.finance import FinanceController
+from billdesk.web.guard import InputGuard
 from billdesk.web.health import healthz
 from billdesk.web.middleware import API_PREFIX, AuthMiddleware
 from billdesk.web.payments import PaymentsController
@@ -76,7 +77,7 @@ def create_app(*, debug: bool = False, pooled: bool = True) -> Litestar:
     settings = get_settings()
     return Litestar(
         route_handlers=route_handlers(),
-        middleware=[AuthMiddleware()],
+        middleware=[AuthMiddleware(), InputGuard()],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="billdesk_csrf",

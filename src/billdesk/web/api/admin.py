@@ -16,6 +16,7 @@ from billdesk.errors import NotFound
 from billdesk.navigation import support_enabled
 from billdesk.tables import Service, User
 from billdesk.web.api.desk import rfc3339
+from billdesk.web.params import Amount, Id
 
 
 class DepartmentIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -24,9 +25,9 @@ class DepartmentIn(msgspec.Struct, forbid_unknown_fields=True):
     description: str = ""
     public: bool = True
     active: bool = True
-    free_tickets: int | None = None
+    free_tickets: Amount | None = None
     quota_period: str = "month"
-    ticket_price: int = 0
+    ticket_price: Amount = 0
     currency: str = "usd"
 
 
@@ -36,14 +37,14 @@ class DepartmentChanges(msgspec.Struct, forbid_unknown_fields=True):
     description: str | msgspec.UnsetType = msgspec.UNSET
     public: bool | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
-    free_tickets: int | msgspec.UnsetType | None = msgspec.UNSET
+    free_tickets: Amount | msgspec.UnsetType | None = msgspec.UNSET
     quota_period: str | msgspec.UnsetType = msgspec.UNSET
-    ticket_price: int | msgspec.UnsetType = msgspec.UNSET
+    ticket_price: Amount | msgspec.UnsetType = msgspec.UNSET
     currency: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class MemberIn(msgspec.Struct):
-    user_id: int
+    user_id: Id
 
 
 class UserIn(msgspec.Struct, forbid_unknown_fields=True):
