@@ -253,11 +253,7 @@ class AdminController(Controller):
         if form.get("password"):
             changes["password"] = str(form.get("password"))
         try:
-            if user_id == me.id and (not typed["active"] or typed["role"] != Role.ADMIN):
-                raise ValidationFailed.field(
-                    "role", "You cannot take away your own admin role or deactivate yourself."
-                )
-            await accounts.update_user(user_id, changes)
+            await accounts.update_user(user_id, changes, actor_id=me.id)
         except DeskError as exc:
             if exc.status == 404:
                 raise

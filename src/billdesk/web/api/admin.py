@@ -175,8 +175,12 @@ class AdminApiController(Controller):
         return await user_out(user_id)
 
     @patch("/users/{user_id:int}")
-    async def change_user(self, user_id: FromPath[int], data: JSONBody[UserChanges]) -> dict[str, Any]:
-        await accounts.update_user(user_id, _given(data))
+    async def change_user(
+        self, request: Request, user_id: FromPath[int], data: JSONBody[UserChanges]
+    ) -> dict[str, Any]:
+        """Change a user; a new password or `active: false` ends their sessions and tokens."""
+        actor: CurrentUser = request.scope["user"]
+        await accounts.update_user(user_id, _given(data), actor_id=actor.id)
         return await user_out(user_id)
 
     @put("/customers/{external_id:str}")
