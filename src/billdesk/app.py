@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from litestar import Litestar
-from litestar.config.csrf import CSRFConfig
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -25,12 +24,13 @@ from billdesk.web.api.finance import FinanceApiController
 from billdesk.web.api.me import MeController
 from billdesk.web.api.payments import PaymentsApiController
 from billdesk.web.client import ClientController, PersonalController
+from billdesk.web.csrf import SessionBoundCsrf
 from billdesk.web.desk import DeskController
 from billdesk.web.errors import handle_exception
 from billdesk.web.finance import FinanceController
 from billdesk.web.guard import InputGuard
 from billdesk.web.health import healthz
-from billdesk.web.middleware import API_PREFIX, AuthMiddleware
+from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.payments import PaymentsController
 from billdesk.web.webhooks import stripe_webhook
 
@@ -77,15 +77,11 @@ def create_app(*, debug: bool = False, pooled: bool = True) -> Litestar:
     settings = get_settings()
     return Litestar(
         route_handlers=route_handlers(),
-        middleware=[AuthMiddleware(), InputGuard()],
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="billdesk_csrf",
-            cookie_httponly=True,
-            cookie_secure=settings.secure_cookies,
-            cookie_samesite="lax",
-            exclude=[API_PREFIX, "/stripe/webhook", "/healthz"],
-        ),
+        middleware=[
+            AuthMiddleware(),
+            InputGuard(),
+            SessionBoundCsrf(secret=settings.secret_key, secure=settings.secure_cookies),
+        ],
         template_config=TemplateConfig(
             directory=resource_dir("templates"), engine=JinjaTemplateEngine
         ),

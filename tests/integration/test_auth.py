@@ -78,6 +78,35 @@ async def test_missing_or_wrong_csrf_token_is_refused(client):
     assert await Session.count() == 0
 
 
+async def test_a_form_token_is_refused_in_another_session(app_client_factory):
+    first, second = await make_user(), await make_user()
+    async with app_client_factory() as mine, app_client_factory() as theirs:
+        await login(mine, first.email)
+        await login(theirs, second.email)
+        stolen = await form_token(theirs, "/account")
+        # Even with the other browser's CSRF cookie planted alongside, the token is refused.
+        mine.cookies.set("billdesk_csrf", theirs.cookies.get("billdesk_csrf") or "")
+        refused = await mine.post("/account/tokens", data={"name": "x", "_csrf_token": stolen})
+        assert refused.status_code == 403
+        assert "This form has expired" in refused.text
+        own = await form_token(mine, "/account")
+        accepted = await mine.post("/account/tokens", data={"name": "x", "_csrf_token": own})
+        assert accepted.status_code == 200
+
+
+async def test_the_login_form_token_belongs_to_its_browser(app_client_factory):
+    user = await make_user()
+    async with app_client_factory() as attacker, app_client_factory() as victim:
+        planted = await form_token(attacker, "/login")
+        await victim.get("/login")
+        answer = await victim.post(
+            "/login", data={"email": user.email, "password": PASSWORD, "_csrf_token": planted}
+        )
+        assert answer.status_code == 403
+        assert await Session.count() == 0
+        assert (await login(victim, user.email)).status_code in (302, 303)
+
+
 async def test_logout_ends_the_session(client):
     user = await make_user()
     await login(client, user.email)
