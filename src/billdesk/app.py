@@ -7,7 +7,6 @@ import logging
 from litestar import Litestar
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -29,8 +28,10 @@ from billdesk.web.desk import DeskController
 from billdesk.web.errors import handle_exception
 from billdesk.web.finance import FinanceController
 from billdesk.web.guard import InputGuard
+from billdesk.web.headers import add_security_headers
 from billdesk.web.health import healthz
 from billdesk.web.middleware import AuthMiddleware
+from billdesk.web.openapi import SwaggerPage
 from billdesk.web.payments import PaymentsController
 from billdesk.web.webhooks import stripe_webhook
 
@@ -89,13 +90,14 @@ def create_app(*, debug: bool = False, pooled: bool = True) -> Litestar:
             title="billdesk",
             version="1",
             path="/api/docs",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerPage()],
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
             ),
             security=[{"bearer": []}],
         ),
         exception_handlers={Exception: handle_exception},
+        before_send=[add_security_headers],
         on_startup=[_open_pool] if pooled else [],
         on_shutdown=[_close_pool] if pooled else [],
         request_max_body_size=MAX_BODY,
