@@ -31,7 +31,7 @@ from billdesk.web.guard import InputGuard
 from billdesk.web.headers import add_security_headers
 from billdesk.web.health import healthz
 from billdesk.web.middleware import AuthMiddleware
-from billdesk.web.openapi import SwaggerPage
+from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.payments import PaymentsController
 from billdesk.web.webhooks import stripe_webhook
 
@@ -98,7 +98,7 @@ def create_app(*, debug: bool = False, pooled: bool = True) -> Litestar:
         ),
         exception_handlers={Exception: handle_exception},
         before_send=[add_security_headers],
-        on_startup=[_open_pool] if pooled else [],
+        on_startup=[complete_on_startup, *([_open_pool] if pooled else [])],
         on_shutdown=[_close_pool] if pooled else [],
         request_max_body_size=MAX_BODY,
         logging_config=LoggingConfig(

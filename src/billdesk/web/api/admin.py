@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -17,6 +18,8 @@ from billdesk.navigation import support_enabled
 from billdesk.tables import Service, User
 from billdesk.web.api.desk import rfc3339
 from billdesk.web.params import Amount, Id
+
+CREATED = ResponseSpec(data_container=dict[str, Any], description="Created (200: updated).")
 
 
 class DepartmentIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -183,7 +186,7 @@ class AdminApiController(Controller):
         await accounts.update_user(user_id, _given(data), actor_id=actor.id)
         return await user_out(user_id)
 
-    @put("/customers/{external_id:str}")
+    @put("/customers/{external_id:str}", responses={201: CREATED})
     async def put_customer(
         self, external_id: FromPath[str], data: JSONBody[CustomerIn]
     ) -> Response[dict[str, Any]]:
@@ -196,7 +199,7 @@ class AdminApiController(Controller):
             await user_out(user_id), status_code=HTTP_201_CREATED if created else HTTP_200_OK
         )
 
-    @put("/services/{external_id:str}")
+    @put("/services/{external_id:str}", responses={201: CREATED})
     async def put_service(
         self, external_id: FromPath[str], data: JSONBody[ServiceIn]
     ) -> Response[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery
 from litestar.response import File
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -359,7 +360,16 @@ class CustomerApiController(Controller):
             items=[_summary(row, charges.get(row["id"])) for row in rows], next_cursor=next_cursor
         )
 
-    @post("/tickets", status_code=HTTP_201_CREATED)
+    @post(
+        "/tickets",
+        status_code=HTTP_201_CREATED,
+        responses={
+            200: ResponseSpec(
+                data_container=TicketFull,
+                description="A repeated client_token: the ticket the first request opened.",
+            )
+        },
+    )
     async def open_ticket(self, request: Request) -> Response[TicketFull]:
         """Open a ticket: `{department_id, service_id?, message, accept_price?}` as JSON or multipart."""
         user = _user(request)
