@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from pathlib import Path
 
 from billdesk import clock
-from billdesk.auth import Role, hash_password, normalize_email
+from billdesk.auth import MAX_PASSWORD, Role, hash_password, normalize_email
 from billdesk.db import write_transaction
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.tables import ApiToken, Session, User
 
+COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 
@@ -27,10 +30,41 @@ def check_role(role: str) -> str:
     return role
 
 
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The passwords refused as too common (common_passwords.txt, shipped with billdesk)."""
+    lines = COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def _is_common(password: str) -> bool:
+    lowered = password.strip().lower()
+    # "password123", "sunshine2024!": a common word with digits or signs stuck on.
+    stem = lowered.rstrip("0123456789!@#$%^&*()-_=+.?~ ")
+    return (
+        lowered in common_passwords()
+        or (len(stem) >= 4 and stem in common_passwords())
+        or len(set(lowered)) == 1
+    )
+
+
 def check_password(password: str) -> str:
+    """A password that may be set: 8 to 256 characters, not only blanks, not a common one."""
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed.field(
             "password", f"The password must have at least {MIN_PASSWORD} characters."
+        )
+    if len(password) > MAX_PASSWORD:
+        raise ValidationFailed.field(
+            "password", f"The password must have at most {MAX_PASSWORD} characters."
+        )
+    if not password.strip():
+        raise ValidationFailed.field("password", "The password cannot be only blanks.")
+    if _is_common(password):
+        raise ValidationFailed.field(
+            "password",
+            "This password is among the most common ones and easy to guess: choose another, "
+            "for example a few unrelated words.",
         )
     return password
 
