@@ -109,11 +109,11 @@ def _text(description: str, max_length: int = MESSAGE_MAX) -> Schema:
     return Schema(type=OpenAPIType.STRING, max_length=max_length, description=description)
 
 
-def _body(fields: dict[str, Schema], required: list[str], *, multipart: bool) -> RequestBody:
+def _body(fields: dict[str, Schema | Reference], required: list[str], *, multipart: bool) -> RequestBody:
     json_schema = Schema(type=OpenAPIType.OBJECT, properties=fields, required=required)
     content = {"application/json": OpenAPIMediaType(schema=json_schema)}
     if multipart:
-        form_fields = {**fields, "attachments": _files()}
+        form_fields: dict[str, Schema | Reference] = {**fields, "attachments": _files()}
         content["multipart/form-data"] = OpenAPIMediaType(
             schema=Schema(type=OpenAPIType.OBJECT, properties=form_fields, required=required)
         )
