@@ -45,6 +45,9 @@ else:
 os.environ["BILLDESK_DATA_DIR"] = str(_TMP / "data")
 os.environ["BILLDESK_UPLOAD_DIR"] = str(_TMP / "uploads")
 os.environ["BILLDESK_SECRET_KEY"] = "test-secret-" + secrets.token_hex(16)
+# Jobs run where a test says so (jobs.drain(), or a worker it starts), never in a
+# server that a test starts for something else.
+os.environ["BILLDESK_WORKER_IN_APP"] = "0"
 for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE"):
     os.environ.pop(name, None)
 
@@ -59,7 +62,9 @@ from tests.factories import login  # noqa: E402
 
 def make_client() -> AsyncTestClient:
     """A client that sees redirects as answers, as a test of a page wants."""
-    test_client = AsyncTestClient(app=create_app(pooled=False), base_url="http://127.0.0.1")
+    test_client = AsyncTestClient(
+        app=create_app(pooled=False, worker=False), base_url="http://127.0.0.1"
+    )
     test_client.follow_redirects = False
     return test_client
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import stripe
 
 from billdesk.settings import get_settings
-from billdesk.tables import Message, Ticket, User
+from billdesk.tables import Charge, Message, PaymentAttempt, Ticket, User
 from tests.support.stripe_server import API_KEY, sign_webhook
 
 WEBHOOK_SECRET = "whsec_billdesk_tests"
@@ -52,6 +52,26 @@ async def awaiting_ticket(*, customer_id: int, department_id: int, body: str = "
     ticket_id = rows[0]["id"]
     await Message.insert(Message(ticket=ticket_id, author=customer_id, body=body, opening=True))
     return ticket_id
+
+
+async def make_charge(
+    *, ticket_id: int, customer_id: int, department_id: int, amount: int = 900,
+    status: str = "pending", attempt_status: str = "unknown", intent_id: str | None = None,
+    key: str | None = None,
+) -> int:
+    """A charge with its first attempt, as billdesk writes them; returns the charge id."""
+    key = key or f"k-{ticket_id}-{time.time_ns()}"
+    rows = await Charge.insert(Charge(
+        ticket=ticket_id, customer=customer_id, department=department_id, amount=amount,
+        currency="usd", status=status, idempotency_key=key, attempt=1,
+        stripe_payment_intent_id=intent_id,
+    )).returning(Charge.id)
+    charge_id = rows[0]["id"]
+    await PaymentAttempt.insert(PaymentAttempt(
+        charge=charge_id, number=1, status=attempt_status, amount=amount, currency="usd",
+        idempotency_key=key, stripe_payment_intent_id=intent_id,
+    ))
+    return charge_id
 
 
 def save_card(client: stripe.StripeClient, customer_id: str, number: str) -> str:
@@ -104,7 +124,8 @@ def intents_for_charge(client: stripe.StripeClient, charge_id: int) -> list[Any]
 class ScriptedStripe(stripe.RequestsClient):
     """An HTTP client answering Stripe calls from a script, recording every request.
 
-    `routes` maps "METHOD /v1/path" (a prefix) to a list of answers used in turn
+    `routes` maps "METHOD /v1/path" (a prefix; the longest one matching wins) to a list of
+    answers used in turn
     (the last one repeats); an answer is a (status, body) pair, an exception to
     raise, or a callable taking the parsed form and returning one of those.
     """
@@ -120,7 +141,8 @@ class ScriptedStripe(stripe.RequestsClient):
         form = parse_qs(post_data or urlsplit(url).query or "")
         key = (headers or {}).get("Idempotency-Key") if method == "post" else None
         self.calls.append((method.upper(), path, form, key))
-        for route, answers in self.routes.items():
+        # The longest matching route wins, whatever order the routes were added in.
+        for route, answers in sorted(self.routes.items(), key=lambda item: -len(item[0])):
             route_method, route_path = route.split(" ", 1)
             if route_method == method.upper() and path.startswith(route_path):
                 answer = answers.pop(0) if len(answers) > 1 else answers[0]

@@ -12,11 +12,14 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from billdesk import jobs
 from billdesk.db import DB
 from billdesk.settings import get_settings, resource_dir
 from billdesk.web.account import AccountController
 from billdesk.web.admin import AdminController
+from billdesk.web.admin_jobs import AdminJobsController
 from billdesk.web.api.admin import AdminApiController
+from billdesk.web.api.admin_jobs import AdminJobsApiController
 from billdesk.web.api.customer import CustomerApiController, PersonalApiController
 from billdesk.web.api.desk import DeskApiController
 from billdesk.web.api.finance import FinanceApiController
@@ -63,19 +66,31 @@ def route_handlers() -> list:
         DeskController,
         FinanceController,
         AdminController,
+        AdminJobsController,
         MeController,
         CustomerApiController,
         PersonalApiController,
         DeskApiController,
         AdminApiController,
+        AdminJobsApiController,
         create_static_files_router(path="/static", directories=[resource_dir("static")]),
     ]
 
 
-def create_app(*, debug: bool = False, pooled: bool = True) -> Litestar:
+def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None = None) -> Litestar:
     """The app. `pooled=False` opens a connection per query, for callers that share
-    their event loop with other database users (the test suite)."""
+    their event loop with other database users (the test suite). `worker` runs the
+    job worker in the app's process, started and stopped with the app; by default
+    when BILLDESK_WORKER_IN_APP is on (`billdesk serve --no-worker` turns it off)."""
     settings = get_settings()
+    # The handlers' attempt limits show on /admin/jobs even where no worker runs.
+    jobs.load_handler_modules()
+    on_startup: list = [complete_on_startup, *([_open_pool] if pooled else [])]
+    on_shutdown: list = [_close_pool] if pooled else []
+    if settings.job_worker_in_app if worker is None else worker:
+        in_app = jobs.InAppWorker()
+        on_startup.append(in_app.start)
+        on_shutdown.insert(0, in_app.stop)
     return Litestar(
         route_handlers=route_handlers(),
         middleware=[
@@ -98,8 +113,8 @@ def create_app(*, debug: bool = False, pooled: bool = True) -> Litestar:
         ),
         exception_handlers={Exception: handle_exception},
         before_send=[add_security_headers],
-        on_startup=[complete_on_startup, *([_open_pool] if pooled else [])],
-        on_shutdown=[_close_pool] if pooled else [],
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
         request_max_body_size=MAX_BODY,
         logging_config=LoggingConfig(
             loggers={"billdesk": {"level": "INFO", "handlers": ["queue_listener"]}},

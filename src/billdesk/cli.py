@@ -1,4 +1,4 @@
-"""The `billdesk` command: serve, migrate, demo, user, token, reconcile.
+"""The `billdesk` command: serve, worker, migrate, demo, user, token, reconcile.
 
 Each subcommand reads DATABASE_URL and the other settings from the environment,
 and exits non-zero with a one-line reason on bad input.
@@ -59,7 +59,16 @@ def cmd_demo(_: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    import os
+
     import uvicorn
+
+    from billdesk.settings import get_settings
+
+    if args.no_worker:
+        # Read by create_app() in this process and in every process uvicorn starts.
+        os.environ["BILLDESK_WORKER_IN_APP"] = "0"
+        get_settings.cache_clear()
 
     uvicorn.run(
         "billdesk.app:create_app",
@@ -70,6 +79,36 @@ def cmd_serve(args: argparse.Namespace) -> None:
         proxy_headers=True,
         log_level="info",
     )
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    import logging
+    import signal
+
+    from billdesk.db import DB
+    from billdesk.jobs import Runner, WorkerBusy
+    from billdesk.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    runner = Runner(concurrency=args.concurrency)
+
+    async def work() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, runner.stop)
+        if settings.is_postgres:
+            # A connection per running job, and one for claims and leases.
+            await DB.start_connection_pool(min_size=1, max_size=runner.concurrency + 2)  # type: ignore[call-arg]
+        try:
+            await runner.run(standby=False)
+        except WorkerBusy as exc:
+            raise CommandFailed(str(exc)) from None
+        finally:
+            if settings.is_postgres:
+                await DB.close_connection_pool()
+
+    asyncio.run(work())
 
 
 def cmd_user_create(args: argparse.Namespace) -> None:
@@ -117,9 +156,12 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
     print(f"Token {args.id} revoked.")
 
 
-def cmd_reconcile(_: argparse.Namespace) -> None:
+def cmd_reconcile(args: argparse.Namespace) -> None:
     from billdesk.payments import reconcile
 
+    if args.verify:
+        cmd_verify_ledger(args)
+        return
     report = asyncio.run(_with_db(reconcile))
     print(
         f"Checked {report.checked} charges: {report.paid} paid, {report.unpaid} awaiting "
@@ -127,6 +169,30 @@ def cmd_reconcile(_: argparse.Namespace) -> None:
     )
     if report.errors:
         raise CommandFailed("; ".join(report.errors))
+
+
+def cmd_verify_ledger(args: argparse.Namespace) -> None:
+    from datetime import timedelta
+
+    from billdesk import clock
+    from billdesk.payments.ledger import verify_ledger
+
+    if args.days < 1:
+        raise CommandFailed("--days must be 1 or more")
+    since = clock.now() - timedelta(days=args.days)
+    report = asyncio.run(_with_db(lambda: verify_ledger(since=since)))
+    if report.error:
+        raise CommandFailed(report.error)
+    print(
+        f"Compared {report.intents_checked} PaymentIntents and {report.refunds_checked} "
+        f"refunds since {since:%Y-%m-%d} with Stripe: {len(report.differences)} "
+        f"difference{'' if len(report.differences) == 1 else 's'}."
+    )
+    for difference in report.differences:
+        charge = f"charge {difference.charge_id}" if difference.charge_id else "no charge"
+        print(f"  {difference.kind:<24} {charge:<14} {difference.detail}")
+    if report.differences:
+        raise CommandFailed("the ledger differs from Stripe; see docs/payments.md")
 
 
 def cmd_stripe_dev_server(args: argparse.Namespace) -> None:
@@ -153,16 +219,36 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--no-worker", action="store_true",
+        help="do not run the job worker in the app processes (run `billdesk worker` instead)",
+    )
     serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run the job worker alone, until stopped")
+    worker.add_argument(
+        "--concurrency", type=int, default=None,
+        help="jobs run at once (default BILLDESK_JOB_CONCURRENCY, 4)",
+    )
+    worker.set_defaults(run=cmd_worker)
 
     commands.add_parser("migrate", help="apply the database migrations").set_defaults(
         run=cmd_migrate
     )
     commands.add_parser("demo", help="load the demo data (idempotent)").set_defaults(run=cmd_demo)
 
-    commands.add_parser(
+    reconcile = commands.add_parser(
         "reconcile", help="settle charges left pending or requiring payment, from Stripe"
-    ).set_defaults(run=cmd_reconcile)
+    )
+    reconcile.add_argument(
+        "--verify", action="store_true",
+        help="instead, compare every PaymentIntent and refund in Stripe with billdesk's "
+        "records and report the differences (exit 1 when there are any)",
+    )
+    reconcile.add_argument(
+        "--days", type=int, default=35, help="with --verify: how far back to compare"
+    )
+    reconcile.set_defaults(run=cmd_reconcile)
 
     dev_server = commands.add_parser(
         "stripe-dev-server", help="serve a local Stripe-compatible test server (offline demo)"

@@ -103,3 +103,9 @@ class SupportDisabled(DeskError):
     code = "support_disabled"
     status = 403
     title = "Support is switched off"
+
+
+class PaymentInProgress(DeskError):
+    code = "payment_in_progress"
+    status = 409
+    title = "A payment is in progress"

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # A source checkout keeps templates/, static/ and migrations/ at the top of the
@@ -37,6 +38,14 @@ class Settings:
     login_limit_address: int = 50
     login_limit_account: int = 100
     login_window_minutes: int = 15
+    # Durable jobs (docs/jobs.md).
+    job_worker_in_app: bool = True
+    job_poll_seconds: float = 1.0
+    job_max_attempts: int = 10
+    job_concurrency: int = 4
+    job_keep_days: int = 7
+    job_modules: tuple[str, ...] = ()
+    reconcile_minutes: int = 10
 
     @property
     def is_postgres(self) -> bool:
@@ -75,13 +84,29 @@ def _secret_key(data_dir: Path) -> str:
     return key
 
 
-def _positive_int(name: str, default: int) -> int:
+def _number(name: str, default: float, *, minimum: float, kind: type = int) -> Any:
+    """A number from the environment, or a ValueError naming the variable."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number of 1 or more, not {raw!r}")
-    return int(raw)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {raw}")
+    return value
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 or 0, not {raw!r}")
 
 
 def load_settings() -> Settings:
@@ -98,10 +123,21 @@ def load_settings() -> Settings:
         stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
-        login_limit_pair=_positive_int("BILLDESK_LOGIN_LIMIT_PAIR", 10),
-        login_limit_address=_positive_int("BILLDESK_LOGIN_LIMIT_ADDRESS", 50),
-        login_limit_account=_positive_int("BILLDESK_LOGIN_LIMIT_ACCOUNT", 100),
-        login_window_minutes=_positive_int("BILLDESK_LOGIN_WINDOW_MINUTES", 15),
+        login_limit_pair=_number("BILLDESK_LOGIN_LIMIT_PAIR", 10, minimum=1),
+        login_limit_address=_number("BILLDESK_LOGIN_LIMIT_ADDRESS", 50, minimum=1),
+        login_limit_account=_number("BILLDESK_LOGIN_LIMIT_ACCOUNT", 100, minimum=1),
+        login_window_minutes=_number("BILLDESK_LOGIN_WINDOW_MINUTES", 15, minimum=1),
+        job_worker_in_app=_flag("BILLDESK_WORKER_IN_APP", True),
+        job_poll_seconds=_number("BILLDESK_JOB_POLL_SECONDS", 1.0, minimum=0.05, kind=float),
+        job_max_attempts=_number("BILLDESK_JOB_MAX_ATTEMPTS", 10, minimum=1),
+        job_concurrency=_number("BILLDESK_JOB_CONCURRENCY", 4, minimum=1),
+        job_keep_days=_number("BILLDESK_JOB_KEEP_DAYS", 7, minimum=1),
+        job_modules=tuple(
+            name.strip()
+            for name in os.environ.get("BILLDESK_JOB_MODULES", "").split(",")
+            if name.strip()
+        ),
+        reconcile_minutes=_number("BILLDESK_RECONCILE_MINUTES", 10, minimum=1),
     )
 
 

@@ -70,11 +70,74 @@ def _idempotency_middleware() -> Any:
     return middleware
 
 
+def make_localstripe_stripe_like() -> None:
+    """Teach localstripe the few Stripe parameters billdesk sends that it refuses.
+
+    - `off_session` when confirming a PaymentIntent (Stripe takes it; billdesk creates
+      a PaymentIntent, writes its id, then confirms it off-session);
+    - the `customer` and `created` filters of the PaymentIntent and Refund lists (the
+      ledger check lists what Stripe holds since a date).
+
+    Call it before `localstripe.server` is imported: that import routes the endpoints.
+    """
+    from localstripe import resources
+
+    intents = resources.PaymentIntent
+    if getattr(intents, "_billdesk_patched", False):
+        return
+    confirm = intents._api_confirm.__func__  # type: ignore[attr-defined]
+    list_intents = intents._api_list_all.__func__  # type: ignore[attr-defined]
+    list_refunds = resources.Refund._api_list_all.__func__  # type: ignore[attr-defined]
+
+    def confirm_off_session(cls: Any, id: Any, payment_method: Any = None,
+                            off_session: Any = None, **kwargs: Any) -> Any:
+        return confirm(cls, id, payment_method=payment_method, **kwargs)
+
+    def created_filter(created: Any) -> Any:
+        if not isinstance(created, dict):
+            return lambda obj: True
+        bounds = {op: int(value) for op, value in created.items()}
+        checks = {
+            "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
+            "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b,
+        }
+        return lambda obj: all(checks[op](obj.created, v) for op, v in bounds.items())
+
+    def list_intents_filtered(cls: Any, url: Any, customer: Any = None, created: Any = None,
+                              **kwargs: Any) -> Any:
+        found = list_intents(cls, url, **kwargs)
+        keep = created_filter(created)
+        found._list = [
+            i for i in found._list if (customer is None or i.customer == customer) and keep(i)
+        ]
+        return found
+
+    def list_refunds_filtered(cls: Any, url: Any, created: Any = None, **kwargs: Any) -> Any:
+        found = list_refunds(cls, url, **kwargs)
+        keep = created_filter(created)
+        found._list = [r for r in found._list if keep(r)]
+        return found
+
+    intents._api_confirm = classmethod(confirm_off_session)  # type: ignore[assignment]
+    # The server module routes extra endpoints through this list when it is imported.
+    resources.extra_apis[:] = [
+        (method, url, intents._api_confirm if url.endswith("/payment_intents/{id}/confirm")
+         else func)
+        for method, url, func in resources.extra_apis
+    ]
+    intents._api_list_all = classmethod(list_intents_filtered)  # type: ignore[assignment]
+    resources.Refund._api_list_all = classmethod(list_refunds_filtered)  # type: ignore[assignment]
+    intents._billdesk_patched = True  # type: ignore[attr-defined]
+
+
 def serve(*, port: int, webhook_url: str | None, webhook_secret: str | None) -> None:
     """Serve localstripe on 127.0.0.1:`port` until interrupted."""
     try:
         from aiohttp import web
-        from localstripe import resources, server, webhooks
+        from localstripe import resources
+
+        make_localstripe_stripe_like()
+        from localstripe import server, webhooks
     except ImportError as error:
         raise RuntimeError(
             "localstripe is not installed; install billdesk with its test extras "

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from piccolo.columns import (
     JSON,
+    BigSerial,
     Boolean,
     ForeignKey,
     Integer,
@@ -183,12 +184,22 @@ class Ticket(Table, tablename="tickets", db=DB):
 
 
 class Message(Table, tablename="messages", db=DB):
+    class Channel(str, enum.Enum):
+        web = "web"
+        api = "api"
+        mail = "mail"
+        telegram = "telegram"
+
     id: Serial
     ticket = ForeignKey(Ticket, index=True)
     author = ForeignKey(User, index=True)
     body = Text()
     internal = Boolean(default=False, help_text="A staff-only note.")
     opening = Boolean(default=False, help_text="The ticket's first message; cannot be deleted.")
+    channel = Varchar(
+        length=20, choices=Channel, default=Channel.web,
+        help_text="How the message reached billdesk; staff replies go back the same way.",
+    )
     deleted = Boolean(default=False)
     deleted_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
@@ -240,6 +251,54 @@ class Charge(Table, tablename="charges", db=DB):
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
     updated_at = Timestamptz(default=TimestamptzNow())
     paid_at = Timestamptz(null=True, default=None)
+    in_flight_until = Timestamptz(
+        null=True, default=None,
+        help_text="While in the future, one billdesk process is talking to Stripe about this "
+        "charge (an attempt or a cancellation) and nobody else may start another.",
+    )
+    in_flight_token = Varchar(
+        length=40, null=True, default=None, help_text="Who holds the in-flight lease."
+    )
+    surplus_payments = Integer(
+        default=0,
+        help_text="Payments that arrived although the charge was already paid or cancelled; "
+        "each is refunded automatically.",
+    )
+
+
+class PaymentAttempt(Table, tablename="payment_attempts", db=DB):
+    """One way billdesk asked Stripe for a charge's money: a PaymentIntent on the saved card
+    or a Checkout Session. The charge points at its current attempt by number."""
+
+    class Method(str, enum.Enum):
+        saved_card = "saved_card"
+        checkout = "checkout"
+
+    class Status(str, enum.Enum):
+        started = "started"
+        unknown = "unknown"
+        declined = "declined"
+        open = "open"
+        succeeded = "succeeded"
+        canceled = "canceled"
+
+    id: Serial
+    charge = ForeignKey(Charge, index=True)
+    number = Integer(help_text="1, 2, 3… within the charge.")
+    method = Varchar(length=20, choices=Method, default=Method.saved_card)
+    status = Varchar(length=20, choices=Status, default=Status.started, index=True)
+    amount = Integer()
+    currency = Varchar(length=3)
+    idempotency_key = Varchar(length=80, unique=True)
+    stripe_payment_intent_id = Varchar(length=100, null=True, default=None, index=True)
+    stripe_checkout_session_id = Varchar(length=200, null=True, default=None, index=True)
+    failure_reason = Text(default="")
+    surplus = Boolean(
+        default=False,
+        help_text="Paid although the charge was already paid or cancelled: refunded automatically.",
+    )
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
 
 
 class Refund(Table, tablename="refunds", db=DB):
@@ -254,6 +313,11 @@ class Refund(Table, tablename="refunds", db=DB):
     amount = Integer()
     reason = Text()
     created_by = ForeignKey(User, null=True, default=None)
+    attempt = ForeignKey(
+        PaymentAttempt, null=True, default=None, index=True,
+        help_text="Set for the automatic refund of a surplus payment (that attempt's money).",
+    )
+    automatic = Boolean(default=False, help_text="Made by billdesk itself, not by a person.")
     idempotency_key = Varchar(length=80, unique=True)
     stripe_refund_id = Varchar(length=100, null=True, default=None, index=True)
     status = Varchar(length=20, choices=Status, default=Status.pending)
@@ -325,3 +389,62 @@ class StripeEvent(Table, tablename="stripe_events", db=DB):
     event_id = Varchar(length=100, unique=True, help_text="Handled once, by this id.")
     type = Varchar(length=100)
     received_at = Timestamptz(default=TimestamptzNow())
+
+
+class LedgerCheck(Table, tablename="ledger_checks", db=DB):
+    """One run of the ledger check: billdesk's charges and refunds compared with Stripe's."""
+
+    id: Serial
+    ran_at = Timestamptz(default=TimestamptzNow(), index=True)
+    since = Timestamptz(help_text="PaymentIntents and refunds created from this time were compared.")
+    intents_checked = Integer(default=0)
+    refunds_checked = Integer(default=0)
+    differences = JSON(default="[]", help_text="[{kind, charge_id, stripe_id, detail}]")
+    error = Text(default="", help_text="Why the check could not finish, if it did not.")
+
+
+class Job(Table, tablename="jobs", db=DB):
+    """Work to do after a commit (billdesk.jobs). Columns that only matter in one
+    status are null otherwise, so each index holds just the rows its query wants."""
+
+    class Status(str, enum.Enum):
+        pending = "pending"
+        running = "running"
+        succeeded = "succeeded"
+        failed = "failed"
+
+    id: BigSerial
+    kind = Varchar(length=100, index=True, help_text="The handler's name, e.g. 'mail.send'.")
+    payload = JSON(default="{}")
+    status = Varchar(length=20, choices=Status, default=Status.pending, index=True)
+    run_at = Timestamptz(
+        null=True, default=None, index=True,
+        help_text="When a pending job is due; null in every other status (the claim's index).",
+    )
+    attempts = Integer(default=0, help_text="Tries started; counted when a worker claims the job.")
+    max_attempts = Integer(
+        null=True, default=None, help_text="Null: the handler's limit, else the setting's."
+    )
+    key = Varchar(
+        length=200, null=True, default=None, unique=True,
+        help_text="Dedupe key, held while the job is pending or running.",
+    )
+    worker = Varchar(length=120, default="", help_text="The worker that claimed it last.")
+    locked_until = Timestamptz(
+        null=True, default=None, index=True,
+        help_text="A running job's lease; past it, the job goes back to pending.",
+    )
+    last_error = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    started_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None, index=True)
+
+
+class JobSchedule(Table, tablename="job_schedules", db=DB):
+    """One row per periodic job: the worker that moves `next_run_at` on enqueues it."""
+
+    id: Serial
+    name = Varchar(length=100, unique=True)
+    every_seconds = Integer()
+    next_run_at = Timestamptz()
+    last_run_at = Timestamptz(null=True, default=None)

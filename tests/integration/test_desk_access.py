@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from billdesk.tables import ReplyTemplate
+from billdesk.tables import Job, ReplyTemplate
 from tests.desk_support import World, bearer, make_desk_ticket, make_world
 from tests.factories import form_token, login, make_department
 
@@ -90,6 +90,9 @@ ROUTES = [
     Route("POST", "/admin/settings", ADMIN, 200, {"support_enabled": "1"}),
     Route("GET", "/admin/trash", ADMIN, 200),
     Route("POST", "/admin/trash/{trashed}/restore", ADMIN, 302),
+    Route("GET", "/admin/jobs", ADMIN, 200),
+    Route("GET", "/admin/jobs?status=failed&kind=mail.send", ADMIN, 200),
+    Route("POST", "/admin/jobs/{failed_job}/retry", ADMIN, 302),
     # --- admin API
     Route("GET", "/api/v1/admin/departments", ADMIN, 200),
     Route("POST", "/api/v1/admin/departments", ADMIN, 201, {"slug": "vps", "name": "VPS"}),
@@ -108,6 +111,10 @@ ROUTES = [
     Route("PATCH", "/api/v1/admin/settings", ADMIN, 200, {"support_enabled": True}),
     Route("GET", "/api/v1/admin/trash", ADMIN, 200),
     Route("POST", "/api/v1/admin/trash/{api_trashed}/restore", ADMIN, 200),
+    Route("GET", "/api/v1/admin/jobs?status=failed", ADMIN, 200),
+    Route("GET", "/api/v1/admin/jobs/{api_failed_job}", ADMIN, 200),
+    Route("POST", "/api/v1/admin/jobs/{api_failed_job}/retry", ADMIN, 200),
+    Route("GET", "/api/v1/admin/job-schedules", ADMIN, 200),
 ]
 
 
@@ -144,6 +151,10 @@ async def _names(world: World) -> dict[str, int]:
                       department=department),
         ReplyTemplate(title="Dept 2", body="Hi", scope="department", department=department),
     ).returning(ReplyTemplate.id)
+    failed_jobs = await Job.insert(
+        Job(kind="mail.send", status="failed", attempts=3, last_error="refused"),
+        Job(kind="mail.send", status="failed", attempts=3, last_error="refused"),
+    ).returning(Job.id)
     return {
         "ticket": world.ticket, "department": department, "staff": world.staff.id,
         "other_staff": world.other_staff.id, "customer": customer,
@@ -152,6 +163,7 @@ async def _names(world: World) -> dict[str, int]:
         "api_trashed": await ticket(removed=True),
         "template": templates[0]["id"], "api_template": templates[1]["id"],
         "spare_department": await make_department(name="Spare"),
+        "failed_job": failed_jobs[0]["id"], "api_failed_job": failed_jobs[1]["id"],
     }
 
 

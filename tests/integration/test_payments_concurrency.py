@@ -135,3 +135,74 @@ async def test_fifty_concurrent_openings_use_three_free_and_charge_the_rest_once
     assert sorted(int(i.metadata["charge_id"]) for i in intents) == sorted(
         c["id"] for c in charges
     )
+
+
+RACES = 200
+
+
+async def test_pay_and_cancel_at_the_same_moment_end_paid_once_or_cancelled_with_nothing_kept(
+    local_stripe: LocalStripe, served_app: str
+) -> None:
+    """Two hundred tickets awaiting payment, each sent /pay and /cancel together while
+    Stripe answers slowly: no 5xx (no deadlock), each ticket ends either paid once and in
+    the queue or cancelled with nothing kept, and Stripe agrees with billdesk to the cent."""
+    from billdesk import payments
+    from billdesk.payments.ledger import verify_ledger
+    from tests.payment_helpers import awaiting_ticket
+
+    local_stripe.reset()
+    customer = await make_user()
+    department = await make_department(free_tickets=0, ticket_price=1500, currency="usd")
+    ticket_ids = []
+    with stripe_settings(local_stripe.api_base):
+        for n in range(RACES):
+            ticket_id = await awaiting_ticket(
+                customer_id=customer.id, department_id=department, body=f"Race {n}"
+            )
+            # No card yet: each charge waits for payment with its first attempt declined.
+            await payments.charge_new_ticket(ticket_id=ticket_id)
+            ticket_ids.append(ticket_id)
+        sdk: stripe.StripeClient = stripe_client()
+        await give_card(sdk, customer.id)
+    token = await make_token(customer)
+    local_stripe.slow_down(0.2)
+    try:
+        async with httpx.AsyncClient(
+            base_url=served_app, headers={"Authorization": f"Bearer {token}"}, timeout=120,
+            limits=httpx.Limits(max_connections=2 * RACES),
+        ) as http:
+            answers = await asyncio.gather(*(
+                http.post(f"/api/v1/tickets/{ticket_id}/{action}")
+                for ticket_id in ticket_ids
+                for action in ("pay", "cancel")
+            ))
+    finally:
+        local_stripe.slow_down(0)
+
+    codes = sorted({a.status_code for a in answers})
+    assert set(codes) <= {200, 409}, [a.text for a in answers if a.status_code >= 500][:3]
+    conflicts = {a.json()["code"] for a in answers if a.status_code == 409}
+    assert conflicts <= {"payment_in_progress", "invalid_transition"}
+
+    rows = await Charge.select(
+        Charge.id, Charge.status, Charge.stripe_payment_intent_id, Charge.in_flight_token,
+        Charge.ticket.status,
+    ).where(Charge.ticket.is_in(ticket_ids))
+    endings = {(r["ticket.status"], r["status"]) for r in rows}
+    assert endings <= {("in_progress", "succeeded"), ("solved", "canceled")}, endings
+    assert all(r["in_flight_token"] is None for r in rows)
+
+    with stripe_settings(local_stripe.api_base):
+        intents = list(sdk.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter())
+        refunds = list(sdk.v1.refunds.list(params={"limit": 100}).auto_paging_iter())
+        report = await verify_ledger()
+    refunded = {r.payment_intent: r.amount for r in refunds if r.status == "succeeded"}
+    kept: dict[int, int] = {}
+    for intent in intents:
+        if intent.status == "succeeded":
+            charge_id = int(intent.metadata["charge_id"])
+            kept[charge_id] = kept.get(charge_id, 0) + intent.amount - refunded.get(intent.id, 0)
+    for row in rows:
+        expected = 1500 if row["status"] == "succeeded" else 0
+        assert kept.get(row["id"], 0) == expected, row
+    assert report.differences == [] and report.error == ""

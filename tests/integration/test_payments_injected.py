@@ -76,7 +76,10 @@ async def test_authentication_required_waits_for_payment(scripted):
         "message": "This payment requires authentication.",
         "payment_intent": intent("pi_auth", "requires_payment_method"),
     }}
-    http = scripted(saved_card_routes(**{"POST /v1/payment_intents": [(402, declined)]}))
+    http = scripted(saved_card_routes(**{
+        "POST /v1/payment_intents/pi_auth/confirm": [(402, declined)],
+        "POST /v1/payment_intents": [(200, intent("pi_auth", "requires_confirmation"))],
+    }))
     customer, department, ticket_id = await open_paid()
 
     outcome = await payments.charge_new_ticket(
@@ -87,7 +90,8 @@ async def test_authentication_required_waits_for_payment(scripted):
     assert (outcome.status, outcome.ticket_status) == ("requires_payment", "awaiting_payment")
     assert outcome.failure_reason == NEEDS_AUTHENTICATION
     assert (await charge_of(ticket_id))["stripe_payment_intent_id"] == "pi_auth"
-    assert len(http.posts("/v1/payment_intents")) == 1
+    assert len(http.posts("/v1/payment_intents/pi_auth/confirm")) == 1
+    assert len(http.posts("/v1/payment_intents")) == 2
 
 
 async def test_connection_refused_leaves_the_charge_pending():
@@ -117,21 +121,32 @@ async def test_unreachable_then_retry_reuses_the_same_idempotency_key(scripted):
     outcome = await payments.charge_new_ticket(ticket_id=ticket_id)
     assert outcome.status == "pending"
     charge_id = outcome.charge_id
-    http.routes["POST /v1/payment_intents"] = [(200, intent("pi_ok", "succeeded", charge_id))]
+    http.routes = saved_card_routes(**{
+        "POST /v1/payment_intents/pi_ok/confirm": [
+            (200, intent("pi_ok", "succeeded", charge_id))
+        ],
+        "POST /v1/payment_intents": [(200, intent("pi_ok", "requires_confirmation", charge_id))],
+    })
     retried = await payments.retry_saved_card(ticket_id=ticket_id, customer_id=customer)
 
     assert retried.paid and retried.ticket_status == "in_progress"
     key = (await charge_of(ticket_id))["idempotency_key"]
-    assert [k for _, k in http.posts("/v1/payment_intents")] == [key] * 4
+    creates = [k for form, k in http.posts("/v1/payment_intents") if "amount" in form]
+    assert creates == [key] * 4
+    assert [k for _, k in http.posts("/v1/payment_intents/pi_ok/confirm")] == [key + "-confirm"]
 
 
 async def test_a_500_then_success_charges_with_one_idempotency_key(scripted):
     boom = (500, {"error": {"type": "api_error", "message": "boom"}})
     http = scripted(saved_card_routes())
     customer, department, ticket_id = await open_paid()
-    http.routes["POST /v1/payment_intents"] = [
-        boom, lambda form: (200, intent("pi_ok", "succeeded", int(form["metadata[charge_id]"][0])))
+    created = lambda form: (  # noqa: E731
+        200, intent("pi_ok", "requires_confirmation", int(form["metadata[charge_id]"][0]))
+    )
+    http.routes["POST /v1/payment_intents/pi_ok/confirm"] = [
+        boom, (200, intent("pi_ok", "succeeded"))
     ]
+    http.routes["POST /v1/payment_intents"] = [boom, created]
 
     outcome = await payments.charge_new_ticket(
         ticket_id=ticket_id, customer_id=customer, department_id=department,
@@ -139,13 +154,17 @@ async def test_a_500_then_success_charges_with_one_idempotency_key(scripted):
     )
 
     assert outcome.paid
-    posts = http.posts("/v1/payment_intents")
     charge = await charge_of(ticket_id)
-    assert [key for _, key in posts] == [charge["idempotency_key"]] * 2
-    form = posts[0][0]
-    assert form["off_session"] == ["true"] and form["confirm"] == ["true"]
+    creates = [(form, key) for form, key in http.posts("/v1/payment_intents") if "amount" in form]
+    assert [key for _, key in creates] == [charge["idempotency_key"]] * 2
+    form = creates[0][0]
+    assert "confirm" not in form and "off_session" not in form
     assert form["payment_method"] == ["pm_1"] and form["customer"] == ["cus_1"]
     assert form["metadata[ticket_id]"] == [str(ticket_id)]
+    assert form["metadata[attempt]"] == ["1"]
+    confirms = http.posts("/v1/payment_intents/pi_ok/confirm")
+    assert [key for _, key in confirms] == [charge["idempotency_key"] + "-confirm"] * 2
+    assert confirms[0][0]["off_session"] == ["true"]
     assert charge["stripe_payment_intent_id"] == "pi_ok"
 
 
@@ -190,15 +209,24 @@ async def test_checkout_session_is_created_and_its_completion_pays_the_ticket(sc
 async def test_returning_from_checkout_settles_without_the_webhook(scripted):
     customer, _department, ticket_id = await open_paid(with_card=False)
     outcome = await payments.charge_new_ticket(ticket_id=ticket_id)
-    scripted({"GET /v1/checkout/sessions/cs_2": [(200, {
-        "id": "cs_2", "object": "checkout.session", "mode": "payment", "payment_status": "paid",
-        "payment_intent": "pi_2", "metadata": {"charge_id": str(outcome.charge_id)},
-    })]})
+    scripted({
+        "POST /v1/customers": [(200, {"id": "cus_new", "object": "customer"})],
+        "POST /v1/checkout/sessions": [(200, {"id": "cs_2", "object": "checkout.session",
+                                              "url": "https://checkout.stripe.com/c/pay/cs_2"})],
+        "GET /v1/checkout/sessions/cs_2": [(200, {
+            "id": "cs_2", "object": "checkout.session", "mode": "payment",
+            "payment_status": "paid", "payment_intent": "pi_2",
+            "metadata": {"charge_id": str(outcome.charge_id), "attempt": "2"},
+        })],
+    })
+    await payments.start_checkout(ticket_id=ticket_id, customer_id=customer)
 
     done = await payments.finish_checkout(ticket_id=ticket_id, customer_id=customer,
                                           session_id="cs_2")
 
     assert done.paid and done.ticket_status == "in_progress"
+    charge = await charge_of(ticket_id)
+    assert (charge["stripe_payment_intent_id"], charge["attempt"]) == ("pi_2", 2)
 
 
 async def test_card_setup_through_checkout_makes_the_new_card_the_default(scripted):

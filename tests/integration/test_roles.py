@@ -11,6 +11,7 @@ AREAS = {
     "/desk": {"staff", "admin"},
     "/finance": {"finance", "admin"},
     "/admin/departments": {"admin"},
+    "/admin/jobs": {"admin"},
     "/account": {"customer", "staff", "finance", "admin"},
 }
 

@@ -176,6 +176,14 @@ class LocalStripe:
         if status != 200:
             raise RuntimeError(f"localstripe refused the webhook: {status} {text}")
 
+    def slow_down(self, seconds: float, prefix: str = "/v1/payment_intents") -> None:
+        """Answer every request under `prefix` `seconds` late (0: at once again)."""
+        status, text = self._request(
+            "POST", "/_config/delay", {"seconds": seconds, "prefix": prefix}
+        )
+        if status != 200:
+            raise RuntimeError(f"localstripe refused the delay: {status} {text}")
+
     def reset(self) -> None:
         """Delete every object (customers, intents, ...) and replayable
         idempotency keys; registered webhooks stay."""
@@ -275,6 +283,31 @@ def _idempotency_middleware() -> Any:
     return middleware
 
 
+def _delay_middleware() -> Any:
+    """aiohttp middleware making chosen calls slow: a Stripe that answers late.
+
+    ``POST /_config/delay {"seconds": 0.5, "prefix": "/v1/payment_intents"}`` delays
+    every later request whose path starts with the prefix; seconds 0 turns it off.
+    """
+    import asyncio
+
+    from aiohttp import web
+
+    delay: dict[str, Any] = {"seconds": 0.0, "prefix": ""}
+
+    @web.middleware
+    async def middleware(request: Any, handler: Any) -> Any:
+        if request.path == "/_config/delay" and request.method == "POST":
+            body = await request.json()
+            delay.update(seconds=float(body.get("seconds", 0)), prefix=body.get("prefix", "/"))
+            return web.json_response(delay)
+        if delay["seconds"] and request.path.startswith(delay["prefix"]):
+            await asyncio.sleep(delay["seconds"])
+        return await handler(request)
+
+    return middleware
+
+
 def _exit_with_parent() -> None:
     """Stop the child once its stdin pipe closes, i.e. when the test process dies."""
     sys.stdin.buffer.read()
@@ -286,9 +319,15 @@ def _serve(fd: int, idempotency: bool) -> None:
     import logging
 
     from aiohttp import web
-    from localstripe import resources, server
+    from localstripe import resources
+
+    from billdesk.stripe_dev import make_localstripe_stripe_like
+
+    make_localstripe_stripe_like()
+    from localstripe import server
 
     resources.Store.dump_to_disk = lambda self: None
+    server.app.middlewares.insert(0, _delay_middleware())
     if idempotency:
         server.app.middlewares.insert(0, _idempotency_middleware())
     access_log = logging.getLogger("aiohttp.access")

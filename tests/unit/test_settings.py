@@ -55,3 +55,35 @@ def test_unknown_database_scheme_is_refused():
 
     with pytest.raises(ValueError, match="DATABASE_URL"):
         engine_for("mysql://x")
+
+
+def test_job_settings_have_defaults_and_name_the_variable_they_refuse(monkeypatch, tmp_path):
+    import pytest
+
+    monkeypatch.setenv("BILLDESK_DATA_DIR", str(tmp_path))
+    for name in (
+        "BILLDESK_WORKER_IN_APP", "BILLDESK_JOB_POLL_SECONDS", "BILLDESK_JOB_MAX_ATTEMPTS",
+        "BILLDESK_JOB_CONCURRENCY", "BILLDESK_JOB_KEEP_DAYS", "BILLDESK_JOB_MODULES",
+        "BILLDESK_RECONCILE_MINUTES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert (
+        settings.job_worker_in_app, settings.job_poll_seconds, settings.job_max_attempts,
+        settings.job_concurrency, settings.job_keep_days, settings.job_modules,
+        settings.reconcile_minutes,
+    ) == (True, 1.0, 10, 4, 7, (), 10)
+
+    monkeypatch.setenv("BILLDESK_JOB_MODULES", " shop.jobs , ,billing.jobs ")
+    monkeypatch.setenv("BILLDESK_JOB_POLL_SECONDS", "0.5")
+    assert load_settings().job_modules == ("shop.jobs", "billing.jobs")
+    assert load_settings().job_poll_seconds == 0.5
+
+    for name, value in [
+        ("BILLDESK_JOB_MAX_ATTEMPTS", "0"), ("BILLDESK_JOB_MAX_ATTEMPTS", "ten"),
+        ("BILLDESK_RECONCILE_MINUTES", "-5"), ("BILLDESK_WORKER_IN_APP", "maybe"),
+    ]:
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValueError, match=name):
+            load_settings()
+        monkeypatch.delenv(name)

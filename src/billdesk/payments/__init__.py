@@ -1,5 +1,12 @@
 """Stripe: saved cards, charging paid tickets, Checkout, webhooks, reconcile, refunds.
 
+- states: the tables of moves of a charge and of its attempts, the lock order, the lease;
+- attempts: what Stripe said about an attempt, written through those tables;
+- charges, checkout: the customer's ways to pay or give up a ticket;
+- events, reconcile: Stripe's webhook and the recovery job;
+- refunds, ledger: refunds (by people and automatic), and the check of billdesk's
+  records against Stripe's.
+
 The client area opens a paid ticket in `awaiting_payment` and then calls
 `charge_new_ticket()`; everything after that (retry, Checkout, cancel, webhook,
 reconcile, refunds) lives here.
@@ -10,10 +17,9 @@ from billdesk.payments.charges import (
     ChargeOutcome,
     cancel_unpaid_ticket,
     charge_new_ticket,
-    finish_checkout,
     retry_saved_card,
-    start_checkout,
 )
+from billdesk.payments.checkout import finish_checkout, start_checkout
 from billdesk.payments.events import BadSignature, handle_event, verify
 from billdesk.payments.reconcile import ReconcileReport, reconcile
 from billdesk.payments.refunds import refund_charge

@@ -1,37 +1,68 @@
-"""Charging paid tickets: the saved card off-session, Stripe Checkout, retry, cancel.
+"""Charging paid tickets on the saved card, retrying, cancelling; where a charge stands.
 
-The charge row is written, with its idempotency key, in its own committed
-transaction before Stripe is called. Whatever happens next (a retry, a second
-click, a crash between Stripe's answer and the database write), the same attempt
-reuses the same key, so Stripe charges it at most once; `reconcile()` settles what
-a crash left behind. Every settling write is conditional on the charge's current
-status, so the charge path, the webhook and the reconcile job can race without
-moving anything twice.
+A saved-card attempt runs in short steps, each its own transaction:
+
+1. `begin_attempt()`: under the locks (ticket, charge, attempts) take the charge's
+   in-flight lease and write the attempt with its idempotency key. Nobody else may
+   start an attempt or cancel while the lease is held (`payment_in_progress`).
+2. `close_earlier()`: whatever earlier attempts left open in Stripe is closed (their
+   PaymentIntent cancelled, their Checkout Session expired), so that at most one
+   attempt can ever take the money. An earlier attempt that turns out paid pays the
+   charge, and nothing new is asked.
+3. The PaymentIntent is created unconfirmed (key K), its id written, then confirmed
+   off-session (key K-confirm). An unconfirmed PaymentIntent cannot take money, so
+   from the moment money can move billdesk knows which PaymentIntent to ask about;
+   a retry of the same attempt sends the same keys and Stripe answers it once.
+4. `after_stripe_answer()`: Stripe's answer goes through `attempts.record_*`, and the
+   lease is given back.
+
+A crash anywhere leaves the attempt `started` with its lease; once the lease has
+expired, reconcile (or the customer's next click) finishes it from Stripe's records.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import stripe
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
-from billdesk import clock
-from billdesk.db import DB
-from billdesk.errors import InvalidTransition, NotFound
+from billdesk.errors import NotFound, PaymentInProgress, PaymentsUnavailable
 from billdesk.payments import stripe_api
+from billdesk.payments.attempts import (
+    DECLINED,
+    find_attempt,
+    money_text,
+    notify,
+    record_closed,
+    record_decline,
+    record_success,
+    record_unknown,
+)
+from billdesk.payments.states import (
+    LIVE_ATTEMPTS,
+    PAID,
+    UNPAID,
+    AttemptStatus,
+    ChargeStatus,
+    Locked,
+    locked_charge,
+    move_attempt,
+    move_charge,
+    release_lease,
+    take_lease,
+)
 from billdesk.settings import get_settings
-from billdesk.tables import Charge, Notification, Ticket, TicketEvent
-from billdesk.tickets import Action, next_status, record_event
+from billdesk.tables import Charge, PaymentAttempt, Ticket, TicketEvent
+from billdesk.tickets.lifecycle import Action, next_status, record_event, write_transaction
 
 log = logging.getLogger("billdesk.payments")
 
-Status = Charge.Status
-UNPAID = (Status.pending.value, Status.requires_payment.value, Status.failed.value)
+Status = ChargeStatus
 
 NO_CARD = "You have no saved card. Pay on the payment page, or add a card and retry."
 NEEDS_AUTHENTICATION = (
@@ -41,18 +72,24 @@ UNREACHABLE = (
     "The payment provider could not be reached. The payment will be checked again; "
     "you can also retry."
 )
-DECLINED = "Your card was declined."
+PROCESSING = "The payment is being processed."
+BUSY = "A payment for this ticket is under way. Wait a moment, then reload the page."
+CANCEL_WAIT_SECONDS = 5.0
 
-
-def atomic() -> Any:
-    """One write transaction; on SQLite it takes the write lock at once."""
-    if isinstance(DB, SQLiteEngine):
-        return DB.transaction(transaction_type=TransactionType.immediate)
-    return DB.transaction()
-
-
-def now() -> datetime:
-    return clock.now()
+__all__ = [
+    "DECLINED",
+    "NEEDS_AUTHENTICATION",
+    "NO_CARD",
+    "UNPAID",
+    "UNREACHABLE",
+    "ChargeOutcome",
+    "Status",
+    "cancel_unpaid_ticket",
+    "charge_new_ticket",
+    "money_text",
+    "notify",
+    "retry_saved_card",
+]
 
 
 def payment_url(ticket_id: int) -> str:
@@ -136,155 +173,168 @@ async def outcome_for_ticket(ticket_id: int) -> ChargeOutcome:
     return await outcome_of(row["id"])
 
 
-def _new_key(charge_id: int, attempt: int) -> str:
+def new_key(charge_id: int, attempt: int) -> str:
     # The random part keeps keys unique if the database is ever rebuilt and ids repeat.
     return f"billdesk-charge-{charge_id}-attempt-{attempt}-{secrets.token_hex(6)}"
 
 
-async def notify(user_id: int, kind: Notification.Kind, ticket_id: int, text: str) -> None:
-    await Notification.insert(
-        Notification(user=user_id, kind=kind, ticket=ticket_id, text=text[:300])
+def attempt_metadata(charge: dict[str, Any], number: int) -> dict[str, str]:
+    """What every PaymentIntent and Checkout Session carries, so Stripe's news names its attempt."""
+    return {
+        "ticket_id": str(charge["ticket"]),
+        "charge_id": str(charge["id"]),
+        "attempt": str(number),
+    }
+
+
+# ------------------------------------------------------------ starting attempts
+
+
+@dataclass
+class Started:
+    """An attempt this process may now run: it holds the charge's lease (`token`)."""
+
+    charge: dict[str, Any]
+    attempt: dict[str, Any]
+    token: str
+    earlier: list[dict[str, Any]]
+
+
+async def begin_attempt(charge_id: int, method: PaymentAttempt.Method) -> Started | None:
+    """Take the lease and write the attempt; None when the charge is no longer unpaid.
+
+    A saved-card attempt whose answer was lost (`unknown`, or `started` by a process
+    whose lease expired) is run again with its own keys; otherwise a new attempt
+    with a new key starts. Raises PaymentInProgress while another process holds
+    the lease, InvalidTransition when the ticket is not awaiting payment.
+    """
+    async with locked_charge(charge_id) as locked:
+        if not locked.unpaid:
+            return None
+        next_status(locked.ticket["status"], Action.pay)
+        if locked.lease_held():
+            raise PaymentInProgress(BUSY, errors={"status": BUSY})
+        charge = locked.charge
+        current = locked.attempt()
+        if (
+            method == PaymentAttempt.Method.saved_card
+            and current is not None
+            and current["method"] == method.value
+            and current["status"] in (AttemptStatus.unknown.value, AttemptStatus.started.value)
+        ):
+            attempt = current
+            await move_attempt(locked, attempt, AttemptStatus.started)
+        else:
+            attempt = await _add_attempt(locked, method)
+        if method == PaymentAttempt.Method.saved_card:
+            await move_charge(
+                locked, ChargeStatus.pending,
+                attempt=attempt["number"], idempotency_key=attempt["idempotency_key"],
+                stripe_payment_intent_id=attempt["stripe_payment_intent_id"],
+            )
+        else:
+            # A Checkout Session leaves the charge waiting for the customer until it is paid.
+            waiting = ChargeStatus(charge["status"])
+            if waiting == ChargeStatus.failed:
+                waiting = ChargeStatus.requires_payment
+            await move_charge(
+                locked, waiting,
+                attempt=attempt["number"], idempotency_key=attempt["idempotency_key"],
+            )
+        token = await take_lease(locked)
+        earlier = [
+            a for a in locked.attempts
+            if a["id"] != attempt["id"] and a["status"] in LIVE_ATTEMPTS
+        ]
+        return Started(charge=dict(charge), attempt=dict(attempt), token=token, earlier=earlier)
+
+
+async def _add_attempt(locked: Locked, method: PaymentAttempt.Method) -> dict[str, Any]:
+    charge = locked.charge
+    number = max([charge["attempt"], *(a["number"] for a in locked.attempts)]) + 1
+    rows = await PaymentAttempt.insert(
+        PaymentAttempt(
+            charge=charge["id"],
+            number=number,
+            method=method,
+            status=AttemptStatus.started,
+            amount=charge["amount"],
+            currency=charge["currency"],
+            idempotency_key=new_key(charge["id"], number),
+        )
+    ).returning(*PaymentAttempt.all_columns())
+    attempt = dict(rows[0])
+    locked.attempts.append(attempt)
+    return attempt
+
+
+def close_in_stripe(client: stripe.StripeClient, attempt: dict[str, Any]) -> tuple[str, str | None]:
+    """Make sure `attempt` can no longer take money: ("canceled" | "succeeded" | "processing", intent id).
+
+    A PaymentIntent is cancelled and a Checkout Session expired; when Stripe says it
+    is too late for that, Stripe is asked what happened. Stripe errors propagate.
+    """
+    if attempt["method"] == PaymentAttempt.Method.checkout.value:
+        session_id = attempt["stripe_checkout_session_id"]
+        if not session_id:
+            return "canceled", None
+        try:
+            client.v1.checkout.sessions.expire(session_id)
+            return "canceled", None
+        except stripe.InvalidRequestError:
+            session = client.v1.checkout.sessions.retrieve(session_id)
+        intent_id = stripe_api.object_id(getattr(session, "payment_intent", None))
+        if getattr(session, "payment_status", None) == "paid":
+            return "succeeded", intent_id
+        if getattr(session, "status", None) == "expired":
+            return "canceled", intent_id
+        return "processing", intent_id
+    intent_id = attempt["stripe_payment_intent_id"]
+    if not intent_id:
+        # Never created, or created and never confirmed: nothing can take money.
+        return "canceled", None
+    try:
+        client.v1.payment_intents.cancel(intent_id)
+        return "canceled", intent_id
+    except stripe.InvalidRequestError:
+        intent = client.v1.payment_intents.retrieve(intent_id)
+    if intent.status == "succeeded":
+        return "succeeded", intent_id
+    if intent.status == "canceled":
+        return "canceled", intent_id
+    if intent.status == "processing":
+        return "processing", intent_id
+    raise stripe.InvalidRequestError(
+        f"PaymentIntent {intent_id} could not be cancelled ({intent.status})", param=None
     )
 
 
-def _money(amount: int, currency: str) -> str:
-    return f"{amount / 100:.2f} {currency.upper()}"
+async def close_earlier(started: Started) -> str:
+    """Close the attempts before this one in Stripe: "closed", "paid" or "processing".
 
-
-# ------------------------------------------------------------------ settling
-
-
-async def settle_paid(
-    charge_id: int, *, payment_intent_id: str | None, checkout_session_id: str | None = None
-) -> bool:
-    """Record that Stripe took the money; the ticket goes to the queue. False if already known."""
-    async with atomic():
-        row = (
-            await Charge.select(
-                Charge.status,
-                Charge.ticket,
-                Charge.customer,
-                Charge.amount,
-                Charge.currency,
-                Charge.stripe_payment_intent_id,
-            )
-            .where(Charge.id == charge_id)
-            .first()
-        )
-        if row is None:
-            return False
-        if row["status"] not in (*UNPAID, Status.canceled.value):
-            return False
-        values: dict[Any, Any] = {
-            Charge.status: Status.succeeded,
-            Charge.paid_at: now(),
-            Charge.updated_at: now(),
-            Charge.failure_reason: "",
-        }
-        if payment_intent_id:
-            values[Charge.stripe_payment_intent_id] = payment_intent_id
-        if checkout_session_id:
-            values[Charge.stripe_checkout_session_id] = checkout_session_id
-        changed = (
-            await Charge.update(values)
-            .where((Charge.id == charge_id) & (Charge.status == row["status"]))
-            .returning(Charge.id)
-        )
-        if not changed:
-            return False
-        ticket_id = row["ticket"]
-        await record_event(
-            ticket_id=ticket_id,
-            kind=TicketEvent.Kind.charge,
-            actor_id=None,
-            old_value=row["status"],
-            new_value=Status.succeeded.value,
-        )
-        if row["status"] == Status.canceled.value:
-            # The customer gave the ticket up while a payment was under way. The
-            # money is recorded so that finance sees it and refunds it.
-            log.warning("charge %s paid after its ticket %s was cancelled", charge_id, ticket_id)
-            return True
-        ticket = await Ticket.select(Ticket.status).where(Ticket.id == ticket_id).first()
-        if ticket and ticket["status"] == Ticket.Status.awaiting_payment.value:
-            new_status = next_status(ticket["status"], Action.pay)
-            await Ticket.update({Ticket.status: new_status}).where(
-                (Ticket.id == ticket_id) & (Ticket.status == Ticket.Status.awaiting_payment)
-            )
-            await record_event(
-                ticket_id=ticket_id,
-                kind=TicketEvent.Kind.status,
-                actor_id=None,
-                old_value=ticket["status"],
-                new_value=new_status.value,
-            )
-        await notify(
-            row["customer"],
-            Notification.Kind.payment_succeeded,
-            ticket_id,
-            f"Payment of {_money(row['amount'], row['currency'])} received for ticket "
-            f"#{ticket_id}. It is now in the support queue.",
-        )
-    return True
-
-
-async def settle_unpaid(
-    charge_id: int,
-    *,
-    status: Status,
-    reason: str,
-    payment_intent_id: str | None = None,
-) -> bool:
-    """Record that the charge is not paid (yet): `pending` or `requires_payment`.
-
-    Never overrides a charge already paid, cancelled or refunded. The customer is
-    told when the charge newly needs their action.
+    Stripe errors propagate; nothing is written for the attempts Stripe did not answer about.
     """
-    async with atomic():
-        row = (
-            await Charge.select(
-                Charge.status,
-                Charge.ticket,
-                Charge.customer,
-                Charge.failure_reason,
-            )
-            .where(Charge.id == charge_id)
-            .first()
+    results: list[tuple[dict[str, Any], str, str | None]] = []
+    for attempt in started.earlier:
+        state, intent_id = await stripe_api.call(
+            lambda client, attempt=attempt: close_in_stripe(client, attempt)
         )
-        if row is None or row["status"] not in UNPAID:
-            return False
-        values: dict[Any, Any] = {
-            Charge.status: status,
-            Charge.failure_reason: reason,
-            Charge.updated_at: now(),
-        }
-        if payment_intent_id:
-            values[Charge.stripe_payment_intent_id] = payment_intent_id
-        changed = (
-            await Charge.update(values)
-            .where((Charge.id == charge_id) & (Charge.status == row["status"]))
-            .returning(Charge.id)
-        )
-        if not changed:
-            return False
-        if row["status"] != status.value:
-            await record_event(
-                ticket_id=row["ticket"],
-                kind=TicketEvent.Kind.charge,
-                actor_id=None,
-                old_value=row["status"],
-                new_value=status.value,
-            )
-        if status == Status.requires_payment and (
-            row["status"] != status.value or row["failure_reason"] != reason
-        ):
-            await notify(
-                row["customer"],
-                Notification.Kind.payment_failed,
-                row["ticket"],
-                f"Payment for ticket #{row['ticket']} did not go through: {reason}",
-            )
-    return True
+        results.append((attempt, state, intent_id))
+    if not results:
+        return "closed"
+    outcome = "closed"
+    async with locked_charge(started.charge["id"]) as locked:
+        for attempt, state, intent_id in results:
+            row = find_attempt(locked, number=attempt["number"])
+            assert row is not None
+            if state == "succeeded":
+                await record_success(locked, row, payment_intent_id=intent_id)
+                outcome = "paid"
+            elif state == "canceled":
+                await record_closed(locked, row)
+            elif outcome != "paid":
+                outcome = "processing"
+    return outcome
 
 
 # ------------------------------------------------------------ the saved card
@@ -299,97 +349,177 @@ def _declined_reason(error: stripe.CardError) -> str:
     return str(message or DECLINED)
 
 
-def _payment_intent_of_error(client: stripe.StripeClient, error: stripe.StripeError) -> str | None:
-    """The PaymentIntent a failed confirmation left behind.
-
-    Stripe puts it in the error; localstripe only names the failed charge.
-    """
-    detail = error.error
-    if detail is None:
-        return None
-    found = stripe_api.object_id(getattr(detail, "payment_intent", None))
-    if found:
-        return found
-    charge_id = getattr(detail, "charge", None)
-    if charge_id:
-        try:
-            return stripe_api.object_id(client.v1.charges.retrieve(charge_id).payment_intent)
-        except stripe.StripeError:
-            return None
-    return None
+def _intent_state(intent: Any) -> tuple[str, str]:
+    """An attempt's outcome from a PaymentIntent's status: (succeeded|declined|unknown|canceled, reason)."""
+    if intent.status == "succeeded":
+        return AttemptStatus.succeeded.value, ""
+    if intent.status in ("requires_action", "requires_confirmation"):
+        return AttemptStatus.declined.value, NEEDS_AUTHENTICATION
+    if intent.status == "processing":
+        return AttemptStatus.unknown.value, PROCESSING
+    if intent.status == "canceled":
+        return AttemptStatus.canceled.value, "The payment was cancelled."
+    error = getattr(intent, "last_payment_error", None)
+    message = getattr(error, "message", None) if error is not None else None
+    return AttemptStatus.declined.value, str(message or DECLINED)
 
 
-def _charge_saved_card(
-    client: stripe.StripeClient, charge: dict[str, Any], stripe_customer_id: str | None
+LOST_ERRORS = (
+    stripe.APIConnectionError,
+    stripe.APIError,
+    stripe.RateLimitError,
+    stripe.IdempotencyError,
+)
+
+
+def _create_intent(
+    client: stripe.StripeClient, started: Started, stripe_customer_id: str | None
 ) -> tuple[str, str, str | None]:
-    """One off-session attempt: (charge status, failure reason, PaymentIntent id)."""
+    """Create the attempt's PaymentIntent, unconfirmed: ("created", "", id) or a final answer."""
     if not stripe_customer_id:
-        return Status.requires_payment.value, NO_CARD, None
+        return AttemptStatus.declined.value, NO_CARD, None
     try:
         card = stripe_api.find_saved_card(client, stripe_customer_id)
-    except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError):
-        return Status.pending.value, UNREACHABLE, None
+    except LOST_ERRORS:
+        return AttemptStatus.unknown.value, UNREACHABLE, None
     if card is None:
-        return Status.requires_payment.value, NO_CARD, None
-    metadata = {"ticket_id": str(charge["ticket"]), "charge_id": str(charge["id"])}
+        return AttemptStatus.declined.value, NO_CARD, None
+    charge, attempt = started.charge, started.attempt
     try:
         intent = client.v1.payment_intents.create(
             params={
-                "amount": charge["amount"],
-                "currency": charge["currency"],
+                "amount": attempt["amount"],
+                "currency": attempt["currency"],
                 "customer": stripe_customer_id,
                 "payment_method": card.payment_method_id,
-                "off_session": True,
-                "confirm": True,
-                "metadata": metadata,
+                "metadata": attempt_metadata(charge, attempt["number"]),
             },
-            options={"idempotency_key": charge["idempotency_key"]},
+            options={"idempotency_key": attempt["idempotency_key"]},
         )
-    except stripe.CardError as error:
-        return (
-            Status.requires_payment.value,
-            _declined_reason(error),
-            _payment_intent_of_error(client, error),
-        )
-    except (
-        stripe.APIConnectionError,
-        stripe.APIError,
-        stripe.RateLimitError,
-        stripe.IdempotencyError,
-    ):
-        # Stripe may or may not have charged: stay pending, reconcile will ask.
-        return Status.pending.value, UNREACHABLE, None
+    except LOST_ERRORS:
+        return AttemptStatus.unknown.value, UNREACHABLE, None
     except stripe.StripeError as error:
         log.warning("charge %s refused by Stripe: %s", charge["id"], error)
-        return Status.requires_payment.value, str(error.user_message or DECLINED), None
-    if intent.status == "succeeded":
-        return Status.succeeded.value, "", intent.id
-    if intent.status in ("requires_action", "requires_confirmation"):
-        return Status.requires_payment.value, NEEDS_AUTHENTICATION, intent.id
-    if intent.status == "processing":
-        return Status.pending.value, "The payment is being processed.", intent.id
-    return Status.requires_payment.value, DECLINED, intent.id
+        return AttemptStatus.declined.value, str(error.user_message or DECLINED), None
+    return "created", "", intent.id
 
 
-async def _attempt(charge: dict[str, Any]) -> ChargeOutcome:
-    stripe_customer_id = await stripe_api.stripe_customer_of(charge["customer"])
-    status, reason, intent_id = await stripe_api.call(
-        lambda client: _charge_saved_card(client, charge, stripe_customer_id)
-    )
-    await after_stripe_answer(charge["id"], status, reason, intent_id)
-    return await outcome_of(charge["id"])
+def _confirm_intent(
+    client: stripe.StripeClient, started: Started, intent_id: str
+) -> tuple[str, str, str | None]:
+    """Confirm the PaymentIntent off-session: (attempt status, reason, intent id)."""
+    try:
+        intent = client.v1.payment_intents.confirm(
+            intent_id,
+            params={"off_session": True},
+            options={"idempotency_key": started.attempt["idempotency_key"] + "-confirm"},
+        )
+    except stripe.CardError as error:
+        return AttemptStatus.declined.value, _declined_reason(error), intent_id
+    except LOST_ERRORS:
+        return AttemptStatus.unknown.value, UNREACHABLE, intent_id
+    except stripe.InvalidRequestError:
+        # Already confirmed (a retry after the key's replay window): ask where it stands.
+        try:
+            intent = client.v1.payment_intents.retrieve(intent_id)
+        except stripe.StripeError:
+            return AttemptStatus.unknown.value, UNREACHABLE, intent_id
+    except stripe.StripeError as error:
+        log.warning("charge %s refused by Stripe: %s", started.charge["id"], error)
+        return AttemptStatus.declined.value, str(error.user_message or DECLINED), intent_id
+    status, reason = _intent_state(intent)
+    return status, reason, intent_id
+
+
+async def _note_intent(started: Started, intent_id: str) -> bool:
+    """Write the new PaymentIntent's id before confirming it; False if the lease was lost."""
+    async with locked_charge(started.charge["id"]) as locked:
+        if locked.charge["in_flight_token"] != started.token:
+            return False
+        attempt = find_attempt(locked, number=started.attempt["number"])
+        assert attempt is not None
+        await PaymentAttempt.update({PaymentAttempt.stripe_payment_intent_id: intent_id}).where(
+            PaymentAttempt.id == attempt["id"]
+        )
+        if locked.is_current(attempt):
+            await Charge.update({Charge.stripe_payment_intent_id: intent_id}).where(
+                Charge.id == locked.charge["id"]
+            )
+    started.attempt["stripe_payment_intent_id"] = intent_id
+    return True
+
+
+async def run_saved_card(started: Started) -> ChargeOutcome:
+    """Run a begun saved-card attempt to Stripe's answer; the lease is given back at the end."""
+    charge_id = started.charge["id"]
+    try:
+        try:
+            earlier = await close_earlier(started)
+        except stripe.StripeError as error:
+            log.warning("charge %s: earlier attempts could not be closed: %s", charge_id, error)
+            await after_stripe_answer(started, AttemptStatus.unknown.value, UNREACHABLE, None)
+            return await outcome_of(charge_id)
+        if earlier != "closed":
+            await _abandon(started)
+            return await outcome_of(charge_id)
+        intent_id = started.attempt["stripe_payment_intent_id"]
+        if intent_id is None:
+            stripe_customer_id = await stripe_api.stripe_customer_of(started.charge["customer"])
+            state, reason, intent_id = await stripe_api.call(
+                lambda client: _create_intent(client, started, stripe_customer_id)
+            )
+            if state != "created":
+                await after_stripe_answer(started, state, reason, intent_id)
+                return await outcome_of(charge_id)
+            assert intent_id is not None
+            if not await _note_intent(started, intent_id):
+                log.warning("charge %s: lease lost before confirming %s", charge_id, intent_id)
+                return await outcome_of(charge_id)
+        state, reason, intent_id = await stripe_api.call(
+            lambda client: _confirm_intent(client, started, intent_id)
+        )
+        await after_stripe_answer(started, state, reason, intent_id)
+    except Exception:
+        await _give_back(started)
+        raise
+    return await outcome_of(charge_id)
 
 
 async def after_stripe_answer(
-    charge_id: int, status: str, reason: str, intent_id: str | None
+    started: Started, status: str, reason: str, intent_id: str | None
 ) -> None:
-    """Write what Stripe answered (a separate step, so a crash before it can be simulated)."""
-    if status == Status.succeeded.value:
-        await settle_paid(charge_id, payment_intent_id=intent_id)
-    else:
-        await settle_unpaid(
-            charge_id, status=Status(status), reason=reason, payment_intent_id=intent_id
-        )
+    """Write what Stripe answered and give the lease back (a step of its own, so that a
+    crash before it can be simulated)."""
+    async with locked_charge(started.charge["id"]) as locked:
+        attempt = find_attempt(locked, number=started.attempt["number"])
+        assert attempt is not None
+        if status == AttemptStatus.succeeded.value:
+            await record_success(locked, attempt, payment_intent_id=intent_id)
+        elif status == AttemptStatus.unknown.value:
+            await record_unknown(locked, attempt, reason=reason, payment_intent_id=intent_id)
+        else:
+            await record_decline(locked, attempt, reason=reason, payment_intent_id=intent_id)
+            if status == AttemptStatus.canceled.value or intent_id is None:
+                # Nothing in Stripe can take money for this attempt any more.
+                await record_closed(locked, attempt)
+        await release_lease(locked, started.token)
+
+
+async def _abandon(started: Started) -> None:
+    """An earlier attempt paid (or is being paid): this one is never sent."""
+    async with locked_charge(started.charge["id"]) as locked:
+        attempt = find_attempt(locked, number=started.attempt["number"])
+        assert attempt is not None
+        await record_closed(locked, attempt)
+        if locked.charge["status"] == ChargeStatus.pending.value and locked.is_current(attempt):
+            # Still being processed in Stripe: the webhook or reconcile settles it.
+            await move_charge(locked, ChargeStatus.pending, failure_reason=PROCESSING)
+        await release_lease(locked, started.token)
+
+
+async def _give_back(started: Started) -> None:
+    async with locked_charge(started.charge["id"]) as locked:
+        await release_lease(locked, started.token)
 
 
 async def charge_new_ticket(
@@ -405,7 +535,7 @@ async def charge_new_ticket(
     Call it after the ticket's own transaction has committed, with the price the
     customer confirmed (`amount`, `currency`); what is left out is read from the
     ticket and its department. It writes the charge row first (committed), then
-    asks Stripe once; calling it again for the same ticket never charges twice.
+    asks Stripe; calling it again for the same ticket never charges twice.
     Raises PaymentsUnavailable, before writing anything, when payments are not set up.
     """
     stripe_api.stripe_client()
@@ -427,10 +557,9 @@ async def charge_new_ticket(
         amount = amount if amount is not None else ticket["department.ticket_price"]
         currency = currency or ticket["department.currency"]
     assert currency is not None and amount is not None
-    async with atomic():
+    async with write_transaction():
         existing = await Charge.select(Charge.id).where(Charge.ticket == ticket_id).first()
         if existing is None:
-            placeholder = f"new-{secrets.token_hex(16)}"
             rows = await Charge.insert(
                 Charge(
                     ticket=ticket_id,
@@ -439,31 +568,31 @@ async def charge_new_ticket(
                     amount=amount,
                     currency=currency.lower(),
                     status=Status.pending,
-                    idempotency_key=placeholder,
-                    attempt=1,
+                    idempotency_key=f"billdesk-charge-new-{secrets.token_hex(16)}",
+                    attempt=0,
                 )
             ).returning(Charge.id)
             charge_id = rows[0]["id"]
-            await Charge.update({Charge.idempotency_key: _new_key(charge_id, 1)}).where(
-                Charge.id == charge_id
-            )
             await record_event(
                 ticket_id=ticket_id,
                 kind=TicketEvent.Kind.charge,
                 actor_id=None,
                 old_value="",
-                new_value=f"{Status.pending.value} {_money(amount, currency)}",
+                new_value=f"{Status.pending.value} {money_text(amount, currency)}",
             )
         else:
             charge_id = existing["id"]
-    charge = await load_charge(charge_id=charge_id)
-    assert charge is not None
-    if charge["status"] != Status.pending.value:
+    try:
+        started = await begin_attempt(charge_id, PaymentAttempt.Method.saved_card)
+    except PaymentInProgress:
         return await outcome_of(charge_id)
-    return await _attempt(charge)
+    if started is None:
+        return await outcome_of(charge_id)
+    return await run_saved_card(started)
 
 
-async def _customer_charge(ticket_id: int, customer_id: int) -> dict[str, Any]:
+async def customer_charge(ticket_id: int, customer_id: int) -> dict[str, Any]:
+    """The customer's charge for the ticket (NotFound when there is none to pay)."""
     charge = await load_charge(ticket_id=ticket_id, customer_id=customer_id)
     if charge is None:
         ticket = (
@@ -504,175 +633,131 @@ async def payment_view(*, ticket_id: int, customer_id: int) -> dict[str, Any]:
     if ticket is None:
         raise NotFound("There is no such ticket.")
     charge = await load_charge(ticket_id=ticket_id, customer_id=customer_id)
-    return {"ticket": ticket, "charge": charge}
+    surplus = []
+    if charge is not None:
+        surplus = await PaymentAttempt.select(
+            PaymentAttempt.amount, PaymentAttempt.currency, PaymentAttempt.updated_at
+        ).where((PaymentAttempt.charge == charge["id"]) & PaymentAttempt.surplus.eq(True))
+    return {"ticket": ticket, "charge": charge, "surplus_payments": surplus}
 
 
 async def retry_saved_card(*, ticket_id: int, customer_id: int) -> ChargeOutcome:
     """Charge the saved card again for a ticket awaiting payment (`/pay`).
 
-    A charge left `pending` (Stripe's answer unknown) is retried with the same
-    idempotency key, so it cannot be paid twice; a refused one starts a new
-    attempt with a new key. Two clicks at once make one attempt.
+    An attempt whose answer was lost is retried with its own idempotency key, so it
+    cannot be paid twice; a refused one is closed in Stripe and a new attempt starts
+    with a new key. While another attempt is in flight: PaymentInProgress (409).
     """
     stripe_api.stripe_client()
-    charge = await _customer_charge(ticket_id, customer_id)
+    charge = await customer_charge(ticket_id, customer_id)
     next_status(charge["ticket.status"], Action.pay)
-    if charge["status"] in (Status.requires_payment.value, Status.failed.value):
-        attempt = charge["attempt"] + 1
-        key = _new_key(charge["id"], attempt)
-        async with atomic():
-            moved = (
-                await Charge.update(
-                    {
-                        Charge.attempt: attempt,
-                        Charge.idempotency_key: key,
-                        Charge.status: Status.pending,
-                        Charge.updated_at: now(),
-                    }
-                )
-                .where(
-                    (Charge.id == charge["id"])
-                    & (Charge.attempt == charge["attempt"])
-                    & (Charge.status == charge["status"])
-                )
-                .returning(Charge.id)
-            )
-        if not moved:
-            return await outcome_of(charge["id"])
-        reloaded = await load_charge(charge_id=charge["id"])
-        assert reloaded is not None
-        charge = reloaded
-    elif charge["status"] != Status.pending.value:
+    started = await begin_attempt(charge["id"], PaymentAttempt.Method.saved_card)
+    if started is None:
         return await outcome_of(charge["id"])
-    return await _attempt(charge)
-
-
-# ------------------------------------------------------------------ Checkout
-
-
-async def start_checkout(*, ticket_id: int, customer_id: int) -> str:
-    """A Stripe Checkout Session paying this ticket's charge; returns its URL."""
-    stripe_api.stripe_client()
-    charge = await _customer_charge(ticket_id, customer_id)
-    next_status(charge["ticket.status"], Action.pay)
-    if charge["status"] not in UNPAID:
-        raise InvalidTransition(
-            "This ticket's payment is already settled.",
-            errors={"status": "The payment is already settled."},
-        )
-    stripe_customer_id = await stripe_api.get_or_create_stripe_customer(customer_id)
-    base = get_settings().base_url
-    metadata = {"ticket_id": str(ticket_id), "charge_id": str(charge["id"])}
-    session = await stripe_api.checkout_call(
-        lambda client: client.v1.checkout.sessions.create(
-            params={
-                "mode": "payment",
-                "customer": stripe_customer_id,
-                "line_items": [
-                    {
-                        "quantity": 1,
-                        "price_data": {
-                            "currency": charge["currency"],
-                            "unit_amount": charge["amount"],
-                            "product_data": {"name": f"Support ticket #{ticket_id}"},
-                        },
-                    }
-                ],
-                "metadata": metadata,
-                "payment_intent_data": {"metadata": metadata},
-                "client_reference_id": str(charge["id"]),
-                "success_url": f"{base}/tickets/{ticket_id}/checkout/done"
-                "?session_id={CHECKOUT_SESSION_ID}",
-                "cancel_url": f"{base}/tickets/{ticket_id}",
-            }
-        )
-    )
-    await Charge.update(
-        {
-            Charge.stripe_checkout_session_id: session.id,
-            Charge.updated_at: now(),
-        }
-    ).where(Charge.id == charge["id"])
-    return str(session.url)
-
-
-async def apply_checkout_session(session: Any) -> bool:
-    """Settle the charge a completed payment-mode Checkout Session paid. False if nothing moved."""
-    metadata = stripe_api.metadata_of(session)
-    charge_id = metadata.get("charge_id") or getattr(session, "client_reference_id", None)
-    if not charge_id or not str(charge_id).isdigit():
-        return False
-    if getattr(session, "payment_status", None) != "paid":
-        return False
-    return await settle_paid(
-        int(charge_id),
-        payment_intent_id=stripe_api.object_id(getattr(session, "payment_intent", None)),
-        checkout_session_id=session.id,
-    )
-
-
-async def finish_checkout(*, ticket_id: int, customer_id: int, session_id: str) -> ChargeOutcome:
-    """Back from Checkout: settle from the session itself, without waiting for the webhook."""
-    charge = await _customer_charge(ticket_id, customer_id)
-    session = await stripe_api.call(lambda client: client.v1.checkout.sessions.retrieve(session_id))
-    metadata = stripe_api.metadata_of(session)
-    if str(metadata.get("charge_id")) == str(charge["id"]):
-        await apply_checkout_session(session)
-    return await outcome_of(charge["id"])
+    return await run_saved_card(started)
 
 
 # ------------------------------------------------------------------- cancel
 
 
+async def _claim_for_cancel(charge_id: int) -> tuple[str | None, list[dict[str, Any]]]:
+    """The lease for cancelling, waiting a few seconds for an attempt in flight.
+
+    (None, []) when the charge is no longer unpaid (it was just paid).
+    """
+    deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+    while True:
+        async with locked_charge(charge_id) as locked:
+            if locked.charge["status"] in PAID:
+                # Paid while this request waited: the ticket is in the queue.
+                return None, []
+            next_status(locked.ticket["status"], Action.cancel)
+            if not locked.lease_held():
+                token = await take_lease(locked)
+                live = [dict(a) for a in locked.attempts if a["status"] in LIVE_ATTEMPTS]
+                return token, live
+        if time.monotonic() > deadline:
+            raise PaymentInProgress(
+                "A payment for this ticket is under way, so it cannot be cancelled now. "
+                "Wait a moment and look again: if the payment went through, the ticket is "
+                "in the support queue.",
+                errors={"status": BUSY},
+            )
+        await asyncio.sleep(0.2)
+
+
 async def cancel_unpaid_ticket(*, ticket_id: int, customer_id: int) -> ChargeOutcome:
     """Give up a ticket awaiting payment: the ticket is solved and nothing is charged.
 
-    When Stripe may hold a payment for it, Stripe is asked first: a payment that
-    went through settles the ticket instead, and an open PaymentIntent is
-    cancelled so that it can no longer be paid.
+    Every attempt that reached Stripe is closed there first (PaymentIntent cancelled,
+    Checkout Session expired); only once Stripe has confirmed that none can take
+    money are the charge and the ticket cancelled. A payment that turns out to
+    have gone through pays the ticket instead, and the answer says so. Stripe not
+    answering refuses the cancellation and changes nothing (PaymentsUnavailable).
     """
-    from billdesk.payments.reconcile import reconcile_charge
-
-    charge = await _customer_charge(ticket_id, customer_id)
+    charge = await customer_charge(ticket_id, customer_id)
     next_status(charge["ticket.status"], Action.cancel)
-    if charge["status"] == Status.pending.value or charge["stripe_payment_intent_id"]:
-        await reconcile_charge(charge, cancel_open_intent=True)
-        charge = await _customer_charge(ticket_id, customer_id)
-        if charge["status"] == Status.succeeded.value:
-            return await outcome_of(charge["id"])
-    async with atomic():
-        ticket = await Ticket.select(Ticket.status).where(Ticket.id == ticket_id).first()
-        assert ticket is not None
-        new_status = next_status(ticket["status"], Action.cancel)
-        moved = (
-            await Ticket.update({Ticket.status: new_status})
-            .where((Ticket.id == ticket_id) & (Ticket.status == ticket["status"]))
-            .returning(Ticket.id)
+    token, live = await _claim_for_cancel(charge["id"])
+    if token is None:
+        return await outcome_of(charge["id"])
+    try:
+        results = []
+        for attempt in live:
+            state, intent_id = await stripe_api.call(
+                lambda client, attempt=attempt: close_in_stripe(client, attempt)
+            )
+            results.append((attempt, state, intent_id))
+    except stripe.StripeError as error:
+        log.warning("cancelling ticket %s: Stripe did not answer: %s", ticket_id, error)
+        await _release(charge["id"], token)
+        raise PaymentsUnavailable(
+            "The ticket was not cancelled: the payment provider did not answer, so we "
+            "cannot be sure that no payment is under way. Nothing was changed; try again "
+            "in a moment."
+        ) from None
+    except Exception:
+        await _release(charge["id"], token)
+        raise
+    processing = False
+    async with locked_charge(charge["id"]) as locked:
+        for attempt, state, intent_id in results:
+            row = find_attempt(locked, number=attempt["number"])
+            assert row is not None
+            if state == "succeeded":
+                await record_success(locked, row, payment_intent_id=intent_id)
+            elif state == "canceled":
+                await record_closed(locked, row)
+            else:
+                processing = True
+        if locked.unpaid and not processing:
+            await _cancel(locked, customer_id)
+        await release_lease(locked, token)
+    if processing:
+        raise PaymentInProgress(
+            "A payment for this ticket is being processed, so it cannot be cancelled now. "
+            "Look again in a few minutes.",
+            errors={"status": BUSY},
         )
-        if moved:
-            await record_event(
-                ticket_id=ticket_id,
-                kind=TicketEvent.Kind.status,
-                actor_id=customer_id,
-                old_value=ticket["status"],
-                new_value=new_status.value,
-            )
-            canceled = (
-                await Charge.update(
-                    {
-                        Charge.status: Status.canceled,
-                        Charge.updated_at: now(),
-                    }
-                )
-                .where((Charge.id == charge["id"]) & Charge.status.is_in(list(UNPAID)))
-                .returning(Charge.id)
-            )
-            if canceled:
-                await record_event(
-                    ticket_id=ticket_id,
-                    kind=TicketEvent.Kind.charge,
-                    actor_id=customer_id,
-                    old_value=charge["status"],
-                    new_value=Status.canceled.value,
-                )
     return await outcome_of(charge["id"])
+
+
+async def _cancel(locked: Locked, customer_id: int) -> None:
+    ticket, charge = locked.ticket, locked.charge
+    new_status = next_status(ticket["status"], Action.cancel)
+    await Ticket.update({Ticket.status: new_status}).where(Ticket.id == ticket["id"])
+    await record_event(
+        ticket_id=ticket["id"], kind=TicketEvent.Kind.status, actor_id=customer_id,
+        old_value=ticket["status"], new_value=new_status.value,
+    )
+    old = charge["status"]
+    await move_charge(locked, ChargeStatus.canceled)
+    await record_event(
+        ticket_id=ticket["id"], kind=TicketEvent.Kind.charge, actor_id=customer_id,
+        old_value=old, new_value=ChargeStatus.canceled.value,
+    )
+
+
+async def _release(charge_id: int, token: str) -> None:
+    async with locked_charge(charge_id) as locked:
+        await release_lease(locked, token)
+

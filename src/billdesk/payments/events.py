@@ -1,4 +1,4 @@
-"""Stripe's webhook events: verified, each handled once, moving charges and refunds.
+"""Stripe's webhook events: verified, each handled once, written on the attempt they name.
 
 The event id is stored in the same transaction as the changes the event makes,
 so a failure while handling rolls both back and Stripe's retry handles it again,
@@ -15,18 +15,14 @@ import stripe
 
 from billdesk import clock
 from billdesk.payments import stripe_api
+from billdesk.payments.attempts import DECLINED, find_attempt, record_decline, record_success
 from billdesk.payments.cards import apply_setup_session
-from billdesk.payments.charges import (
-    DECLINED,
-    Status,
-    apply_checkout_session,
-    atomic,
-    settle_paid,
-    settle_unpaid,
-)
+from billdesk.payments.checkout import apply_checkout_session, expire_checkout_session
 from billdesk.payments.refunds import record_stripe_refund
+from billdesk.payments.states import Locked, locked_charge
 from billdesk.settings import get_settings
-from billdesk.tables import Charge, StripeEvent
+from billdesk.tables import Charge, PaymentAttempt, StripeEvent
+from billdesk.tickets.lifecycle import write_transaction
 
 log = logging.getLogger("billdesk.payments")
 
@@ -57,38 +53,81 @@ def verify(payload: bytes, signature: str | None) -> stripe.Event:
 
 
 async def _charge_id_for(intent: Any) -> int | None:
-    metadata = stripe_api.metadata_of(intent)
-    value = metadata.get("charge_id")
+    """The charge a PaymentIntent belongs to: by the attempt that created it, else its metadata."""
+    row = (
+        await PaymentAttempt.select(PaymentAttempt.charge)
+        .where(PaymentAttempt.stripe_payment_intent_id == intent.id)
+        .first()
+    )
+    if row is not None:
+        return int(row["charge"])
+    value = stripe_api.metadata_of(intent).get("charge_id")
     if value and str(value).isdigit():
-        row = await Charge.select(Charge.id).where(Charge.id == int(value)).first()
-        if row is not None:
-            return row["id"]
-    row = await Charge.select(Charge.id).where(Charge.stripe_payment_intent_id == intent.id).first()
-    return row["id"] if row else None
+        found = await Charge.select(Charge.id).where(Charge.id == int(value)).first()
+        if found is not None:
+            return int(found["id"])
+    found = await Charge.select(Charge.id).where(
+        Charge.stripe_payment_intent_id == intent.id
+    ).first()
+    return int(found["id"]) if found else None
+
+
+def _attempt_of(locked: Locked, intent: Any) -> dict[str, Any] | None:
+    """The attempt a PaymentIntent belongs to (by its id, else the attempt its metadata names).
+
+    A PaymentIntent of a charge written before attempts carried a number in their
+    metadata is matched to the charge's current attempt while that has no
+    PaymentIntent of its own.
+    """
+    found = find_attempt(locked, payment_intent_id=intent.id)
+    if found is not None:
+        return found
+    number = stripe_api.metadata_of(intent).get("attempt")
+    if number and number.isdigit():
+        candidate = locked.attempt(int(number))
+    elif number is None:
+        candidate = locked.attempt()
+    else:
+        candidate = None
+    if candidate is None or candidate["stripe_payment_intent_id"] not in (None, intent.id):
+        return None
+    return candidate
+
+
+async def _intent_news(event: stripe.Event, intent: Any) -> None:
+    """A PaymentIntent succeeded or failed: written on its attempt."""
+    charge_id = await _charge_id_for(intent)
+    if charge_id is None:
+        log.info("webhook %s: no charge for PaymentIntent %s", event.id, intent.id)
+        return
+    async with locked_charge(charge_id) as locked:
+        attempt = _attempt_of(locked, intent)
+        if attempt is None:
+            # Not an attempt billdesk made: the ledger check reports it to finance.
+            log.warning("webhook %s: PaymentIntent %s is not an attempt of charge %s",
+                        event.id, intent.id, charge_id)
+            return
+        if event.type == "payment_intent.succeeded":
+            await record_success(locked, attempt, payment_intent_id=intent.id)
+            return
+        error = getattr(intent, "last_payment_error", None)
+        reason = (getattr(error, "message", None) if error is not None else None) or DECLINED
+        await record_decline(locked, attempt, reason=str(reason), payment_intent_id=intent.id)
+    return
 
 
 async def _dispatch(event: stripe.Event) -> None:
+    """Apply one event."""
     kind = event.type
     obj: Any = event.data.object
-    if kind == "payment_intent.succeeded":
-        charge_id = await _charge_id_for(obj)
-        if charge_id is None:
-            log.info("webhook %s: no charge for PaymentIntent %s", event.id, obj.id)
-            return
-        await settle_paid(charge_id, payment_intent_id=obj.id)
-    elif kind == "payment_intent.payment_failed":
-        charge_id = await _charge_id_for(obj)
-        if charge_id is None:
-            log.info("webhook %s: no charge for PaymentIntent %s", event.id, obj.id)
-            return
-        error = getattr(obj, "last_payment_error", None)
-        reason = (getattr(error, "message", None) if error is not None else None) or DECLINED
-        await settle_unpaid(
-            charge_id, status=Status.requires_payment, reason=str(reason), payment_intent_id=obj.id
-        )
-    elif kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+    if kind in ("payment_intent.succeeded", "payment_intent.payment_failed"):
+        await _intent_news(event, obj)
+        return
+    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         if getattr(obj, "mode", None) == "payment" and not await apply_checkout_session(obj):
             log.info("webhook %s: checkout session %s settled nothing", event.id, obj.id)
+    elif kind == "checkout.session.expired":
+        await expire_checkout_session(obj)
     elif kind == "charge.refunded":
         refunds = getattr(obj, "refunds", None)
         for refund in getattr(refunds, "data", None) or []:
@@ -128,7 +167,7 @@ async def handle_event(event: stripe.Event) -> bool:
         # Only Stripe changes here, and setting the default card twice is harmless.
         await stripe_api.call(lambda client: apply_setup_session(client, obj))
     try:
-        async with atomic():
+        async with write_transaction():
             if await _seen(event.id):
                 return False
             await StripeEvent.insert(StripeEvent(event_id=event.id, type=event.type[:100]))

@@ -13,7 +13,7 @@ from piccolo.query import Select
 from piccolo.query.functions.aggregate import Sum
 
 from billdesk.errors import NotFound, ValidationFailed
-from billdesk.tables import Charge, Message, Refund, TicketEvent
+from billdesk.tables import Charge, Message, PaymentAttempt, Refund, TicketEvent
 from billdesk.validation import parse_id
 
 Status = Charge.Status
@@ -37,6 +37,7 @@ LIST_COLUMNS = (
     Charge.failure_reason,
     Charge.created_at,
     Charge.paid_at,
+    Charge.surplus_payments,
 )
 
 
@@ -279,9 +280,29 @@ async def charge_detail(charge_id: int) -> dict[str, Any]:
             Refund.stripe_refund_id,
             Refund.created_at,
             Refund.created_by.name,
+            Refund.automatic,
+            Refund.attempt,
+            Refund.attempt.stripe_payment_intent_id,
         )
         .where(Refund.charge == charge_id)
         .order_by(Refund.id)
+    )
+    attempts = (
+        await PaymentAttempt.select(
+            PaymentAttempt.id,
+            PaymentAttempt.number,
+            PaymentAttempt.method,
+            PaymentAttempt.status,
+            PaymentAttempt.amount,
+            PaymentAttempt.currency,
+            PaymentAttempt.stripe_payment_intent_id,
+            PaymentAttempt.stripe_checkout_session_id,
+            PaymentAttempt.failure_reason,
+            PaymentAttempt.surplus,
+            PaymentAttempt.created_at,
+        )
+        .where(PaymentAttempt.charge == charge_id)
+        .order_by(PaymentAttempt.number)
     )
     messages = (
         await Message.select(
@@ -313,6 +334,7 @@ async def charge_detail(charge_id: int) -> dict[str, Any]:
     return {
         "charge": charge,
         "refunds": refunds,
+        "attempts": attempts,
         "messages": messages,
         "events": events,
         "left_to_refund": charge["amount"] - charge["refunded_amount"]

@@ -1,37 +1,42 @@
-"""Recovery: ask Stripe about every charge left `pending` or `requires_payment`.
+"""Recovery: ask Stripe about every attempt that may still take money, and about pending refunds.
 
-A process that died between Stripe's answer and the database write leaves a
-charge `pending` without its PaymentIntent id; the PaymentIntent is found again by
-the metadata the charge put on it (`charge_id`). Each charge is then settled
-through the same conditional writes as the charge path and the webhook.
+A process that died between two steps of an attempt leaves it `started` (its lease
+expires) or `unknown`; an attempt refused earlier may still hold an open
+PaymentIntent. Each such attempt is looked up in Stripe by its PaymentIntent or
+Checkout Session and settled through the same functions as the charge path and
+the webhook (`attempts.record_*`), under the same locks. News of money is always
+applied; news of a refusal only when no process holds the charge's lease (nobody
+is asking Stripe about it right now).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import stripe
 
+from billdesk import clock
 from billdesk.payments import stripe_api
-from billdesk.payments.charges import (
-    UNREACHABLE,
-    Status,
-    load_charge,
-    now,
-    settle_paid,
-    settle_unpaid,
+from billdesk.payments.attempts import find_attempt, record_closed, record_decline, record_success
+from billdesk.payments.charges import UNREACHABLE
+from billdesk.payments.refunds import send_refund, settle_refund
+from billdesk.payments.states import (
+    LEASE,
+    LIVE_ATTEMPTS,
+    UNPAID,
+    AttemptStatus,
+    ChargeStatus,
+    Locked,
+    locked_charge,
+    move_charge,
 )
-from billdesk.payments.refunds import settle_refund
-from billdesk.tables import Charge, Refund
+from billdesk.tables import Charge, PaymentAttempt, Refund, TicketEvent
+from billdesk.tickets.lifecycle import record_event
 
 log = logging.getLogger("billdesk.payments")
 
-# A charge younger than this may still have its request in flight: leave it be.
-IN_FLIGHT = timedelta(minutes=2)
-OPEN_INTENT = ("requires_payment_method", "requires_action", "requires_confirmation")
 LOST = "The payment did not reach the payment provider. Retry or pay on the payment page."
 
 
@@ -45,132 +50,136 @@ class ReconcileReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _intents_by_charge(client: stripe.StripeClient) -> dict[str, list[Any]]:
-    """Every PaymentIntent carrying a billdesk charge id, grouped by that id."""
-    found: dict[str, list[Any]] = {}
-    for intent in client.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter():
-        charge_id = stripe_api.metadata_of(intent).get("charge_id")
-        if charge_id:
-            found.setdefault(str(charge_id), []).append(intent)
-    return found
+def _look_up(client: stripe.StripeClient, attempt: dict[str, Any]) -> tuple[str, str, str | None]:
+    """Where an attempt stands in Stripe: (state, reason, PaymentIntent id).
 
-
-def _best(intents: list[Any]) -> Any | None:
-    """The intent that tells the most: a paid one, else one in progress, else the newest."""
-    if not intents:
-        return None
-    for wanted in ("succeeded", "processing"):
-        for intent in intents:
-            if intent.status == wanted:
-                return intent
-    return max(intents, key=lambda intent: intent.created or 0)
+    state: succeeded, declined, canceled, processing, open, or missing (nothing in
+    Stripe can take money for it: no PaymentIntent or session was ever written).
+    """
+    if attempt["method"] == PaymentAttempt.Method.checkout.value:
+        session_id = attempt["stripe_checkout_session_id"]
+        if not session_id:
+            return "missing", "", None
+        session = client.v1.checkout.sessions.retrieve(session_id)
+        intent_id = stripe_api.object_id(getattr(session, "payment_intent", None))
+        if getattr(session, "payment_status", None) == "paid":
+            return "succeeded", "", intent_id
+        if getattr(session, "status", None) == "expired":
+            return "canceled", "", intent_id
+        if getattr(session, "status", None) == "complete":
+            return "processing", "", intent_id
+        return "open", "", intent_id
+    intent_id = attempt["stripe_payment_intent_id"]
+    if not intent_id:
+        return "missing", "", None
+    intent = client.v1.payment_intents.retrieve(intent_id)
+    if intent.status == "succeeded":
+        return "succeeded", "", intent_id
+    if intent.status == "processing":
+        return "processing", "", intent_id
+    if intent.status == "canceled":
+        return "canceled", "", intent_id
+    if intent.status == "requires_confirmation" and attempt["status"] in (
+        AttemptStatus.started.value, AttemptStatus.unknown.value
+    ):
+        # Created and never confirmed: it cannot take money; the attempt may be retried.
+        return "missing", "", intent_id
+    last_error = getattr(intent, "last_payment_error", None)
+    message = getattr(last_error, "message", None) if last_error is not None else None
+    return "declined", str(message or "The payment was not completed."), intent_id
 
 
 async def reconcile_charge(
-    charge: dict[str, Any],
-    *,
-    intents: dict[str, list[Any]] | None = None,
-    cancel_open_intent: bool = False,
-    report: ReconcileReport | None = None,
+    charge_id: int, *, report: ReconcileReport, include_recent: bool = False
 ) -> None:
-    """Settle one unpaid charge from what Stripe knows about it."""
-    report = report or ReconcileReport()
+    """Settle one charge's live attempts from what Stripe knows about them."""
     report.checked += 1
-    charge_key = str(charge["id"])
-
-    def look(client: stripe.StripeClient) -> Any | None:
-        if charge["stripe_payment_intent_id"]:
-            candidates = [client.v1.payment_intents.retrieve(charge["stripe_payment_intent_id"])]
-        elif intents is not None:
-            candidates = list(intents.get(charge_key, []))
-        else:
-            candidates = list(_intents_by_charge(client).get(charge_key, []))
-        if charge["stripe_checkout_session_id"] and not any(
-            c.status == "succeeded" for c in candidates
-        ):
-            try:
-                session = client.v1.checkout.sessions.retrieve(charge["stripe_checkout_session_id"])
-            except stripe.StripeError:
-                session = None
-            if session is not None and session.payment_status == "paid":
-                intent_id = stripe_api.object_id(session.payment_intent)
-                if intent_id:
-                    candidates.append(client.v1.payment_intents.retrieve(intent_id))
-        intent = _best(candidates)
-        if cancel_open_intent and intent is not None and intent.status in OPEN_INTENT:
-            intent = client.v1.payment_intents.cancel(intent.id)
-        return intent
-
-    try:
-        intent = await stripe_api.call(look)
-    except stripe.StripeError as error:
-        report.errors.append(f"charge {charge['id']}: {error}")
-        return
-    if intent is not None and intent.status == "succeeded":
-        moved = await settle_paid(charge["id"], payment_intent_id=intent.id)
-        report.paid += int(moved)
-        report.unchanged += int(not moved)
-        return
-    if intent is not None and intent.status == "processing":
-        report.unchanged += 1
-        return
-    if intent is not None:
-        last_error = getattr(intent, "last_payment_error", None)
-        message = getattr(last_error, "message", None) if last_error is not None else None
-        reason = charge["failure_reason"] or message or "The payment was not completed."
-        if charge["failure_reason"] == UNREACHABLE:
-            reason = message or "The payment was not completed."
-        moved = await settle_unpaid(
-            charge["id"],
-            status=Status.requires_payment,
-            reason=reason,
-            payment_intent_id=intent.id,
-        )
-        report.unpaid += int(moved and charge["status"] != Status.requires_payment.value)
-        report.unchanged += int(not moved or charge["status"] == Status.requires_payment.value)
-        return
-    if charge["status"] == Status.pending.value and (
-        cancel_open_intent or charge["created_at"] < now() - IN_FLIGHT
-    ):
-        await settle_unpaid(charge["id"], status=Status.requires_payment, reason=LOST)
+    async with locked_charge(charge_id) as snapshot:
+        attempts = [dict(a) for a in snapshot.attempts if a["status"] in LIVE_ATTEMPTS]
+    looked: list[tuple[dict[str, Any], tuple[str, str, str | None]]] = []
+    for attempt in attempts:
+        try:
+            answer = await stripe_api.call(lambda client, attempt=attempt: _look_up(client, attempt))
+        except stripe.StripeError as error:
+            report.errors.append(f"charge {charge_id}, attempt {attempt['number']}: {error}")
+            return
+        looked.append((attempt, answer))
+    moved = False
+    async with locked_charge(charge_id) as locked:
+        busy = locked.lease_held() and not include_recent
+        was_unpaid = locked.unpaid
+        for seen, (state, reason, intent_id) in looked:
+            attempt = find_attempt(locked, number=seen["number"])
+            assert attempt is not None
+            if state == "succeeded":
+                await record_success(locked, attempt, payment_intent_id=intent_id)
+                moved = True
+            elif busy or state in ("processing", "open"):
+                continue
+            elif state == "declined":
+                moved |= await record_decline(
+                    locked, attempt, reason=_reason(locked, reason), payment_intent_id=intent_id
+                )
+            elif state in ("canceled", "missing"):
+                asked = attempt["status"] in (
+                    AttemptStatus.started.value, AttemptStatus.unknown.value
+                )
+                if asked and locked.is_current(attempt) and locked.unpaid:
+                    moved |= await record_decline(
+                        locked, attempt, reason=LOST if state == "missing" else
+                        "The payment was cancelled.",
+                    )
+                await record_closed(locked, attempt)
+        if not busy and not looked:
+            moved |= await _never_started(locked, include_recent)
+        paid = was_unpaid and locked.charge["status"] == ChargeStatus.succeeded.value
+    if paid:
+        report.paid += 1
+    elif moved:
         report.unpaid += 1
-        return
-    report.unchanged += 1
+    else:
+        report.unchanged += 1
+
+
+def _reason(locked: Locked, fresh: str) -> str:
+    """Keep the reason the customer was already given, unless it only said Stripe was unreachable."""
+    known = locked.charge["failure_reason"]
+    return fresh if not known or known == UNREACHABLE else known
+
+
+async def _never_started(locked: Locked, include_recent: bool) -> bool:
+    """A pending charge with no attempt alive: its process stopped before asking Stripe."""
+    charge = locked.charge
+    if charge["status"] != ChargeStatus.pending.value:
+        return False
+    if not include_recent and charge["updated_at"] > clock.now() - LEASE:
+        return False
+    await move_charge(locked, ChargeStatus.requires_payment, failure_reason=LOST)
+    await record_event(
+        ticket_id=charge["ticket"], kind=TicketEvent.Kind.charge, actor_id=None,
+        old_value=ChargeStatus.pending.value, new_value=ChargeStatus.requires_payment.value,
+    )
+    return True
 
 
 async def reconcile(*, include_recent: bool = False) -> ReconcileReport:
-    """Ask Stripe about every `pending` or `requires_payment` charge and settle it.
+    """Ask Stripe about every attempt that may still take money, and settle it.
 
-    `include_recent` also settles pending charges younger than a couple of
-    minutes (whose request might still be under way); tests and operators who
-    know no request is running use it.
+    Unpaid charges and charges with a live attempt are checked; pending refunds are
+    settled (automatic ones sent again with their own key). `include_recent` also
+    acts on charges whose lease is still held, for operators who know that no
+    process is running.
     """
     stripe_api.stripe_client()
     report = ReconcileReport()
     await reconcile_refunds(report, include_recent=include_recent)
-    rows = (
-        await Charge.select(Charge.id)
-        .where(Charge.status.is_in([Status.pending.value, Status.requires_payment.value]))
-        .order_by(Charge.id)
+    unpaid = await Charge.select(Charge.id).where(Charge.status.is_in(list(UNPAID)))
+    live = await PaymentAttempt.select(PaymentAttempt.charge).where(
+        PaymentAttempt.status.is_in(list(LIVE_ATTEMPTS))
     )
-    if not rows:
-        log.info("reconcile: %s", report)
-        return report
-    charges = [await load_charge(charge_id=row["id"]) for row in rows]
-    need_listing = any(c and not c["stripe_payment_intent_id"] for c in charges)
-    intents: dict[str, list[Any]] = {}
-    if need_listing:
-        try:
-            intents = await stripe_api.call(_intents_by_charge)
-        except stripe.StripeError as error:
-            report.errors.append(f"listing PaymentIntents: {error}")
-            return report
-    for charge in charges:
-        if charge is None:
-            continue
-        if include_recent:
-            charge = {**charge, "created_at": charge["created_at"] - IN_FLIGHT}
-        await reconcile_charge(charge, intents=intents, report=report)
+    charge_ids = sorted({r["id"] for r in unpaid} | {r["charge"] for r in live})
+    for charge_id in charge_ids:
+        await reconcile_charge(charge_id, report=report, include_recent=include_recent)
     log.info("reconcile: %s", report)
     return report
 
@@ -178,15 +187,20 @@ async def reconcile(*, include_recent: bool = False) -> ReconcileReport:
 async def reconcile_refunds(report: ReconcileReport, *, include_recent: bool = False) -> None:
     """Settle refunds left `pending` because Stripe's answer was lost.
 
-    Stripe's refunds of the charge's PaymentIntent are listed and matched by the
-    `refund_id` put in their metadata; a refund Stripe does not have, once it is
-    old enough not to be in flight, failed, and its amount is left to refund again.
+    Stripe's refunds of the PaymentIntent are listed and matched by the `refund_id`
+    put in their metadata. A refund Stripe does not have, once it is old enough not
+    to be in flight: an automatic one is sent again (same key), a person's one has
+    failed and its amount is left to refund again.
     """
     rows = await Refund.select(
-        Refund.id, Refund.created_at, Refund.charge.stripe_payment_intent_id
+        Refund.id,
+        Refund.created_at,
+        Refund.automatic,
+        Refund.attempt.stripe_payment_intent_id,
+        Refund.charge.stripe_payment_intent_id,
     ).where(Refund.status == Refund.Status.pending.value)
     for row in rows:
-        intent_id = row["charge.stripe_payment_intent_id"]
+        intent_id = row["attempt.stripe_payment_intent_id"] or row["charge.stripe_payment_intent_id"]
         if not intent_id:
             continue
         try:
@@ -204,12 +218,17 @@ async def reconcile_refunds(report: ReconcileReport, *, include_recent: bool = F
             (r for r in listed if stripe_api.metadata_of(r).get("refund_id") == str(row["id"])),
             None,
         )
+        old_enough = include_recent or row["created_at"] < clock.now() - LEASE
         if found is not None and found.status in ("succeeded", "failed", "canceled"):
             moved = await settle_refund(
                 row["id"], status=Refund.Status(found.status), stripe_refund_id=found.id
             )
             report.refunds_settled += int(moved)
-        elif found is None and (include_recent or row["created_at"] < now() - IN_FLIGHT):
+        elif found is None and row["automatic"]:
+            await send_refund(row["id"])
+            after = await Refund.select(Refund.status).where(Refund.id == row["id"]).first()
+            report.refunds_settled += int(after is not None and after["status"] != "pending")
+        elif found is None and old_enough:
             moved = await settle_refund(
                 row["id"], status=Refund.Status.failed, stripe_refund_id=None
             )

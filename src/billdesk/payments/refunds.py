@@ -1,8 +1,10 @@
 """Refunds: in full or in part, with a reason, each a Stripe Refund with its own key.
 
-The amount is reserved on the charge (a conditional `refunded_amount` update)
-and the refund row written before Stripe is called, so two finance people
-refunding at once can never refund more than was paid.
+The amount is reserved on the charge, under the charge's lock, and the refund
+row written before Stripe is called, so two finance people refunding at once can
+never refund more than was paid. Automatic refunds of surplus payments (money
+that arrived for a charge already paid or cancelled) are refunds of their own
+attempt's PaymentIntent and leave the charge's figures alone.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ from typing import Any
 
 import stripe
 
+from billdesk import clock, outbox
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
 from billdesk.payments import stripe_api
-from billdesk.payments.charges import Status, atomic, notify, now
-from billdesk.tables import Charge, Notification, Refund, TicketEvent
+from billdesk.payments.attempts import money_text, notify
+from billdesk.payments.states import PAID, ChargeStatus, Locked, locked_charge, move_charge
+from billdesk.tables import Charge, Notification, PaymentAttempt, Refund, TicketEvent
 from billdesk.tickets import record_event
 
 log = logging.getLogger("billdesk.payments")
 
+Status = ChargeStatus
 REFUNDABLE = (Status.succeeded.value, Status.partially_refunded.value)
 REASON_MAX = 500
 
@@ -46,23 +51,10 @@ async def refund_charge(
     if amount is not None and amount <= 0:
         raise ValidationFailed.field("amount", "The amount must be more than zero.")
     stripe_api.stripe_client()
-    async with atomic():
-        charge = (
-            await Charge.select(
-                Charge.id,
-                Charge.ticket,
-                Charge.customer,
-                Charge.amount,
-                Charge.currency,
-                Charge.status,
-                Charge.refunded_amount,
-                Charge.stripe_payment_intent_id,
-            )
-            .where(Charge.id == charge_id)
-            .first()
-        )
-        if charge is None:
-            raise NotFound("There is no such charge.")
+    if not await Charge.exists().where(Charge.id == charge_id):
+        raise NotFound("There is no such charge.")
+    async with locked_charge(charge_id) as locked:
+        charge = locked.charge
         if charge["status"] not in REFUNDABLE or not charge["stripe_payment_intent_id"]:
             raise InvalidTransition(
                 "Only a paid charge can be refunded.",
@@ -73,67 +65,92 @@ async def refund_charge(
         if wanted <= 0 or wanted > left:
             raise ValidationFailed.field(
                 "amount",
-                f"At most {left / 100:.2f} {charge['currency'].upper()} is left to refund.",
+                f"At most {money_text(left, charge['currency'])} is left to refund.",
             )
-        reserved = (
-            await Charge.update(
-                {
-                    Charge.refunded_amount: Charge.refunded_amount + wanted,
-                    Charge.updated_at: now(),
-                }
-            )
-            .where((Charge.id == charge_id) & (Charge.refunded_amount == charge["refunded_amount"]))
-            .returning(Charge.id)
-        )
-        if not reserved:
-            raise ValidationFailed.field(
-                "amount", "Another refund was just made. Check the charge again."
-            )
-        key = f"billdesk-refund-{charge_id}-{secrets.token_hex(8)}"
+        # The amount is reserved now, so two refunds at once can never exceed the charge.
+        await Charge.update(
+            {Charge.refunded_amount: Charge.refunded_amount + wanted, Charge.updated_at: clock.now()}
+        ).where(Charge.id == charge_id)
         rows = await Refund.insert(
             Refund(
                 charge=charge_id,
                 amount=wanted,
                 reason=reason,
                 created_by=actor_id,
-                idempotency_key=key,
+                idempotency_key=f"billdesk-refund-{charge_id}-{secrets.token_hex(8)}",
                 status=Refund.Status.pending,
             )
         ).returning(Refund.id)
-        refund_id = rows[0]["id"]
+        refund_id = int(rows[0]["id"])
+    await send_refund(refund_id, actor_id=actor_id, refusal_is_error=True)
+    return refund_id
 
+
+async def send_refund(
+    refund_id: int, *, actor_id: int | None = None, refusal_is_error: bool = False
+) -> str:
+    """Ask Stripe for a refund written `pending` (its own idempotency key), and settle it.
+
+    Stripe not answering leaves it pending for the webhook or reconcile. A refusal
+    fails it (the reserved amount goes back); with `refusal_is_error` it is also
+    raised as a 422 naming `amount`, for the person who asked. Returns "settled",
+    "pending" (Stripe did not answer, or has not finished) or "refused".
+    """
+    row = (
+        await Refund.select(
+            Refund.id,
+            Refund.charge,
+            Refund.amount,
+            Refund.reason,
+            Refund.status,
+            Refund.idempotency_key,
+            Refund.attempt.stripe_payment_intent_id,
+            Refund.charge.stripe_payment_intent_id,
+        )
+        .where(Refund.id == refund_id)
+        .first()
+    )
+    if row is None or row["status"] != Refund.Status.pending.value:
+        return "settled"
+    intent_id = row["attempt.stripe_payment_intent_id"] or row["charge.stripe_payment_intent_id"]
     try:
         refund = await stripe_api.call(
             lambda client: client.v1.refunds.create(
                 params={
-                    "payment_intent": charge["stripe_payment_intent_id"],
-                    "amount": wanted,
+                    "payment_intent": intent_id,
+                    "amount": row["amount"],
                     # Stripe's own `reason` is a short list of codes: the words go in metadata.
                     "metadata": {
-                        "charge_id": str(charge_id),
+                        "charge_id": str(row["charge"]),
                         "refund_id": str(refund_id),
-                        "reason": reason[:500],
+                        "reason": row["reason"][:500],
                     },
                 },
-                options={"idempotency_key": key},
+                options={"idempotency_key": row["idempotency_key"]},
             )
         )
     except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError):
         # Unknown outcome: the refund stays pending and its amount reserved; the
-        # refund webhook (or a retry with the same key) settles it.
-        log.warning("refund %s of charge %s: Stripe did not answer", refund_id, charge_id)
-        return refund_id
+        # refund webhook (or reconcile, with the same key) settles it.
+        log.warning("refund %s of charge %s: Stripe did not answer", refund_id, row["charge"])
+        return "pending"
     except stripe.StripeError as error:
         await settle_refund(refund_id, status=Refund.Status.failed, stripe_refund_id=None)
         message = error.user_message or str(error)
-        raise ValidationFailed.field("amount", f"Stripe refused the refund: {message}") from None
+        log.warning("refund %s of charge %s refused by Stripe: %s", refund_id, row["charge"],
+                    message)
+        if refusal_is_error:
+            raise ValidationFailed.field(
+                "amount", f"Stripe refused the refund: {message}"
+            ) from None
+        return "refused"
     await settle_refund(
         refund_id,
         status=Refund.Status(_refund_status(refund.status)),
         stripe_refund_id=refund.id,
         actor_id=actor_id,
     )
-    return refund_id
+    return "pending" if refund.status == "pending" else "settled"
 
 
 def _refund_status(stripe_status: str | None) -> str:
@@ -149,24 +166,24 @@ async def settle_refund(
     stripe_refund_id: str | None,
     actor_id: int | None = None,
 ) -> bool:
-    """Move a refund to its final state and keep the charge's refunded amount in step."""
-    async with atomic():
+    """Move a refund to its final state and keep the charge's refunded amount in step.
+
+    The automatic refund of a surplus payment belongs to its attempt: it never
+    changes the charge's own refunded amount or status.
+    """
+    head = await Refund.select(Refund.charge).where(Refund.id == refund_id).first()
+    if head is None:
+        return False
+    async with locked_charge(head["charge"]) as locked:
         row = (
             await Refund.select(
-                Refund.status,
-                Refund.amount,
-                Refund.charge,
-                Refund.stripe_refund_id,
-                Refund.charge.ticket,
-                Refund.charge.customer,
-                Refund.charge.amount,
-                Refund.charge.currency,
+                Refund.status, Refund.amount, Refund.stripe_refund_id, Refund.attempt,
+                Refund.automatic,
             )
             .where(Refund.id == refund_id)
             .first()
         )
-        if row is None:
-            return False
+        assert row is not None
         values: dict[Any, Any] = {Refund.status: status}
         if stripe_refund_id:
             values[Refund.stripe_refund_id] = stripe_refund_id
@@ -179,53 +196,57 @@ async def settle_refund(
             return False
         await Refund.update(values).where(Refund.id == refund_id)
         failed = status in (Refund.Status.failed, Refund.Status.canceled)
-        if failed:
-            # Give back the reserved amount.
-            await Charge.update(
-                {
-                    Charge.refunded_amount: Charge.refunded_amount - row["amount"],
-                }
-            ).where(Charge.id == row["charge"])
-        await _restatus_charge(row["charge"])
-        amount_text = f"{row['amount'] / 100:.2f} {row['charge.currency'].upper()}"
+        charge = locked.charge
+        if row["attempt"] is None:
+            if failed:
+                # Give back the reserved amount.
+                await Charge.update(
+                    {Charge.refunded_amount: Charge.refunded_amount - row["amount"]}
+                ).where(Charge.id == charge["id"])
+                charge["refunded_amount"] -= row["amount"]
+            await _restatus_charge(locked)
+        amount_text = money_text(row["amount"], charge["currency"])
+        what = "surplus payment of " + amount_text if row["attempt"] else amount_text
         if status == Refund.Status.succeeded:
+            await outbox.publish(
+                outbox.CHARGE_REFUNDED, ticket_id=charge["ticket"], charge_id=charge["id"],
+                refund_id=refund_id, amount=row["amount"], currency=charge["currency"],
+                automatic=bool(row["automatic"]),
+            )
             await record_event(
-                ticket_id=row["charge.ticket"],
+                ticket_id=charge["ticket"],
                 kind=TicketEvent.Kind.refund,
                 actor_id=actor_id,
                 old_value="",
-                new_value=f"refunded {amount_text}",
+                new_value=f"refunded {what}" + (" automatically" if row["automatic"] else ""),
             )
-            await notify(
-                row["charge.customer"],
-                Notification.Kind.refund_issued,
-                row["charge.ticket"],
-                f"{amount_text} refunded for ticket #{row['charge.ticket']}.",
-            )
+            if not row["attempt"]:
+                await notify(
+                    charge["customer"],
+                    Notification.Kind.refund_issued,
+                    charge["ticket"],
+                    f"{amount_text} refunded for ticket #{charge['ticket']}.",
+                )
         elif failed:
+            if row["attempt"]:
+                log.error("automatic refund %s of a surplus payment %s", refund_id, status.value)
             await record_event(
-                ticket_id=row["charge.ticket"],
+                ticket_id=charge["ticket"],
                 kind=TicketEvent.Kind.refund,
                 actor_id=actor_id,
                 old_value="",
-                new_value=f"refund of {amount_text} {status.value}",
+                new_value=f"refund of {what} {status.value}",
             )
     return True
 
 
-async def _restatus_charge(charge_id: int) -> None:
-    charge = (
-        await Charge.select(Charge.amount, Charge.refunded_amount, Charge.status)
-        .where(Charge.id == charge_id)
-        .first()
-    )
-    if charge is None or charge["status"] not in (*REFUNDABLE, Status.refunded.value):
+async def _restatus_charge(locked: Locked) -> None:
+    charge = locked.charge
+    if charge["status"] not in PAID:
         return
     status = _status_after(charge["refunded_amount"], charge["amount"])
     if status.value != charge["status"]:
-        await Charge.update({Charge.status: status, Charge.updated_at: now()}).where(
-            Charge.id == charge_id
-        )
+        await move_charge(locked, status)
 
 
 async def record_stripe_refund(*, payment_intent_id: str | None, refund: Any) -> bool:
@@ -241,19 +262,24 @@ async def record_stripe_refund(*, payment_intent_id: str | None, refund: Any) ->
     status = Refund.Status(_refund_status(getattr(refund, "status", None)))
     if local is not None:
         return await settle_refund(local["id"], status=status, stripe_refund_id=refund.id)
-    if not payment_intent_id:
+    if not payment_intent_id or status != Refund.Status.succeeded:
         return False
-    charge = (
-        await Charge.select(Charge.id, Charge.amount, Charge.refunded_amount)
-        .where(Charge.stripe_payment_intent_id == payment_intent_id)
-        .first()
-    )
-    if charge is None or status != Refund.Status.succeeded:
+    kept = await Charge.select(Charge.id).where(
+        Charge.stripe_payment_intent_id == payment_intent_id
+    ).first()
+    surplus = await PaymentAttempt.select(PaymentAttempt.id, PaymentAttempt.charge).where(
+        (PaymentAttempt.stripe_payment_intent_id == payment_intent_id)
+        & PaymentAttempt.surplus.eq(True)
+    ).first()
+    charge_id = kept["id"] if kept else (surplus["charge"] if surplus else None)
+    if charge_id is None:
         return False
-    async with atomic():
+    attempt_id = None if kept else surplus["id"]
+    async with locked_charge(charge_id):
         rows = await Refund.insert(
             Refund(
-                charge=charge["id"],
+                charge=charge_id,
+                attempt=attempt_id,
                 amount=int(refund.amount),
                 reason="Refunded in Stripe",
                 created_by=None,
@@ -262,9 +288,8 @@ async def record_stripe_refund(*, payment_intent_id: str | None, refund: Any) ->
                 status=Refund.Status.pending,
             )
         ).returning(Refund.id)
-        await Charge.update(
-            {
-                Charge.refunded_amount: Charge.refunded_amount + int(refund.amount),
-            }
-        ).where(Charge.id == charge["id"])
+        if attempt_id is None:
+            await Charge.update(
+                {Charge.refunded_amount: Charge.refunded_amount + int(refund.amount)}
+            ).where(Charge.id == charge_id)
     return await settle_refund(rows[0]["id"], status=status, stripe_refund_id=refund.id)

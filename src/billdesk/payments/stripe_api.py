@@ -12,6 +12,7 @@ import asyncio
 import functools
 import secrets
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,6 +26,9 @@ T = TypeVar("T")
 
 # The SDK retries connection errors, 409s and 5xx with the same idempotency key.
 NETWORK_RETRIES = 2
+# Seconds per HTTP request; with the retries, one call ends well within the charge's
+# in-flight lease (payments.states.LEASE).
+TIMEOUT = 30
 
 _override: stripe.StripeClient | None = None
 
@@ -42,6 +46,7 @@ def _client_for(secret_key: str, api_base: str | None) -> stripe.StripeClient:
         secret_key,
         base_addresses=base_addresses,  # type: ignore[arg-type]
         max_network_retries=NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=TIMEOUT),
     )
 
 
@@ -61,10 +66,15 @@ def payments_configured() -> bool:
     return _override is not None or get_settings().payments_configured
 
 
+# Stripe answers in hundreds of milliseconds: enough threads that slow answers do not
+# queue behind each other (the loop's default pool has cpu_count + 4).
+_STRIPE_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="stripe")
+
+
 async def call(work: Callable[[stripe.StripeClient], T]) -> T:
     """Run one SDK call with the process's client, off the event loop."""
     client = stripe_client()
-    return await asyncio.to_thread(work, client)
+    return await asyncio.get_running_loop().run_in_executor(_STRIPE_THREADS, work, client)
 
 
 async def checkout_call(work: Callable[[stripe.StripeClient], T]) -> T:

@@ -47,9 +47,12 @@ async def staff_ticket(ticket_id: int, user: CurrentUser) -> dict[str, Any]:
 
 
 async def reply_as_customer(
-    *, ticket_id: int, customer: CurrentUser, body: str | None, files: Sequence[Upload | Any]
+    *, ticket_id: int, customer: CurrentUser, body: str | None, files: Sequence[Upload | Any],
+    channel: Message.Channel = Message.Channel.web,
 ) -> int:
-    """The customer answers on their ticket: it goes back to support (in progress). The message id."""
+    """The customer answers on their ticket: it goes back to support (in progress). The message id.
+
+    `channel` says how the reply arrived (web, api, mail, telegram)."""
     await ensure_support_enabled()
     ticket = await customer_ticket(ticket_id, customer.id)
     next_status(ticket["status"], Action.customer_reply)
@@ -64,6 +67,7 @@ async def reply_as_customer(
             message_id = await add_message(
                 ticket_id=ticket_id, author_id=customer.id, body=text, internal=False,
                 opening=False, files=checked, storage_names=storage_names, at=now,
+                channel=channel,
             )
             await Ticket.update(
                 {

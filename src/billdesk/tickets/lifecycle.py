@@ -12,8 +12,12 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from billdesk import attachments, clock
-from billdesk.db import write_transaction as write_transaction  # re-exported for the package
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.query.mixins import LockStrength
+from piccolo.table import Table
+
+from billdesk import attachments, clock, outbox
+from billdesk.db import DB
 from billdesk.errors import (
     InvalidTransition,
     NotFound,
@@ -22,7 +26,7 @@ from billdesk.errors import (
     ValidationFailed,
 )
 from billdesk.navigation import support_enabled
-from billdesk.tables import Message, Ticket, TicketEvent
+from billdesk.tables import Message, Ticket, TicketEvent, User
 
 SUBJECT_MAX = 100
 MESSAGE_MAX = 10_000
@@ -95,6 +99,14 @@ def next_status(current: str | Status, action: Action) -> Status:
     )
 
 
+# History lines that channels hear about, by the happening they publish.
+PUBLISHED_EVENTS = {
+    TicketEvent.Kind.opened: outbox.TICKET_OPENED,
+    TicketEvent.Kind.status: outbox.STATUS_CHANGED,
+    TicketEvent.Kind.assignee: outbox.ASSIGNED,
+}
+
+
 def derive_subject(message: str) -> str:
     """The first non-blank line of the message, whitespace collapsed, cut to 100 characters with …."""
     for line in message.splitlines():
@@ -110,16 +122,31 @@ async def record_event(
     *, ticket_id: int, kind: TicketEvent.Kind, actor_id: int | None,
     old_value: object = "", new_value: object = "",
 ) -> None:
-    """Add a line to the ticket's history (call inside the action's transaction)."""
+    """Add a line to the ticket's history (call inside the action's transaction).
+
+    Openings, status moves and assignments are also published to the channels
+    (`billdesk.outbox`), so every write path that records them tells them.
+    """
+    old, new = str(old_value or "")[:200], str(new_value or "")[:200]
     await TicketEvent.insert(
-        TicketEvent(
-            ticket=ticket_id, actor=actor_id, kind=kind,
-            old_value=str(old_value or "")[:200], new_value=str(new_value or "")[:200],
-        )
+        TicketEvent(ticket=ticket_id, actor=actor_id, kind=kind, old_value=old, new_value=new)
     )
+    published = PUBLISHED_EVENTS.get(TicketEvent.Kind(kind))
+    if published == outbox.TICKET_OPENED:
+        await outbox.publish(published, ticket_id=ticket_id, actor_id=actor_id, status=new)
+    elif published is not None:
+        await outbox.publish(published, ticket_id=ticket_id, actor_id=actor_id, old=old, new=new)
 
 
 # ------------------------------------------------------------ writing helpers
+
+
+def write_transaction():
+    """One action's transaction; on SQLite it takes the write lock at once, so the
+    conditional updates inside it (quota counters) are atomic across processes."""
+    if isinstance(DB, SQLiteEngine):
+        return DB.transaction(transaction_type=TransactionType.immediate)
+    return DB.transaction()
 
 
 def utc_now() -> datetime:
@@ -149,17 +176,25 @@ async def ensure_support_enabled() -> None:
 async def add_message(
     *, ticket_id: int, author_id: int, body: str, internal: bool, opening: bool,
     files: list[attachments.CheckedFile], storage_names: list[str], at: datetime,
+    channel: Message.Channel = Message.Channel.web,
 ) -> int:
     rows = await Message.insert(
         Message(
             ticket=ticket_id, author=author_id, body=body, internal=internal, opening=opening,
-            created_at=at,
+            created_at=at, channel=channel,
         )
     ).returning(Message.id)
     message_id = rows[0]["id"]
     await attachments.insert_rows(
         ticket_id=ticket_id, message_id=message_id, files=files, storage_names=storage_names
     )
+    if not opening:
+        author = await User.select(User.role).where(User.id == author_id).first()
+        await outbox.publish(
+            outbox.MESSAGE_ADDED, ticket_id=ticket_id, actor_id=author_id,
+            message_id=message_id, internal=internal,
+            author_role=author["role"] if author else "", channel=Message.Channel(channel).value,
+        )
     return message_id
 
 
@@ -174,9 +209,28 @@ async def move_status(ticket: dict[str, Any], action: Action, actor_id: int | No
     return new
 
 
+async def locked_row(table: type[Table], row_id: int) -> dict[str, Any] | None:
+    """A row read for update inside the caller's write transaction.
+
+    On PostgreSQL the row is locked (`FOR NO KEY UPDATE`, which still lets other
+    transactions insert rows that refer to it); on SQLite the immediate write
+    transaction already holds the database's write lock. Money and ticket moves
+    take their locks in one order: the ticket, then its charge, then the charge's
+    attempts.
+    """
+    return await for_update(table.select().where(table._meta.primary_key == row_id)).first()
+
+
+def for_update(query: Any) -> Any:
+    """The select, locking the rows it reads on PostgreSQL (see `locked_row`)."""
+    if isinstance(DB, SQLiteEngine):
+        return query
+    return query.lock_rows(LockStrength.no_key_update)
+
+
 async def current_row(ticket_id: int) -> dict[str, Any]:
-    """The ticket's current row, read inside the write transaction."""
-    row = await Ticket.select().where(Ticket.id == ticket_id).first()
+    """The ticket's current row, locked inside the write transaction."""
+    row = await locked_row(Ticket, ticket_id)
     if row is None:
         raise NotFound("There is no such ticket.")
     return row

@@ -19,7 +19,7 @@ from billdesk.errors import (
 )
 from billdesk.quotas import Price
 from billdesk.settings import get_settings
-from billdesk.tables import Department, Service, Ticket, TicketEvent, User
+from billdesk.tables import Department, Message, Service, Ticket, TicketEvent, User
 from billdesk.tickets.lifecycle import (
     Status,
     add_message,
@@ -92,6 +92,7 @@ async def open_ticket(
     files: Sequence[Upload | Any],
     accept_price: Price | int | None,
     client_token: str | None,
+    channel: Message.Channel = Message.Channel.web,
 ) -> Opened:
     """Open a ticket for a customer: free while the quota lasts, else paid once the price is accepted.
 
@@ -153,6 +154,7 @@ async def open_ticket(
             await add_message(
                 ticket_id=ticket_id, author_id=customer.id, body=body, internal=False,
                 opening=True, files=checked, storage_names=storage_names, at=now,
+                channel=channel,
             )
             await record_event(
                 ticket_id=ticket_id, kind=TicketEvent.Kind.opened, actor_id=customer.id,

@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from billdesk import payments
 from billdesk.auth import CurrentUser, requires_finance
 from billdesk.errors import DeskError, ValidationFailed
-from billdesk.payments import finance
+from billdesk.payments import finance, ledger
 from billdesk.tables import Charge, Department
 from billdesk.web.layout import render
 
@@ -128,6 +128,27 @@ class FinanceController(Controller):
         report = await payments.reconcile()
         summary = f"{report.checked}:{report.paid}:{report.unpaid}:{len(report.errors)}"
         return Redirect(f"/finance?reconciled={summary}", status_code=303)
+
+    @get("/ledger")
+    async def ledger(self, request: Request) -> Template:
+        """The ledger checks: billdesk's charges and refunds compared with Stripe's."""
+        return await render(
+            request,
+            "finance/ledger.html",
+            {
+                "checks": await ledger.recent_checks(),
+                "configured": payments.payments_configured(),
+                "flashes": [("success", "The ledger check ran.")]
+                if request.query_params.get("checked") else [],
+            },
+            active="finance_ledger",
+        )
+
+    @post("/ledger")
+    async def check_ledger(self) -> Redirect:
+        """Run the ledger check now (it also runs on its own every day)."""
+        await ledger.verify_ledger()
+        return Redirect("/finance/ledger?checked=1", status_code=303)
 
     @get("/charges/{charge_id:int}")
     async def charge(self, request: Request, charge_id: FromPath[int]) -> Template:

@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 
 from billdesk import payments
 from billdesk.auth import CurrentUser, requires_customer
-from billdesk.errors import DeskError
+from billdesk.errors import DeskError, PaymentInProgress, PaymentsUnavailable
 from billdesk.settings import get_settings
 from billdesk.web.layout import render
 
@@ -22,6 +22,12 @@ RESULTS = {
     "paid": ("success", "Payment received. Your ticket is now in the support queue."),
     "unpaid": ("error", "The payment did not go through. See why below."),
     "canceled": ("info", "The ticket was cancelled. Nothing was charged."),
+    "busy": ("info", "A payment for this ticket is under way. Wait a moment, then reload."),
+    "not_canceled": (
+        "error",
+        "The ticket was not cancelled: the payment provider did not answer, so we cannot be "
+        "sure no payment is under way. Nothing was changed; try again in a moment.",
+    ),
     "card_saved": ("success", "Your card is saved. It will be charged for paid tickets."),
     "card_not_saved": ("error", "The card was not saved. Try again."),
 }
@@ -73,13 +79,21 @@ class PaymentsController(Controller):
     @post("/tickets/{ticket_id:int}/pay")
     async def pay(self, request: Request, ticket_id: FromPath[int]) -> Redirect:
         user: CurrentUser = request.scope["user"]
-        outcome = await payments.retry_saved_card(ticket_id=ticket_id, customer_id=user.id)
+        try:
+            outcome = await payments.retry_saved_card(ticket_id=ticket_id, customer_id=user.id)
+        except PaymentInProgress:
+            return Redirect(f"/tickets/{ticket_id}/payment?result=busy", status_code=303)
         return Redirect(f"/tickets/{ticket_id}/payment?result={_after(outcome)}", status_code=303)
 
     @post("/tickets/{ticket_id:int}/cancel")
     async def cancel(self, request: Request, ticket_id: FromPath[int]) -> Redirect:
         user: CurrentUser = request.scope["user"]
-        outcome = await payments.cancel_unpaid_ticket(ticket_id=ticket_id, customer_id=user.id)
+        try:
+            outcome = await payments.cancel_unpaid_ticket(ticket_id=ticket_id, customer_id=user.id)
+        except PaymentInProgress:
+            return Redirect(f"/tickets/{ticket_id}/payment?result=busy", status_code=303)
+        except PaymentsUnavailable:
+            return Redirect(f"/tickets/{ticket_id}/payment?result=not_canceled", status_code=303)
         return Redirect(f"/tickets/{ticket_id}/payment?result={_after(outcome)}", status_code=303)
 
     @get("/tickets/{ticket_id:int}/checkout")

@@ -21,7 +21,7 @@ from billdesk import attachments, notifications, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
 from billdesk.errors import ValidationFailed
 from billdesk.quotas import Price, QuotaStatus
-from billdesk.tables import Notification, Service, Ticket
+from billdesk.tables import Message, Notification, Service, Ticket
 from billdesk.validation import parse_id, parse_int
 from billdesk.web.client import download_response
 from billdesk.web.paging import keyset_page, parse_limit
@@ -383,6 +383,7 @@ class CustomerApiController(Controller):
             files=files,
             accept_price=_accept_price(data.get("accept_price")),
             client_token=str(client_token)[:60] if client_token else None,
+            channel=Message.Channel.api,
         )
         return Response(
             await full_ticket(opened.ticket_id),
@@ -404,7 +405,8 @@ class CustomerApiController(Controller):
         data, files = await _read_body(request, "body")
         body = data.get("body") if isinstance(data.get("body"), str) else None
         message_id = await tickets.reply_as_customer(
-            ticket_id=ticket_id, customer=user, body=body, files=files
+            ticket_id=ticket_id, customer=user, body=body, files=files,
+            channel=Message.Channel.api,
         )
         messages = await tickets.thread(ticket_id, include_internal=False)
         return _message_out(next(m for m in messages if m["id"] == message_id))

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from billdesk import payments
 from billdesk.auth import CurrentUser, requires_finance
-from billdesk.payments import finance
+from billdesk.payments import finance, ledger
 from billdesk.tables import Charge, Refund
 from billdesk.web.paging import keyset_page, page, parse_limit
 from billdesk.web.params import Amount, CursorQuery, LimitQuery
@@ -44,6 +44,7 @@ class ChargeItem(msgspec.Struct):
     stripe_payment_intent_id: str | None
     created_at: str
     paid_at: str | None
+    surplus_payments: int = 0
 
 
 class Total(msgspec.Struct):
@@ -68,6 +69,24 @@ class RefundItem(msgspec.Struct):
     status: str
     stripe_refund_id: str | None
     created_by: str | None
+    created_at: str
+    automatic: bool = False
+    attempt_id: int | None = None
+
+
+class AttemptItem(msgspec.Struct):
+    """One PaymentIntent or Checkout Session billdesk asked Stripe for."""
+
+    id: int
+    number: int
+    method: str
+    status: str
+    amount: int
+    currency: str
+    stripe_payment_intent_id: str | None
+    stripe_checkout_session_id: str | None
+    failure_reason: str
+    surplus: bool
     created_at: str
 
 
@@ -110,6 +129,43 @@ class ChargeDetail(msgspec.Struct):
     paid_at: str | None
     refunds: list[RefundItem]
     ticket: TicketView
+    attempts: list[AttemptItem] = msgspec.field(default_factory=list)
+    surplus_payments: int = 0
+
+
+class LedgerDifferenceItem(msgspec.Struct):
+    kind: str
+    stripe_id: str
+    detail: str
+    charge_id: int | None
+
+
+class LedgerCheckItem(msgspec.Struct):
+    """One comparison of billdesk's records with Stripe's (`billdesk reconcile --verify`)."""
+
+    id: int
+    ran_at: str
+    since: str
+    intents_checked: int
+    refunds_checked: int
+    differences: list[LedgerDifferenceItem]
+    error: str
+
+
+class LedgerChecks(msgspec.Struct):
+    items: list[LedgerCheckItem]
+
+
+def ledger_item(row: dict[str, Any]) -> LedgerCheckItem:
+    return LedgerCheckItem(
+        id=row["id"],
+        ran_at=rfc3339(row["ran_at"]) or "",
+        since=rfc3339(row["since"]) or "",
+        intents_checked=row["intents_checked"],
+        refunds_checked=row["refunds_checked"],
+        differences=[LedgerDifferenceItem(**d) for d in row["differences"]],
+        error=row["error"],
+    )
 
 
 class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -132,6 +188,7 @@ def charge_item(row: dict[str, Any]) -> ChargeItem:
         stripe_payment_intent_id=row["stripe_payment_intent_id"],
         created_at=rfc3339(row["created_at"]) or "",
         paid_at=rfc3339(row["paid_at"]),
+        surplus_payments=row.get("surplus_payments", 0),
     )
 
 
@@ -146,6 +203,8 @@ def refund_item(row: dict[str, Any], charge_id: int, currency: str) -> RefundIte
         stripe_refund_id=row["stripe_refund_id"],
         created_by=row.get("created_by.name"),
         created_at=rfc3339(row["created_at"]) or "",
+        automatic=bool(row.get("automatic", False)),
+        attempt_id=row.get("attempt"),
     )
 
 
@@ -232,6 +291,19 @@ class FinanceApiController(Controller):
         return refund_item(row, charge_id, row["charge.currency"])
 
 
+    @get("/ledger")
+    async def ledger_checks(self) -> LedgerChecks:
+        """The ten latest ledger checks (billdesk's charges and refunds against Stripe's), newest first."""
+        return LedgerChecks(items=[ledger_item(row) for row in await ledger.recent_checks()])
+
+    @post("/ledger", status_code=201)
+    async def check_ledger(self) -> LedgerCheckItem:
+        """Compare every PaymentIntent and refund of the last 35 days in Stripe with billdesk's records now."""
+        report = await ledger.verify_ledger()
+        [row] = [r for r in await ledger.recent_checks(1) if r["id"] == report.check_id]
+        return ledger_item(row)
+
+
 async def charge_detail(charge_id: int) -> ChargeDetail:
     detail = await finance.charge_detail(charge_id)
     row = detail["charge"]
@@ -241,6 +313,10 @@ async def charge_detail(charge_id: int) -> ChargeDetail:
         stripe_checkout_session_id=row["stripe_checkout_session_id"],
         failure_reason=row["failure_reason"],
         refunds=[refund_item(r, row["id"], row["currency"]) for r in detail["refunds"]],
+        attempts=[
+            AttemptItem(**{**a, "created_at": rfc3339(a["created_at"]) or ""})
+            for a in detail["attempts"]
+        ],
         ticket=TicketView(
             id=row["ticket"],
             subject=row["ticket.subject"],

@@ -1,0 +1,236 @@
+"""What Stripe said about an attempt, written through the tables of moves.
+
+Each function here runs inside `locked_charge()` and is the only way its news
+reaches the database, whoever brings it: the charge path, the webhook, Checkout's
+return page, reconcile or a cancellation.
+
+- Money that arrived (`record_success`) is never ignored: it pays the charge while the
+  charge is unpaid, whichever attempt brought it; once the charge is paid by another
+  attempt or cancelled, it is a surplus payment, refunded automatically.
+- A refusal (`record_decline`) or a lost answer (`record_unknown`) moves the charge
+  only when it is about the charge's current attempt: news of an older attempt is
+  written on that attempt and changes nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from billdesk import clock, jobs, outbox
+from billdesk.payments.states import AttemptStatus, ChargeStatus, Locked, move_attempt, move_charge
+from billdesk.tables import Charge, Notification, PaymentAttempt, Refund, Ticket, TicketEvent
+from billdesk.tickets.lifecycle import Action, next_status, record_event
+
+log = logging.getLogger("billdesk.payments")
+
+DECLINED = "Your card was declined."
+SURPLUS_AFTER_CANCEL = "Paid after the ticket was cancelled: refunded automatically."
+SURPLUS_SECOND = "A second payment for a ticket already paid: refunded automatically."
+# The job sending an automatic refund to Stripe (payments/jobs.py).
+SEND_REFUND = "payments.send_refund"
+
+
+def money_text(amount: int, currency: str) -> str:
+    return f"{amount / 100:.2f} {currency.upper()}"
+
+
+async def notify(user_id: int, kind: Notification.Kind, ticket_id: int, text: str) -> None:
+    await Notification.insert(
+        Notification(user=user_id, kind=kind, ticket=ticket_id, text=text[:300])
+    )
+
+
+async def record_success(
+    locked: Locked,
+    attempt: dict[str, Any],
+    *,
+    payment_intent_id: str | None,
+    checkout_session_id: str | None = None,
+) -> None:
+    """Stripe took the money for `attempt`.
+
+    While the charge is unpaid the attempt pays it and the ticket joins the queue.
+    Otherwise the payment is a surplus: recorded, told to the customer, and its
+    automatic refund is written with the job that sends it to Stripe, in this
+    transaction.
+    """
+    intent_id = payment_intent_id or attempt["stripe_payment_intent_id"]
+    charge = locked.charge
+    if attempt["status"] == AttemptStatus.succeeded.value:
+        return
+    await move_attempt(
+        locked, attempt, AttemptStatus.succeeded,
+        stripe_payment_intent_id=intent_id, failure_reason="",
+    )
+    if locked.unpaid:
+        await _pay_charge(locked, attempt, intent_id, checkout_session_id)
+        return
+    if charge["status"] != ChargeStatus.canceled.value and charge[
+        "stripe_payment_intent_id"
+    ] in (None, intent_id):
+        # The attempt that paid the charge, reported once more.
+        return
+    await _surplus(locked, attempt, intent_id)
+
+
+async def _pay_charge(
+    locked: Locked, attempt: dict[str, Any], intent_id: str | None, session_id: str | None
+) -> None:
+    charge, ticket = locked.charge, locked.ticket
+    old = charge["status"]
+    await move_charge(
+        locked, ChargeStatus.succeeded,
+        paid_at=clock.now(),
+        stripe_payment_intent_id=intent_id,
+        stripe_checkout_session_id=session_id or attempt["stripe_checkout_session_id"]
+        or charge["stripe_checkout_session_id"],
+        failure_reason="",
+    )
+    await record_event(
+        ticket_id=ticket["id"], kind=TicketEvent.Kind.charge, actor_id=None,
+        old_value=old, new_value=ChargeStatus.succeeded.value,
+    )
+    if ticket["status"] == Ticket.Status.awaiting_payment.value:
+        new_status = next_status(ticket["status"], Action.pay)
+        await Ticket.update({Ticket.status: new_status}).where(Ticket.id == ticket["id"])
+        await record_event(
+            ticket_id=ticket["id"], kind=TicketEvent.Kind.status, actor_id=None,
+            old_value=ticket["status"], new_value=new_status.value,
+        )
+        ticket["status"] = new_status.value
+    await outbox.publish(
+        outbox.CHARGE_SUCCEEDED, ticket_id=ticket["id"], charge_id=charge["id"],
+        amount=charge["amount"], currency=charge["currency"],
+    )
+    await notify(
+        charge["customer"], Notification.Kind.payment_succeeded, ticket["id"],
+        f"Payment of {money_text(charge['amount'], charge['currency'])} received for ticket "
+        f"#{ticket['id']}. It is now in the support queue.",
+    )
+
+
+async def _surplus(locked: Locked, attempt: dict[str, Any], intent_id: str | None) -> None:
+    charge, ticket = locked.charge, locked.ticket
+    cancelled = charge["status"] == ChargeStatus.canceled.value
+    reason = SURPLUS_AFTER_CANCEL if cancelled else SURPLUS_SECOND
+    log.warning(
+        "charge %s: surplus payment %s on attempt %s (%s); refunding it",
+        charge["id"], intent_id, attempt["number"], charge["status"],
+    )
+    await PaymentAttempt.update({PaymentAttempt.surplus: True}).where(
+        PaymentAttempt.id == attempt["id"]
+    )
+    attempt["surplus"] = True
+    await Charge.update({Charge.surplus_payments: Charge.surplus_payments + 1}).where(
+        Charge.id == charge["id"]
+    )
+    rows = await Refund.insert(
+        Refund(
+            charge=charge["id"],
+            attempt=attempt["id"],
+            automatic=True,
+            amount=attempt["amount"],
+            reason=reason,
+            created_by=None,
+            idempotency_key=f"billdesk-surplus-refund-{attempt['id']}",
+            status=Refund.Status.pending,
+        )
+    ).returning(Refund.id)
+    await jobs.enqueue(SEND_REFUND, {"refund_id": rows[0]["id"]})
+    amount = money_text(attempt["amount"], attempt["currency"])
+    await record_event(
+        ticket_id=ticket["id"], kind=TicketEvent.Kind.charge, actor_id=None,
+        old_value="", new_value=f"surplus payment of {amount} received, refunding it",
+    )
+    await notify(
+        charge["customer"], Notification.Kind.refund_issued, ticket["id"],
+        f"A payment of {amount} for ticket #{ticket['id']} arrived "
+        + ("after you cancelled it" if cancelled else "although the ticket was already paid")
+        + ". It is being refunded to you automatically.",
+    )
+
+
+async def record_decline(
+    locked: Locked, attempt: dict[str, Any], *, reason: str, payment_intent_id: str | None = None
+) -> bool:
+    """Stripe refused `attempt` (declined, needs authentication, no card). True if the charge moved.
+
+    Only the current attempt of an unpaid charge moves the charge to `requires_payment`
+    (and tells the customer); a refusal of an older attempt is written on it alone.
+    """
+    if attempt["status"] in (AttemptStatus.succeeded.value, AttemptStatus.canceled.value):
+        return False
+    values: dict[str, Any] = {"failure_reason": reason}
+    if payment_intent_id:
+        values["stripe_payment_intent_id"] = payment_intent_id
+    await move_attempt(locked, attempt, AttemptStatus.declined, **values)
+    if not (locked.is_current(attempt) and locked.unpaid):
+        log.info("charge %s: refusal of old attempt %s ignored", locked.charge["id"],
+                 attempt["number"])
+        return False
+    charge = locked.charge
+    old_status, old_reason = charge["status"], charge["failure_reason"]
+    await move_charge(
+        locked, ChargeStatus.requires_payment, failure_reason=reason,
+        stripe_payment_intent_id=attempt["stripe_payment_intent_id"],
+    )
+    if old_status != ChargeStatus.requires_payment.value:
+        await record_event(
+            ticket_id=charge["ticket"], kind=TicketEvent.Kind.charge, actor_id=None,
+            old_value=old_status, new_value=ChargeStatus.requires_payment.value,
+        )
+    if old_status != ChargeStatus.requires_payment.value or old_reason != reason:
+        await outbox.publish(
+            outbox.CHARGE_PAYMENT_FAILED, ticket_id=charge["ticket"], charge_id=charge["id"],
+            reason=reason,
+        )
+        await notify(
+            charge["customer"], Notification.Kind.payment_failed, charge["ticket"],
+            f"Payment for ticket #{charge['ticket']} did not go through: {reason}",
+        )
+    return True
+
+
+async def record_unknown(
+    locked: Locked, attempt: dict[str, Any], *, reason: str, payment_intent_id: str | None = None
+) -> None:
+    """Stripe's answer to `attempt` was lost: it may be retried with the same key."""
+    if attempt["status"] in (AttemptStatus.succeeded.value, AttemptStatus.canceled.value):
+        return
+    values: dict[str, Any] = {"failure_reason": reason}
+    if payment_intent_id:
+        values["stripe_payment_intent_id"] = payment_intent_id
+    await move_attempt(locked, attempt, AttemptStatus.unknown, **values)
+    if locked.is_current(attempt) and locked.unpaid:
+        old = locked.charge["status"]
+        await move_charge(
+            locked, ChargeStatus.pending, failure_reason=reason,
+            stripe_payment_intent_id=attempt["stripe_payment_intent_id"],
+        )
+        if old != ChargeStatus.pending.value:
+            await record_event(
+                ticket_id=locked.charge["ticket"], kind=TicketEvent.Kind.charge, actor_id=None,
+                old_value=old, new_value=ChargeStatus.pending.value,
+            )
+
+
+async def record_closed(locked: Locked, attempt: dict[str, Any]) -> None:
+    """Stripe confirmed that `attempt` can no longer be paid (cancelled or expired)."""
+    if attempt["status"] in (AttemptStatus.canceled.value, AttemptStatus.succeeded.value):
+        return
+    await move_attempt(locked, attempt, AttemptStatus.canceled)
+
+
+def find_attempt(locked: Locked, *, payment_intent_id: str | None = None,
+                 checkout_session_id: str | None = None,
+                 number: int | None = None) -> dict[str, Any] | None:
+    """The locked charge's attempt by its PaymentIntent, its Checkout Session or its number."""
+    for attempt in locked.attempts:
+        if payment_intent_id and attempt["stripe_payment_intent_id"] == payment_intent_id:
+            return attempt
+        if checkout_session_id and attempt["stripe_checkout_session_id"] == checkout_session_id:
+            return attempt
+    if number is not None:
+        return locked.attempt(number)
+    return None

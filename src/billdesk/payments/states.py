@@ -1,0 +1,218 @@
+"""The money's tables of moves, its one lock order, and the in-flight lease.
+
+A charge is what the customer confirmed for one paid ticket; an attempt is one way
+billdesk asked Stripe for that money (a PaymentIntent on the saved card, or a
+Checkout Session). The charge points at its current attempt by number.
+
+Every change of a charge's or an attempt's status goes through `move_charge()` or
+`move_attempt()`, inside `locked_charge()`, which locks the rows in the one order
+used everywhere money and tickets meet: the ticket, then the charge, then the
+charge's attempts. So a webhook, reconcile, `/pay` and `/cancel` can race on any
+number of processes without a deadlock and without moving anything twice.
+
+At most one billdesk process talks to Stripe about a charge at a time: it holds the
+charge's in-flight lease (`in_flight_until`, `in_flight_token`) while it starts an
+attempt or cancels; everyone else gets `payment_in_progress` or waits. A process
+that dies loses its lease when it expires, and reconcile finishes what it left.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from billdesk import clock
+from billdesk.errors import InvalidTransition, NotFound
+from billdesk.tables import Charge, PaymentAttempt, Ticket
+from billdesk.tickets.lifecycle import for_update, locked_row, write_transaction
+
+ChargeStatus = Charge.Status
+AttemptStatus = PaymentAttempt.Status
+
+# Longer than the slowest Stripe call billdesk makes, retries included (stripe_api.TIMEOUT).
+LEASE = timedelta(minutes=5)
+
+UNPAID = (ChargeStatus.pending.value, ChargeStatus.requires_payment.value, ChargeStatus.failed.value)
+PAID = (
+    ChargeStatus.succeeded.value,
+    ChargeStatus.partially_refunded.value,
+    ChargeStatus.refunded.value,
+)
+
+# charge status -> the statuses it may move to. Not listed: refused.
+CHARGE_MOVES: dict[ChargeStatus, frozenset[ChargeStatus]] = {
+    # pending: an attempt is under way or its outcome is unknown.
+    ChargeStatus.pending: frozenset(
+        {ChargeStatus.pending, ChargeStatus.requires_payment, ChargeStatus.succeeded,
+         ChargeStatus.canceled}
+    ),
+    # requires_payment: refused, needs authentication, or no card; the customer acts.
+    ChargeStatus.requires_payment: frozenset(
+        {ChargeStatus.pending, ChargeStatus.requires_payment, ChargeStatus.succeeded,
+         ChargeStatus.canceled}
+    ),
+    # failed: kept for charges written before attempts existed; moves as requires_payment.
+    ChargeStatus.failed: frozenset(
+        {ChargeStatus.pending, ChargeStatus.requires_payment, ChargeStatus.succeeded,
+         ChargeStatus.canceled}
+    ),
+    ChargeStatus.succeeded: frozenset(
+        {ChargeStatus.partially_refunded, ChargeStatus.refunded}
+    ),
+    # A refund that fails later gives its amount back.
+    ChargeStatus.partially_refunded: frozenset(
+        {ChargeStatus.succeeded, ChargeStatus.partially_refunded, ChargeStatus.refunded}
+    ),
+    ChargeStatus.refunded: frozenset(
+        {ChargeStatus.succeeded, ChargeStatus.partially_refunded}
+    ),
+    # Cancelled only once Stripe confirmed that nothing can be paid. Money that arrives
+    # anyway is recorded on its attempt as a surplus payment and refunded.
+    ChargeStatus.canceled: frozenset(),
+}
+
+# attempt status -> the statuses it may move to.
+ATTEMPT_MOVES: dict[AttemptStatus, frozenset[AttemptStatus]] = {
+    # started: the lease holder is asking Stripe now.
+    AttemptStatus.started: frozenset(
+        {AttemptStatus.started, AttemptStatus.unknown, AttemptStatus.declined, AttemptStatus.open,
+         AttemptStatus.succeeded, AttemptStatus.canceled}
+    ),
+    # unknown: Stripe did not answer; the same idempotency key may be sent again.
+    AttemptStatus.unknown: frozenset(
+        {AttemptStatus.started, AttemptStatus.unknown, AttemptStatus.declined,
+         AttemptStatus.succeeded, AttemptStatus.canceled}
+    ),
+    AttemptStatus.declined: frozenset(
+        {AttemptStatus.declined, AttemptStatus.succeeded, AttemptStatus.canceled}
+    ),
+    # open: a Checkout Session waiting for the customer.
+    AttemptStatus.open: frozenset(
+        {AttemptStatus.declined, AttemptStatus.succeeded, AttemptStatus.canceled}
+    ),
+    AttemptStatus.succeeded: frozenset(),
+    # Stripe's word wins: a payment it reports as succeeded is always recorded.
+    AttemptStatus.canceled: frozenset({AttemptStatus.succeeded}),
+}
+
+# Attempts that might still take money, so must be closed before another starts.
+LIVE_ATTEMPTS = (
+    AttemptStatus.started.value,
+    AttemptStatus.unknown.value,
+    AttemptStatus.declined.value,
+    AttemptStatus.open.value,
+)
+
+
+def charge_may_move(current: str, to: ChargeStatus) -> bool:
+    return to in CHARGE_MOVES[ChargeStatus(current)]
+
+
+def attempt_may_move(current: str, to: AttemptStatus) -> bool:
+    return to in ATTEMPT_MOVES[AttemptStatus(current)]
+
+
+@dataclass
+class Locked:
+    """The rows of one charge, locked in order, as read inside the transaction."""
+
+    ticket: dict[str, Any]
+    charge: dict[str, Any]
+    attempts: list[dict[str, Any]]
+
+    def attempt(self, number: int | None = None) -> dict[str, Any] | None:
+        """The attempt with this number (default: the charge's current one)."""
+        wanted = self.charge["attempt"] if number is None else number
+        return next((a for a in self.attempts if a["number"] == wanted), None)
+
+    def is_current(self, attempt: dict[str, Any]) -> bool:
+        return attempt["number"] == self.charge["attempt"]
+
+    @property
+    def unpaid(self) -> bool:
+        return self.charge["status"] in UNPAID
+
+    def lease_held(self, token: str | None = None) -> bool:
+        """True while somebody holds the lease (`token`: somebody other than that token)."""
+        until = self.charge["in_flight_until"]
+        if until is None or until <= clock.now():
+            return False
+        return token is None or self.charge["in_flight_token"] != token
+
+
+@asynccontextmanager
+async def locked_charge(charge_id: int) -> AsyncIterator[Locked]:
+    """A write transaction holding the charge's ticket, the charge and its attempts, in that order."""
+    head = await Charge.select(Charge.ticket).where(Charge.id == charge_id).first()
+    if head is None:
+        raise NotFound("There is no such payment.")
+    async with write_transaction():
+        ticket = await locked_row(Ticket, head["ticket"])
+        charge = await locked_row(Charge, charge_id)
+        assert ticket is not None and charge is not None
+        attempts = await _locked_attempts(charge_id)
+        yield Locked(ticket=ticket, charge=charge, attempts=attempts)
+
+
+async def _locked_attempts(charge_id: int) -> list[dict[str, Any]]:
+    query = (
+        PaymentAttempt.select()
+        .where(PaymentAttempt.charge == charge_id)
+        .order_by(PaymentAttempt.number)
+    )
+    return list(await for_update(query))
+
+
+async def move_charge(locked: Locked, to: ChargeStatus, **values: Any) -> None:
+    """Move the locked charge to `to` (refused unless the table allows it), with more columns."""
+    current = locked.charge["status"]
+    if not charge_may_move(current, to):
+        raise InvalidTransition(
+            f"A {current} payment cannot become {to.value}.",
+            errors={"status": f"Not possible while the payment is {current}."},
+        )
+    changes: dict[Any, Any] = {Charge.status: to, Charge.updated_at: clock.now()}
+    changes.update({getattr(Charge, name): value for name, value in values.items()})
+    await Charge.update(changes).where(Charge.id == locked.charge["id"])
+    locked.charge.update({"status": to.value, **values})
+
+
+async def move_attempt(
+    locked: Locked, attempt: dict[str, Any], to: AttemptStatus, **values: Any
+) -> None:
+    """Move one of the locked charge's attempts to `to` (refused unless the table allows it)."""
+    current = attempt["status"]
+    if not attempt_may_move(current, to):
+        raise InvalidTransition(
+            f"A {current} payment attempt cannot become {to.value}.",
+            errors={"status": f"Not possible while the attempt is {current}."},
+        )
+    changes: dict[Any, Any] = {PaymentAttempt.status: to, PaymentAttempt.updated_at: clock.now()}
+    changes.update({getattr(PaymentAttempt, name): value for name, value in values.items()})
+    await PaymentAttempt.update(changes).where(PaymentAttempt.id == attempt["id"])
+    attempt.update({"status": to.value, **values})
+
+
+async def take_lease(locked: Locked) -> str:
+    """Hold the charge's in-flight lease (the caller checked nobody else holds it)."""
+    token = secrets.token_hex(8)
+    until = clock.now() + LEASE
+    await Charge.update({Charge.in_flight_until: until, Charge.in_flight_token: token}).where(
+        Charge.id == locked.charge["id"]
+    )
+    locked.charge.update({"in_flight_until": until, "in_flight_token": token})
+    return token
+
+
+async def release_lease(locked: Locked, token: str) -> None:
+    """Give the lease back, if it is still this token's."""
+    if locked.charge["in_flight_token"] != token:
+        return
+    await Charge.update({Charge.in_flight_until: None, Charge.in_flight_token: None}).where(
+        Charge.id == locked.charge["id"]
+    )
+    locked.charge.update({"in_flight_until": None, "in_flight_token": None})
