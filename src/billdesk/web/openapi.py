@@ -89,6 +89,8 @@ PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("PATCH", "/api/v1/desk/tickets/{ticket_id}"): (409,),
     ("POST", "/api/v1/desk/tickets/{ticket_id}/close"): (409,),
     ("POST", "/api/v1/finance/charges/{charge_id}/refunds"): (409, 502, 503),
+    ("POST", "/api/v1/finance/ledger"): (502, 503),
+    ("POST", "/api/v1/admin/jobs/{job_id}/retry"): (409,),
 }
 
 
