@@ -126,3 +126,24 @@ async def succeeded(attempt: Attempt) -> None:
             LoginThrottle.key.is_in([attempt.key(ADDRESS), attempt.key(ACCOUNT)])
             & (LoginThrottle.attempts > 0)
         )
+
+
+async def purge_expired() -> int:
+    """Delete counters whose window ended long ago; how many went.
+
+    Rows a log-in holds right now are skipped (SKIP LOCKED on PostgreSQL), so the
+    purge never waits on, or deadlocks with, an attempt being counted.
+    """
+    cutoff = clock.now() - 2 * limits().window
+    if get_settings().is_postgres:
+        rows = await LoginThrottle.raw(
+            "DELETE FROM login_throttles WHERE id IN (SELECT id FROM login_throttles "
+            "WHERE window_started_at < {} FOR UPDATE SKIP LOCKED) RETURNING id",
+            cutoff,
+        )
+        return len(rows)
+    async with write_transaction():
+        rows = await LoginThrottle.delete().where(
+            LoginThrottle.window_started_at < cutoff
+        ).returning(LoginThrottle.id)
+    return len(rows)

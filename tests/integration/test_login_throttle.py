@@ -81,3 +81,16 @@ async def test_counters_start_again_after_the_window(clock):
         await authenticate(email=user.email, password=PASSWORD, ip=ATTACKER)
     clock.advance(limits().window + timedelta(seconds=1))
     assert (await authenticate(email=user.email, password=PASSWORD, ip=ATTACKER)).id == user.id
+
+
+async def test_the_hourly_purge_forgets_only_counters_whose_window_ended_long_ago(clock):
+    from billdesk.tables import LoginThrottle
+
+    old, recent = await make_user(), await make_user()
+    await _fail(old.email, ATTACKER, 2)
+    counted = await LoginThrottle.count()
+    clock.advance(2 * limits().window + timedelta(seconds=1))
+    await _fail(recent.email, OWNER_HOME, 1)
+
+    assert await login_throttle.purge_expired() == counted
+    assert await LoginThrottle.count() == 3  # the recent attempt's pair, address and account
