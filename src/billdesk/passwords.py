@@ -3,7 +3,8 @@ customer synced from the billing system, and the change on the account page.
 
 A link holds a random secret; only its sha256 is stored. It works once, until it
 expires (an hour for a reset, a week for an invitation); using it ends every
-session of the account and voids the account's other links. Asking for a reset
+session of the account, revokes its API tokens (as an admin's new password does)
+and voids the account's other links. Asking for a reset
 never tells whether the address has an account: the answer and the work done in
 the request are the same, and the lookup happens in a job.
 """
@@ -16,7 +17,7 @@ import secrets
 from datetime import timedelta
 
 from billdesk import clock, jobs
-from billdesk.accounts import EMAIL, check_password
+from billdesk.accounts import EMAIL, check_password, end_access
 from billdesk.auth import CurrentUser, hash_password, normalize_email, verify_password
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.tables import OutgoingMail, PasswordToken, Session, User
@@ -184,7 +185,8 @@ async def set_password_with_link(token: str, *, password: str, repeat: str | Non
         await PasswordToken.update({PasswordToken.used_at: clock.now()}).where(
             (PasswordToken.user == user_id) & PasswordToken.used_at.is_null()
         )
-        await Session.delete().where(Session.user == user_id)
+        # As when an admin sets a password: every session ends, every API token is revoked.
+        await end_access(user_id)
     return CurrentUser(id=user["id"], email=user["email"], name=user["name"], role=user["role"])
 
 
