@@ -17,6 +17,7 @@ from billdesk.mail import inbound, outgoing
 from billdesk.tables import InboundMail, OutgoingMail
 from billdesk.web.api.desk import rfc3339
 from billdesk.web.paging import keyset_page, parse_limit
+from billdesk.web.params import CursorQuery, IdQuery, LimitQuery
 
 
 class MailOut(msgspec.Struct):
@@ -100,9 +101,9 @@ class AdminMailApiController(Controller):
     async def list_mail(
         self,
         status: FromQuery[str | None] = None,
-        ticket_id: FromQuery[int | None] = None,
-        limit: FromQuery[int | None] = None,
-        cursor: FromQuery[str | None] = None,
+        ticket_id: IdQuery = None,
+        limit: LimitQuery = None,
+        cursor: CursorQuery = None,
     ) -> MailList:
         """Every mail billdesk decided to send, newest first: to, subject, ticket, status
         (`queued`, `sent`, `failed`, `unsent`), tries, last error. Filters `status`, `ticket_id`."""
@@ -119,8 +120,8 @@ class AdminMailApiController(Controller):
     async def list_inbound(
         self,
         outcome: FromQuery[str | None] = None,
-        limit: FromQuery[int | None] = None,
-        cursor: FromQuery[str | None] = None,
+        limit: LimitQuery = None,
+        cursor: CursorQuery = None,
     ) -> InboundList:
         """Every mail received, newest first, with what became of it (`replied`, `opened`,
         `refused`, `ignored`, `duplicate`) and why. Filter `outcome`."""

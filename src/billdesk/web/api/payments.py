@@ -10,6 +10,7 @@ from litestar.params import FromPath, JSONBody
 
 from billdesk import payments, tickets
 from billdesk.auth import CurrentUser, requires_customer
+from billdesk.web.params import Amount
 
 
 class ChargeState(msgspec.Struct):
@@ -30,7 +31,7 @@ class PaymentAnswer(msgspec.Struct):
 class PayRequest(msgspec.Struct, forbid_unknown_fields=True):
     method: Literal["saved_card", "checkout"] = "saved_card"
     # A ticket opened by mail beyond the quota: the price the customer confirms (minor units).
-    accept_price: int | None = None
+    accept_price: Amount | None = None
 
 
 def _answer(outcome: payments.ChargeOutcome, payment_url: str | None = None) -> PaymentAnswer:
