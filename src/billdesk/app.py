@@ -17,6 +17,7 @@ from litestar.template import TemplateConfig
 from billdesk import jobs
 from billdesk.db import DB
 from billdesk.settings import get_settings, resource_dir
+from billdesk.telegram import close_bots
 from billdesk.web.account import AccountController
 from billdesk.web.admin import AdminController
 from billdesk.web.admin_jobs import AdminJobsController
@@ -34,6 +35,7 @@ from billdesk.web.finance import FinanceController
 from billdesk.web.health import healthz
 from billdesk.web.middleware import API_PREFIX, AuthMiddleware
 from billdesk.web.payments import PaymentsController
+from billdesk.web.telegram import TelegramApiController, TelegramPagesController, telegram_webhook
 from billdesk.web.webhooks import stripe_webhook
 
 # Five attachments of 5 MB and a message, with room for the multipart framing.
@@ -55,6 +57,9 @@ def route_handlers() -> list:
     return [
         healthz,
         stripe_webhook,
+        telegram_webhook,
+        TelegramApiController,
+        TelegramPagesController,
         PaymentsController,
         PaymentsApiController,
         FinanceApiController,
@@ -85,6 +90,7 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
     jobs.load_handler_modules()
     on_startup: list = [_open_pool] if pooled else []
     on_shutdown: list = [_close_pool] if pooled else []
+    on_shutdown.insert(0, close_bots)
     if settings.job_worker_in_app if worker is None else worker:
         in_app = jobs.InAppWorker()
         on_startup.append(in_app.start)
@@ -98,7 +104,7 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
             cookie_httponly=True,
             cookie_secure=settings.secure_cookies,
             cookie_samesite="lax",
-            exclude=[API_PREFIX, "/stripe/webhook", "/healthz"],
+            exclude=[API_PREFIX, "/stripe/webhook", "/telegram/webhook", "/healthz"],
         ),
         template_config=TemplateConfig(
             directory=resource_dir("templates"), engine=JinjaTemplateEngine

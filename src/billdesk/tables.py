@@ -472,6 +472,7 @@ class TelegramChat(Table, tablename="telegram_chats", db=DB):
 
     id: Serial
     key = Varchar(length=200, unique=True, help_text="'<bot>:<chat>:<user>' (aiogram's key).")
+    chat_id = BigInt(index=True)
     state = Varchar(length=100, null=True, default=None, help_text="The step, e.g. NewTicket:message.")
     data = JSON(default="{}", help_text="What the conversation collected so far.")
     locked_until = Timestamptz(

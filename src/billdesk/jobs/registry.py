@@ -17,6 +17,8 @@ HANDLER_MODULES = [
     "billdesk.jobs.builtin",
     "billdesk.outbox",
     "billdesk.payments.jobs",
+    "billdesk.telegram.notify",
+    "billdesk.telegram.updates",
 ]
 
 # Without a schedule of its own, a failed job waits 15 s, 30 s, 1 min, … up to 1 h.

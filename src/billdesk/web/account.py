@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
-from billdesk import auth
+from billdesk import auth, telegram
 from billdesk.auth import CurrentUser, LoginRefused, requires_login
 from billdesk.errors import RateLimited
 from billdesk.settings import get_settings
@@ -118,7 +118,8 @@ class AccountController(Controller):
             .where(ApiToken.user == user.id)
             .order_by(ApiToken.id, ascending=False)
         )
-        return await render(request, "account.html", {"tokens": tokens, **extra}, active="account")
+        context = {"tokens": tokens, "telegram": await telegram.account_view(user), **extra}
+        return await render(request, "account.html", context, active="account")
 
     @post("/account/tokens", guards=[requires_login])
     async def create_token(self, request: Request) -> Template:

@@ -25,7 +25,7 @@ class User(Table, tablename="users", schema=None):
     )
 
 
-ID = "2026-11-27T06:33:45:617412"
+ID = "2026-11-27T06:34:18:634363"
 VERSION = "1.38.0"
 DESCRIPTION = ""
 
@@ -36,8 +36,15 @@ async def forwards():
     )
 
     manager.add_table(
-        class_name="TelegramDelivery",
-        tablename="telegram_deliveries",
+        class_name="TelegramUpdate",
+        tablename="telegram_updates",
+        schema=None,
+        columns=None,
+    )
+
+    manager.add_table(
+        class_name="TelegramLink",
+        tablename="telegram_links",
         schema=None,
         columns=None,
     )
@@ -50,8 +57,8 @@ async def forwards():
     )
 
     manager.add_table(
-        class_name="TelegramUpdate",
-        tablename="telegram_updates",
+        class_name="TelegramDelivery",
+        tablename="telegram_deliveries",
         schema=None,
         columns=None,
     )
@@ -63,22 +70,15 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="TelegramLink",
-        tablename="telegram_links",
-        schema=None,
-        columns=None,
-    )
-
     manager.add_column(
-        table_class_name="TelegramDelivery",
-        tablename="telegram_deliveries",
+        table_class_name="TelegramUpdate",
+        tablename="telegram_updates",
         column_name="key",
         db_column_name="key",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 200,
+            "length": 60,
             "default": "",
             "null": False,
             "primary_key": False,
@@ -93,10 +93,10 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="TelegramDelivery",
-        tablename="telegram_deliveries",
-        column_name="sent_at",
-        db_column_name="sent_at",
+        table_class_name="TelegramUpdate",
+        tablename="telegram_updates",
+        column_name="received_at",
+        db_column_name="received_at",
         column_class_name="Timestamptz",
         column_class=Timestamptz,
         params={
@@ -105,6 +105,94 @@ async def forwards():
             "primary_key": False,
             "unique": False,
             "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="TelegramLink",
+        tablename="telegram_links",
+        column_name="user",
+        db_column_name="user",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": User,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": True,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="TelegramLink",
+        tablename="telegram_links",
+        column_name="chat_id",
+        db_column_name="chat_id",
+        column_class_name="BigInt",
+        column_class=BigInt,
+        params={
+            "default": 0,
+            "null": False,
+            "primary_key": False,
+            "unique": True,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="TelegramLink",
+        tablename="telegram_links",
+        column_name="username",
+        db_column_name="username",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 64,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="TelegramLink",
+        tablename="telegram_links",
+        column_name="linked_at",
+        db_column_name="linked_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": TimestamptzNow(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
@@ -223,14 +311,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="TelegramUpdate",
-        tablename="telegram_updates",
+        table_class_name="TelegramDelivery",
+        tablename="telegram_deliveries",
         column_name="key",
         db_column_name="key",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 60,
+            "length": 200,
             "default": "",
             "null": False,
             "primary_key": False,
@@ -245,10 +333,10 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="TelegramUpdate",
-        tablename="telegram_updates",
-        column_name="received_at",
-        db_column_name="received_at",
+        table_class_name="TelegramDelivery",
+        tablename="telegram_deliveries",
+        column_name="sent_at",
+        db_column_name="sent_at",
         column_class_name="Timestamptz",
         column_class=Timestamptz,
         params={
@@ -279,6 +367,27 @@ async def forwards():
             "primary_key": False,
             "unique": True,
             "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="TelegramChat",
+        tablename="telegram_chats",
+        column_name="chat_id",
+        db_column_name="chat_id",
+        column_class_name="BigInt",
+        column_class=BigInt,
+        params={
+            "default": 0,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
@@ -378,94 +487,6 @@ async def forwards():
         tablename="telegram_chats",
         column_name="updated_at",
         db_column_name="updated_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="TelegramLink",
-        tablename="telegram_links",
-        column_name="user",
-        db_column_name="user",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": User,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": True,
-            "primary_key": False,
-            "unique": True,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="TelegramLink",
-        tablename="telegram_links",
-        column_name="chat_id",
-        db_column_name="chat_id",
-        column_class_name="BigInt",
-        column_class=BigInt,
-        params={
-            "default": 0,
-            "null": False,
-            "primary_key": False,
-            "unique": True,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="TelegramLink",
-        tablename="telegram_links",
-        column_name="username",
-        db_column_name="username",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 64,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="TelegramLink",
-        tablename="telegram_links",
-        column_name="linked_at",
-        db_column_name="linked_at",
         column_class_name="Timestamptz",
         column_class=Timestamptz,
         params={
