@@ -34,8 +34,6 @@ from billdesk.telegram.sending import (
     web_button,
 )
 
-router = Router(name="follow")
-
 LIST_LIMIT = 20
 Status = Ticket.Status
 
@@ -54,7 +52,7 @@ async def open_tickets(customer_id: int) -> list[dict[str, Any]]:
             & (Ticket.archived == False)  # noqa: E712
             & (Ticket.status != Status.solved.value)
         )
-        .order_by(Ticket.last_message_at, ascending=False)
+        .order_by(Ticket.last_message_at, Ticket.id, ascending=False)
         .limit(LIST_LIMIT)
     )
 
@@ -81,7 +79,6 @@ async def send_list(bot: Bot, chat_id: int, customer: CurrentUser) -> None:
     )
 
 
-@router.message(CommandStart())
 async def start(message: Message, state: FSMContext, customer: CurrentUser, bot: Bot) -> None:
     if await state.get_state():
         await message.answer("What you were writing was dropped: nothing was sent.")
@@ -89,7 +86,6 @@ async def start(message: Message, state: FSMContext, customer: CurrentUser, bot:
     await send_list(bot, message.chat.id, customer)
 
 
-@router.callback_query(Step.filter(F.action == "list"))
 async def list_again(
     callback: CallbackQuery, state: FSMContext, customer: CurrentUser, bot: Bot
 ) -> None:
@@ -115,7 +111,6 @@ async def _last_public_message(ticket_id: int) -> dict[str, Any] | None:
     )
 
 
-@router.callback_query(TicketAction.filter(F.action == "open"))
 async def show_ticket(
     callback: CallbackQuery, callback_data: TicketAction, customer: CurrentUser, bot: Bot
 ) -> None:
@@ -157,7 +152,6 @@ async def show_ticket(
     await tickets.mark_read_by_customer(ticket["id"])
 
 
-@router.callback_query(TicketAction.filter(F.action == "reply"))
 async def start_reply(
     callback: CallbackQuery,
     callback_data: TicketAction,
@@ -191,13 +185,11 @@ async def start_reply(
     )
 
 
-@router.message(Reply.message, collecting.is_not_command)
 async def add_to_reply(message: Message, state: FSMContext, bot: Bot) -> None:
     answer = await collecting.collect(message, state, bot)
     await message.answer(answer, reply_markup=complete_or_cancel())
 
 
-@router.callback_query(Step.filter(F.action == "complete"), Reply.message)
 async def complete_reply(
     callback: CallbackQuery, state: FSMContext, customer: CurrentUser, bot: Bot
 ) -> None:
@@ -225,3 +217,15 @@ async def complete_reply(
         text=f"Your reply was added to #{ticket_id}. Support will answer here and at "
         f"{ticket_url(ticket_id)}.",
     )
+
+
+def router() -> Router:
+    """The handlers of following tickets, in the order they are tried."""
+    made = Router(name="follow")
+    made.message.register(start, CommandStart())
+    made.callback_query.register(list_again, Step.filter(F.action == "list"))
+    made.callback_query.register(show_ticket, TicketAction.filter(F.action == "open"))
+    made.callback_query.register(start_reply, TicketAction.filter(F.action == "reply"))
+    made.message.register(add_to_reply, Reply.message, collecting.is_not_command)
+    made.callback_query.register(complete_reply, Step.filter(F.action == "complete"), Reply.message)
+    return made

@@ -11,8 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from billdesk.auth import CurrentUser
 from billdesk.telegram import links
 from billdesk.telegram.keyboards import Step
-
-router = Router(name="linking")
+from billdesk.telegram.new_ticket import edit
 
 HELP = (
     "/createticket opens a ticket, /start shows your open tickets, /cancel drops what you "
@@ -20,7 +19,6 @@ HELP = (
 )
 
 
-@router.message(CommandStart(deep_link=True))
 async def link_chat(
     message: Message, command: CommandObject, state: FSMContext, customer: CurrentUser | None
 ) -> None:
@@ -43,7 +41,6 @@ async def link_chat(
     await message.answer(f"This chat is now linked to {linked.name} ({linked.email}).\n{HELP}")
 
 
-@router.message(Command("stop"))
 async def unlink_chat(message: Message, state: FSMContext) -> None:
     await links.unlink_chat(message.chat.id)
     await state.clear()
@@ -53,7 +50,6 @@ async def unlink_chat(message: Message, state: FSMContext) -> None:
     )
 
 
-@router.message(Command("cancel"))
 async def cancel_command(message: Message, state: FSMContext) -> None:
     was = await state.get_state()
     await state.clear()
@@ -62,17 +58,23 @@ async def cancel_command(message: Message, state: FSMContext) -> None:
     )
 
 
-@router.callback_query(Step.filter(F.action == "cancel"))
 async def cancel_button(callback: CallbackQuery, state: FSMContext) -> None:
     was = await state.get_state()
     await state.clear()
     await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.edit_text(
-            "Cancelled: nothing was sent." if was else "There was nothing to cancel."
-        )
+    await edit(callback, "Cancelled: nothing was sent." if was else "There was nothing to cancel.")
 
 
-@router.message(Command("help"))
 async def help_command(message: Message) -> None:
     await message.answer(HELP)
+
+
+def router() -> Router:
+    """The handlers of linking, unlinking and cancelling, in the order they are tried."""
+    made = Router(name="linking")
+    made.message.register(link_chat, CommandStart(deep_link=True))
+    made.message.register(unlink_chat, Command("stop"))
+    made.message.register(cancel_command, Command("cancel"))
+    made.callback_query.register(cancel_button, Step.filter(F.action == "cancel"))
+    made.message.register(help_command, Command("help"))
+    return made

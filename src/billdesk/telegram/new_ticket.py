@@ -10,10 +10,12 @@ retried by Telegram) opens one ticket. Cancel, at any step, stores nothing.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -39,7 +41,7 @@ from billdesk.telegram.keyboards import (
 )
 from billdesk.telegram.sending import ticket_url, web_button
 
-router = Router(name="new_ticket")
+log = logging.getLogger("billdesk.telegram")
 
 MAX_SERVICE_BUTTONS = 20
 
@@ -61,13 +63,18 @@ def department_label(department: dict[str, Any]) -> str:
     return f"{department['name']} \u00b7 {quota.remaining} of {quota.free_per_period} free left"
 
 
-async def _edit(callback: CallbackQuery, text: str) -> None:
-    """Show the choice in place of the question that offered it (its buttons go)."""
+async def edit(callback: CallbackQuery, text: str) -> None:
+    """Show the choice in place of the question that offered it (its buttons go).
+
+    Only a courtesy: a message Telegram no longer lets the bot edit stays as it was.
+    """
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(text)
+        try:
+            await callback.message.edit_text(text)
+        except TelegramBadRequest as refused:
+            log.info("could not edit message %s: %s", callback.message.message_id, refused.message)
 
 
-@router.message(Command("createticket"))
 async def create_ticket(message: Message, state: FSMContext, customer: CurrentUser) -> None:
     await state.clear()
     await tickets.ensure_support_enabled()
@@ -86,7 +93,6 @@ async def create_ticket(message: Message, state: FSMContext, customer: CurrentUs
     )
 
 
-@router.callback_query(DepartmentChoice.filter(), NewTicket.department)
 async def choose_department(
     callback: CallbackQuery,
     callback_data: DepartmentChoice,
@@ -96,7 +102,7 @@ async def choose_department(
     department = await tickets.usable_department(callback_data.id)
     await callback.answer()
     await state.update_data(department_id=department["id"])
-    await _edit(callback, f"Department: {department['name']}")
+    await edit(callback, f"Department: {department['name']}")
     await state.set_state(NewTicket.subject)
     await callback.bot.send_message(  # type: ignore[union-attr]
         chat_id=callback.from_user.id,
@@ -123,7 +129,6 @@ async def _ask_for_service(message: Message, customer: CurrentUser) -> None:
     )
 
 
-@router.message(NewTicket.subject, F.text, collecting.is_not_command)
 async def enter_subject(message: Message, state: FSMContext, customer: CurrentUser) -> None:
     text = message.text or ""
     subject = " ".join(text.split())
@@ -172,7 +177,6 @@ def _typed_service(typed: str) -> Any:
     return condition
 
 
-@router.callback_query(ServiceChoice.filter(), NewTicket.service)
 async def choose_service(
     callback: CallbackQuery,
     callback_data: ServiceChoice,
@@ -186,19 +190,17 @@ async def choose_service(
         return
     await callback.answer()
     await state.update_data(service_id=service["id"])
-    await _edit(callback, f"Service: {service['name']}")
+    await edit(callback, f"Service: {service['name']}")
     await _ask_for_message(bot, callback.from_user.id, state)
 
 
-@router.callback_query(Step.filter(F.action == "skip"), NewTicket.service)
 async def skip_service(callback: CallbackQuery, state: FSMContext, bot: Bot) -> None:
     await callback.answer()
     await state.update_data(service_id=None)
-    await _edit(callback, "Service: none")
+    await edit(callback, "Service: none")
     await _ask_for_message(bot, callback.from_user.id, state)
 
 
-@router.message(NewTicket.service, F.text, collecting.is_not_command)
 async def enter_service(
     message: Message, state: FSMContext, customer: CurrentUser, bot: Bot
 ) -> None:
@@ -217,13 +219,11 @@ async def enter_service(
     await _ask_for_message(bot, message.chat.id, state)
 
 
-@router.message(NewTicket.message, collecting.is_not_command)
 async def add_to_message(message: Message, state: FSMContext, bot: Bot) -> None:
     answer = await collecting.collect(message, state, bot)
     await message.answer(answer, reply_markup=complete_or_cancel())
 
 
-@router.callback_query(Step.filter(F.action == "complete"), NewTicket.message)
 async def complete(
     callback: CallbackQuery, state: FSMContext, customer: CurrentUser, bot: Bot
 ) -> None:
@@ -235,13 +235,12 @@ async def complete(
     await _submit(bot, callback.from_user.id, state, customer, accept_price=None)
 
 
-@router.callback_query(Step.filter(F.action == "confirm"), NewTicket.price)
 async def confirm_price(
     callback: CallbackQuery, state: FSMContext, customer: CurrentUser, bot: Bot
 ) -> None:
     price = (await state.get_data())["price"]
     await callback.answer()
-    await _edit(callback, f"Price accepted: {Price(price['amount'], price['currency']).label()}")
+    await edit(callback, f"Price accepted: {Price(price['amount'], price['currency']).label()}")
     await _submit(
         bot,
         callback.from_user.id,
@@ -329,3 +328,18 @@ async def _report(bot: Bot, chat_id: int, ticket_id: int) -> None:
             f"Support will answer here and at {ticket_url(ticket_id)}."
         ),
     )
+
+
+def router() -> Router:
+    """The handlers of /createticket, in the order they are tried."""
+    made = Router(name="new_ticket")
+    made.message.register(create_ticket, Command("createticket"))
+    made.callback_query.register(choose_department, DepartmentChoice.filter(), NewTicket.department)
+    made.message.register(enter_subject, NewTicket.subject, F.text, collecting.is_not_command)
+    made.callback_query.register(choose_service, ServiceChoice.filter(), NewTicket.service)
+    made.callback_query.register(skip_service, Step.filter(F.action == "skip"), NewTicket.service)
+    made.message.register(enter_service, NewTicket.service, F.text, collecting.is_not_command)
+    made.message.register(add_to_message, NewTicket.message, collecting.is_not_command)
+    made.callback_query.register(complete, Step.filter(F.action == "complete"), NewTicket.message)
+    made.callback_query.register(confirm_price, Step.filter(F.action == "confirm"), NewTicket.price)
+    return made

@@ -31,10 +31,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 KEEP_UPDATES = timedelta(days=3)  # Telegram redelivers for at most a day
 KEEP_DELIVERIES = timedelta(days=30)
 
-fallback = Router(name="fallback")
 
-
-@fallback.message()
 async def anything_else(message: Message, state: FSMContext) -> None:
     if await state.get_state():
         await message.answer("Answer the question above with text, or press Cancel.")
@@ -42,7 +39,6 @@ async def anything_else(message: Message, state: FSMContext) -> None:
     await message.answer(linking.HELP)
 
 
-@fallback.callback_query(F.data)
 async def stale_button(callback: CallbackQuery) -> None:
     await callback.answer("That button no longer does anything. /start shows your tickets.")
 
@@ -52,7 +48,7 @@ def dispatcher() -> Dispatcher:
     """The bot's dispatcher: state in the database, one update per chat at a time."""
     built = Dispatcher(storage=DatabaseStorage(), events_isolation=DatabaseIsolation())
     built.update.outer_middleware(gate.Gate())
-    built.include_routers(linking.router, follow.router, new_ticket.router, fallback)
+    built.include_routers(linking.router(), follow.router(), new_ticket.router(), fallback())
     return built
 
 
@@ -133,3 +129,11 @@ async def prune() -> None:
     now = clock.now()
     await TelegramUpdate.delete().where(TelegramUpdate.received_at < now - KEEP_UPDATES)
     await TelegramDelivery.delete().where(TelegramDelivery.sent_at < now - KEEP_DELIVERIES)
+
+
+def fallback() -> Router:
+    """What answers anything the other handlers did not take."""
+    made = Router(name="fallback")
+    made.message.register(anything_else)
+    made.callback_query.register(stale_button, F.data)
+    return made

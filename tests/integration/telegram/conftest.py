@@ -130,19 +130,22 @@ class Chat:
             "chat_instance": "1", "message": message, "data": data,
         }}
 
-    async def press(self, label: str) -> Any:
-        """Press the button starting with `label` on the newest bot message offering it."""
+    def button_update(self, label: str) -> dict[str, Any]:
+        """The Update of pressing the button starting with `label` on the newest bot
+        message offering it."""
         for call in reversed(self.fake.sent(chat_id=self.id)):
             if call.method.lower() in ("sendmessage", "editmessagetext"):
                 try:
                     data = call.button_data(label)
                 except LookupError:
                     continue
-                message_id = self._message_id_of(call)
-                response = await self.post(self.callback_update(data, message_id))
-                assert response.status_code == 200, response.text
-                return response
+                return self.callback_update(data, self._message_id_of(call))
         raise AssertionError(f"no message offered a button {label!r}")
+
+    async def press(self, label: str) -> Any:
+        response = await self.post(self.button_update(label))
+        assert response.status_code == 200, response.text
+        return response
 
     def _message_id_of(self, call: Call) -> int | None:
         for entry in self.fake.transcripts.get(self.id, []):
