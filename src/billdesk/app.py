@@ -17,7 +17,7 @@ from litestar.template import TemplateConfig
 from billdesk import jobs
 from billdesk.db import DB
 from billdesk.settings import get_settings, resource_dir
-from billdesk.telegram import close_bots
+from billdesk.telegram import close_bots, warm_up
 from billdesk.web.account import AccountController
 from billdesk.web.admin import AdminController
 from billdesk.web.admin_jobs import AdminJobsController
@@ -90,6 +90,7 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
     jobs.load_handler_modules()
     on_startup: list = [_open_pool] if pooled else []
     on_shutdown: list = [_close_pool] if pooled else []
+    on_startup.append(warm_up)
     on_shutdown.insert(0, close_bots)
     if settings.job_worker_in_app if worker is None else worker:
         in_app = jobs.InAppWorker()

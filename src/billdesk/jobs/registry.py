@@ -18,7 +18,6 @@ HANDLER_MODULES = [
     "billdesk.outbox",
     "billdesk.payments.jobs",
     "billdesk.telegram.notify",
-    "billdesk.telegram.updates",
 ]
 
 # Without a schedule of its own, a failed job waits 15 s, 30 s, 1 min, … up to 1 h.

@@ -14,7 +14,9 @@ on the Bot API. The full guide is docs/telegram.md.
 - dev_server: a local Bot API stand-in for the offline demo and the tests.
 """
 
-from billdesk.telegram.client import TelegramUnavailable, bot, bot_username, close_bots
+from typing import Any
+
+from billdesk.telegram.client import TelegramUnavailable, bot, bot_username, close_bots, warm_up
 from billdesk.telegram.links import (
     LINK_VALID_FOR,
     DeepLink,
@@ -23,7 +25,29 @@ from billdesk.telegram.links import (
     customer_of_chat,
     unlink_customer,
 )
-from billdesk.telegram.updates import handle_update, poll, set_webhook
+
+
+# The ways updates come in load the dispatcher (and aiogram) on first use.
+async def handle_update(raw: dict[str, Any]) -> bool:
+    """Handle one Update from the webhook; False when it was handled before."""
+    from billdesk.telegram.updates import handle_update as handle
+
+    return await handle(raw)
+
+
+async def poll(stop: Any, *, wait_seconds: int = 30) -> None:
+    """Take updates by long polling until `stop` (an asyncio.Event) is set."""
+    from billdesk.telegram.updates import poll as run
+
+    await run(stop, wait_seconds=wait_seconds)
+
+
+async def set_webhook(url: str, secret: str) -> None:
+    """Ask the Bot API to send the bot's updates to `url`, with `secret` in their header."""
+    from billdesk.telegram.updates import set_webhook as register
+
+    await register(url, secret)
+
 
 __all__ = [
     "LINK_VALID_FOR",
@@ -39,4 +63,5 @@ __all__ = [
     "poll",
     "set_webhook",
     "unlink_customer",
+    "warm_up",
 ]

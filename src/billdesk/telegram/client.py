@@ -1,16 +1,22 @@
-"""The aiogram Bot that talks to the Bot API: Telegram's, or TELEGRAM_API_BASE's."""
+"""The aiogram Bot that talks to the Bot API: Telegram's, or TELEGRAM_API_BASE's.
+
+aiogram takes seconds to import (its hundreds of pydantic models), so it is
+imported when the bot is first needed, never by a billdesk that has no bot;
+`warm_up()` imports it in the background when the app starts with a token.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import weakref
-
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from typing import TYPE_CHECKING
 
 from billdesk.errors import DeskError
 from billdesk.settings import get_settings
+
+if TYPE_CHECKING:
+    from aiogram import Bot
 
 
 class TelegramUnavailable(DeskError):
@@ -33,6 +39,10 @@ def bot() -> Bot:
     token = settings.telegram_bot_token
     if not token:
         raise TelegramUnavailable("The Telegram bot is not set up (TELEGRAM_BOT_TOKEN is empty).")
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
     base = settings.telegram_api_base or ""
     key = (token, base)
     of_loop = _bots.setdefault(asyncio.get_running_loop(), {})
@@ -65,3 +75,9 @@ async def bot_username() -> str:
         name = me.username or ""
         _usernames[current.token] = name
     return name
+
+
+async def warm_up() -> None:
+    """Import the bot's code in a thread at start-up, so the first update is not slow."""
+    if get_settings().telegram_configured:
+        await asyncio.to_thread(importlib.import_module, "billdesk.telegram.updates")

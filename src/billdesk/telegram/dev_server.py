@@ -99,6 +99,7 @@ class BotApiStandIn:
         self._new_updates = asyncio.Event()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.base_url = ""
 
     # ------------------------------------------------------------ for tests
@@ -139,6 +140,9 @@ class BotApiStandIn:
         return application
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on `host` (port 0: any free one) in the running loop; the base URL."""
+        self.loop = asyncio.get_running_loop()
+        self._new_updates = asyncio.Event()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)

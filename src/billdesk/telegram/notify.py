@@ -12,25 +12,28 @@ Internal notes never leave billdesk.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-)
-
-from billdesk import jobs, outbox
+from billdesk import clock, jobs, outbox
 from billdesk.quotas import Price
 from billdesk.settings import get_settings
-from billdesk.tables import Charge, Message, TelegramLink, Ticket, User
+from billdesk.tables import (
+    Charge,
+    Message,
+    TelegramDelivery,
+    TelegramLink,
+    TelegramUpdate,
+    Ticket,
+    User,
+)
 from billdesk.telegram import deliveries
 from billdesk.telegram.client import bot
-from billdesk.telegram.keyboards import ALL_TICKETS, TicketAction, button, rows
-from billdesk.telegram.sending import cut, message_files, read_file, send_file, web_button
 
 log = logging.getLogger("billdesk.telegram")
+
+KEEP_UPDATES = timedelta(days=3)  # Telegram redelivers an update for at most a day
+KEEP_DELIVERIES = timedelta(days=30)
 
 NOTIFY = "telegram.notify"
 STAFF_ROLES = {User.Role.staff.value, User.Role.admin.value, User.Role.finance.value}
@@ -65,6 +68,13 @@ async def tell_telegram(happening: dict[str, Any]) -> None:
 
 async def _send_part(key: str, send: Any) -> None:
     """Send one part unless it was sent before; Telegram's answers become the job's fate."""
+    from aiogram.exceptions import (
+        TelegramBadRequest,
+        TelegramForbiddenError,
+        TelegramNotFound,
+        TelegramRetryAfter,
+    )
+
     if await deliveries.was_sent(key):
         return
     try:
@@ -80,6 +90,9 @@ async def _send_part(key: str, send: Any) -> None:
 
 @jobs.handler(NOTIFY, max_attempts=12)
 async def notify(payload: dict[str, Any]) -> None:
+    from billdesk.telegram.keyboards import ALL_TICKETS, TicketAction, button, rows
+    from billdesk.telegram.sending import cut, message_files, read_file, send_file
+
     ticket = (
         await Ticket.select(Ticket.id, Ticket.subject, Ticket.customer, Ticket.status)
         .where(Ticket.id == payload["ticket_id"])
@@ -155,6 +168,8 @@ async def notify(payload: dict[str, Any]) -> None:
 
 async def _payment_problem(payload: dict[str, Any], heading: str, chat_id: int) -> None:
     from billdesk.payments.charges import payment_url
+    from billdesk.telegram.keyboards import rows
+    from billdesk.telegram.sending import web_button
 
     charge = (
         await Charge.select(
@@ -180,3 +195,11 @@ async def _payment_problem(payload: dict[str, Any], heading: str, chat_id: int) 
         )
 
     await _send_part(deliveries.payment_key(charge["id"], reason), send)
+
+
+@jobs.periodic("telegram.prune", every=timedelta(hours=6))
+async def prune() -> None:
+    """Forget taken update ids and sent-part keys once no redelivery or retry can come."""
+    now = clock.now()
+    await TelegramUpdate.delete().where(TelegramUpdate.received_at < now - KEEP_UPDATES)
+    await TelegramDelivery.delete().where(TelegramDelivery.sent_at < now - KEEP_DELIVERIES)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -19,8 +18,8 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, Update
 
-from billdesk import clock, jobs
-from billdesk.tables import TelegramDelivery, TelegramUpdate
+from billdesk import clock
+from billdesk.tables import TelegramUpdate
 from billdesk.telegram import follow, gate, linking, new_ticket
 from billdesk.telegram.client import bot
 from billdesk.telegram.storage import DatabaseIsolation, DatabaseStorage
@@ -28,8 +27,6 @@ from billdesk.telegram.storage import DatabaseIsolation, DatabaseStorage
 log = logging.getLogger("billdesk.telegram")
 
 ALLOWED_UPDATES = ["message", "callback_query"]
-KEEP_UPDATES = timedelta(days=3)  # Telegram redelivers for at most a day
-KEEP_DELIVERIES = timedelta(days=30)
 
 
 async def anything_else(message: Message, state: FSMContext) -> None:
@@ -121,14 +118,6 @@ async def set_webhook(url: str, secret: str) -> None:
     await bot().set_webhook(
         url=url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
     )
-
-
-@jobs.periodic("telegram.prune", every=timedelta(hours=6))
-async def prune() -> None:
-    """Forget taken update ids and sent-part keys once no redelivery or retry can come."""
-    now = clock.now()
-    await TelegramUpdate.delete().where(TelegramUpdate.received_at < now - KEEP_UPDATES)
-    await TelegramDelivery.delete().where(TelegramDelivery.sent_at < now - KEEP_DELIVERIES)
 
 
 def fallback() -> Router:

@@ -10,12 +10,10 @@ import msgspec
 from litestar import Controller, Request, Response, delete, post
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from pydantic import ValidationError
 
 from billdesk import telegram
 from billdesk.auth import CurrentUser, requires_customer
 from billdesk.settings import get_settings
-from billdesk.telegram.storage import ChatBusy
 from billdesk.web.layout import render
 
 log = logging.getLogger("billdesk.telegram")
@@ -52,6 +50,10 @@ async def telegram_webhook(request: Request) -> Response[dict[str, str]]:
         return Response({"error": "the body is not JSON"}, status_code=400)
     if not isinstance(raw, dict):
         return Response({"error": "the body is not an Update"}, status_code=400)
+    from pydantic import ValidationError
+
+    from billdesk.telegram.storage import ChatBusy
+
     try:
         handled = await telegram.handle_update(raw)
     except ValidationError:
