@@ -185,15 +185,15 @@ class BotApiStandIn:
         for key in JSON_FIELDS & params.keys():
             if isinstance(params[key], str):
                 params[key] = json.loads(params[key])
-        files = {}
+        files: dict[str, tuple[str, bytes]] = {}
+        attached = set()
         for key, value in list(params.items()):
             if isinstance(value, str) and value.startswith("attach://"):
+                attached.add(value.removeprefix("attach://"))
                 files[key] = parts[value.removeprefix("attach://")]
-        for key, value in parts.items():  # a file sent in the field itself
-            if key not in {
-                v.removeprefix("attach://") for v in params.values() if isinstance(v, str)
-            }:
-                files[key] = value
+        for name, part in parts.items():  # a file sent in the field itself
+            if name not in attached:
+                files[name] = part
         return params, files
 
     def _message(self, chat_id: int, **content: Any) -> dict[str, Any]:

@@ -171,10 +171,9 @@ async def _own_active_service(customer: CurrentUser, condition: Any) -> dict[str
 
 def _typed_service(typed: str) -> Any:
     """A service as a person types it: its billing-system id, or billdesk's number."""
-    condition = Service.external_id == typed
     if typed.isdigit() and len(typed) < 10:
-        condition = condition | (Service.id == int(typed))
-    return condition
+        return (Service.external_id == typed) | (Service.id == int(typed))
+    return Service.external_id == typed
 
 
 async def choose_service(

@@ -225,3 +225,19 @@ async def test_stop_unlinks_the_chat(telegram, client):
     assert await TelegramLink.count() == 0
     await chat.send("/start")
     assert chat.last_reply().startswith("This chat is not linked")
+
+
+async def test_old_update_ids_and_sent_parts_are_pruned(clock):
+    from billdesk import jobs
+    from billdesk.tables import TelegramDelivery
+
+    await TelegramUpdate.insert(TelegramUpdate(key="1:10", received_at=clock.now()))
+    await TelegramDelivery.insert(TelegramDelivery(key="hap_x:text", sent_at=clock.now()))
+    clock.advance(timedelta(days=4))
+    await TelegramUpdate.insert(TelegramUpdate(key="1:11", received_at=clock.now()))
+    await jobs.registry.registered("telegram.prune").function({})
+    assert [r["key"] for r in await TelegramUpdate.select(TelegramUpdate.key)] == ["1:11"]
+    assert await TelegramDelivery.count() == 1  # kept for 30 days
+    clock.advance(timedelta(days=27))
+    await jobs.registry.registered("telegram.prune").function({})
+    assert await TelegramDelivery.count() == 0
