@@ -20,14 +20,23 @@ DEMO_STRIPE = STRIPE_SECRET_KEY=sk_test_billdesk_demo \
 	STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_DEV_PORT) \
 	STRIPE_WEBHOOK_SECRET=whsec_billdesk_demo
 
+# Offline Telegram: a local Bot API stand-in; type as a customer at http://127.0.0.1:8430/.
+TELEGRAM_DEV_PORT ?= 8430
+DEMO_TELEGRAM = TELEGRAM_BOT_TOKEN=123456:billdesk-demo \
+	TELEGRAM_API_BASE=http://127.0.0.1:$(TELEGRAM_DEV_PORT) \
+	TELEGRAM_WEBHOOK_SECRET=billdesk-demo-webhook
+
 run: install
 	$(BIN)/billdesk migrate
 	$(BIN)/billdesk demo
 	@$(BIN)/billdesk stripe-dev-server --port $(STRIPE_DEV_PORT) \
 		--webhook-url http://127.0.0.1:8000/stripe/webhook --webhook-secret whsec_billdesk_demo & \
-	stripe_pid=$$!; trap 'kill $$stripe_pid 2>/dev/null' EXIT INT TERM; \
+	stripe_pid=$$!; \
+	$(BIN)/billdesk telegram dev-server --port $(TELEGRAM_DEV_PORT) \
+		--webhook-url http://127.0.0.1:8000/telegram/webhook --webhook-secret billdesk-demo-webhook & \
+	telegram_pid=$$!; trap 'kill $$stripe_pid $$telegram_pid 2>/dev/null' EXIT INT TERM; \
 	$(DEMO_STRIPE) $(BIN)/billdesk demo-cards && \
-	$(DEMO_STRIPE) $(BIN)/billdesk serve --host 127.0.0.1 --port 8000
+	$(DEMO_STRIPE) $(DEMO_TELEGRAM) $(BIN)/billdesk serve --host 127.0.0.1 --port 8000
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 CHROMIUM ?= /usr/bin/chromium

@@ -452,8 +452,9 @@ def _entry_html(chat_id: int, entry: dict[str, Any]) -> str:
             f'<div class="m bot">File: <a href="/download/{e(doc["file_id"])}">'
             f"{e(doc['file_name'])}</a></div>"
         )
-    buttons = []
+    rows = []
     for row in (entry.get("reply_markup") or {}).get("inline_keyboard", []):
+        buttons = []
         for b in row:
             if "url" in b:
                 buttons.append(f'<a class="b" href="{e(b["url"])}">{e(b["text"])}</a>')
@@ -464,7 +465,8 @@ def _entry_html(chat_id: int, entry: dict[str, Any]) -> str:
                     f'<input type="hidden" name="message_id" value="{entry["message_id"]}">'
                     f'<button class="b">{e(b["text"])}</button></form>'
                 )
-    return f'<div class="m bot"><pre>{e(entry.get("text", ""))}</pre>{"".join(buttons)}</div>'
+        rows.append(f'<div class="row">{"".join(buttons)}</div>')
+    return f'<div class="m bot"><pre>{e(entry.get("text", ""))}</pre>{"".join(rows)}</div>'
 
 
 def render_page(stand_in: BotApiStandIn, chat_id: int) -> str:
@@ -476,9 +478,10 @@ def render_page(stand_in: BotApiStandIn, chat_id: int) -> str:
 <title>Telegram stand-in · chat {chat_id}</title>
 <style>
 body{{font:15px system-ui,sans-serif;max-width:720px;margin:1rem auto;padding:0 1rem}}
-.m{{margin:.5rem 0;padding:.5rem .75rem;border-radius:.5rem;max-width:85%}}
+.m{{margin:.5rem 0;padding:.5rem .75rem;border-radius:.5rem;max-width:85%;overflow-wrap:anywhere}}
+.row{{display:flex;gap:.25rem;flex-wrap:wrap;margin-top:.25rem}}
 .bot{{background:#eef2f7}} .me{{background:#d9f2d9;margin-left:auto}}
-pre{{white-space:pre-wrap;font:inherit;margin:0}} .b{{display:block;margin:.25rem 0}}
+pre{{white-space:pre-wrap;font:inherit;margin:0}}
 form.send{{display:flex;gap:.5rem;flex-wrap:wrap;margin-top:1rem}} input[name=text]{{flex:1}}
 </style></head><body>
 <h1>Telegram stand-in</h1>
