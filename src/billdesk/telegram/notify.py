@@ -21,6 +21,7 @@ from billdesk.settings import get_settings
 from billdesk.tables import (
     Charge,
     Message,
+    TelegramChat,
     TelegramDelivery,
     TelegramLink,
     TelegramUpdate,
@@ -34,6 +35,7 @@ log = logging.getLogger("billdesk.telegram")
 
 KEEP_UPDATES = timedelta(days=3)  # Telegram redelivers an update for at most a day
 KEEP_DELIVERIES = timedelta(days=30)
+KEEP_CONVERSATIONS = timedelta(days=30)
 
 NOTIFY = "telegram.notify"
 STAFF_ROLES = {User.Role.staff.value, User.Role.admin.value, User.Role.finance.value}
@@ -199,7 +201,13 @@ async def _payment_problem(payload: dict[str, Any], heading: str, chat_id: int) 
 
 @jobs.periodic("telegram.prune", every=timedelta(hours=6))
 async def prune() -> None:
-    """Forget taken update ids and sent-part keys once no redelivery or retry can come."""
+    """Forget taken update ids and sent-part keys once no redelivery or retry can come,
+    and conversations abandoned for a month."""
     now = clock.now()
     await TelegramUpdate.delete().where(TelegramUpdate.received_at < now - KEEP_UPDATES)
     await TelegramDelivery.delete().where(TelegramDelivery.sent_at < now - KEEP_DELIVERIES)
+    # A conversation untouched for a month was abandoned: what it collected goes.
+    await TelegramChat.delete().where(
+        (TelegramChat.updated_at < now - KEEP_CONVERSATIONS)
+        & (TelegramChat.locked_until.is_null() | (TelegramChat.locked_until < now))
+    )

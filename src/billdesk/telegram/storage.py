@@ -11,6 +11,7 @@ is handled, and free again once it runs out if a process died holding it.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
@@ -43,18 +44,25 @@ def storage_key(key: StorageKey) -> str:
     return ":".join(parts)
 
 
-async def _ensure_row(key: StorageKey) -> str:
-    name = storage_key(key)
+async def _ensure_row(key: StorageKey) -> None:
     await TelegramChat.insert(
-        TelegramChat(key=name, chat_id=key.chat_id, data={}, updated_at=clock.now())
+        TelegramChat(key=storage_key(key), chat_id=key.chat_id, data={}, updated_at=clock.now())
     ).on_conflict(target=TelegramChat.key, action="DO NOTHING")
-    return name
+
+
+async def _write(key: StorageKey, values: dict[Any, Any]) -> None:
+    """Update the chat's row; create it first only when there is none (rare: the lease
+    creates it before any handler runs)."""
+    name = storage_key(key)
+    values = {**values, TelegramChat.updated_at: clock.now()}
+    query = TelegramChat.update(values).where(TelegramChat.key == name)
+    if not await query.returning(TelegramChat.id):
+        await _ensure_row(key)
+        await TelegramChat.update(values).where(TelegramChat.key == name)
 
 
 def _loaded(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
-        import json
-
         value = json.loads(value or "{}")
     return dict(value or {})
 
@@ -63,11 +71,8 @@ class DatabaseStorage(BaseStorage):
     """aiogram's FSM storage on the `telegram_chats` table."""
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        name = await _ensure_row(key)
         value = state.state if isinstance(state, State) else state
-        await TelegramChat.update(
-            {TelegramChat.state: value, TelegramChat.updated_at: clock.now()}
-        ).where(TelegramChat.key == name)
+        await _write(key, {TelegramChat.state: value})
 
     async def get_state(self, key: StorageKey) -> str | None:
         row = (
@@ -78,10 +83,7 @@ class DatabaseStorage(BaseStorage):
         return row["state"] if row else None
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        name = await _ensure_row(key)
-        await TelegramChat.update(
-            {TelegramChat.data: dict(data), TelegramChat.updated_at: clock.now()}
-        ).where(TelegramChat.key == name)
+        await _write(key, {TelegramChat.data: dict(data)})
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         row = (
@@ -100,10 +102,11 @@ class DatabaseIsolation(BaseEventIsolation):
 
     @asynccontextmanager
     async def lock(self, key: StorageKey) -> AsyncGenerator[None, None]:
-        name = await _ensure_row(key)
+        name = storage_key(key)
         token = secrets.token_hex(12)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT_SECONDS
+        created = False
         while True:
             now = clock.now()
             taken = (
@@ -118,6 +121,10 @@ class DatabaseIsolation(BaseEventIsolation):
             )
             if taken:
                 break
+            if not created:  # the chat's first update: make its row, then take the lease
+                await _ensure_row(key)
+                created = True
+                continue
             if loop.time() > deadline:
                 raise ChatBusy(f"the chat {key.chat_id} is busy with another update")
             await asyncio.sleep(POLL_SECONDS)

@@ -227,17 +227,22 @@ async def test_stop_unlinks_the_chat(telegram, client):
     assert chat.last_reply().startswith("This chat is not linked")
 
 
-async def test_old_update_ids_and_sent_parts_are_pruned(clock):
-    from billdesk import jobs
+async def test_old_update_ids_sent_parts_and_abandoned_conversations_are_pruned(clock):
     from billdesk.tables import TelegramDelivery
+    from billdesk.telegram.notify import prune
 
     await TelegramUpdate.insert(TelegramUpdate(key="1:10", received_at=clock.now()))
     await TelegramDelivery.insert(TelegramDelivery(key="hap_x:text", sent_at=clock.now()))
+    await TelegramChat.insert(
+        TelegramChat(key="1:5:5", chat_id=5, state="NewTicket:message", updated_at=clock.now())
+    )
     clock.advance(timedelta(days=4))
     await TelegramUpdate.insert(TelegramUpdate(key="1:11", received_at=clock.now()))
-    await jobs.registry.registered("telegram.prune").function({})
+    await prune()
     assert [r["key"] for r in await TelegramUpdate.select(TelegramUpdate.key)] == ["1:11"]
     assert await TelegramDelivery.count() == 1  # kept for 30 days
+    assert await TelegramChat.count() == 1
     clock.advance(timedelta(days=27))
-    await jobs.registry.registered("telegram.prune").function({})
+    await prune()
     assert await TelegramDelivery.count() == 0
+    assert await TelegramChat.count() == 0  # a conversation abandoned for a month
