@@ -11,7 +11,7 @@ import asyncio
 import os
 import secrets
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -125,6 +125,15 @@ async def customer_client(client: AsyncTestClient) -> AsyncTestClient:
     await login(client, user.email)
     client.user = user  # type: ignore[attr-defined]
     return client
+
+
+@pytest.fixture(scope="session")
+def live_server(database: None) -> Iterator[str]:
+    """The base URL of billdesk served by two worker processes on the test database."""
+    from tests.support.live_server import serve
+
+    with serve(workers=2) as base_url:
+        yield base_url
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import stripe
 
+from billdesk import clock
 from billdesk.settings import get_settings
 from billdesk.tables import Charge, Message, PaymentAttempt, Ticket, User
 from tests.support.stripe_server import API_KEY, sign_webhook
@@ -107,6 +108,9 @@ def event_payload(event_type: str, obj: Any, *, event_id: str | None = None) -> 
 
 
 def signed(payload: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> dict:
+    """Headers of a webhook signed now, by billdesk's clock (which a test may have frozen)."""
+    if timestamp is None:
+        timestamp = int(clock.now().timestamp())
     return {
         "stripe-signature": sign_webhook(payload, secret, timestamp),
         "content-type": "application/json",

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from pathlib import Path
 
-from billdesk.auth import Role, hash_password, normalize_email
-from billdesk.errors import ValidationFailed
+from billdesk import clock
+from billdesk.auth import MAX_PASSWORD, Role, hash_password, normalize_email
+from billdesk.db import write_transaction
+from billdesk.errors import NotFound, ValidationFailed
 from billdesk.tables import ApiToken, Session, User
 
+COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 
@@ -25,10 +30,41 @@ def check_role(role: str) -> str:
     return role
 
 
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The passwords refused as too common (common_passwords.txt, shipped with billdesk)."""
+    lines = COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def _is_common(password: str) -> bool:
+    lowered = password.strip().lower()
+    # "password123", "sunshine2024!": a common word with digits or signs stuck on.
+    stem = lowered.rstrip("0123456789!@#$%^&*()-_=+.?~ ")
+    return (
+        lowered in common_passwords()
+        or (len(stem) >= 4 and stem in common_passwords())
+        or len(set(lowered)) == 1
+    )
+
+
 def check_password(password: str) -> str:
+    """A password that may be set: 8 to 256 characters, not only blanks, not a common one."""
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed.field(
             "password", f"The password must have at least {MIN_PASSWORD} characters."
+        )
+    if len(password) > MAX_PASSWORD:
+        raise ValidationFailed.field(
+            "password", f"The password must have at most {MAX_PASSWORD} characters."
+        )
+    if not password.strip():
+        raise ValidationFailed.field("password", "The password cannot be only blanks.")
+    if _is_common(password):
+        raise ValidationFailed.field(
+            "password",
+            "This password is among the most common ones and easy to guess: choose another, "
+            "for example a few unrelated words.",
         )
     return password
 
@@ -79,24 +115,28 @@ async def create_user(
     return rows[0]["id"]
 
 
-async def deactivate_user(user_id: int) -> None:
-    """Deactivate a user: their sessions end and their tokens stop working at once."""
-    await User.update({User.active: False}).where(User.id == user_id)
+async def end_access(user_id: int) -> None:
+    """End every session of the user and revoke every API token: they must log in again."""
     await Session.delete().where(Session.user == user_id)
-    from datetime import UTC, datetime
-
-    await ApiToken.update({ApiToken.revoked_at: datetime.now(UTC)}).where(
+    await ApiToken.update({ApiToken.revoked_at: clock.now()}).where(
         (ApiToken.user == user_id) & ApiToken.revoked_at.is_null()
     )
 
 
-async def update_user(user_id: int, changes: dict) -> None:
+async def deactivate_user(user_id: int) -> None:
+    """Deactivate a user: their sessions end and their tokens stop working at once."""
+    async with write_transaction():
+        await User.update({User.active: False}).where(User.id == user_id)
+        await end_access(user_id)
+
+
+async def update_user(user_id: int, changes: dict, *, actor_id: int | None = None) -> None:
     """Change a user's email, name, role, password or active flag, with the checks of creation.
 
-    Setting `active` to false goes through `deactivate_user`, so sessions and tokens end at once.
+    A new password or `active: false` ends the user's sessions and revokes their
+    API tokens in the same transaction. An admin (`actor_id`) cannot deactivate
+    themselves or take away their own admin role.
     """
-    from billdesk.errors import NotFound
-
     current = await User.select(User.id).where(User.id == user_id).first()
     if current is None:
         raise NotFound("There is no such user.")
@@ -120,13 +160,19 @@ async def update_user(user_id: int, changes: dict) -> None:
         errors["email"] = "A user with this email exists already."
     if "active" in changes and not isinstance(changes["active"], bool):
         errors["active"] = "active must be true or false."
+    if actor_id == user_id:
+        if changes.get("active") is False:
+            errors["active"] = "You cannot deactivate yourself."
+        if values.get("role", Role.ADMIN) != Role.ADMIN:
+            errors["role"] = "You cannot take away your own admin role."
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
-    if changes.get("active") is True:
-        values["active"] = True
-    if values:
-        await User.update({getattr(User, key): value for key, value in values.items()}).where(
-            User.id == user_id
-        )
-    if changes.get("active") is False:
-        await deactivate_user(user_id)
+    if changes.get("active") is not None:
+        values["active"] = changes["active"]
+    async with write_transaction():
+        if values:
+            await User.update(
+                {getattr(User, key): value for key, value in values.items()}
+            ).where(User.id == user_id)
+        if "password_hash" in values or values.get("active") is False:
+            await end_access(user_id)

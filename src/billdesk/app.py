@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 
 from litestar import Litestar
-from litestar.config.csrf import CSRFConfig
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -29,11 +27,15 @@ from billdesk.web.api.finance import FinanceApiController
 from billdesk.web.api.me import MeController
 from billdesk.web.api.payments import PaymentsApiController
 from billdesk.web.client import ClientController, PersonalController
+from billdesk.web.csrf import SessionBoundCsrf
 from billdesk.web.desk import DeskController
 from billdesk.web.errors import handle_exception
 from billdesk.web.finance import FinanceController
+from billdesk.web.guard import InputGuard
+from billdesk.web.headers import add_security_headers
 from billdesk.web.health import healthz
-from billdesk.web.middleware import API_PREFIX, AuthMiddleware
+from billdesk.web.middleware import AuthMiddleware
+from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.payments import PaymentsController
 from billdesk.web.telegram import TelegramApiController, TelegramPagesController, telegram_webhook
 from billdesk.web.webhooks import stripe_webhook
@@ -88,7 +90,7 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
     settings = get_settings()
     # The handlers' attempt limits show on /admin/jobs even where no worker runs.
     jobs.load_handler_modules()
-    on_startup: list = [_open_pool] if pooled else []
+    on_startup: list = [complete_on_startup, *([_open_pool] if pooled else [])]
     on_shutdown: list = [_close_pool] if pooled else []
     on_startup.append(warm_up)
     on_shutdown.insert(0, close_bots)
@@ -98,15 +100,11 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
         on_shutdown.insert(0, in_app.stop)
     return Litestar(
         route_handlers=route_handlers(),
-        middleware=[AuthMiddleware()],
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="billdesk_csrf",
-            cookie_httponly=True,
-            cookie_secure=settings.secure_cookies,
-            cookie_samesite="lax",
-            exclude=[API_PREFIX, "/stripe/webhook", "/telegram/webhook", "/healthz"],
-        ),
+        middleware=[
+            AuthMiddleware(),
+            InputGuard(),
+            SessionBoundCsrf(secret=settings.secret_key, secure=settings.secure_cookies),
+        ],
         template_config=TemplateConfig(
             directory=resource_dir("templates"), engine=JinjaTemplateEngine
         ),
@@ -114,13 +112,14 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
             title="billdesk",
             version="1",
             path="/api/docs",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerPage()],
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
             ),
             security=[{"bearer": []}],
         ),
         exception_handlers={Exception: handle_exception},
+        before_send=[add_security_headers],
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         request_max_body_size=MAX_BODY,

@@ -191,12 +191,16 @@ async def download_for(attachment_id: int, user: CurrentUser) -> Download:
     """The file to send, when `user` may see it; NotFound otherwise, as if it did not exist.
 
     Customers see the attachments of their own tickets' public, not deleted
-    messages; staff those of their departments' tickets; admins all.
+    messages; staff those of the tickets the desk shows them, by the desk's own
+    rule (`queues.visible_ticket`: not awaiting payment, in the trash only for
+    admins), so a file is never served where its ticket answers 404.
     """
+    from billdesk import queues  # the desk's rule; queues builds on this module
+
     row = await Attachment.select(
         Attachment.filename, Attachment.content_type, Attachment.storage_name,
+        Attachment.ticket,
         Attachment.ticket.customer.as_alias("customer"),
-        Attachment.ticket.department.as_alias("department"),
         Attachment.ticket.removed_at.as_alias("removed_at"),
         Attachment.message.internal.as_alias("internal"),
         Attachment.message.deleted.as_alias("deleted"),
@@ -210,8 +214,11 @@ async def download_for(attachment_id: int, user: CurrentUser) -> Download:
             or row["removed_at"] is not None
         ):
             raise missing
-    elif not await staff_may_see_department(user, row["department"]):
-        raise missing
+    else:
+        try:
+            await queues.visible_ticket(user, row["ticket"], include_removed=True)
+        except NotFound:
+            raise missing from None
     path = get_settings().upload_dir / row["storage_name"]
     if not path.is_file():
         raise missing

@@ -1,4 +1,4 @@
-"""Passwords, sessions, API tokens, the log-in throttle, roles and their guards."""
+"""Passwords, sessions, API tokens, log-in, roles and their guards."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from billdesk import clock
-from billdesk.errors import RateLimited
-from billdesk.tables import ApiToken, LoginFailure, Session, User
+from billdesk import clock, login_throttle
+from billdesk.errors import ValidationFailed
+from billdesk.tables import ApiToken, Session, User
 
 SESSION_COOKIE = "billdesk_session"
-THROTTLE_LIMIT = 10
-THROTTLE_WINDOW = timedelta(minutes=15)
+MAX_EMAIL = 254
+MAX_PASSWORD = 256
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both answers take as long.
@@ -105,33 +105,6 @@ def _current(row: dict[str, Any], prefix: str = "") -> CurrentUser:
 # ----------------------------------------------------------------- log-in
 
 
-async def check_throttle(*, email: str, ip: str) -> None:
-    """Refuse with 429 while the account or the address has too many recent failures."""
-    since = _now() - THROTTLE_WINDOW
-    for key in (f"email:{normalize_email(email)}", f"ip:{ip}"):
-        failures = await LoginFailure.count().where(
-            (LoginFailure.key == key) & (LoginFailure.failed_at > since)
-        )
-        if failures >= THROTTLE_LIMIT:
-            raise RateLimited(
-                "Too many failed log-in attempts. Wait 15 minutes and try again.",
-                errors={"email": "Too many failed log-in attempts."},
-            )
-
-
-async def record_login_failure(*, email: str, ip: str) -> None:
-    await LoginFailure.insert(
-        LoginFailure(key=f"email:{normalize_email(email)}"),
-        LoginFailure(key=f"ip:{ip}"),
-    )
-
-
-async def clear_login_failures(*, email: str, ip: str) -> None:
-    await LoginFailure.delete().where(
-        LoginFailure.key.is_in([f"email:{normalize_email(email)}", f"ip:{ip}"])
-    )
-
-
 class LoginRefused(Exception):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -142,16 +115,25 @@ class LoginRefused(Exception):
 async def authenticate(*, email: str, password: str, ip: str) -> CurrentUser:
     """The user with these credentials; raises RateLimited or LoginRefused.
 
-    The message never tells whether the email exists.
+    The message never tells whether the email exists. An email or a password
+    longer than any billdesk stores is refused (ValidationFailed) before anything
+    is counted; every other attempt counts in the throttle (`billdesk.login_throttle`).
     """
-    await check_throttle(email=email, ip=ip)
-    row = await User.select().where(User.email == normalize_email(email)).first()
-    if row is None or not verify_password(row["password_hash"], password):
-        await record_login_failure(email=email, ip=ip)
+    email = normalize_email(email)
+    if len(email) > MAX_EMAIL:
+        raise ValidationFailed.field("email", f"An email address has at most {MAX_EMAIL} characters.")
+    if len(password) > MAX_PASSWORD:
+        raise ValidationFailed.field(
+            "password", f"A password has at most {MAX_PASSWORD} characters."
+        )
+    attempt = await login_throttle.begin(email=email, ip=ip)
+    row = await User.select().where(User.email == email).first()
+    # An unknown email is checked against a dummy hash, so both answers take as long.
+    if not verify_password(row["password_hash"] if row else "", password) or row is None:
         raise LoginRefused("The email or the password is not right.", 401)
+    await login_throttle.succeeded(attempt)
     if not row["active"]:
         raise LoginRefused("This account is disabled. Contact your hosting provider.", 403)
-    await clear_login_failures(email=email, ip=ip)
     return _current(row)
 
 
@@ -171,8 +153,8 @@ async def start_session(
             token_hash=_digest(token),
             user=user_id,
             expires_at=expires_at,
-            ip=ip[:64],
-            user_agent=user_agent[:300],
+            ip=ip.replace("\x00", "")[:64],
+            user_agent=user_agent.replace("\x00", "")[:300],
         )
     )
     return token, expires_at

@@ -150,8 +150,11 @@ def cmd_token_create(args: argparse.Namespace) -> None:
 
 def cmd_token_revoke(args: argparse.Namespace) -> None:
     from billdesk.auth import revoke_api_token
+    from billdesk.validation import parse_id
 
-    if not asyncio.run(_with_db(lambda: revoke_api_token(args.id))):
+    token_id = parse_id("id", args.id, what="token id")
+    assert token_id is not None
+    if not asyncio.run(_with_db(lambda: revoke_api_token(token_id))):
         raise CommandFailed(f"no active token with the id {args.id}")
     print(f"Token {args.id} revoked.")
 

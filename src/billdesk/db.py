@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from piccolo.conf.apps import AppRegistry
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from billdesk.settings import get_settings
 
@@ -37,5 +37,13 @@ def engine_for(database_url: str) -> PostgresEngine | SQLiteEngine:
 
 
 DB = engine_for(get_settings().database_url)
+
+
+def write_transaction():
+    """One action's transaction; on SQLite it takes the write lock at once, so the
+    conditional updates inside it (quota and throttle counters) are atomic across processes."""
+    if isinstance(DB, SQLiteEngine):
+        return DB.transaction(transaction_type=TransactionType.immediate)
+    return DB.transaction()
 
 APP_REGISTRY = AppRegistry(apps=["billdesk.piccolo_app"])

@@ -15,6 +15,7 @@ from billdesk.auth import Role
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.queues import write_transaction
 from billdesk.tables import Department, DepartmentMember, Service, Setting, User
+from billdesk.validation import MAX_INT
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 PERIODS = tuple(period.value for period in Department.Period)
@@ -54,7 +55,9 @@ def _check_department(values: dict[str, Any]) -> dict[str, str]:
     if not isinstance(description, str) or len(description) > 2000:
         errors["description"] = "Keep the description under 2,000 characters."
     free = values.get("free_tickets")
-    if free is not None and (not isinstance(free, int) or isinstance(free, bool) or free < 0):
+    if free is not None and (
+        not isinstance(free, int) or isinstance(free, bool) or not 0 <= free <= MAX_INT
+    ):
         errors["free_tickets"] = (
             "Free tickets must be a whole number of 0 or more (empty: always free)."
         )

@@ -27,6 +27,7 @@ from billdesk.tables import (
     User,
 )
 from billdesk.tickets import record_event, write_transaction
+from billdesk.validation import parse_id
 
 Status = Ticket.Status
 OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
@@ -101,8 +102,11 @@ class QueueFilters:
                 errors["status"] = (
                     "The status must be one of: " + ", ".join(QUEUE_STATUSES) + "."
                 )
-        if self.assignee not in (None, "", "me", "none") and not str(self.assignee).isdigit():
-            errors["assignee"] = "The assignee must be 'me', 'none' or a user id."
+        if self.assignee not in (None, "", "me", "none"):
+            try:
+                self.assignee = str(parse_id("assignee", self.assignee, what="user id"))
+            except ValidationFailed:
+                errors["assignee"] = "The assignee must be 'me', 'none' or a user id."
         if self.sort not in SORTS:
             errors["sort"] = "Sort by last_message_at or created_at."
         if len(self.q) > 200:

@@ -35,6 +35,10 @@ class Settings:
     stripe_webhook_secret: str | None
     stripe_api_base: str | None
     session_days: int = 14
+    login_limit_pair: int = 10
+    login_limit_address: int = 50
+    login_limit_account: int = 100
+    login_window_minutes: int = 15
     # Durable jobs (docs/jobs.md).
     job_worker_in_app: bool = True
     job_poll_seconds: float = 1.0
@@ -138,6 +142,10 @@ def load_settings() -> Settings:
         stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+        login_limit_pair=_number("BILLDESK_LOGIN_LIMIT_PAIR", 10, minimum=1),
+        login_limit_address=_number("BILLDESK_LOGIN_LIMIT_ADDRESS", 50, minimum=1),
+        login_limit_account=_number("BILLDESK_LOGIN_LIMIT_ACCOUNT", 100, minimum=1),
+        login_window_minutes=_number("BILLDESK_LOGIN_WINDOW_MINUTES", 15, minimum=1),
         job_worker_in_app=_flag("BILLDESK_WORKER_IN_APP", True),
         job_poll_seconds=_number("BILLDESK_JOB_POLL_SECONDS", 1.0, minimum=0.05, kind=float),
         job_max_attempts=_number("BILLDESK_JOB_MAX_ATTEMPTS", 10, minimum=1),

@@ -80,10 +80,16 @@ class ApiToken(Table, tablename="api_tokens", db=DB):
     revoked_at = Timestamptz(null=True, default=None)
 
 
-class LoginFailure(Table, tablename="login_failures", db=DB):
+class LoginThrottle(Table, tablename="login_throttles", db=DB):
     id: Serial
-    key = Varchar(length=300, index=True, help_text="'email:…' or 'ip:…'.")
-    failed_at = Timestamptz(default=TimestamptzNow(), index=True)
+    key = Varchar(
+        length=80, unique=True, index=True,
+        help_text="'pair:', 'address:' or 'account:' and the sha256 of what is counted.",
+    )
+    attempts = Integer(
+        default=0, help_text="Failed attempts in the window, and attempts being checked now."
+    )
+    window_started_at = Timestamptz(default=TimestamptzNow())
 
 
 class Department(Table, tablename="departments", db=DB):

@@ -1,21 +1,13 @@
-"""A live server and a headless Chromium for the browser tests.
-
-The server is `uvicorn` running `billdesk.app:create_app` in a subprocess on a
-free port of 127.0.0.1, against the same test database (tests/conftest.py has
-already put it in the environment the subprocess inherits). Tests create their
-data through the factories, then drive the pages as a person would.
+"""A headless Chromium for the browser tests, on the session's live server
+(`live_server` in tests/conftest.py). Tests create their data through the
+factories, then drive the pages as a person would.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 CHROMIUM = os.environ.get("BILLDESK_CHROMIUM", "/usr/bin/chromium")
@@ -26,50 +18,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(base_url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the live server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the live server did not answer /healthz in time")
-
-
-@pytest.fixture(scope="session")
-def live_server(database: None) -> Iterator[str]:
-    """The base URL of a running billdesk on the test database."""
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "BILLDESK_BASE_URL": base_url}
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "--factory", "billdesk.app:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-        ],
-        env=env,
-    )
-    try:
-        _wait_until_up(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture

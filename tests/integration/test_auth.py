@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from billdesk.auth import SESSION_COOKIE, THROTTLE_LIMIT
+from billdesk.auth import SESSION_COOKIE
+from billdesk.login_throttle import limits
 from billdesk.tables import Session
 from tests.factories import PASSWORD, form_token, login, make_user
 
@@ -77,6 +78,35 @@ async def test_missing_or_wrong_csrf_token_is_refused(client):
     assert await Session.count() == 0
 
 
+async def test_a_form_token_is_refused_in_another_session(app_client_factory):
+    first, second = await make_user(), await make_user()
+    async with app_client_factory() as mine, app_client_factory() as theirs:
+        await login(mine, first.email)
+        await login(theirs, second.email)
+        stolen = await form_token(theirs, "/account")
+        # Even with the other browser's CSRF cookie planted alongside, the token is refused.
+        mine.cookies.set("billdesk_csrf", theirs.cookies.get("billdesk_csrf") or "")
+        refused = await mine.post("/account/tokens", data={"name": "x", "_csrf_token": stolen})
+        assert refused.status_code == 403
+        assert "This form has expired" in refused.text
+        own = await form_token(mine, "/account")
+        accepted = await mine.post("/account/tokens", data={"name": "x", "_csrf_token": own})
+        assert accepted.status_code == 200
+
+
+async def test_the_login_form_token_belongs_to_its_browser(app_client_factory):
+    user = await make_user()
+    async with app_client_factory() as attacker, app_client_factory() as victim:
+        planted = await form_token(attacker, "/login")
+        await victim.get("/login")
+        answer = await victim.post(
+            "/login", data={"email": user.email, "password": PASSWORD, "_csrf_token": planted}
+        )
+        assert answer.status_code == 403
+        assert await Session.count() == 0
+        assert (await login(victim, user.email)).status_code in (302, 303)
+
+
 async def test_logout_ends_the_session(client):
     user = await make_user()
     await login(client, user.email)
@@ -145,7 +175,7 @@ async def test_deactivated_user_loses_sessions_at_once(client):
 
 async def test_throttle_after_ten_failures_for_an_account(client):
     user = await make_user()
-    for _ in range(THROTTLE_LIMIT):
+    for _ in range(limits().pair):
         assert (await login(client, user.email, "wrong")).status_code == 401
     blocked = await login(client, user.email)  # even the right password waits
     assert blocked.status_code == 429
@@ -153,18 +183,22 @@ async def test_throttle_after_ten_failures_for_an_account(client):
 
 
 async def test_throttle_holds_per_address_across_accounts(client):
-    for n in range(THROTTLE_LIMIT):
-        await login(client, f"guess{n}@example.test", "wrong")
+    from billdesk import login_throttle
+
+    # All but the last failure straight into the counters (the test client's address).
+    for n in range(limits().address - 1):
+        await login_throttle.begin(email=f"guess{n}@example.test", ip="testclient")
+    assert (await login(client, "last-guess@example.test", "wrong")).status_code == 401
     other = await make_user()
     assert (await login(client, other.email)).status_code == 429
 
 
 async def test_a_success_resets_the_throttle(client):
     user = await make_user()
-    for _ in range(THROTTLE_LIMIT - 1):
+    for _ in range(limits().pair - 1):
         await login(client, user.email, "wrong")
     assert (await login(client, user.email)).status_code in (302, 303)
     client.cookies.clear()
-    for _ in range(THROTTLE_LIMIT - 1):
+    for _ in range(limits().pair - 1):
         assert (await login(client, user.email, "wrong")).status_code == 401
     assert (await login(client, user.email)).status_code in (302, 303)

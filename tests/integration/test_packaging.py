@@ -44,5 +44,6 @@ def test_wheel_carries_templates_static_and_migrations(tmp_path):
     assert "billdesk/static/css/billdesk.css" in names
     assert any(n.startswith("billdesk/migrations/billdesk_") for n in names)
     assert "billdesk/cli.py" in names
+    assert "billdesk/common_passwords.txt" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "billdesk = billdesk.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

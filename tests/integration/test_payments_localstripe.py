@@ -199,7 +199,7 @@ async def test_webhook_replayed_five_times_changes_state_once(sdk, monkeypatch, 
     assert await Notification.count().where(Notification.kind == "payment_succeeded") == 1
 
 
-async def test_bad_signature_and_old_timestamp_are_refused(sdk, monkeypatch, client):
+async def test_bad_signature_and_old_or_future_timestamp_are_refused(sdk, monkeypatch, client):
     customer = await make_user()
     department = await make_department(free_tickets=0)
     await give_card(sdk, customer.id)
@@ -213,9 +213,12 @@ async def test_bad_signature_and_old_timestamp_are_refused(sdk, monkeypatch, cli
 
     old = await client.post("/stripe/webhook", content=payload,
                             headers=signed(payload, timestamp=int(time.time()) - 600))
+    future = await client.post("/stripe/webhook", content=payload,
+                               headers=signed(payload, timestamp=int(time.time()) + 600))
     unsigned = await client.post("/stripe/webhook", content=payload)
 
     assert (forged.status_code, old.status_code, unsigned.status_code) == (400, 400, 400)
+    assert future.status_code == 400
     assert (await charge_row(charge_id))["status"] == "pending"
     assert await StripeEvent.count() == 0
 

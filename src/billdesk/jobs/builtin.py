@@ -28,3 +28,11 @@ async def prune_old_jobs() -> None:
     """Delete succeeded jobs older than BILLDESK_JOB_KEEP_DAYS; failed ones stay."""
     keep = timedelta(days=get_settings().job_keep_days)
     await prune_succeeded(older_than=clock.now() - keep)
+
+
+@periodic("auth.purge_login_throttle", every=timedelta(hours=1))
+async def purge_login_throttle() -> None:
+    """Forget log-in counters whose window ended (they would only grow the table)."""
+    from billdesk.login_throttle import purge_expired
+
+    await purge_expired()

@@ -27,6 +27,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import stripe
@@ -317,7 +318,7 @@ async def close_earlier(started: Started) -> str:
     results: list[tuple[dict[str, Any], str, str | None]] = []
     for attempt in started.earlier:
         state, intent_id = await stripe_api.call(
-            lambda client, attempt=attempt: close_in_stripe(client, attempt)
+            partial(close_in_stripe, attempt=attempt)
         )
         results.append((attempt, state, intent_id))
     if not results:
@@ -704,7 +705,7 @@ async def cancel_unpaid_ticket(*, ticket_id: int, customer_id: int) -> ChargeOut
         results = []
         for attempt in live:
             state, intent_id = await stripe_api.call(
-                lambda client, attempt=attempt: close_in_stripe(client, attempt)
+                partial(close_in_stripe, attempt=attempt)
             )
             results.append((attempt, state, intent_id))
     except stripe.StripeError as error:

@@ -13,6 +13,7 @@ from typing import Any
 
 import stripe
 
+from billdesk import clock
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import DECLINED, find_attempt, record_decline, record_success
 from billdesk.payments.cards import apply_setup_session
@@ -30,16 +31,25 @@ class BadSignature(Exception):
     """The payload is not signed with our webhook secret, or the signature is too old."""
 
 
+SIGNATURE_TOLERANCE = 300  # seconds either way, Stripe's own default
+
+
 def verify(payload: bytes, signature: str | None) -> stripe.Event:
+    """The event, if signed with our secret at most five minutes from now, before or after."""
     secret = get_settings().stripe_webhook_secret
     if not secret:
         raise BadSignature("no webhook secret is configured")
     try:
-        return stripe.Webhook.construct_event(payload, signature or "", secret)  # type: ignore[arg-type]
+        # The SDK refuses only old timestamps: both directions are checked below.
+        event = stripe.Webhook.construct_event(payload, signature or "", secret, tolerance=None)  # type: ignore[arg-type]
     except stripe.SignatureVerificationError as error:
         raise BadSignature(str(error)) from None
     except ValueError as error:
         raise BadSignature(f"the payload is not an event: {error}") from None
+    fields = dict(part.partition("=")[::2] for part in (signature or "").split(","))
+    if abs(clock.now().timestamp() - int(fields["t"])) > SIGNATURE_TOLERANCE:
+        raise BadSignature("the signature's timestamp is too far from now")
+    return event
 
 
 async def _charge_id_for(intent: Any) -> int | None:

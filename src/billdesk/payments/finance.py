@@ -14,6 +14,7 @@ from piccolo.query.functions.aggregate import Sum
 
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.tables import Charge, Message, PaymentAttempt, Refund, TicketEvent
+from billdesk.validation import parse_id
 
 Status = Charge.Status
 # Charges where money was taken (refunds included, counted separately).
@@ -77,10 +78,8 @@ def _day_or_time(field: str, value: str, *, end: bool) -> datetime:
         ) from None
 
 
-def _id(field: str, value: str) -> int:
-    if not value.strip().isdigit():
-        raise ValidationFailed.field(field, f"{field} must be an id (a whole number).")
-    return int(value)
+def _id(field: str, value: str) -> int | None:
+    return parse_id(field, value)
 
 
 def parse_filters(raw: Mapping[str, str | None]) -> ChargeFilters:

@@ -60,7 +60,7 @@ class LedgerReport:
 
 
 def _list_stripe(client: stripe.StripeClient, since: datetime) -> tuple[list[Any], list[Any]]:
-    window = {"gte": int(since.timestamp())}
+    window: Any = {"gte": int(since.timestamp())}
     intents = list(
         client.v1.payment_intents.list(params={"limit": 100, "created": window})
         .auto_paging_iter()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import stripe
@@ -99,7 +100,7 @@ async def reconcile_charge(
     looked: list[tuple[dict[str, Any], tuple[str, str, str | None]]] = []
     for attempt in attempts:
         try:
-            answer = await stripe_api.call(lambda client, attempt=attempt: _look_up(client, attempt))
+            answer = await stripe_api.call(partial(_look_up, attempt=attempt))
         except stripe.StripeError as error:
             report.errors.append(f"charge {charge_id}, attempt {attempt['number']}: {error}")
             return
@@ -109,8 +110,9 @@ async def reconcile_charge(
         busy = locked.lease_held() and not include_recent
         was_unpaid = locked.unpaid
         for seen, (state, reason, intent_id) in looked:
-            attempt = find_attempt(locked, number=seen["number"])
-            assert attempt is not None
+            found = find_attempt(locked, number=seen["number"])
+            assert found is not None
+            attempt = found
             if state == "succeeded":
                 await record_success(locked, attempt, payment_intent_id=intent_id)
                 moved = True
@@ -184,6 +186,13 @@ async def reconcile(*, include_recent: bool = False) -> ReconcileReport:
     return report
 
 
+def _refunds_of(client: stripe.StripeClient, intent_id: str) -> list[Any]:
+    return list(
+        client.v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})
+        .auto_paging_iter()
+    )
+
+
 async def reconcile_refunds(report: ReconcileReport, *, include_recent: bool = False) -> None:
     """Settle refunds left `pending` because Stripe's answer was lost.
 
@@ -204,13 +213,7 @@ async def reconcile_refunds(report: ReconcileReport, *, include_recent: bool = F
         if not intent_id:
             continue
         try:
-            listed = await stripe_api.call(
-                lambda client, intent_id=intent_id: list(
-                    client.v1.refunds.list(
-                        params={"payment_intent": intent_id, "limit": 100}
-                    ).auto_paging_iter()
-                )
-            )
+            listed = await stripe_api.call(partial(_refunds_of, intent_id=intent_id))
         except stripe.StripeError as error:
             report.errors.append(f"refund {row['id']}: {error}")
             continue

@@ -274,7 +274,7 @@ async def record_stripe_refund(*, payment_intent_id: str | None, refund: Any) ->
     charge_id = kept["id"] if kept else (surplus["charge"] if surplus else None)
     if charge_id is None:
         return False
-    attempt_id = None if kept else surplus["id"]
+    attempt_id = None if kept or surplus is None else surplus["id"]
     async with locked_charge(charge_id):
         rows = await Refund.insert(
             Refund(

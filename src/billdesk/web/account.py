@@ -10,7 +10,7 @@ from litestar.response import Redirect, Response, Template
 
 from billdesk import auth, telegram
 from billdesk.auth import CurrentUser, LoginRefused, requires_login
-from billdesk.errors import RateLimited
+from billdesk.errors import RateLimited, ValidationFailed
 from billdesk.settings import get_settings
 from billdesk.tables import ApiToken
 from billdesk.web.layout import render
@@ -67,9 +67,10 @@ class AccountController(Controller):
             )
         try:
             user = await auth.authenticate(email=email, password=password, ip=_client_ip(request))
-        except RateLimited as exc:
+        except (RateLimited, ValidationFailed) as exc:
             return await render(
-                request, "auth/login.html", {**context, "error": exc.detail}, status_code=429
+                request, "auth/login.html", {**context, "error": exc.detail},
+                status_code=exc.status,
             )
         except LoginRefused as exc:
             return await render(

@@ -13,6 +13,7 @@ from billdesk.auth import CurrentUser, Role, requires_admin
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.navigation import support_enabled
 from billdesk.tables import User
+from billdesk.validation import parse_id, parse_int
 from billdesk.web.layout import FLASH_KEY, render
 
 PERIOD_OPTIONS = [("month", "Calendar month"), ("year", "Calendar year"), ("lifetime", "Lifetime")]
@@ -38,17 +39,13 @@ def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[st
         "quota_period": typed["quota_period"], "currency": typed["currency"],
         "public": typed["public"], "active": typed["active"],
     }
-    free = typed["free_tickets"]
-    if free == "":
-        values["free_tickets"] = None
-    else:
-        try:
-            values["free_tickets"] = int(free)
-        except ValueError:
-            errors["free_tickets"] = "Free tickets must be a whole number of 0 or more."
     try:
-        values["ticket_price"] = int(typed["ticket_price"] or "0")
-    except ValueError:
+        values["free_tickets"] = parse_int("free_tickets", typed["free_tickets"])
+    except ValidationFailed:
+        errors["free_tickets"] = "Free tickets must be a whole number of 0 or more."
+    try:
+        values["ticket_price"] = parse_int("ticket_price", typed["ticket_price"]) or 0
+    except ValidationFailed:
         errors["ticket_price"] = "The price must be a whole number of minor units, 0 or more."
     return typed, values, errors
 
@@ -166,9 +163,10 @@ class AdminController(Controller):
         form = await request.form()
         raw = str(form.get("user_id", ""))
         try:
-            if not raw.isdigit():
+            user_id = parse_id("user_id", raw)
+            if user_id is None:
                 raise ValidationFailed.field("user_id", "Choose a staff member.")
-            await departments.add_member(department_id=department_id, user_id=int(raw))
+            await departments.add_member(department_id=department_id, user_id=user_id)
         except DeskError as exc:
             if exc.status == 404:
                 raise
@@ -255,11 +253,7 @@ class AdminController(Controller):
         if form.get("password"):
             changes["password"] = str(form.get("password"))
         try:
-            if user_id == me.id and (not typed["active"] or typed["role"] != Role.ADMIN):
-                raise ValidationFailed.field(
-                    "role", "You cannot take away your own admin role or deactivate yourself."
-                )
-            await accounts.update_user(user_id, changes)
+            await accounts.update_user(user_id, changes, actor_id=me.id)
         except DeskError as exc:
             if exc.status == 404:
                 raise

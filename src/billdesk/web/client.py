@@ -23,7 +23,9 @@ from billdesk.errors import DeskError
 from billdesk.navigation import support_enabled
 from billdesk.quotas import QuotaStatus
 from billdesk.tables import Department, Notification
+from billdesk.validation import parse_id, parse_int
 from billdesk.web.layout import FLASH_KEY, render
+from billdesk.web.params import PageQuery
 
 PAGE_SIZE = 25
 STATUS_OPTIONS = [
@@ -43,9 +45,6 @@ def flash(request: Request, category: str, message: str) -> None:
     cast(dict[str, Any], request.scope).setdefault(FLASH_KEY, []).append((category, message))
 
 
-def _int_or_none(value: Any) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() else None
 
 
 def _form_files(form: Any) -> list[UploadFile]:
@@ -87,14 +86,14 @@ class ClientController(Controller):
         status: FromQuery[str | None] = None,
         department: FromQuery[str | None] = None,
         archived: FromQuery[str | None] = None,
-        page: FromQuery[str | None] = None,
+        page: PageQuery = 1,
     ) -> Template:
         """The customer's tickets, newest activity first, with filters."""
         user = _user(request)
         chosen_status = status if status in {value for value, _ in STATUS_OPTIONS} else None
-        department_id = _int_or_none(department)
+        department_id = parse_id("department", department, what="department id")
         show_archived = archived in ("1", "true", "on", "yes")
-        page_number = max(_int_or_none(page) or 1, 1)
+        page_number = page
         total = await tickets.customer_tickets_query(
             user.id, status=chosen_status, department_id=department_id, archived=show_archived,
             columns=False,
@@ -209,14 +208,16 @@ class ClientController(Controller):
         }
         # The price accepted is the one this form showed for the chosen department
         # (a hidden field per department), so a price changed since then is asked again.
-        accept = None
-        if form.get("accept_price"):
-            accept = _int_or_none(form.get(f"price_{typed['department_id']}"))
         try:
+            accept = None
+            if form.get("accept_price"):
+                accept = parse_int(
+                    "accept_price", str(form.get(f"price_{typed['department_id']}", "")).strip()
+                )
             opened = await tickets.open_ticket(
                 customer=user,
-                department_id=_int_or_none(typed["department_id"]),
-                service_id=_int_or_none(typed["service_id"]),
+                department_id=parse_id("department_id", typed["department_id"]),
+                service_id=parse_id("service_id", typed["service_id"]),
                 message=typed["message"],
                 files=_form_files(form),
                 accept_price=accept,

@@ -13,8 +13,10 @@ from billdesk import queues, reply_templates
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import DeskError, ValidationFailed
 from billdesk.tables import Department, DepartmentMember, User
+from billdesk.validation import parse_id
 from billdesk.web.api.desk import read_reply
 from billdesk.web.layout import FLASH_KEY, render
+from billdesk.web.params import PageQuery
 
 PAGE_SIZE = 50
 STATUS_CHOICES = (
@@ -29,9 +31,9 @@ def _user(request: Request) -> CurrentUser:
     return request.scope["user"]
 
 
-def _int_or_none(value: Any) -> int | None:
-    text = str(value or "").strip().lstrip("#")
-    return int(text) if text.isdigit() else None
+def _id_or_none(field: str, value: Any) -> int | None:
+    """An id typed in a form or a filter (a ticket number may keep its '#'); None when blank."""
+    return parse_id(field, str(value or "").strip().lstrip("#"))
 
 
 def flash(request: Request, category: str, message: str) -> None:
@@ -92,7 +94,7 @@ class DeskController(Controller):
         service: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
         sort: FromQuery[str | None] = None,
-        page: FromQuery[int] = 1,
+        page: PageQuery = 1,
     ) -> Template:
         return await self._queue_page(
             request,
@@ -113,14 +115,16 @@ class DeskController(Controller):
         statuses = (
             list(queues.OPEN_STATUSES) if chosen["status"] in ("", "open") else [chosen["status"]]
         )
-        filters = queues.QueueFilters(
-            id=_int_or_none(chosen["id"]), department=_int_or_none(chosen["department"]),
-            statuses=statuses, customer=_int_or_none(chosen["customer"]),
-            assignee=chosen["assignee"] or None, service=_int_or_none(chosen["service"]),
-            q=chosen["q"], sort=chosen["sort"],
-        )
         errors = dict(errors or {})
         try:
+            filters = queues.QueueFilters(
+                id=_id_or_none("id", chosen["id"]),
+                department=_id_or_none("department", chosen["department"]),
+                statuses=statuses, customer=_id_or_none("customer", chosen["customer"]),
+                assignee=chosen["assignee"] or None,
+                service=_id_or_none("service", chosen["service"]),
+                q=chosen["q"], sort=chosen["sort"],
+            )
             found = await queues.queue(
                 user, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
             )
@@ -166,7 +170,7 @@ class DeskController(Controller):
         """Close, assign or remove the selected tickets, then show the queue again with the outcome."""
         user = _user(request)
         form = await request.form()
-        ids = [_int_or_none(value) for value in form.getall("ids")] if "ids" in form else []
+        raw_ids = form.getall("ids") if "ids" in form else []
         chosen = {
             key: str(form.get(f"filter_{key}", "") or "")
             for key in ("id", "department", "status", "customer", "assignee", "service", "q", "sort")
@@ -174,12 +178,13 @@ class DeskController(Controller):
         chosen["status"] = chosen["status"] or "open"
         chosen["sort"] = chosen["sort"] or "last_message_at"
         try:
+            ids = [_id_or_none("ticket_ids", value) for value in raw_ids]
             if any(ticket_id is None for ticket_id in ids):
                 raise ValidationFailed.field("ticket_ids", "Select tickets by their number.")
             result = await queues.bulk_action(
                 actor=user, action=str(form.get("action", "")),
                 ticket_ids=[ticket_id for ticket_id in ids if ticket_id is not None],
-                assignee_id=_int_or_none(form.get("assignee_id")),
+                assignee_id=_id_or_none("assignee_id", form.get("assignee_id")),
             )
         except DeskError as exc:
             flash(request, "error", exc.detail)
@@ -286,9 +291,9 @@ class DeskController(Controller):
         user = _user(request)
         form = await request.form()
         raw = str(form.get("assignee_id", "")).strip()
-        assignee_id = user.id if raw == "me" else _int_or_none(raw)
 
         async def action() -> None:
+            assignee_id = user.id if raw == "me" else _id_or_none("assignee_id", raw)
             await queues.assign_ticket(actor=user, ticket_id=ticket_id, assignee_id=assignee_id)
 
         return await self._act(request, ticket_id, action, {"assignee_id": raw})
@@ -300,7 +305,7 @@ class DeskController(Controller):
         raw = str(form.get("department_id", ""))
 
         async def action() -> None:
-            department_id = _int_or_none(raw)
+            department_id = _id_or_none("department_id", raw)
             if department_id is None:
                 raise ValidationFailed.field("department_id", "Choose a department.")
             await queues.transfer_ticket(
@@ -373,7 +378,7 @@ class DeskController(Controller):
             "title": str(form.get("title", "")),
             "body": str(form.get("body", "")),
             "scope": str(form.get("scope", "personal")),
-            "department_id": _int_or_none(form.get("department_id")),
+            "department_id": _id_or_none("department_id", form.get("department_id")),
         }
 
     @post("/templates")

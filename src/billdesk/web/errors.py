@@ -26,7 +26,7 @@ CODES = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
-    405: "not_found",
+    405: "method_not_allowed",
     409: "invalid_transition",
     413: "payload_too_large",
     422: "validation_error",
@@ -38,7 +38,7 @@ TITLES = {
     401: "Log in to continue",
     403: "You may not do this",
     404: "Not found",
-    405: "Not found",
+    405: "Method not allowed",
     413: "Too large",
     422: "Some fields are not valid",
     429: "Too many attempts",
@@ -82,13 +82,17 @@ def problem(
     )
 
 
+def _field_errors(errors: dict[str, str]) -> list[dict[str, str]]:
+    return [{"field": field, "message": message} for field, message in errors.items()]
+
+
 def problem_for(exc: DeskError) -> Response[dict[str, Any]]:
     return problem(
         exc.status,
         code=exc.code,
         title=exc.title,
         detail=exc.detail,
-        errors=[{"field": field, "message": message} for field, message in exc.errors.items()],
+        errors=_field_errors(exc.errors),
         extra=exc.extra,
     )
 
@@ -102,7 +106,14 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
     return errors or [{"field": "body", "message": str(exc.detail)}]
 
 
-def _error_page(request: Request, status: int, title: str, detail: str) -> Template:
+def _error_page(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Template:
     # Exception handlers are synchronous, so the error page goes without the
     # navigation counts (which would need the database, possibly what failed).
     return Template(
@@ -113,9 +124,11 @@ def _error_page(request: Request, status: int, title: str, detail: str) -> Templ
             "status_code": status,
             "title": title,
             "detail": detail,
+            "errors": errors or [],
             "payments_test_mode": get_settings().payments_test_mode,
         },
         status_code=status,
+        headers=headers,
     )
 
 
@@ -128,14 +141,18 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
     if isinstance(exc, DeskError):
         if _is_api(request):
             return problem_for(exc)
-        return _error_page(request, exc.status, exc.title, exc.detail)
+        return _error_page(
+            request, exc.status, exc.title, exc.detail, _field_errors(exc.errors)
+        )
 
     if isinstance(exc, HTTPException):
         status = exc.status_code
         detail = str(exc.detail or "")
+        # Allow on 405, WWW-Authenticate on 401: what the exception says goes out.
+        headers = dict(exc.headers or {})
         if isinstance(exc, ValidationException) or status == 400:
+            errors = _validation_errors(exc) if isinstance(exc, ValidationException) else []
             if _is_api(request):
-                errors = _validation_errors(exc) if isinstance(exc, ValidationException) else []
                 return problem(
                     422,
                     code="validation_error",
@@ -143,7 +160,9 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
                     detail=errors[0]["message"] if errors else detail,
                     errors=errors,
                 )
-            return _error_page(request, 400, TITLES[400], "Some of what was sent is not valid.")
+            return _error_page(
+                request, 400, TITLES[400], "Some of what was sent is not valid.", errors
+            )
         if status == 403 and "csrf" in detail.lower():
             detail = CSRF_MESSAGE
         if _is_api(request):
@@ -152,7 +171,7 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
                 code=CODES.get(status, "validation_error"),
                 title=TITLES.get(status, "Error"),
                 detail=detail if status < 500 else TITLES.get(status, "Error"),
-                headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+                headers={**headers, "WWW-Authenticate": "Bearer"} if status == 401 else headers,
             )
         if status == 401:
             target = request.url.path
@@ -161,10 +180,11 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
             return Redirect(path=f"/login?next={quote(target, safe='')}")
         if status >= 500:
             return _error_page(request, status, TITLES.get(status, "Error"), FRIENDLY[500])
-        if status == 404 or status == 405:
+        if status == 404:
             detail = FRIENDLY[404]
         return _error_page(
-            request, status, TITLES.get(status, "Error"), detail or FRIENDLY.get(status, "")
+            request, status, TITLES.get(status, "Error"), detail or FRIENDLY.get(status, ""),
+            headers=headers,
         )
 
     log.exception("Unhandled error on %s %s", request.method, request.url.path)

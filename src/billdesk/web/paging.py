@@ -29,9 +29,12 @@ from piccolo.columns import Column, Timestamp, Timestamptz
 from piccolo.query import Select
 
 from billdesk.errors import ValidationFailed
+from billdesk.validation import MAX_ID
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+MAX_CURSOR = 200
+"""Longer than any cursor billdesk makes (a timestamp and an id)."""
 
 
 def parse_limit(limit: int | None) -> int:
@@ -64,12 +67,19 @@ def encode_cursor(sort_value: Any, row_id: int) -> str:
 def decode_cursor(cursor: str) -> tuple[Any, int]:
     """The (sort value, id) a cursor points after, or a validation error naming `cursor`."""
     try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError("length")
         padded = cursor + "=" * (-len(cursor) % 4)
         sort_value, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(row_id, int) or isinstance(row_id, bool):
+        if not isinstance(row_id, int) or isinstance(row_id, bool) or not 0 <= row_id <= MAX_ID:
             raise ValueError("id")
-        return _decode_value(sort_value), row_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        sort_value = _decode_value(sort_value)
+        if isinstance(sort_value, datetime) and sort_value.tzinfo is None:
+            raise ValueError("time")
+        if sort_value is not None and not isinstance(sort_value, datetime):
+            raise ValueError("sort")
+        return sort_value, row_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise ValidationFailed.field(
             "cursor", "cursor is not valid: use the next_cursor of the previous page."
         ) from exc

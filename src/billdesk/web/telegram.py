@@ -8,6 +8,7 @@ import logging
 
 import msgspec
 from litestar import Controller, Request, Response, delete, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -29,11 +30,21 @@ def _secret_matches(given: str | None) -> bool:
     return hmac.compare_digest(given.encode(), secret.encode())
 
 
+def _answer(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=dict[str, str], description=description)
+
+
 @post(
     "/telegram/webhook",
     tags=["telegram"],
     status_code=200,
     security=[],
+    responses={
+        400: _answer("The body is not a Telegram Update."),
+        403: _answer("The secret header is missing or wrong, or the bot is off: nothing was done."),
+        500: _answer("Handling failed; Telegram delivers the update again."),
+        503: _answer("The chat is busy with another update; Telegram delivers it again."),
+    },
     summary="Telegram's updates for the bot",
     description=(
         "Called by the Bot API with one Update. The header X-Telegram-Bot-Api-Secret-Token "

@@ -23,6 +23,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 32
 SECRET = "webhook-secret-for-tests"
 _ids = itertools.count(1000)
+# Telegram's user and chat ids are past 32 bits nowadays; the tests use such ids.
+_chat_ids = itertools.count(7_000_000_001)
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +72,7 @@ class Chat:
     def __init__(self, client: AsyncTestClient, fake: BotApiStandIn, chat_id: int | None = None):
         self.client = client
         self.fake = fake
-        self.id = chat_id or next(_ids)
+        self.id = chat_id or next(_chat_ids)
         self.seen = 0  # calls before this index were looked at already
 
     def _base(self) -> dict[str, Any]:

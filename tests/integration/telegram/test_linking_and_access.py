@@ -191,9 +191,9 @@ async def test_a_group_chat_is_told_to_use_a_private_chat(telegram, client):
     customer = await make_user()
     chat = await link(client, telegram, customer)
     update = chat.message_update(text="/start")
-    update["message"]["chat"] = {"id": -100123, "type": "supergroup", "title": "Team"}
+    update["message"]["chat"] = {"id": -1001234567890, "type": "supergroup", "title": "Team"}
     await chat.post(update)
-    [said] = telegram.sent(chat_id=-100123)
+    [said] = telegram.sent(chat_id=-1001234567890)
     assert said.text == "billdesk works in a private chat with the bot only."
     assert telegram.sent(chat_id=chat.id)[-1].text.startswith("This chat is now linked")
 

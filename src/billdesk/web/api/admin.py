@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -16,6 +17,9 @@ from billdesk.errors import NotFound
 from billdesk.navigation import support_enabled
 from billdesk.tables import Service, User
 from billdesk.web.api.desk import rfc3339
+from billdesk.web.params import Amount, Id
+
+CREATED = ResponseSpec(data_container=dict[str, Any], description="Created (200: updated).")
 
 
 class DepartmentIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -24,9 +28,9 @@ class DepartmentIn(msgspec.Struct, forbid_unknown_fields=True):
     description: str = ""
     public: bool = True
     active: bool = True
-    free_tickets: int | None = None
+    free_tickets: Amount | None = None
     quota_period: str = "month"
-    ticket_price: int = 0
+    ticket_price: Amount = 0
     currency: str = "usd"
 
 
@@ -36,14 +40,14 @@ class DepartmentChanges(msgspec.Struct, forbid_unknown_fields=True):
     description: str | msgspec.UnsetType = msgspec.UNSET
     public: bool | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
-    free_tickets: int | msgspec.UnsetType | None = msgspec.UNSET
+    free_tickets: Amount | msgspec.UnsetType | None = msgspec.UNSET
     quota_period: str | msgspec.UnsetType = msgspec.UNSET
-    ticket_price: int | msgspec.UnsetType = msgspec.UNSET
+    ticket_price: Amount | msgspec.UnsetType = msgspec.UNSET
     currency: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class MemberIn(msgspec.Struct):
-    user_id: int
+    user_id: Id
 
 
 class UserIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -174,11 +178,15 @@ class AdminApiController(Controller):
         return await user_out(user_id)
 
     @patch("/users/{user_id:int}")
-    async def change_user(self, user_id: FromPath[int], data: JSONBody[UserChanges]) -> dict[str, Any]:
-        await accounts.update_user(user_id, _given(data))
+    async def change_user(
+        self, request: Request, user_id: FromPath[int], data: JSONBody[UserChanges]
+    ) -> dict[str, Any]:
+        """Change a user; a new password or `active: false` ends their sessions and tokens."""
+        actor: CurrentUser = request.scope["user"]
+        await accounts.update_user(user_id, _given(data), actor_id=actor.id)
         return await user_out(user_id)
 
-    @put("/customers/{external_id:str}")
+    @put("/customers/{external_id:str}", responses={201: CREATED})
     async def put_customer(
         self, external_id: FromPath[str], data: JSONBody[CustomerIn]
     ) -> Response[dict[str, Any]]:
@@ -191,7 +199,7 @@ class AdminApiController(Controller):
             await user_out(user_id), status_code=HTTP_201_CREATED if created else HTTP_200_OK
         )
 
-    @put("/services/{external_id:str}")
+    @put("/services/{external_id:str}", responses={201: CREATED})
     async def put_service(
         self, external_id: FromPath[str], data: JSONBody[ServiceIn]
     ) -> Response[dict[str, Any]]:

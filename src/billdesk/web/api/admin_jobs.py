@@ -14,6 +14,7 @@ from billdesk.auth import requires_admin
 from billdesk.tables import Job
 from billdesk.web.api.desk import rfc3339
 from billdesk.web.paging import keyset_page, parse_limit
+from billdesk.web.params import CursorQuery, LimitQuery
 
 
 class JobOut(msgspec.Struct):
@@ -79,8 +80,8 @@ class AdminJobsApiController(Controller):
         self,
         status: FromQuery[str | None] = None,
         kind: FromQuery[str | None] = None,
-        limit: FromQuery[int | None] = None,
-        cursor: FromQuery[str | None] = None,
+        limit: LimitQuery = None,
+        cursor: CursorQuery = None,
     ) -> JobList:
         """Jobs newest first; filters `status` (pending, running, succeeded, failed) and `kind`."""
         rows, next_cursor = await keyset_page(

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery
 from litestar.response import File
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -21,10 +22,13 @@ from billdesk.auth import CurrentUser, requires_customer, requires_login
 from billdesk.errors import ValidationFailed
 from billdesk.quotas import Price, QuotaStatus
 from billdesk.tables import Message, Notification, Service, Ticket
+from billdesk.validation import parse_id, parse_int
 from billdesk.web.client import download_response
 from billdesk.web.paging import keyset_page, parse_limit
+from billdesk.web.params import CursorQuery, LimitQuery
 
 API = "/api/v1"
+MAX_READ_IDS = 1000
 
 
 # ------------------------------------------------------------------ shapes
@@ -237,16 +241,7 @@ async def full_ticket(ticket_id: int) -> TicketFull:
 
 
 def _optional_int(data: dict[str, Any], field: str) -> int | None:
-    value = data.get(field)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValidationFailed.field(field, f"{field} must be an integer id.")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise ValidationFailed.field(field, f"{field} must be an integer id.")
+    return parse_id(field, data.get(field))
 
 
 def _accept_price(value: Any) -> Price | int | None:
@@ -256,11 +251,11 @@ def _accept_price(value: Any) -> Price | int | None:
     if isinstance(value, dict):
         amount, currency = value.get("amount"), value.get("currency")
         if isinstance(amount, int) and not isinstance(amount, bool) and isinstance(currency, str):
-            return Price(amount, currency.lower())
-    elif isinstance(value, int) and not isinstance(value, bool):
-        return value
-    elif isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+            return Price(parse_int("accept_price.amount", amount) or 0, currency.lower())
+    elif isinstance(value, int | str) and not isinstance(value, bool):
+        amount = parse_int("accept_price", value)
+        if amount is not None:
+            return amount
     raise ValidationFailed.field(
         "accept_price", 'accept_price is the price shown: {"amount": 1500, "currency": "usd"} or 1500.'
     )
@@ -274,7 +269,7 @@ async def _read_body(request: Request, text_field: str) -> tuple[dict[str, Any],
         data: dict[str, Any] = {key: form.get(key) for key in form if key != "attachments"}
         if "accept_price.amount" in data:
             data["accept_price"] = {
-                "amount": _optional_int(data, "accept_price.amount"),
+                "amount": parse_int("accept_price.amount", data.get("accept_price.amount")),
                 "currency": str(data.get("accept_price.currency") or ""),
             }
         items = form.getall("attachments") if "attachments" in form else []
@@ -301,11 +296,7 @@ def _archived(value: str | None) -> bool:
 
 
 def _department_filter(value: str | None) -> int | None:
-    if value in (None, ""):
-        return None
-    if value.isdigit():
-        return int(value)
-    raise ValidationFailed.field("department", "department must be a department id.")
+    return parse_id("department", value, what="department id")
 
 
 # ------------------------------------------------------------------ controllers
@@ -333,7 +324,7 @@ class CustomerApiController(Controller):
 
     @get("/services")
     async def services(
-        self, request: Request, limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None
+        self, request: Request, limit: LimitQuery = None, cursor: CursorQuery = None
     ) -> ListOf:
         """The caller's services."""
         rows, next_cursor = await keyset_page(
@@ -352,8 +343,8 @@ class CustomerApiController(Controller):
         status: FromQuery[str | None] = None,
         department: FromQuery[str | None] = None,
         archived: FromQuery[str | None] = None,
-        limit: FromQuery[int | None] = None,
-        cursor: FromQuery[str | None] = None,
+        limit: LimitQuery = None,
+        cursor: CursorQuery = None,
     ) -> ListOf:
         """The caller's tickets, newest activity first."""
         query = tickets.customer_tickets_query(
@@ -369,7 +360,16 @@ class CustomerApiController(Controller):
             items=[_summary(row, charges.get(row["id"])) for row in rows], next_cursor=next_cursor
         )
 
-    @post("/tickets", status_code=HTTP_201_CREATED)
+    @post(
+        "/tickets",
+        status_code=HTTP_201_CREATED,
+        responses={
+            200: ResponseSpec(
+                data_container=TicketFull,
+                description="A repeated client_token: the ticket the first request opened.",
+            )
+        },
+    )
     async def open_ticket(self, request: Request) -> Response[TicketFull]:
         """Open a ticket: `{department_id, service_id?, message, accept_price?}` as JSON or multipart."""
         user = _user(request)
@@ -449,7 +449,7 @@ class PersonalApiController(Controller):
 
     @get("/notifications")
     async def list_notifications(
-        self, request: Request, limit: FromQuery[int | None] = None, cursor: FromQuery[str | None] = None
+        self, request: Request, limit: LimitQuery = None, cursor: CursorQuery = None
     ) -> ListOf:
         """The caller's notifications, newest first."""
         rows, next_cursor = await keyset_page(
@@ -481,5 +481,10 @@ class PersonalApiController(Controller):
                     isinstance(i, int) and not isinstance(i, bool) for i in ids
                 ):
                     raise ValidationFailed.field("ids", "ids must be a list of notification ids.")
+                if len(ids) > MAX_READ_IDS:
+                    raise ValidationFailed.field(
+                        "ids", f"Mark at most {MAX_READ_IDS} notifications at once (or send no ids: all)."
+                    )
+                ids = [parse_id("ids", i, what="notification id") for i in ids]
         return MarkedRead(updated=await notifications.mark_read(_user(request).id, ids))
 

@@ -16,6 +16,7 @@ from billdesk.errors import ValidationFailed
 from billdesk.navigation import desk_counts
 from billdesk.tables import Ticket
 from billdesk.web.paging import keyset_page, page, parse_limit
+from billdesk.web.params import CursorQuery, Id, IdQuery, LimitQuery
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -105,29 +106,29 @@ def _status_list(status: list[str] | None) -> list[str]:
 
 
 class TicketChanges(msgspec.Struct, forbid_unknown_fields=True):
-    assignee_id: int | msgspec.UnsetType | None = msgspec.UNSET
-    department_id: int | msgspec.UnsetType = msgspec.UNSET
+    assignee_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    department_id: Id | msgspec.UnsetType = msgspec.UNSET
     priority: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class BulkRequest(msgspec.Struct):
     action: str
-    ticket_ids: list[int]
-    assignee_id: int | None = None
+    ticket_ids: list[Id]
+    assignee_id: Id | None = None
 
 
 class TemplateIn(msgspec.Struct):
     title: str
     body: str
     scope: str = "personal"
-    department_id: int | None = None
+    department_id: Id | None = None
 
 
 class TemplateChanges(msgspec.Struct, forbid_unknown_fields=True):
     title: str | msgspec.UnsetType = msgspec.UNSET
     body: str | msgspec.UnsetType = msgspec.UNSET
     scope: str | msgspec.UnsetType = msgspec.UNSET
-    department_id: int | msgspec.UnsetType | None = msgspec.UNSET
+    department_id: Id | msgspec.UnsetType | None = msgspec.UNSET
 
 
 def _given(struct: msgspec.Struct) -> dict[str, Any]:
@@ -154,16 +155,16 @@ class DeskApiController(Controller):
     async def list_tickets(
         self,
         request: Request,
-        id: FromQuery[int | None] = None,
-        department: FromQuery[int | None] = None,
+        id: IdQuery = None,
+        department: IdQuery = None,
         status: FromQuery[list[str] | None] = None,
-        customer: FromQuery[int | None] = None,
+        customer: IdQuery = None,
         assignee: FromQuery[str | None] = None,
-        service: FromQuery[int | None] = None,
+        service: IdQuery = None,
         q: FromQuery[str | None] = None,
         sort: FromQuery[str] = "last_message_at",
-        limit: FromQuery[int | None] = None,
-        cursor: FromQuery[str | None] = None,
+        limit: LimitQuery = None,
+        cursor: CursorQuery = None,
     ) -> dict[str, Any]:
         """The queue of the caller's departments; newest activity (or creation) first."""
         user: CurrentUser = request.scope["user"]
@@ -253,7 +254,7 @@ class DeskApiController(Controller):
 
     @get("/templates")
     async def list_templates(
-        self, request: Request, ticket_id: FromQuery[int | None] = None
+        self, request: Request, ticket_id: IdQuery = None
     ) -> dict[str, Any]:
         """The templates the caller may use; with `ticket_id`, each adds `filled_body`."""
         user: CurrentUser = request.scope["user"]

@@ -14,6 +14,7 @@ from billdesk.auth import CurrentUser, requires_finance
 from billdesk.payments import finance, ledger
 from billdesk.tables import Charge, Refund
 from billdesk.web.paging import keyset_page, page, parse_limit
+from billdesk.web.params import Amount, CursorQuery, LimitQuery
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -169,7 +170,7 @@ def ledger_item(row: dict[str, Any]) -> LedgerCheckItem:
 
 class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: str = ""
-    amount: int | None = None
+    amount: Amount | None = None
 
 
 def charge_item(row: dict[str, Any]) -> ChargeItem:
@@ -226,8 +227,8 @@ class FinanceApiController(Controller):
         customer: FromQuery[str | None] = None,
         date_from: Annotated[str | None, QueryParameter(name="from", required=False)] = None,
         date_to: Annotated[str | None, QueryParameter(name="to", required=False)] = None,
-        limit: FromQuery[int | None] = None,
-        cursor: FromQuery[str | None] = None,
+        limit: LimitQuery = None,
+        cursor: CursorQuery = None,
     ) -> ChargeList:
         """Charges, newest first, filtered; `totals` per currency cover every matching charge."""
         filters = _filters(
