@@ -11,7 +11,7 @@ on the Bot API. The full guide is docs/telegram.md.
 - storage: the conversation's state in the database, one update per chat at a time;
 - new_ticket, follow, linking, collecting: the conversations;
 - notify, deliveries, sending: notifications to linked chats, as durable jobs;
-- dev_server: a local Bot API stand-in for the offline demo and the tests.
+- dev_server, dev_page: a local Bot API stand-in for the offline demo and the tests.
 """
 
 from typing import Any
