@@ -26,6 +26,12 @@ DEMO_MAIL = BILLDESK_SMTP_URL=smtp://127.0.0.1:$(MAIL_CATCHER_PORT) \
 	BILLDESK_MAIL_CATCHER_DIR=var/caught-mail \
 	BILLDESK_MAIL_FROM="Demo Hosting Support <support@demo-hosting.test>"
 
+# Offline Telegram: a local Bot API stand-in; type as a customer at http://127.0.0.1:8430/.
+TELEGRAM_DEV_PORT ?= 8430
+DEMO_TELEGRAM = TELEGRAM_BOT_TOKEN=123456:billdesk-demo \
+	TELEGRAM_API_BASE=http://127.0.0.1:$(TELEGRAM_DEV_PORT) \
+	TELEGRAM_WEBHOOK_SECRET=billdesk-demo-webhook
+
 run: install
 	$(BIN)/billdesk migrate
 	$(BIN)/billdesk demo
@@ -33,9 +39,12 @@ run: install
 		--webhook-url http://127.0.0.1:8000/stripe/webhook --webhook-secret whsec_billdesk_demo & \
 	stripe_pid=$$!; \
 	$(BIN)/billdesk mail-catcher --port $(MAIL_CATCHER_PORT) --dir var/caught-mail & \
-	mail_pid=$$!; trap 'kill $$stripe_pid $$mail_pid 2>/dev/null' EXIT INT TERM; \
+	mail_pid=$$!; \
+	$(BIN)/billdesk telegram dev-server --port $(TELEGRAM_DEV_PORT) \
+		--webhook-url http://127.0.0.1:8000/telegram/webhook --webhook-secret billdesk-demo-webhook & \
+	telegram_pid=$$!; trap 'kill $$stripe_pid $$mail_pid $$telegram_pid 2>/dev/null' EXIT INT TERM; \
 	$(DEMO_STRIPE) $(BIN)/billdesk demo-cards && \
-	$(DEMO_STRIPE) $(DEMO_MAIL) $(BIN)/billdesk serve --host 127.0.0.1 --port 8000
+	$(DEMO_STRIPE) $(DEMO_MAIL) $(DEMO_TELEGRAM) $(BIN)/billdesk serve --host 127.0.0.1 --port 8000
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 CHROMIUM ?= /usr/bin/chromium

@@ -15,6 +15,7 @@ from litestar.template import TemplateConfig
 from billdesk import jobs
 from billdesk.db import DB
 from billdesk.settings import get_settings, resource_dir
+from billdesk.telegram import close_bots, warm_up
 from billdesk.web.account import AccountController
 from billdesk.web.account_mail import MailPreferencesApiController, MailPreferencesController
 from billdesk.web.admin import AdminController
@@ -40,6 +41,7 @@ from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.passwords import PasswordController
 from billdesk.web.payments import PaymentsController
+from billdesk.web.telegram import TelegramApiController, TelegramPagesController, telegram_webhook
 from billdesk.web.webhooks import stripe_webhook
 
 # Five attachments of 5 MB and a message, with room for the multipart framing.
@@ -61,6 +63,9 @@ def route_handlers() -> list:
     return [
         healthz,
         stripe_webhook,
+        telegram_webhook,
+        TelegramApiController,
+        TelegramPagesController,
         PaymentsController,
         PaymentsApiController,
         FinanceApiController,
@@ -97,6 +102,8 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
     jobs.load_handler_modules()
     on_startup: list = [complete_on_startup, *([_open_pool] if pooled else [])]
     on_shutdown: list = [_close_pool] if pooled else []
+    on_startup.append(warm_up)
+    on_shutdown.insert(0, close_bots)
     if settings.job_worker_in_app if worker is None else worker:
         in_app = jobs.InAppWorker()
         on_startup.append(in_app.start)

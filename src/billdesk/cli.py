@@ -1,4 +1,5 @@
-"""The `billdesk` command: serve, worker, migrate, demo, user, token, reconcile, mail.
+"""The `billdesk` command: serve, worker, migrate, demo, user, token, reconcile, mail,
+telegram.
 
 Each subcommand reads DATABASE_URL and the other settings from the environment,
 and exits non-zero with a one-line reason on bad input.
@@ -105,6 +106,9 @@ def cmd_worker(args: argparse.Namespace) -> None:
         except WorkerBusy as exc:
             raise CommandFailed(str(exc)) from None
         finally:
+            from billdesk.telegram import close_bots
+
+            await close_bots()
             if settings.is_postgres:
                 await DB.close_connection_pool()
 
@@ -250,6 +254,58 @@ def cmd_mail_catcher(args: argparse.Namespace) -> None:
         raise CommandFailed(f"the mail catcher cannot listen on {args.host}:{args.port}: {exc}") from None
 
 
+def cmd_telegram_poll(args: argparse.Namespace) -> None:
+    import logging
+    import signal
+
+    from billdesk import telegram
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await telegram.poll(stop, wait_seconds=args.timeout)
+        finally:
+            await telegram.close_bots()
+
+    print("Polling Telegram for updates; Ctrl-C stops.", flush=True)
+    asyncio.run(_with_db(work))
+
+
+def cmd_telegram_set_webhook(args: argparse.Namespace) -> None:
+    from billdesk import telegram
+    from billdesk.settings import get_settings
+
+    settings = get_settings()
+    if not settings.telegram_configured:
+        raise CommandFailed("TELEGRAM_BOT_TOKEN is not set")
+    if not settings.telegram_webhook_secret:
+        raise CommandFailed("TELEGRAM_WEBHOOK_SECRET is not set: the webhook would refuse every update")
+    url = args.url or f"{settings.base_url}/telegram/webhook"
+
+    async def work() -> None:
+        try:
+            await telegram.set_webhook(url, settings.telegram_webhook_secret or "")
+        except Exception as exc:
+            raise CommandFailed(f"Telegram refused the webhook: {exc}") from None
+        finally:
+            await telegram.close_bots()
+
+    asyncio.run(work())
+    print(f"Telegram will send the bot's updates to {url}.")
+
+
+def cmd_telegram_dev_server(args: argparse.Namespace) -> None:
+    from billdesk.telegram.dev_server import serve
+
+    serve(host="127.0.0.1", port=args.port, webhook_url=args.webhook_url,
+          webhook_secret=args.webhook_secret)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="billdesk", description="The billdesk support desk.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -316,6 +372,24 @@ def parser() -> argparse.ArgumentParser:
     catcher.add_argument("--port", type=int, default=8025)
     catcher.add_argument("--dir", default="var/caught-mail", help="where the caught mails go")
     catcher.set_defaults(run=cmd_mail_catcher)
+    bot = commands.add_parser("telegram", help="the Telegram bot").add_subparsers(
+        dest="action", required=True
+    )
+    poll = bot.add_parser("poll", help="take the bot's updates by long polling, until stopped")
+    poll.add_argument("--timeout", type=int, default=30, help="seconds each getUpdates waits")
+    poll.set_defaults(run=cmd_telegram_poll)
+    set_webhook = bot.add_parser(
+        "set-webhook", help="tell Telegram to send updates to BILLDESK_BASE_URL/telegram/webhook"
+    )
+    set_webhook.add_argument("--url", default=None, help="another address for the webhook")
+    set_webhook.set_defaults(run=cmd_telegram_set_webhook)
+    bot_dev = bot.add_parser(
+        "dev-server", help="serve a local Bot API stand-in with a page to type as a customer"
+    )
+    bot_dev.add_argument("--port", type=int, default=8430)
+    bot_dev.add_argument("--webhook-url", default=None)
+    bot_dev.add_argument("--webhook-secret", default=None)
+    bot_dev.set_defaults(run=cmd_telegram_dev_server)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True

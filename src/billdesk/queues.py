@@ -237,6 +237,7 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
         Message.select(
             Message.id, Message.body, Message.internal, Message.opening, Message.deleted,
             Message.created_at, Message.author.id, Message.author.name, Message.author.role,
+            Message.channel,
         )
         .where(Message.ticket == ticket_id)
         .order_by(Message.created_at)

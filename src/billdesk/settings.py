@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,6 +55,10 @@ class Settings:
     imap_url: str | None = None
     imap_poll_seconds: int = 60
     mail_catcher_dir: Path | None = None
+    # The Telegram bot (docs/telegram.md): on when a token is set.
+    telegram_bot_token: str | None = None
+    telegram_api_base: str | None = None
+    telegram_webhook_secret: str | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -66,6 +71,10 @@ class Settings:
     @property
     def payments_configured(self) -> bool:
         return bool(self.stripe_secret_key)
+
+    @property
+    def telegram_configured(self) -> bool:
+        return bool(self.telegram_bot_token)
 
     @property
     def payments_test_mode(self) -> bool:
@@ -117,6 +126,16 @@ def _flag(name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be 1 or 0, not {raw!r}")
 
 
+def _telegram(name: str, pattern: str, shape: str) -> str | None:
+    """A Telegram setting, or a ValueError naming it (never echoing a secret)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not re.fullmatch(pattern, raw):
+        raise ValueError(f"{name} must be {shape}")
+    return raw
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment (no caching)."""
     data_dir = Path(os.environ.get("BILLDESK_DATA_DIR", "var")).resolve()
@@ -146,6 +165,14 @@ def load_settings() -> Settings:
             if name.strip()
         ),
         reconcile_minutes=_number("BILLDESK_RECONCILE_MINUTES", 10, minimum=1),
+        telegram_bot_token=_telegram(
+            "TELEGRAM_BOT_TOKEN", r"[0-9]+:[A-Za-z0-9_-]+", "a bot token such as 123456:ABC-def"
+        ),
+        telegram_api_base=(os.environ.get("TELEGRAM_API_BASE") or "").strip().rstrip("/") or None,
+        telegram_webhook_secret=_telegram(
+            "TELEGRAM_WEBHOOK_SECRET", r"[A-Za-z0-9_-]{1,256}",
+            "1 to 256 characters: letters, digits, _ and -",
+        ),
         smtp_url=os.environ.get("BILLDESK_SMTP_URL", "").strip() or None,
         mail_from=os.environ.get("BILLDESK_MAIL_FROM", "").strip() or "billdesk <billdesk@localhost>",
         mail_reply_to=os.environ.get("BILLDESK_MAIL_REPLY_TO", "").strip() or None,

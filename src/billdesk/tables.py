@@ -552,3 +552,56 @@ class PasswordToken(Table, tablename="password_tokens", db=DB):
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
+
+
+class TelegramLink(Table, tablename="telegram_links", db=DB):
+    """A Telegram chat linked to the one customer it acts as (billdesk.telegram)."""
+
+    id: Serial
+    user = ForeignKey(User, unique=True, index=True, help_text="One chat per customer.")
+    chat_id = BigInt(unique=True, index=True, help_text="The private chat with the bot.")
+    username = Varchar(length=64, default="", help_text="The Telegram @username, if any.")
+    linked_at = Timestamptz(default=TimestamptzNow())
+
+
+class TelegramLinkToken(Table, tablename="telegram_link_tokens", db=DB):
+    """A single-use deep link (`/start <token>`) that links a chat to its customer."""
+
+    id: Serial
+    token_hash = Varchar(length=64, unique=True, index=True, help_text="sha256 of the token.")
+    user = ForeignKey(User, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz(index=True)
+    used_at = Timestamptz(null=True, default=None)
+
+
+class TelegramChat(Table, tablename="telegram_chats", db=DB):
+    """A chat's conversation with the bot (the step it is at and what was typed so far),
+    kept here so any app process can take the next update, even after a restart."""
+
+    id: Serial
+    key = Varchar(length=200, unique=True, help_text="'<bot>:<chat>:<user>' (aiogram's key).")
+    chat_id = BigInt(index=True)
+    state = Varchar(length=100, null=True, default=None, help_text="The step, e.g. NewTicket:message.")
+    data = JSON(default="{}", help_text="What the conversation collected so far.")
+    locked_until = Timestamptz(
+        null=True, default=None, help_text="While in the future, one process is handling an update."
+    )
+    lock_token = Varchar(length=40, null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class TelegramUpdate(Table, tablename="telegram_updates", db=DB):
+    """Updates already taken, so one delivered twice is handled once."""
+
+    id: Serial
+    key = Varchar(length=60, unique=True, help_text="'<bot id>:<update_id>'.")
+    received_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class TelegramDelivery(Table, tablename="telegram_deliveries", db=DB):
+    """Each part of a notification sent to a chat, so a retried job never sends it twice."""
+
+    id: Serial
+    key = Varchar(length=200, unique=True, help_text="'<happening id>:text', 'charge:<id>:…'.")
+    sent_at = Timestamptz(default=TimestamptzNow(), index=True)

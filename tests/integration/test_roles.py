@@ -51,6 +51,8 @@ async def test_openapi_document_is_served(client):
     answer = await client.get("/api/docs/openapi.json")
     assert answer.status_code == 200
     assert "/api/v1/me" in answer.json()["paths"]
+    assert "post" in answer.json()["paths"]["/api/v1/me/telegram-link"]
+    assert "post" in answer.json()["paths"]["/telegram/webhook"]
 
 
 async def test_healthz_is_503_when_the_database_is_unreachable(client, monkeypatch):

@@ -112,3 +112,29 @@ def test_mail_settings_have_defaults_and_a_bad_server_url_stops_the_start(monkey
         with pytest.raises(ValueError, match=name):
             load_settings()
         monkeypatch.delenv(name)
+
+
+def test_telegram_settings_turn_the_bot_on_and_name_what_they_refuse(monkeypatch, tmp_path):
+    import pytest
+
+    monkeypatch.setenv("BILLDESK_DATA_DIR", str(tmp_path))
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE", "TELEGRAM_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    assert not load_settings().telegram_configured
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:AbC-dEf_9")
+    monkeypatch.setenv("TELEGRAM_API_BASE", "http://127.0.0.1:8430/")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret_value-1")
+    settings = load_settings()
+    assert settings.telegram_configured
+    assert settings.telegram_api_base == "http://127.0.0.1:8430"
+    assert settings.telegram_webhook_secret == "s3cret_value-1"
+
+    for name, value in [
+        ("TELEGRAM_BOT_TOKEN", "not a token"), ("TELEGRAM_WEBHOOK_SECRET", "has spaces in it"),
+    ]:
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValueError, match=name) as refused:
+            load_settings()
+        assert value not in str(refused.value)  # a secret is never echoed
+        monkeypatch.delenv(name)

@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
-from billdesk import auth
+from billdesk import auth, telegram
 from billdesk.auth import CurrentUser, LoginRefused, requires_login
 from billdesk.errors import RateLimited, ValidationFailed
 from billdesk.settings import get_settings
@@ -154,6 +154,7 @@ async def account_page(request: Request, *, status_code: int = 200, **extra: Any
     )
     context = {
         "tokens": tokens,
+        "telegram": await telegram.account_view(user),
         "mail_choices": preferences.choices_for(user.role),
         "mail_preferences": await preferences.preferences(user.id),
         **extra,

@@ -60,7 +60,9 @@ def _is_anonymous_id(value: str) -> bool:
 class SessionBoundCsrf(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
     should_bypass_for_scope = staticmethod(
-        lambda scope: scope["path"].startswith(("/api/", "/stripe/webhook", "/healthz", "/static/"))
+        lambda scope: scope["path"].startswith(
+            ("/api/", "/stripe/webhook", "/telegram/webhook", "/healthz", "/static/")
+        )
     )
 
     def __init__(self, *, secret: str, secure: bool) -> None:

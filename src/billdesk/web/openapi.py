@@ -72,7 +72,8 @@ DESCRIPTIONS = {
     413: "The body is too large (`payload_too_large`).",
     422: "Something sent is not valid; `errors` names each field (`validation_error`).",
     502: "The payment provider did not answer.",
-    503: "Payments are not available (`payments_unavailable`).",
+    503: "Payments are not available (`payments_unavailable`), or the Telegram bot is off or "
+    "cannot reach Telegram (`telegram_unavailable`).",
 }
 
 # Answers particular to a route, beyond those every route of its kind gives.
@@ -91,6 +92,7 @@ PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/finance/charges/{charge_id}/refunds"): (409, 502, 503),
     ("POST", "/api/v1/finance/ledger"): (502, 503),
     ("POST", "/api/v1/admin/jobs/{job_id}/retry"): (409,),
+    ("POST", "/api/v1/me/telegram-link"): (503,),
 }
 
 

@@ -77,6 +77,7 @@ def full_ticket(detail: dict[str, Any]) -> dict[str, Any]:
             },
             "body": "" if message["deleted"] else message["body"],
             "internal": message["internal"],
+            "channel": message["channel"],
             "deleted": message["deleted"],
             "created_at": rfc3339(message["created_at"]),
             "attachments": [

@@ -1,0 +1,344 @@
+"""/createticket: department, subject, service (or Skip), the message, Complete.
+
+The same `open_ticket` the client area calls opens the ticket, so the quota, the
+price confirmation and the exactly-once charge hold here as well: when no free
+ticket is left, the domain refuses until the customer presses the button that
+accepts the price it named, and a price that changed meanwhile is asked again.
+A conversation token is the ticket's client token, so Complete pressed twice (or
+retried by Telegram) opens one ticket. Cancel, at any step, stores nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+
+from billdesk import quotas, tickets
+from billdesk.auth import CurrentUser
+from billdesk.errors import PaymentConfirmationRequired, PriceChanged
+from billdesk.quotas import Price
+from billdesk.tables import Charge, Service, Ticket
+from billdesk.tables import Message as TicketMessage
+from billdesk.telegram import collecting, deliveries
+from billdesk.telegram.keyboards import (
+    CANCEL,
+    SKIP,
+    DepartmentChoice,
+    ServiceChoice,
+    Step,
+    button,
+    cancel_only,
+    complete_or_cancel,
+    rows,
+)
+from billdesk.telegram.sending import ticket_url, web_button
+
+log = logging.getLogger("billdesk.telegram")
+
+MAX_SERVICE_BUTTONS = 20
+
+
+class NewTicket(StatesGroup):
+    department = State()
+    subject = State()
+    service = State()
+    message = State()
+    price = State()
+
+
+def department_label(department: dict[str, Any]) -> str:
+    quota: quotas.QuotaStatus = department["quota"]
+    if quota.always_free:
+        return f"{department['name']} \u00b7 free"
+    if quota.next_ticket_paid and quota.price is not None:
+        return f"{department['name']} \u00b7 {quota.price.label()} (no free tickets left)"
+    return f"{department['name']} \u00b7 {quota.remaining} of {quota.free_per_period} free left"
+
+
+async def edit(callback: CallbackQuery, text: str) -> None:
+    """Show the choice in place of the question that offered it (its buttons go).
+
+    Only a courtesy: a message Telegram no longer lets the bot edit stays as it was.
+    """
+    if isinstance(callback.message, Message):
+        try:
+            await callback.message.edit_text(text)
+        except TelegramBadRequest as refused:
+            log.info("could not edit message %s: %s", callback.message.message_id, refused.message)
+
+
+async def create_ticket(message: Message, state: FSMContext, customer: CurrentUser) -> None:
+    await state.clear()
+    await tickets.ensure_support_enabled()
+    departments = await tickets.customer_departments(customer.id)
+    if not departments:
+        await message.answer("There is no department to write to right now.")
+        return
+    await state.set_state(NewTicket.department)
+    await state.set_data({"token": secrets.token_urlsafe(16)})
+    await message.answer(
+        "Which department is your question for?",
+        reply_markup=rows(
+            *[button(department_label(d), DepartmentChoice(id=d["id"])) for d in departments],
+            CANCEL,
+        ),
+    )
+
+
+async def choose_department(
+    callback: CallbackQuery,
+    callback_data: DepartmentChoice,
+    state: FSMContext,
+    customer: CurrentUser,
+) -> None:
+    department = await tickets.usable_department(callback_data.id)
+    await callback.answer()
+    await state.update_data(department_id=department["id"])
+    await edit(callback, f"Department: {department['name']}")
+    await state.set_state(NewTicket.subject)
+    await callback.bot.send_message(  # type: ignore[union-attr]
+        chat_id=callback.from_user.id,
+        text="What is it about? Send the subject in one line.",
+        reply_markup=cancel_only(),
+    )
+
+
+async def _ask_for_service(message: Message, customer: CurrentUser) -> None:
+    services = await tickets.customer_services(customer.id, active_only=True)
+    shown = services[:MAX_SERVICE_BUTTONS]
+    await message.answer(
+        "Which of your services is it about? Press one, send its id, or press Skip."
+        if shown
+        else "Is it about one of your services? Send its id, or press Skip.",
+        reply_markup=rows(
+            *[
+                button(f"{s['name']} ({s['external_id'] or s['id']})", ServiceChoice(id=s["id"]))
+                for s in shown
+            ],
+            SKIP,
+            CANCEL,
+        ),
+    )
+
+
+async def enter_subject(message: Message, state: FSMContext, customer: CurrentUser) -> None:
+    text = message.text or ""
+    subject = " ".join(text.split())
+    if not subject:
+        await message.answer("The subject cannot be empty. Send it in one line.")
+        return
+    if len(text) > collecting.TEXT_LIMIT:
+        await message.answer(
+            f"That subject has {len(text)} characters; at most {collecting.TEXT_LIMIT}. "
+            "Send a shorter one."
+        )
+        return
+    await state.update_data(subject=subject)
+    await state.set_state(NewTicket.service)
+    await _ask_for_service(message, customer)
+
+
+async def _ask_for_message(bot: Bot, chat_id: int, state: FSMContext) -> None:
+    await state.set_state(NewTicket.message)
+    await state.update_data(texts=[], files=[])
+    await bot.send_message(
+        chat_id=chat_id,
+        text=f"Now write your message. {collecting.LIMITS}",
+        reply_markup=complete_or_cancel(),
+    )
+
+
+async def _own_active_service(customer: CurrentUser, condition: Any) -> dict[str, Any] | None:
+    """One of the customer's active services matching `condition`, or None."""
+    return (
+        await Service.select(Service.id, Service.name)
+        .where(
+            (Service.customer == customer.id)
+            & (Service.status == Service.Status.active.value)
+            & condition
+        )
+        .first()
+    )
+
+
+def _typed_service(typed: str) -> Any:
+    """A service as a person types it: its billing-system id, or billdesk's number."""
+    if typed.isdigit() and len(typed) < 10:
+        return (Service.external_id == typed) | (Service.id == int(typed))
+    return Service.external_id == typed
+
+
+async def choose_service(
+    callback: CallbackQuery,
+    callback_data: ServiceChoice,
+    state: FSMContext,
+    customer: CurrentUser,
+    bot: Bot,
+) -> None:
+    service = await _own_active_service(customer, Service.id == callback_data.id)
+    if service is None:
+        await callback.answer("That is not one of your active services.", show_alert=True)
+        return
+    await callback.answer()
+    await state.update_data(service_id=service["id"])
+    await edit(callback, f"Service: {service['name']}")
+    await _ask_for_message(bot, callback.from_user.id, state)
+
+
+async def skip_service(callback: CallbackQuery, state: FSMContext, bot: Bot) -> None:
+    await callback.answer()
+    await state.update_data(service_id=None)
+    await edit(callback, "Service: none")
+    await _ask_for_message(bot, callback.from_user.id, state)
+
+
+async def enter_service(
+    message: Message, state: FSMContext, customer: CurrentUser, bot: Bot
+) -> None:
+    typed = (message.text or "").strip()
+    service = (
+        await _own_active_service(customer, _typed_service(typed)) if len(typed) <= 100 else None
+    )
+    if service is None:
+        await message.answer(
+            f"None of your active services has the id \u201c{typed[:100]}\u201d. "
+            "Press one of the buttons, send another id, or press Skip."
+        )
+        return
+    await state.update_data(service_id=service["id"])
+    await message.answer(f"Service: {service['name']}")
+    await _ask_for_message(bot, message.chat.id, state)
+
+
+async def add_to_message(message: Message, state: FSMContext, bot: Bot) -> None:
+    answer = await collecting.collect(message, state, bot)
+    await message.answer(answer, reply_markup=complete_or_cancel())
+
+
+async def complete(
+    callback: CallbackQuery, state: FSMContext, customer: CurrentUser, bot: Bot
+) -> None:
+    data = await state.get_data()
+    if not data.get("texts"):
+        await callback.answer("Write your message first, then press Complete.", show_alert=True)
+        return
+    await callback.answer()
+    await _submit(bot, callback.from_user.id, state, customer, accept_price=None)
+
+
+async def confirm_price(
+    callback: CallbackQuery, state: FSMContext, customer: CurrentUser, bot: Bot
+) -> None:
+    price = (await state.get_data())["price"]
+    await callback.answer()
+    await edit(callback, f"Price accepted: {Price(price['amount'], price['currency']).label()}")
+    await _submit(
+        bot,
+        callback.from_user.id,
+        state,
+        customer,
+        accept_price=Price(price["amount"], price["currency"]),
+    )
+
+
+async def _submit(
+    bot: Bot,
+    chat_id: int,
+    state: FSMContext,
+    customer: CurrentUser,
+    *,
+    accept_price: Price | None,
+) -> None:
+    data = await state.get_data()
+    subject, texts = data["subject"], data["texts"]
+    try:
+        opened = await tickets.open_ticket(
+            customer=customer,
+            department_id=data["department_id"],
+            service_id=data.get("service_id"),
+            # The subject is derived from the first line, so the typed subject leads.
+            message=collecting.body_of([subject, *texts]),
+            files=await collecting.uploads(bot, data.get("files", [])),
+            accept_price=accept_price,
+            client_token=data["token"],
+            channel=TicketMessage.Channel.telegram,
+        )
+    except (PaymentConfirmationRequired, PriceChanged) as asked:
+        price = Price(asked.extra["price"]["amount"], asked.extra["price"]["currency"])
+        await state.update_data(price=price.as_dict())
+        await state.set_state(NewTicket.price)
+        await bot.send_message(
+            chat_id=chat_id,
+            text=asked.detail,
+            reply_markup=rows(
+                button(f"Pay {price.label()} and open the ticket", Step(action="confirm")), CANCEL
+            ),
+        )
+        return
+    await state.clear()
+    await _report(bot, chat_id, opened.ticket_id)
+
+
+async def _report(bot: Bot, chat_id: int, ticket_id: int) -> None:
+    """Where the new ticket stands: open, paid, or waiting for its payment (with the link)."""
+    from billdesk.payments.charges import payment_url
+
+    ticket = (
+        await Ticket.select(Ticket.subject, Ticket.status).where(Ticket.id == ticket_id).first()
+    )
+    assert ticket is not None
+    charge = (
+        await Charge.select(
+            Charge.id, Charge.amount, Charge.currency, Charge.status, Charge.failure_reason
+        )
+        .where(Charge.ticket == ticket_id)
+        .first()
+    )
+    if ticket["status"] == Ticket.Status.awaiting_payment.value and charge is not None:
+        url = payment_url(ticket_id)
+        reason = charge["failure_reason"] or "the saved card could not be charged"
+        price = Price(charge["amount"], charge["currency"]).label()
+        # The payment problem notification must not say it a second time.
+        await deliveries.mark_sent(deliveries.payment_key(charge["id"], charge["failure_reason"]))
+        await bot.send_message(
+            chat_id=chat_id,
+            text=(
+                f"Ticket #{ticket_id} \u00b7 {ticket['subject']} is waiting for its payment of "
+                f"{price}: {reason}. Pay here: {url}\nSupport sees the ticket once it is paid."
+            ),
+            reply_markup=rows(web_button(f"Pay {price}", url)),
+        )
+        return
+    paid = ""
+    if charge is not None and charge["status"] == Charge.Status.succeeded.value:
+        paid = f" {Price(charge['amount'], charge['currency']).label()} was charged to your saved card."
+    await bot.send_message(
+        chat_id=chat_id,
+        text=(
+            f"Ticket #{ticket_id} is open: {ticket['subject']}.{paid}\n"
+            f"Support will answer here and at {ticket_url(ticket_id)}."
+        ),
+    )
+
+
+def router() -> Router:
+    """The handlers of /createticket, in the order they are tried."""
+    made = Router(name="new_ticket")
+    made.message.register(create_ticket, Command("createticket"))
+    made.callback_query.register(choose_department, DepartmentChoice.filter(), NewTicket.department)
+    made.message.register(enter_subject, NewTicket.subject, F.text, collecting.is_not_command)
+    made.callback_query.register(choose_service, ServiceChoice.filter(), NewTicket.service)
+    made.callback_query.register(skip_service, Step.filter(F.action == "skip"), NewTicket.service)
+    made.message.register(enter_service, NewTicket.service, F.text, collecting.is_not_command)
+    made.message.register(add_to_message, NewTicket.message, collecting.is_not_command)
+    made.callback_query.register(complete, Step.filter(F.action == "complete"), NewTicket.message)
+    made.callback_query.register(confirm_price, Step.filter(F.action == "confirm"), NewTicket.price)
+    return made
