@@ -14,6 +14,7 @@ from litestar.template import TemplateConfig
 
 from billdesk import jobs
 from billdesk.db import DB
+from billdesk.i18n import jinja as i18n_jinja
 from billdesk.settings import get_settings, resource_dir
 from billdesk.telegram import close_bots, warm_up
 from billdesk.web.account import AccountController
@@ -37,6 +38,7 @@ from billdesk.web.finance import FinanceController
 from billdesk.web.guard import InputGuard
 from billdesk.web.headers import add_security_headers
 from billdesk.web.health import healthz
+from billdesk.web.language import LanguageController
 from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.passwords import PasswordController
@@ -58,6 +60,10 @@ async def _close_pool() -> None:
         await DB.close_connection_pool()
 
 
+def _install_i18n(engine: JinjaTemplateEngine) -> None:
+    i18n_jinja.install(engine.engine)
+
+
 def route_handlers() -> list:
     """Every controller of every area, listed once."""
     return [
@@ -70,6 +76,7 @@ def route_handlers() -> list:
         PaymentsApiController,
         FinanceApiController,
         AccountController,
+        LanguageController,
         ClientController,
         PersonalController,
         DeskController,
@@ -116,7 +123,9 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
             SessionBoundCsrf(secret=settings.secret_key, secure=settings.secure_cookies),
         ],
         template_config=TemplateConfig(
-            directory=resource_dir("templates"), engine=JinjaTemplateEngine
+            directory=resource_dir("templates"),
+            engine=JinjaTemplateEngine,
+            engine_callback=_install_i18n,
         ),
         openapi_config=OpenAPIConfig(
             title="billdesk",
