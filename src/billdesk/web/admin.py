@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath
@@ -14,14 +14,11 @@ from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.navigation import support_enabled
 from billdesk.tables import User
 from billdesk.validation import parse_id, parse_int
-from billdesk.web.layout import FLASH_KEY, render
+from billdesk.web import flashes
+from billdesk.web.layout import render
 
 PERIOD_OPTIONS = [("month", "Calendar month"), ("year", "Calendar year"), ("lifetime", "Lifetime")]
 ROLE_OPTIONS = [(role, role.capitalize()) for role in Role.ALL]
-
-
-def _flash(request: Request, category: str, message: str) -> None:
-    cast(dict[str, Any], request.scope).setdefault(FLASH_KEY, []).append((category, message))
 
 
 def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
@@ -102,7 +99,9 @@ class AdminController(Controller):
             except DeskError as exc:
                 errors = exc.errors
             else:
-                return Redirect(path=f"/admin/departments/{department_id}")
+                return flashes.saved(
+                    request, f"/admin/departments/{department_id}", "Department created."
+                )
         return await self._departments(request, typed=typed, errors=errors, status_code=422)
 
     @get("/departments/{department_id:int}")
@@ -147,15 +146,19 @@ class AdminController(Controller):
             except DeskError as exc:
                 errors = exc.errors
             else:
-                return Redirect(path=f"/admin/departments/{department_id}")
+                return flashes.saved(request, f"/admin/departments/{department_id}")
         return await self._department(
             request, row, typed=typed, errors=errors, status_code=422
         )
 
     @post("/departments/{department_id:int}/deactivate")
-    async def deactivate_department(self, department_id: FromPath[int]) -> Redirect:
+    async def deactivate_department(
+        self, request: Request, department_id: FromPath[int]
+    ) -> Redirect:
         await departments.update_department(department_id, {"active": False})
-        return Redirect(path=f"/admin/departments/{department_id}")
+        return flashes.saved(
+            request, f"/admin/departments/{department_id}", "Department deactivated."
+        )
 
     @post("/departments/{department_id:int}/members")
     async def add_member(
@@ -175,12 +178,14 @@ class AdminController(Controller):
             return await self._department(
                 request, row, typed=_typed_from_row(row), errors=exc.errors, status_code=422
             )
-        return Redirect(path=f"/admin/departments/{department_id}")
+        return flashes.saved(request, f"/admin/departments/{department_id}", "Member added.")
 
     @post("/departments/{department_id:int}/members/{user_id:int}/remove")
-    async def remove_member(self, department_id: FromPath[int], user_id: FromPath[int]) -> Redirect:
+    async def remove_member(
+        self, request: Request, department_id: FromPath[int], user_id: FromPath[int]
+    ) -> Redirect:
         await departments.remove_member(department_id=department_id, user_id=user_id)
-        return Redirect(path=f"/admin/departments/{department_id}")
+        return flashes.saved(request, f"/admin/departments/{department_id}", "Member removed.")
 
     # ----------------------------------------------------------------- users
 
@@ -218,7 +223,7 @@ class AdminController(Controller):
         except DeskError as exc:
             typed.pop("password")
             return await self._users(request, typed=typed, errors=exc.errors, status_code=422)
-        return Redirect(path="/admin/users")
+        return flashes.saved(request, "/admin/users", f"User {typed['email']} created.")
 
     @get("/users/{user_id:int}")
     async def user_page(self, request: Request, user_id: FromPath[int]) -> Template:
@@ -260,7 +265,7 @@ class AdminController(Controller):
             if exc.status == 404:
                 raise
             return await self._user(request, row, typed=typed, errors=exc.errors, status_code=422)
-        return Redirect(path="/admin/users")
+        return flashes.saved(request, "/admin/users", f"User {typed['email']} saved.")
 
     # -------------------------------------------------------------- settings
 
@@ -272,14 +277,12 @@ class AdminController(Controller):
         )
 
     @post("/settings")
-    async def update_settings(self, request: Request) -> Template:
+    async def update_settings(self, request: Request) -> Redirect:
         form = await request.form()
         await departments.set_support_enabled("support_enabled" in form)
         enabled = await support_enabled()
-        _flash(request, "success", "Support is on." if enabled else "Support is switched off.")
-        return await render(
-            request, "admin/settings.html", {"support_enabled": enabled},
-            active="admin_settings",
+        return flashes.saved(
+            request, "/admin/settings", "Support is on." if enabled else "Support is switched off."
         )
 
     # ----------------------------------------------------------------- trash
@@ -293,4 +296,4 @@ class AdminController(Controller):
     @post("/trash/{ticket_id:int}/restore")
     async def restore(self, request: Request, ticket_id: FromPath[int]) -> Redirect:
         await queues.restore_ticket(actor=request.scope["user"], ticket_id=ticket_id)
-        return Redirect(path="/admin/trash")
+        return flashes.saved(request, "/admin/trash", f"Ticket #{ticket_id} restored.")
