@@ -164,9 +164,9 @@ class ClientController(Controller):
             if quota.price is not None:
                 attrs["data-price"] = str(quota.price.amount)
             options.append((dep["id"], dep["name"], False, attrs))
-        services = await tickets.customer_services(user.id, active_only=True)
+        services = await tickets.customer_services(user.id)
         service_options = [("", "Not about a service")] + [
-            (s["id"], f"{s['name']} ({s['kind']})") for s in services
+            (s["id"], f"{s['label']} ({s['kind']})") for s in services
         ]
         chosen = next(
             (d for d in departments if str(d["id"]) == str(typed.get("department_id", ""))), None
