@@ -135,7 +135,8 @@ async def test_admin_department_form_refusals_keep_what_was_typed(client):
         answer = await client.post("/admin/departments", data={**base, **changes})
         assert answer.status_code == 422, (changes, answer.status_code)
         assert f'id="f-{field}-error"' in answer.text
-        assert f'value="{next(iter(changes.values()))}"' in answer.text
+        if field != "currency":  # chosen from a list
+            assert f'value="{next(iter(changes.values()))}"' in answer.text
     assert await Department.count() == 2
     created = await client.post("/admin/departments", data=base)
     assert created.status_code == 302
@@ -213,3 +214,38 @@ async def test_a_forged_flash_cookie_shows_nothing(client):
     await login(client, world.staff.email)
     client.cookies.set("billdesk_flash", "W1sic3VjY2VzcyIsICJIYWNrZWQiXV0.0000")
     assert "Hacked" not in (await client.get("/desk")).text
+
+
+async def test_prices_are_typed_in_the_currency_s_units_and_saving_says_so(client):
+    world = await make_world()
+    await login(client, world.admin.email)
+    page = await client.get(f"/admin/departments/{world.department}")
+    assert '<select' in page.text and 'value="jpy"' in page.text  # the currency is chosen
+    token = csrf_token(page.text)
+    base = {"name": "Hosting", "slug": "hosting", "quota_period": "month", "free_tickets": "3",
+            "public": "1", "active": "1", "_csrf_token": token}
+    for typed, currency, saved in (("20", "usd", 2000), ("20.00", "usd", 2000),
+                                   ("20,00", "usd", 2000), ("1 500,50", "eur", 150050),
+                                   ("500", "jpy", 500)):
+        answer = await client.post(f"/admin/departments/{world.department}",
+                                   data={**base, "ticket_price": typed, "currency": currency})
+        assert answer.status_code == 302, (typed, answer.text)
+        row = await Department.select(Department.ticket_price, Department.currency).where(
+            Department.id == world.department).first()
+        assert (row["ticket_price"], row["currency"]) == (saved, currency), typed
+        shown = await client.get(answer.headers["location"])
+        assert "Saved." in shown.text
+    # The form shows the saved price in yen again, not in minor units of something else.
+    assert 'value="500"' in shown.text
+    listing = await client.get("/admin/departments")
+    assert "500 JPY" in listing.text and "3 tickets a month" in listing.text
+    for typed, currency, message in (("5.5", "jpy", "JPY has no fractions"),
+                                     ("20.001", "bhd", None), ("20.123", "usd", "USD has 2 decimal places"),
+                                     ("twenty", "usd", "Type an amount like 20.00")):
+        answer = await client.post(f"/admin/departments/{world.department}",
+                                   data={**base, "ticket_price": typed, "currency": currency})
+        if message is None:
+            assert answer.status_code == 302  # 20.001 dinars: three decimal places
+            continue
+        assert answer.status_code == 422 and 'id="f-ticket_price-error"' in answer.text
+        assert message in answer.text, typed

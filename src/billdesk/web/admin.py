@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from billdesk import accounts, departments, queues
+from billdesk import accounts, departments, formatting, queues
 from billdesk.auth import CurrentUser, Role, requires_admin
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.navigation import support_enabled
@@ -18,6 +18,7 @@ from billdesk.web import flashes
 from billdesk.web.layout import render
 
 PERIOD_OPTIONS = [("month", "Calendar month"), ("year", "Calendar year"), ("lifetime", "Lifetime")]
+CURRENCY_OPTIONS = formatting.currency_options(departments.CURRENCIES)
 ROLE_OPTIONS = [(role, role.capitalize()) for role in Role.ALL]
 
 
@@ -41,17 +42,26 @@ def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[st
         values["free_tickets"] = parse_int("free_tickets", typed["free_tickets"])
     except ValidationFailed:
         errors["free_tickets"] = "Free tickets must be a whole number of 0 or more."
-    try:
-        values["ticket_price"] = parse_int("ticket_price", typed["ticket_price"]) or 0
-    except ValidationFailed:
-        errors["ticket_price"] = "The price must be a whole number of minor units, 0 or more."
+    values["currency"] = typed["currency"].lower()
+    if values["currency"] not in departments.CURRENCIES:
+        errors["currency"] = "Choose a currency from the list."
+    elif not typed["ticket_price"]:
+        values["ticket_price"] = 0
+    else:
+        # Typed in the currency's units (20 or 20.00 USD is 2000 cents; JPY has none).
+        try:
+            values["ticket_price"] = formatting.parse_money(
+                typed["ticket_price"], values["currency"]
+            )
+        except formatting.MoneyFormatError as exc:
+            errors["ticket_price"] = str(exc)
     return typed, values, errors
 
 
 def _typed_from_row(row: dict[str, Any]) -> dict[str, Any]:
     typed = {key: row[key] for key in departments.FIELDS}
     typed["free_tickets"] = "" if row["free_tickets"] is None else str(row["free_tickets"])
-    typed["ticket_price"] = str(row["ticket_price"])
+    typed["ticket_price"] = formatting.major_units(row["ticket_price"], row["currency"])
     typed["inbound_address"] = row["inbound_address"] or ""
     return typed
 
@@ -85,6 +95,7 @@ class AdminController(Controller):
                                    "currency": "usd", "ticket_price": "0"},
                 "errors": errors or {},
                 "period_options": PERIOD_OPTIONS,
+                "currency_options": CURRENCY_OPTIONS,
             },
             active="admin_departments",
             status_code=status_code,
@@ -129,6 +140,7 @@ class AdminController(Controller):
                     for user in candidates if user["id"] not in member_ids
                 ],
                 "period_options": PERIOD_OPTIONS,
+                "currency_options": CURRENCY_OPTIONS,
             },
             active="admin_departments",
             status_code=status_code,

@@ -5,14 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 
+from billdesk import formatting
 from billdesk.auth import CurrentUser
 from billdesk.navigation import navigation_counts
 from billdesk.settings import get_settings
 from billdesk.web import flashes
 
 FLASH_KEY = flashes.SCOPE_KEY
+
+
+def install_filters(engine: JinjaTemplateEngine) -> None:
+    """The template filters that format for a person: `money`, `count`."""
+    engine.engine.filters["money"] = formatting.money
+    engine.engine.filters["count"] = formatting.count
 
 
 def current_user(request: Request) -> CurrentUser | None:
