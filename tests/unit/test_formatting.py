@@ -10,9 +10,16 @@ from billdesk.formatting import MoneyFormatError, count, major_units, money, par
 @pytest.mark.parametrize(
     ("typed", "currency", "minor"),
     [
-        ("20", "usd", 2000), ("20.00", "usd", 2000), ("20,00", "usd", 2000), ("0.5", "usd", 50),
-        ("1 500,50", "rub", 150050), ("1\u00a0500,50", "rub", 150050), ("1,500.50", "usd", 150050),
-        ("1,500", "usd", 150000), ("500", "jpy", 500), ("1,000", "jpy", 1000),
+        ("20", "usd", 2000),
+        ("20.00", "usd", 2000),
+        ("20,00", "usd", 2000),
+        ("0.5", "usd", 50),
+        ("1 500,50", "rub", 150050),
+        ("1\u00a0500,50", "rub", 150050),
+        ("1,500.50", "usd", 150050),
+        ("1,500", "usd", 150000),
+        ("500", "jpy", 500),
+        ("1,000", "jpy", 1000),
         ("1.234", "bhd", 1234),
     ],
 )
@@ -23,8 +30,11 @@ def test_amounts_typed_in_the_currency_s_units(typed, currency, minor):
 @pytest.mark.parametrize(
     ("typed", "currency", "says"),
     [
-        ("5.5", "jpy", "JPY has no fractions"), ("20.123", "usd", "USD has 2 decimal places"),
-        ("-5", "usd", "like 20.00"), ("", "usd", "like 20.00"), ("20 USD", "usd", "like 20.00"),
+        ("5.5", "jpy", "JPY has no fractions"),
+        ("20.123", "usd", "USD has 2 decimal places"),
+        ("-5", "usd", "like 20.00"),
+        ("", "usd", "like 20.00"),
+        ("20 USD", "usd", "like 20.00"),
         ("1e3", "usd", "like 20.00"),
     ],
 )
