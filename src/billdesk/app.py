@@ -39,6 +39,7 @@ from billdesk.web.guard import InputGuard
 from billdesk.web.headers import add_security_headers
 from billdesk.web.health import healthz
 from billdesk.web.language import LanguageController
+from billdesk.web.layout import install_filters
 from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.passwords import PasswordController
@@ -60,8 +61,9 @@ async def _close_pool() -> None:
         await DB.close_connection_pool()
 
 
-def _install_i18n(engine: JinjaTemplateEngine) -> None:
+def _install_template_helpers(engine: JinjaTemplateEngine) -> None:
     i18n_jinja.install(engine.engine)
+    install_filters(engine)
 
 
 def route_handlers() -> list:
@@ -125,7 +127,7 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
         template_config=TemplateConfig(
             directory=resource_dir("templates"),
             engine=JinjaTemplateEngine,
-            engine_callback=_install_i18n,
+            engine_callback=_install_template_helpers,
         ),
         openapi_config=OpenAPIConfig(
             title="billdesk",
