@@ -41,3 +41,18 @@ def test_templates_speak_the_language_being_rendered():
     with speaking("ru"):
         assert page.render(n=2, flash=tr("Not found")) == "Выйти · 2 тикета · Не найдено"
     assert page.render(n=2, flash=tr("Not found")) == "Log out · 2 tickets · Not found"
+
+
+def test_money_and_numbers_are_written_the_way_the_locale_writes_them():
+    from billdesk import formatting
+
+    assert formatting.money(150000, "usd") == "1,500.00 USD"
+    assert formatting.money(500, "JPY") == "500 JPY"
+    with speaking("ru"):
+        assert formatting.money(150000, "USD") == "1\xa0500,00 USD"
+        assert formatting.money(2000, "USD") == "20,00 USD"
+        assert formatting.number(12345) == "12\xa0345"
+        try:
+            formatting.parse_money("20.001", "USD")
+        except formatting.MoneyFormatError as exc:
+            assert translate(exc.args[0], "ru").startswith("У валюты USD 2 знака")

@@ -96,7 +96,7 @@ def update() -> list[str]:
         catalog = (
             _read(path, language) if path.exists() else Catalog(locale=language, domain=DOMAIN)
         )
-        catalog.update(template, update_header_comment=True)
+        catalog.update(template, no_fuzzy_matching=True, update_header_comment=True)
         catalog.obsolete.clear()
         catalog.project, catalog.version, catalog.fuzzy = "billdesk", "1", False
         catalog.revision_date = CREATED
