@@ -42,6 +42,7 @@ from billdesk.tickets.reading import (
     customer_departments,
     customer_services,
     customer_tickets_query,
+    service_label,
     thread,
     ticket_detail,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "record_event",
     "reply_as_customer",
     "reply_as_staff",
+    "service_label",
     "staff_ticket",
     "thread",
     "ticket_detail",
