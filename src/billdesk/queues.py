@@ -247,7 +247,9 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
     if check:
         await visible_ticket(user, ticket_id, include_removed=True)
     ticket = await (
-        Ticket.select(*QUEUE_COLUMNS, Ticket.removed_at, Ticket.customer.external_id)
+        Ticket.select(
+            *QUEUE_COLUMNS, Ticket.removed_at, Ticket.customer.external_id, Ticket.service.status
+        )
         .where(Ticket.id == ticket_id)
         .first()
     )

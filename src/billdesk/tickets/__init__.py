@@ -44,6 +44,7 @@ from billdesk.tickets.reading import (
     customer_services,
     customer_tickets_query,
     search_customer_tickets,
+    service_label,
     thread,
     ticket_detail,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "reply_as_customer",
     "reply_as_staff",
     "search_customer_tickets",
+    "service_label",
     "staff_ticket",
     "thread",
     "ticket_detail",

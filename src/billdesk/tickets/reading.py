@@ -112,6 +112,7 @@ async def ticket_detail(ticket_id: int) -> dict[str, Any]:
         *Ticket.all_columns(),
         Ticket.department.name.as_alias("department_name"),
         Ticket.service.name.as_alias("service_name"),
+        Ticket.service.status.as_alias("service_status"),
     ).where(Ticket.id == ticket_id).first()
     if row is None:
         raise NotFound("There is no such ticket.")
@@ -133,10 +134,16 @@ async def customer_departments(customer_id: int) -> list[dict[str, Any]]:
     return rows
 
 
-async def customer_services(customer_id: int, *, active_only: bool = False) -> list[dict[str, Any]]:
-    query = Service.select(
+async def customer_services(customer_id: int) -> list[dict[str, Any]]:
+    """All the customer's services, whatever their status, by name; each with its `label`."""
+    rows = await Service.select(
         Service.id, Service.external_id, Service.name, Service.kind, Service.status
-    ).where(Service.customer == customer_id)
-    if active_only:
-        query = query.where(Service.status == Service.Status.active.value)
-    return await query.order_by(Service.name).order_by(Service.id)
+    ).where(Service.customer == customer_id).order_by(Service.name).order_by(Service.id)
+    for row in rows:
+        row["label"] = service_label(row)
+    return rows
+
+
+def service_label(service: dict[str, Any]) -> str:
+    """A service as a person picks it: its name and its status ("VPS-1 · suspended")."""
+    return f"{service['name']} \u00b7 {service['status']}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
@@ -24,7 +24,9 @@ from billdesk.navigation import support_enabled
 from billdesk.quotas import QuotaStatus
 from billdesk.tables import Department, Notification
 from billdesk.validation import parse_id, parse_int
-from billdesk.web.layout import FLASH_KEY, render
+from billdesk.web import flashes
+from billdesk.web.flashes import flash
+from billdesk.web.layout import render
 from billdesk.web.params import PageQuery
 
 PAGE_SIZE = 25
@@ -38,13 +40,6 @@ STATUS_OPTIONS = [
 
 def _user(request: Request) -> CurrentUser:
     return request.scope["user"]
-
-
-def flash(request: Request, category: str, message: str) -> None:
-    """A message shown on the page rendered for this request."""
-    cast(dict[str, Any], request.scope).setdefault(FLASH_KEY, []).append((category, message))
-
-
 
 
 def _form_files(form: Any) -> list[UploadFile]:
@@ -191,9 +186,9 @@ class ClientController(Controller):
             if quota.price is not None:
                 attrs["data-price"] = str(quota.price.amount)
             options.append((dep["id"], dep["name"], False, attrs))
-        services = await tickets.customer_services(user.id, active_only=True)
+        services = await tickets.customer_services(user.id)
         service_options = [("", "Not about a service")] + [
-            (s["id"], f"{s['name']} ({s['kind']})") for s in services
+            (s["id"], f"{s['label']} ({s['kind']})") for s in services
         ]
         chosen = next(
             (d for d in departments if str(d["id"]) == str(typed.get("department_id", ""))), None
@@ -291,7 +286,14 @@ class ClientController(Controller):
             status_code=status_code,
         )
 
-    async def _act(self, request: Request, ticket_id: int, action, typed: dict[str, Any]):
+    async def _act(
+        self,
+        request: Request,
+        ticket_id: int,
+        action,
+        typed: dict[str, Any],
+        done: str,
+    ) -> Template | Redirect:
         """Run one action on the ticket; a refusal shows the ticket again with the message."""
         try:
             await action()
@@ -303,7 +305,7 @@ class ClientController(Controller):
                 request, ticket_id, errors=exc.errors or {"form": exc.detail}, typed=typed,
                 status_code=exc.status,
             )
-        return Redirect(path=f"/tickets/{ticket_id}")
+        return flashes.saved(request, f"/tickets/{ticket_id}", done)
 
     @post("/tickets/{ticket_id:int}/reply")
     async def reply(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
@@ -316,19 +318,23 @@ class ClientController(Controller):
         async def action() -> None:
             await tickets.reply_as_customer(ticket_id=ticket_id, customer=user, body=body, files=files)
 
-        return await self._act(request, ticket_id, action, {"body": body})
+        return await self._act(request, ticket_id, action, {"body": body}, "Reply sent.")
 
     @post("/tickets/{ticket_id:int}/close")
     async def close(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
         user = _user(request)
         ticket = await tickets.customer_ticket(ticket_id, user.id)
-        return await self._act(request, ticket_id, lambda: tickets.close_ticket(ticket, user), {})
+        return await self._act(
+            request, ticket_id, lambda: tickets.close_ticket(ticket, user), {}, "Ticket closed."
+        )
 
     @post("/tickets/{ticket_id:int}/archive")
     async def archive(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
         user = _user(request)
         ticket = await tickets.customer_ticket(ticket_id, user.id)
-        return await self._act(request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {})
+        return await self._act(
+            request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {}, "Ticket archived."
+        )
 
     @post("/tickets/{ticket_id:int}/messages/{message_id:int}/delete")
     async def delete_message(
@@ -339,7 +345,7 @@ class ClientController(Controller):
         async def action() -> None:
             await tickets.delete_own_reply(ticket_id=ticket_id, message_id=message_id, customer=user)
 
-        return await self._act(request, ticket_id, action, {})
+        return await self._act(request, ticket_id, action, {}, "Reply deleted.")
 
 
 class PersonalController(Controller):
@@ -367,7 +373,7 @@ class PersonalController(Controller):
     @post("/notifications/read")
     async def notifications_read(self, request: Request) -> Redirect:
         await notifications.mark_read(_user(request).id)
-        return Redirect(path="/notifications")
+        return flashes.saved(request, "/notifications", "All notifications marked read.")
 
     @get("/attachments/{attachment_id:int}")
     async def download(self, request: Request, attachment_id: FromPath[int]) -> File:
