@@ -320,6 +320,21 @@ class Attachment(Table, tablename="attachments", db=DB):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class TicketSearch(Table, tablename="ticket_search", db=DB):
+    """Each ticket's searchable text, rewritten by every write path that changes it
+    (billdesk.search). PostgreSQL adds a weighted `document` tsvector with a GIN index;
+    SQLite an FTS5 table kept in step by triggers (the migration creates both)."""
+
+    id: Serial
+    ticket = ForeignKey(Ticket, unique=True, index=True)
+    customer = ForeignKey(User, index=True)
+    public_text = Text(
+        default="",
+        help_text="Subject, public messages, their attachment names, customer and service.",
+    )
+    internal_text = Text(default="", help_text="Internal notes and their attachment names.")
+
+
 class QuotaCounter(Table, tablename="quota_counters", db=DB):
     id: Serial
     key = Varchar(length=80, unique=True, help_text="'<customer_id>:<department_id>:<period>'.")
