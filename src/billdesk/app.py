@@ -22,6 +22,7 @@ from billdesk.web.account_mail import MailPreferencesApiController, MailPreferen
 from billdesk.web.admin import AdminController
 from billdesk.web.admin_jobs import AdminJobsController
 from billdesk.web.admin_mail import AdminMailController
+from billdesk.web.admin_sla import AdminServiceLevelController
 from billdesk.web.api.admin import AdminApiController
 from billdesk.web.api.admin_jobs import AdminJobsApiController
 from billdesk.web.api.admin_mail import AdminMailApiController
@@ -85,6 +86,7 @@ def route_handlers() -> list:
         FinanceController,
         AdminController,
         AdminJobsController,
+        AdminServiceLevelController,
         MeController,
         CustomerApiController,
         PersonalApiController,
