@@ -15,6 +15,7 @@ from typing import Any
 from billdesk import clock, search
 from billdesk.auth import CurrentUser, Role
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import (
     Attachment,
     Department,
@@ -74,7 +75,7 @@ async def visible_ticket(
         or (row["removed_at"] is not None and not (include_removed and user.is_admin))
         or not _visible(departments, row["department"])
     ):
-        raise NotFound("There is no such ticket in your departments.")
+        raise NotFound(tr("There is no such ticket in your departments."))
     return row
 
 
@@ -105,9 +106,9 @@ class QueueFilters:
             try:
                 self.assignee = str(parse_id("assignee", self.assignee, what="user id"))
             except ValidationFailed:
-                errors["assignee"] = "The assignee must be 'me', 'none' or a user id."
+                errors["assignee"] = tr("The assignee must be 'me', 'none' or a user id.")
         if self.sort not in SORTS:
-            errors["sort"] = "Sort by last_message_at or created_at."
+            errors["sort"] = tr("Sort by last_message_at or created_at.")
         try:
             search.parse_query(self.q)
         except ValidationFailed as exc:
@@ -265,7 +266,7 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
         .first()
     )
     if ticket is None:
-        raise NotFound("There is no such ticket in your departments.")
+        raise NotFound(tr("There is no such ticket in your departments."))
     messages = await (
         Message.select(
             Message.id, Message.body, Message.internal, Message.opening, Message.deleted,
@@ -355,7 +356,7 @@ async def _check_assignee(
     )
     if not may_take:
         raise ValidationFailed.field(
-            "assignee_id", "The assignee must be a staff member of the ticket's department."
+            "assignee_id", tr("The assignee must be a staff member of the ticket's department.")
         )
     return user["name"]  # type: ignore[index]
 
@@ -363,8 +364,8 @@ async def _check_assignee(
 def _refuse_solved(row: dict[str, Any]) -> None:
     if row["status"] == Status.solved.value:
         raise TicketClosed(
-            "This ticket is solved and read-only.",
-            errors={"status": "This ticket is solved and read-only."},
+            tr("This ticket is solved and read-only."),
+            errors={"status": tr("This ticket is solved and read-only.")},
         )
 
 
@@ -404,7 +405,7 @@ async def transfer_ticket(*, actor: CurrentUser, ticket_id: int, department_id: 
         ).first()
         if target is None or not target["active"]:
             raise ValidationFailed.field(
-                "department_id", "Transfer the ticket to an active department."
+                "department_id", tr("Transfer the ticket to an active department.")
             )
         if row["department"] == department_id:
             return
@@ -488,14 +489,14 @@ async def bulk_action(
     from billdesk import tickets
 
     if action not in BULK_ACTIONS:
-        raise ValidationFailed.field("action", "The action must be close, assign or remove.")
+        raise ValidationFailed.field("action", tr("The action must be close, assign or remove."))
     ids = list(dict.fromkeys(int(ticket_id) for ticket_id in ticket_ids))
     if not ids:
-        raise ValidationFailed.field("ticket_ids", "Select at least one ticket.")
+        raise ValidationFailed.field("ticket_ids", tr("Select at least one ticket."))
     if len(ids) > MAX_BULK:
         raise ValidationFailed.field("ticket_ids", f"Select at most {MAX_BULK} tickets at once.")
     if action == "assign" and assignee_id is None:
-        raise ValidationFailed.field("assignee_id", "Choose whom to assign the tickets to.")
+        raise ValidationFailed.field("assignee_id", tr("Choose whom to assign the tickets to."))
     result = BulkResult(updated=[], skipped=[])
     async with write_transaction():
         departments = await member_department_ids(actor)
@@ -567,12 +568,12 @@ async def trash() -> list[dict[str, Any]]:
 async def restore_ticket(*, actor: CurrentUser, ticket_id: int) -> None:
     """Take a ticket out of the trash, back into its queue; only admins may."""
     if not actor.is_admin:
-        raise NotFound("There is no such ticket in the trash.")
+        raise NotFound(tr("There is no such ticket in the trash."))
     async with write_transaction():
         row = await Ticket.select(Ticket.id, Ticket.removed_at).where(
             Ticket.id == ticket_id
         ).first()
         if row is None or row["removed_at"] is None:
-            raise NotFound("There is no such ticket in the trash.")
+            raise NotFound(tr("There is no such ticket in the trash."))
         await Ticket.update({Ticket.removed_at: None}).where(Ticket.id == ticket_id)
         await record_event(ticket_id=ticket_id, kind=TicketEvent.Kind.restored, actor_id=actor.id)

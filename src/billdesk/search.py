@@ -31,6 +31,7 @@ from piccolo.querystring import QueryString
 
 from billdesk.db import DB
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import Attachment, Message, Ticket, TicketSearch
 
 MAX_QUERY = 200
@@ -416,6 +417,6 @@ def parse_offset_cursor(cursor: str | None) -> int:
         return 0
     if not re.fullmatch(r"s\d{1,6}", cursor) or int(cursor[1:]) > MAX_OFFSET:
         raise ValidationFailed.field(
-            "cursor", "cursor is not valid: use the next_cursor of the previous page."
+            "cursor", tr("cursor is not valid: use the next_cursor of the previous page.")
         )
     return int(cursor[1:])

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import MailPreference, User
 
-CUSTOMER_CHOICES = [
-    ("staff_reply", "Support answers one of my tickets (the answer is in the mail)"),
-    ("ticket_solved", "Support marks one of my tickets solved"),
-    ("payment_failed", "A payment for a ticket fails or needs me to act"),
+CUSTOMER_CHOICES: list[tuple[str, str]] = [
+    ("staff_reply", tr("Support answers one of my tickets (the answer is in the mail)")),
+    ("ticket_solved", tr("Support marks one of my tickets solved")),
+    ("payment_failed", tr("A payment for a ticket fails or needs me to act")),
 ]
-STAFF_CHOICES = [
-    ("new_ticket", "A new ticket arrives in one of my departments"),
-    ("customer_reply", "A customer answers on a ticket assigned to me"),
-    ("paid_ticket", "A paid ticket joins the queue of one of my departments"),
+STAFF_CHOICES: list[tuple[str, str]] = [
+    ("new_ticket", tr("A new ticket arrives in one of my departments")),
+    ("customer_reply", tr("A customer answers on a ticket assigned to me")),
+    ("paid_ticket", tr("A paid ticket joins the queue of one of my departments")),
 ]
 KINDS = tuple(name for name, _ in CUSTOMER_CHOICES + STAFF_CHOICES)
 

@@ -12,6 +12,7 @@ from billdesk.errors import (
     InvalidTransition,
     NotFound,
 )
+from billdesk.i18n import tr
 from billdesk.tables import Message, Ticket, TicketEvent, User
 from billdesk.tickets.lifecycle import (
     Action,
@@ -34,7 +35,7 @@ async def customer_ticket(ticket_id: int, customer_id: int) -> dict[str, Any]:
         (Ticket.id == ticket_id) & (Ticket.customer == customer_id) & Ticket.removed_at.is_null()
     ).first()
     if row is None:
-        raise NotFound("There is no such ticket.")
+        raise NotFound(tr("There is no such ticket."))
     return row
 
 
@@ -42,7 +43,7 @@ async def staff_ticket(ticket_id: int, user: CurrentUser) -> dict[str, Any]:
     """A ticket of one of the staff member's departments (any for admins), else NotFound."""
     row = await Ticket.select().where(Ticket.id == ticket_id).first()
     if row is None or not await attachments.staff_may_see_department(user, row["department"]):
-        raise NotFound("There is no such ticket.")
+        raise NotFound(tr("There is no such ticket."))
     return row
 
 
@@ -116,7 +117,12 @@ async def reply_as_staff(
                 ).where(Ticket.id == ticket_id)
                 await notifications.notify(
                     user_id=ticket["customer"], kind=notifications.Kind.reply_received,
-                    ticket_id=ticket_id, text=f"Support replied on #{ticket_id}: {ticket['subject']}",
+                    ticket_id=ticket_id,
+                    text=tr(
+                        "Support replied on #%(id)s: %(subject)s",
+                        id=ticket_id,
+                        subject=ticket["subject"],
+                    ),
                 )
     except BaseException:
         attachments.discard_files(storage_names)
@@ -143,7 +149,10 @@ async def close_ticket(ticket: dict[str, Any] | int, actor: CurrentUser) -> Stat
         if actor.id != current["customer"]:
             await notifications.notify(
                 user_id=current["customer"], kind=notifications.Kind.ticket_solved,
-                ticket_id=ticket_id, text=f"#{ticket_id} was marked solved: {current['subject']}",
+                ticket_id=ticket_id,
+                text=tr(
+                    "#%(id)s was marked solved: %(subject)s", id=ticket_id, subject=current["subject"]
+                ),
             )
     return new
 
@@ -175,11 +184,11 @@ async def delete_own_reply(*, ticket_id: int, message_id: int, customer: Current
             & (Message.author == customer.id) & (Message.internal == False)  # noqa: E712
         ).first()
         if message is None:
-            raise NotFound("There is no such message.")
+            raise NotFound(tr("There is no such message."))
         if message["opening"]:
             raise InvalidTransition(
-                "The opening message cannot be deleted.",
-                errors={"message_id": "The opening message cannot be deleted."},
+                tr("The opening message cannot be deleted."),
+                errors={"message_id": tr("The opening message cannot be deleted.")},
             )
         if message["deleted"]:
             return

@@ -18,6 +18,7 @@ from billdesk.errors import (
     PriceChanged,
     ValidationFailed,
 )
+from billdesk.i18n import tr
 from billdesk.quotas import Price
 from billdesk.settings import get_settings
 from billdesk.tables import Department, Message, Service, Ticket, TicketEvent, User
@@ -66,7 +67,7 @@ async def usable_department(department_id: int | None) -> dict[str, Any]:
             & (Department.active == True)  # noqa: E712
         ).first()
     if row is None:
-        raise ValidationFailed.field("department_id", "Choose one of the departments listed.")
+        raise ValidationFailed.field("department_id", tr("Choose one of the departments listed."))
     return row
 
 
@@ -80,7 +81,7 @@ async def check_service(service_id: int | None, customer_id: int) -> None:
     )
     if not ok:
         raise ValidationFailed.field(
-            "service_id", "Choose one of your services, or \u201cnot about a service\u201d."
+            "service_id", tr("Choose one of your services, or \u201cnot about a service\u201d.")
         )
 
 
@@ -145,7 +146,7 @@ async def open_ticket(
                     raise PaymentsUnavailable(
                         "Paid tickets cannot be taken right now, because card payments are "
                         "not available. Nothing was charged and no ticket was opened.",
-                        errors={"accept_price": "Card payments are not available right now."},
+                        errors={"accept_price": tr("Card payments are not available right now.")},
                     )
             now = utc_now()
             status = Status.awaiting_payment if paid else Status.in_progress
@@ -207,7 +208,7 @@ async def confirm_ticket_price(
         (Ticket.id == ticket_id) & (Ticket.customer == customer.id) & Ticket.removed_at.is_null()
     ).first()
     if ticket is None:
-        raise NotFound("There is no such ticket.")
+        raise NotFound(tr("There is no such ticket."))
     if not ticket["price_unconfirmed"] or ticket["status"] != Status.awaiting_payment.value:
         return Opened(ticket_id, created=False)
     department = await Department.select().where(Department.id == ticket["department"]).first()
@@ -228,8 +229,8 @@ async def confirm_ticket_price(
     charger = _payments_charger()
     if charger is None:
         raise PaymentsUnavailable(
-            "Card payments are not available right now. Nothing was charged; try again later.",
-            errors={"accept_price": "Card payments are not available right now."},
+            tr("Card payments are not available right now. Nothing was charged; try again later."),
+            errors={"accept_price": tr("Card payments are not available right now.")},
         )
     async with write_transaction():
         confirmed = await Ticket.update({Ticket.price_unconfirmed: False}).where(

@@ -12,6 +12,7 @@ from litestar.response import Redirect, Response, Template
 from billdesk import auth, telegram
 from billdesk.auth import CurrentUser, LoginRefused, requires_login
 from billdesk.errors import RateLimited, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.settings import get_settings
 from billdesk.tables import ApiToken
 from billdesk.web import flashes
@@ -88,6 +89,10 @@ class AccountController(Controller):
         )
         settings = get_settings()
         response = Redirect(path=_safe_next(next_path) or user.home)
+        if user.language:
+            from billdesk.web.language import language_cookie
+
+            response.set_cookie(language_cookie(user.language))
         response.set_cookie(
             session_cookie(
                 token, max_age=settings.session_days * 86400, secure=settings.secure_cookies
@@ -118,7 +123,7 @@ class AccountController(Controller):
         name = str(form.get("name", "")).strip()
         if len(name) > 100:
             return await self._account(
-                request, errors={"name": "Keep the label under 100 characters."}, name=name
+                request, errors={"name": tr("Keep the label under 100 characters.")}, name=name
             )
         _, secret = await auth.create_api_token(user_id=user.id, name=name)
         return await self._account(request, new_token=secret)

@@ -17,9 +17,10 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 
-from billdesk import attachments, notifications, tickets
+from billdesk import attachments, formatting, notifications, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
 from billdesk.errors import DeskError
+from billdesk.i18n import tr, tr_n
 from billdesk.navigation import support_enabled
 from billdesk.quotas import QuotaStatus
 from billdesk.tables import Department, Notification
@@ -31,10 +32,10 @@ from billdesk.web.params import PageQuery
 
 PAGE_SIZE = 25
 STATUS_OPTIONS = [
-    ("in_progress", "In progress"),
-    ("waiting_for_reply", "Waiting for your reply"),
-    ("awaiting_payment", "Awaiting payment"),
-    ("solved", "Solved"),
+    ("in_progress", tr("In progress")),
+    ("waiting_for_reply", tr("Waiting for your reply")),
+    ("awaiting_payment", tr("Awaiting payment")),
+    ("solved", tr("Solved")),
 ]
 
 
@@ -51,19 +52,30 @@ def _form_files(form: Any) -> list[UploadFile]:
 def quota_text(quota: QuotaStatus) -> str:
     """What the form says about a department's quota."""
     if quota.always_free:
-        return "Support here is always free."
-    resets = (
-        f"; resets on {quota.resets_at:%d %B %Y}" if quota.resets_at else " (for the life of your account)"
+        return tr("Support here is always free.")
+    if quota.resets_at is None:
+        return tr_n(
+            "%(remaining)s of %(num)s free ticket left (for the life of your account).",
+            "%(remaining)s of %(num)s free tickets left (for the life of your account).",
+            quota.free_per_period or 0,
+            remaining=quota.remaining,
+        )
+    return tr_n(
+        "%(remaining)s of %(num)s free ticket left; resets on %(day)s.",
+        "%(remaining)s of %(num)s free tickets left; resets on %(day)s.",
+        quota.free_per_period or 0,
+        remaining=quota.remaining,
+        day=formatting.long_date(quota.resets_at),
     )
-    return f"{quota.remaining} of {quota.free_per_period} free tickets left{resets}."
 
 
 def price_warning(quota: QuotaStatus) -> str:
     if not quota.next_ticket_paid or quota.price is None:
         return ""
-    return (
-        f"No free tickets are left here this period: this ticket will be charged "
-        f"{quota.price.label()} to your saved card."
+    return tr(
+        "No free tickets are left here this period: this ticket will be charged "
+        "%(price)s to your saved card.",
+        price=quota.price.label(),
     )
 
 
@@ -187,8 +199,9 @@ class ClientController(Controller):
                 attrs["data-price"] = str(quota.price.amount)
             options.append((dep["id"], dep["name"], False, attrs))
         services = await tickets.customer_services(user.id)
-        service_options = [("", "Not about a service")] + [
-            (s["id"], f"{s['label']} ({s['kind']})") for s in services
+        service_options = [("", tr("Not about a service"))] + [
+            (s["id"], tr("%(service)s (%(kind)s)", service=s["label"], kind=s["kind"]))
+            for s in services
         ]
         chosen = next(
             (d for d in departments if str(d["id"]) == str(typed.get("department_id", ""))), None
@@ -318,14 +331,14 @@ class ClientController(Controller):
         async def action() -> None:
             await tickets.reply_as_customer(ticket_id=ticket_id, customer=user, body=body, files=files)
 
-        return await self._act(request, ticket_id, action, {"body": body}, "Reply sent.")
+        return await self._act(request, ticket_id, action, {"body": body}, tr("Reply sent."))
 
     @post("/tickets/{ticket_id:int}/close")
     async def close(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
         user = _user(request)
         ticket = await tickets.customer_ticket(ticket_id, user.id)
         return await self._act(
-            request, ticket_id, lambda: tickets.close_ticket(ticket, user), {}, "Ticket closed."
+            request, ticket_id, lambda: tickets.close_ticket(ticket, user), {}, tr("Ticket closed.")
         )
 
     @post("/tickets/{ticket_id:int}/archive")
@@ -333,7 +346,7 @@ class ClientController(Controller):
         user = _user(request)
         ticket = await tickets.customer_ticket(ticket_id, user.id)
         return await self._act(
-            request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {}, "Ticket archived."
+            request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {}, tr("Ticket archived.")
         )
 
     @post("/tickets/{ticket_id:int}/messages/{message_id:int}/delete")
@@ -345,7 +358,7 @@ class ClientController(Controller):
         async def action() -> None:
             await tickets.delete_own_reply(ticket_id=ticket_id, message_id=message_id, customer=user)
 
-        return await self._act(request, ticket_id, action, {}, "Reply deleted.")
+        return await self._act(request, ticket_id, action, {}, tr("Reply deleted."))
 
 
 class PersonalController(Controller):
@@ -373,7 +386,7 @@ class PersonalController(Controller):
     @post("/notifications/read")
     async def notifications_read(self, request: Request) -> Redirect:
         await notifications.mark_read(_user(request).id)
-        return flashes.saved(request, "/notifications", "All notifications marked read.")
+        return flashes.saved(request, "/notifications", tr("All notifications marked read."))
 
     @get("/attachments/{attachment_id:int}")
     async def download(self, request: Request, attachment_id: FromPath[int]) -> File:

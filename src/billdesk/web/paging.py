@@ -29,6 +29,7 @@ from piccolo.columns import Column, Timestamp, Timestamptz
 from piccolo.query import Select
 
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.validation import MAX_ID
 
 DEFAULT_LIMIT = 50
@@ -81,7 +82,7 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
         return sort_value, row_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise ValidationFailed.field(
-            "cursor", "cursor is not valid: use the next_cursor of the previous page."
+            "cursor", tr("cursor is not valid: use the next_cursor of the previous page.")
         ) from exc
 
 
@@ -111,7 +112,7 @@ async def keyset_page(
             after = id_column < last_id if descending else id_column > last_id
         else:
             if isinstance(sort, (Timestamp, Timestamptz)) and not isinstance(sort_value, datetime):
-                raise ValidationFailed.field("cursor", "cursor is not valid for this list.")
+                raise ValidationFailed.field("cursor", tr("cursor is not valid for this list."))
             if descending:
                 after = (sort < sort_value) | ((sort == sort_value) & (id_column < last_id))
             else:

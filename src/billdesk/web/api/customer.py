@@ -20,6 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from billdesk import attachments, notifications, search, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.quotas import Price, QuotaStatus
 from billdesk.tables import Message, Notification, Service, Ticket
 from billdesk.validation import parse_id, parse_int
@@ -302,7 +303,7 @@ def _archived(value: str | None) -> bool:
         return False
     if value in ("true", "1"):
         return True
-    raise ValidationFailed.field("archived", "archived must be true or false.")
+    raise ValidationFailed.field("archived", tr("archived must be true or false."))
 
 
 def _department_filter(value: str | None) -> int | None:
@@ -514,13 +515,13 @@ class PersonalApiController(Controller):
             try:
                 data = msgspec.json.decode(raw)
             except msgspec.DecodeError as exc:
-                raise ValidationFailed.field("ids", "Send {\"ids\": [1, 2]} or nothing.") from exc
+                raise ValidationFailed.field("ids", tr("Send {\"ids\": [1, 2]} or nothing.")) from exc
             if isinstance(data, dict) and "ids" in data:
                 ids = data["ids"]
                 if not isinstance(ids, list) or not all(
                     isinstance(i, int) and not isinstance(i, bool) for i in ids
                 ):
-                    raise ValidationFailed.field("ids", "ids must be a list of notification ids.")
+                    raise ValidationFailed.field("ids", tr("ids must be a list of notification ids."))
                 if len(ids) > MAX_READ_IDS:
                     raise ValidationFailed.field(
                         "ids", f"Mark at most {MAX_READ_IDS} notifications at once (or send no ids: all)."
