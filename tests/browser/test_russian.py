@@ -16,7 +16,8 @@ from tests.desk_support import make_desk_ticket
 from tests.factories import PASSWORD, add_member, make_department, make_service, make_user
 
 # Words that read the same in both languages, or are names.
-EMAIL = re.compile(r"\S+@\S+")
+# E-mail addresses and template placeholders ({customer_name}) are not words to translate.
+EMAIL = re.compile(r"\S+@\S+|\{\w+\}")
 SAME_IN_BOTH = {"ID", "API", "Telegram", "Email", "Stripe", "billdesk", "JPG", "PNG", "GIF", "ZIP"}
 
 

@@ -62,7 +62,7 @@ async def test_new_ticket_form_shows_quota_reset_and_price(customer_client):
     assert page.status_code == 200
     assert "Hosting" in page.text and "Billing" in page.text and "Secret" not in page.text
     assert "2 of 2 free tickets left; resets on" in page.text
-    assert "0 of 1 free tickets left" in page.text
+    assert "0 of 1 free ticket left" in page.text
     assert "15.00 USD" in page.text
     assert f'name="price_{paid}" value="1500"' in page.text
     assert f'name="price_{free}"' not in page.text

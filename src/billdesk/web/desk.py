@@ -279,7 +279,7 @@ class DeskController(Controller):
                     if member["user.id"] != user.id
                 ],
                 "department_options": [(d["id"], d["name"]) for d in active_departments],
-                "priority_options": [(p, p.capitalize()) for p in queues.PRIORITIES],
+                "priority_options": [(p, PRIORITY_LABELS.get(p, p)) for p in queues.PRIORITIES],
                 "errors": errors or {},
                 "typed": typed or {},
                 "solved": ticket["status"] == queues.Status.solved.value,
