@@ -19,6 +19,7 @@ from billdesk import clock, search
 from billdesk.auth import CurrentUser, Role
 from billdesk.db import DB
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import (
     Attachment,
     Department,
@@ -301,11 +302,14 @@ async def resolve_customer(user: CurrentUser, text: str) -> int | None:
         return found[0]["id"]
     if not found:
         raise ValidationFailed.field(
-            "customer", f"No customer of your departments matches “{typed}”."
+            "customer", tr("No customer of your departments matches “%(typed)s”.", typed=typed)
         )
     raise ValidationFailed.field(
         "customer",
-        f"Several customers match “{typed}”: pick one from the list or type their e-mail.",
+        tr(
+            "Several customers match “%(typed)s”: pick one from the list or type their e-mail.",
+            typed=typed,
+        ),
     )
 
 

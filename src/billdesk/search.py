@@ -31,6 +31,7 @@ from piccolo.querystring import QueryString
 
 from billdesk.db import DB
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import Attachment, Message, Ticket, TicketSearch
 
 MAX_QUERY = 200
@@ -76,7 +77,9 @@ def parse_query(text: str | None) -> SearchQuery:
     """What the person typed as terms; too long a query is a validation error naming `q`."""
     text = (text or "").strip()
     if len(text) > MAX_QUERY:
-        raise ValidationFailed.field("q", f"Search for at most {MAX_QUERY} characters.")
+        raise ValidationFailed.field(
+            "q", tr("Search for at most %(num)s characters.", num=MAX_QUERY)
+        )
     query = SearchQuery(text=text)
     number = TICKET_NUMBER.fullmatch(text)
     if number:
@@ -420,7 +423,7 @@ async def search_tickets(
         return Results(rows=[], has_more=False, snippets={})
     if not 0 <= offset <= MAX_OFFSET:
         raise ValidationFailed.field(
-            "page", f"Search results stop after {MAX_OFFSET}: refine the search."
+            "page", tr("Search results stop after %(num)s: refine the search.", num=MAX_OFFSET)
         )
     ranked = not await _more_matches_than(query, RANKED_AT_MOST, public_only=public_only)
     select = select.where(matches(query, public_only=public_only))
@@ -448,6 +451,6 @@ def parse_offset_cursor(cursor: str | None) -> int:
         return 0
     if not re.fullmatch(r"s\d{1,6}", cursor) or int(cursor[1:]) > MAX_OFFSET:
         raise ValidationFailed.field(
-            "cursor", "cursor is not valid: use the next_cursor of the previous page."
+            "cursor", tr("cursor is not valid: use the next_cursor of the previous page.")
         )
     return int(cursor[1:])
