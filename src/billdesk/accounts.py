@@ -188,6 +188,10 @@ async def update_user(user_id: int, changes: dict, *, actor_id: int | None = Non
             await User.update(
                 {getattr(User, key): value for key, value in values.items()}
             ).where(User.id == user_id)
+        if "email" in values or "name" in values:
+            from billdesk import search
+
+            await search.reindex_customer(user_id)
         if "password_hash" in values or values.get("active") is False:
             await end_access(user_id)
         shown = {key: value for key, value in values.items() if key != "password_hash"}

@@ -38,6 +38,7 @@ from billdesk.web.finance import FinanceController
 from billdesk.web.guard import InputGuard
 from billdesk.web.headers import add_security_headers
 from billdesk.web.health import healthz
+from billdesk.web.layout import install_filters
 from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.passwords import PasswordController
@@ -122,7 +123,8 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
             SessionBoundCsrf(secret=settings.secret_key, secure=settings.secure_cookies),
         ],
         template_config=TemplateConfig(
-            directory=resource_dir("templates"), engine=JinjaTemplateEngine
+            directory=resource_dir("templates"), engine=JinjaTemplateEngine,
+            engine_callback=install_filters,
         ),
         openapi_config=OpenAPIConfig(
             title="billdesk",

@@ -207,7 +207,37 @@ class Service(Table, tablename="services", db=DB):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class RequestKind(Table, tablename="request_kinds", db=DB):
+    """A kind of service request customers may file in a department ("Unblock SMTP
+    port 25"): a ticket a manager approves or rejects (billdesk.requests)."""
+
+    id: Serial
+    department = ForeignKey(Department, index=True)
+    name = Varchar(length=120)
+    description = Text(default="")
+    requires_service = Boolean(
+        default=False, help_text="The customer must choose one of their services."
+    )
+    active = Boolean(default=True, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+    @classmethod
+    def get_readable(cls):
+        from piccolo.columns.readable import Readable
+
+        return Readable(template="%s", columns=[cls.name])
+
+
 class Ticket(Table, tablename="tickets", db=DB):
+    class Type(str, enum.Enum):
+        ticket = "ticket"
+        request = "request"
+
+    class RequestState(str, enum.Enum):
+        pending = "pending"
+        approved = "approved"
+        rejected = "rejected"
+
     class Status(str, enum.Enum):
         awaiting_payment = "awaiting_payment"
         in_progress = "in_progress"
@@ -245,6 +275,19 @@ class Ticket(Table, tablename="tickets", db=DB):
         help_text="Opened by mail beyond the quota: nothing is charged until the customer "
         "confirms the price on the web.",
     )
+    type = Varchar(length=10, choices=Type, default=Type.ticket, index=True)
+    opened_by = ForeignKey(
+        User, null=True, default=None,
+        help_text="The staff member who opened it for the customer; null when the customer did.",
+    )
+    request_kind = ForeignKey(RequestKind, null=True, default=None, index=True)
+    request_state = Varchar(
+        length=10, choices=RequestState, null=True, default=None, index=True,
+        help_text="Requests only: pending until staff approve or reject it.",
+    )
+    request_reason = Text(default="", help_text="Why it was approved or rejected, shown to the customer.")
+    decided_by = ForeignKey(User, null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
 
 
 class Message(Table, tablename="messages", db=DB):
@@ -266,6 +309,7 @@ class Message(Table, tablename="messages", db=DB):
     )
     deleted = Boolean(default=False)
     deleted_at = Timestamptz(null=True, default=None)
+    deleted_by = ForeignKey(User, null=True, default=None, help_text="Who deleted it.")
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
 
 
@@ -278,6 +322,21 @@ class Attachment(Table, tablename="attachments", db=DB):
     size = Integer()
     storage_name = Varchar(length=100, unique=True, help_text="Random name under the upload dir.")
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class TicketSearch(Table, tablename="ticket_search", db=DB):
+    """Each ticket's searchable text, rewritten by every write path that changes it
+    (billdesk.search). PostgreSQL adds a weighted `document` tsvector with a GIN index;
+    SQLite an FTS5 table kept in step by triggers (the migration creates both)."""
+
+    id: Serial
+    ticket = ForeignKey(Ticket, unique=True, index=True)
+    customer = ForeignKey(User, index=True)
+    public_text = Text(
+        default="",
+        help_text="Subject, public messages, their attachment names, customer and service.",
+    )
+    internal_text = Text(default="", help_text="Internal notes and their attachment names.")
 
 
 class QuotaCounter(Table, tablename="quota_counters", db=DB):
@@ -400,6 +459,8 @@ class TicketEvent(Table, tablename="ticket_events", db=DB):
         removed = "removed"
         restored = "restored"
         archived = "archived"
+        message_deleted = "message_deleted"
+        request = "request"
 
     id: Serial
     ticket = ForeignKey(Ticket, index=True)
@@ -432,6 +493,9 @@ class Notification(Table, tablename="notifications", db=DB):
         payment_failed = "payment_failed"
         payment_succeeded = "payment_succeeded"
         refund_issued = "refund_issued"
+        ticket_opened = "ticket_opened"
+        request_decided = "request_decided"
+        webhook_disabled = "webhook_disabled"
 
     id: Serial
     user = ForeignKey(User, index=True)
@@ -658,3 +722,57 @@ class TelegramDelivery(Table, tablename="telegram_deliveries", db=DB):
     id: Serial
     key = Varchar(length=200, unique=True, help_text="'<happening id>:text', 'charge:<id>:…'.")
     sent_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class LoginLink(Table, tablename="login_links", db=DB):
+    """A single-use sign-in link the billing panel asked for (billdesk.login_links)."""
+
+    id: Serial
+    user = ForeignKey(User, index=True)
+    token_hash = Varchar(length=64, unique=True, help_text="sha256 of the link's secret.")
+    redirect = Varchar(length=500, default="/", help_text="A path on billdesk.")
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz(index=True)
+    used_at = Timestamptz(null=True, default=None)
+
+
+class WebhookEndpoint(Table, tablename="webhook_endpoints", db=DB):
+    """Where billdesk posts what happened (billdesk.webhooks), with the events it wants."""
+
+    id: Serial
+    url = Varchar(length=500)
+    description = Varchar(length=300, default="")
+    events = JSON(default="[]", help_text="The event types sent here.")
+    secret = Varchar(length=80, help_text="Signs each delivery (HMAC-SHA256); shown once.")
+    active = Boolean(default=True, index=True)
+    allow_insecure = Boolean(
+        default=False, help_text="An admin allowed plain http to a host other than loopback."
+    )
+    disabled_reason = Text(default="")
+    failing_since = Timestamptz(
+        null=True, default=None, help_text="The first failure since the last success."
+    )
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class WebhookDelivery(Table, tablename="webhook_deliveries", db=DB):
+    """One event for one endpoint, with each try's outcome; a job sends it."""
+
+    class Status(str, enum.Enum):
+        pending = "pending"
+        succeeded = "succeeded"
+        failed = "failed"
+
+    id: BigSerial
+    endpoint = ForeignKey(WebhookEndpoint, index=True)
+    key = Varchar(length=120, unique=True, help_text="'<endpoint id>:<event id>'.")
+    event_id = Varchar(length=60, index=True, help_text="Stable across retries: receivers dedupe.")
+    event_type = Varchar(length=40)
+    body = Text(help_text="The JSON body, byte for byte the same on every try.")
+    status = Varchar(length=20, choices=Status, default=Status.pending, index=True)
+    tries = Integer(default=0)
+    response_code = Integer(null=True, default=None)
+    last_error = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    last_try_at = Timestamptz(null=True, default=None)
+    delivered_at = Timestamptz(null=True, default=None)

@@ -161,7 +161,7 @@ async def test_an_admin_resets_a_second_factor_and_it_is_audited(client, clock):
     answer = await client.post(
         f"/admin/users/{agent.id}/two-factor/reset", data={"_csrf_token": csrf_token(page.text)}
     )
-    assert answer.status_code == 200
+    assert answer.status_code in (302, 303)
     assert not (await two_factor.status(agent.id))["enabled"]
     [reset] = await entries("two_factor.reset")
     assert (reset["actor_id"], reset["target_id"], reset["before"], reset["after"]) == (

@@ -16,7 +16,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import LockStrength
 from piccolo.table import Table
 
-from billdesk import attachments, clock, outbox
+from billdesk import attachments, clock, outbox, search
 from billdesk.db import DB
 from billdesk.errors import (
     InvalidTransition,
@@ -188,6 +188,7 @@ async def add_message(
     await attachments.insert_rows(
         ticket_id=ticket_id, message_id=message_id, files=files, storage_names=storage_names
     )
+    await search.reindex_tickets([ticket_id])
     if not opening:
         author = await User.select(User.role).where(User.id == author_id).first()
         await outbox.publish(

@@ -10,7 +10,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from billdesk import queues, reply_templates
+from billdesk import queues, reply_templates, search
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
 from billdesk.navigation import desk_counts
@@ -99,6 +99,27 @@ def full_ticket(detail: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+async def _search_answer(
+    user: CurrentUser, filters: queues.QueueFilters, query: search.SearchQuery, size: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """A ranked page of search results, each with its `snippet`; `jump_to` is the ticket a
+    bare number names, when the caller may work it."""
+    offset = search.parse_offset_cursor(cursor)
+    found = await queues.queue(user, filters, limit=size, offset=offset)
+    items = []
+    for row in found.items:
+        item = ticket_summary(row)
+        snippet = found.snippets.get(row["id"])
+        item["snippet"] = (
+            {"html": str(snippet.html), "internal": snippet.internal} if snippet else None
+        )
+        items.append(item)
+    next_cursor = search.offset_cursor(offset + size) if found.has_more else None
+    jump_to = await queues.jump_target(user, query.text)
+    return {**page(items, next_cursor), "total": None, "jump_to": jump_to}
+
+
 def _status_list(status: list[str] | None) -> list[str]:
     if not status:
         return list(queues.OPEN_STATUSES)
@@ -173,6 +194,9 @@ class DeskApiController(Controller):
             assignee=assignee, service=service, q=q or "", sort=sort,
         )
         size = parse_limit(limit)
+        query = search.parse_query(q)
+        if query:
+            return await _search_answer(user, filters, query, size, cursor)
         built = await queues.queue_query(user, filters)
         if built is None:
             return {**page([], None), "total": 0}
