@@ -154,3 +154,24 @@ async def test_revoking_a_token_is_audited_once(client):
     assert (entry["target_id"], entry["after"]) == (token["id"], {"revoked": True})
     answer = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
     assert answer.status_code == 401
+
+
+async def test_the_api_lists_and_ends_sessions_and_lists_tokens(client, app_client_factory):
+    customer = await make_user()
+    secret = await make_token(customer)
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with app_client_factory() as browser:
+        browser.headers["user-agent"] = FIREFOX
+        await login(browser, customer.email)
+        [listed] = (await client.get("/api/v1/me/sessions", headers=headers)).json()["items"]
+        assert listed["device"] == "Firefox on Linux" and listed["last_seen_at"].endswith("Z")
+        ended = await client.delete(f"/api/v1/me/sessions/{listed['id']}", headers=headers)
+        assert ended.status_code == 204
+        assert (await browser.get("/tickets")).status_code == 302
+    tokens = (await client.get("/api/v1/me/tokens", headers=headers)).json()["items"]
+    assert [(t["read_only"], t["revoked_at"]) for t in tokens] == [(False, None)]
+    assert "token_hash" not in tokens[0]
+    assert (await client.get("/api/v1/me/two-factor", headers=headers)).json() == {
+        "enabled": False,
+        "recovery_codes_left": 0,
+    }
