@@ -14,7 +14,8 @@ from billdesk import auth, sessions, two_factor
 from billdesk.auth import CurrentUser, requires_login
 from billdesk.errors import RateLimited, ValidationFailed
 from billdesk.sessions import SessionInfo
-from billdesk.web.account import _client_ip, _safe_next, account_page, set_session_cookie
+from billdesk.web import flashes
+from billdesk.web.account import _client_ip, _safe_next, set_session_cookie
 from billdesk.web.layout import render
 
 
@@ -154,8 +155,11 @@ class SecurityController(Controller):
         return Redirect(path="/account#sessions")
 
     @post("/account/sessions/revoke-others", guards=[requires_login])
-    async def revoke_others(self, request: Request) -> Template:
+    async def revoke_others(self, request: Request) -> Redirect:
         ended = await sessions.revoke_other_sessions(
             request.scope["user"], keep_token=request.cookies.get(auth.SESSION_COOKIE, "")
         )
-        return await account_page(request, sessions_ended=ended)
+        noun = "session" if ended == 1 else "sessions"
+        return flashes.saved(
+            request, "/account#sessions", f"Signed out everywhere else ({ended} {noun} ended)."
+        )
