@@ -44,6 +44,8 @@ class CurrentUser:
     email: str
     name: str
     role: str
+    # The language the person chose ("" = their browser's), see billdesk.i18n.
+    language: str = ""
 
     @property
     def is_customer(self) -> bool:
@@ -100,6 +102,7 @@ def _current(row: dict[str, Any], prefix: str = "") -> CurrentUser:
         email=row[f"{prefix}email"],
         name=row[f"{prefix}name"],
         role=row[f"{prefix}role"],
+        language=row.get(f"{prefix}language") or "",
     )
 
 
@@ -224,6 +227,7 @@ async def token_for(secret: str) -> TokenUse | None:
             ApiToken.user.email,
             ApiToken.user.name,
             ApiToken.user.role,
+            ApiToken.user.language,
             ApiToken.user.active,
             ApiToken.revoked_at,
             ApiToken.read_only,

@@ -116,6 +116,16 @@ class QueueFilters:
             raise ValidationFailed(next(iter(errors.values())), errors=errors)
 
 
+SLA_COLUMNS = (
+    Ticket.first_response_due_at,
+    Ticket.first_response_at,
+    Ticket.next_response_due_at,
+    Ticket.resolution_due_at,
+    Ticket.due_at,
+    Ticket.due_kind,
+    Ticket.risk_at,
+)
+
 QUEUE_COLUMNS = (
     Ticket.id,
     Ticket.subject,
@@ -137,6 +147,7 @@ QUEUE_COLUMNS = (
     Ticket.assignee.name,
     Ticket.service.id,
     Ticket.service.name,
+    *SLA_COLUMNS,
 )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from billdesk import audit, clock
 from billdesk.auth import CurrentUser
+from billdesk.auth import _current as current_user_of
 from billdesk.db import write_transaction
 from billdesk.settings import get_settings
 from billdesk.tables import Session, User
@@ -132,6 +133,7 @@ async def session_for(token: str) -> SessionInfo | None:
             Session.user.email,
             Session.user.name,
             Session.user.role,
+            Session.user.language,
             Session.user.active,
         )
         .where(Session.token_hash == digest(token))
@@ -144,10 +146,7 @@ async def session_for(token: str) -> SessionInfo | None:
         return None
     if row["last_seen_at"] + TOUCH_EVERY <= now:
         await Session.update({Session.last_seen_at: now}).where(Session.id == row["id"])
-    user = CurrentUser(
-        id=row["user.id"], email=row["user.email"], name=row["user.name"], role=row["user.role"]
-    )
-    return SessionInfo(id=row["id"], user=user, stage=row["stage"])
+    return SessionInfo(id=row["id"], user=current_user_of(row, "user."), stage=row["stage"])
 
 
 async def end_session(token: str) -> None:

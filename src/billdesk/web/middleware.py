@@ -12,6 +12,7 @@ from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
 from billdesk import audit
 from billdesk.auth import SESSION_COOKIE, token_for
+from billdesk.i18n import set_request_language
 from billdesk.sessions import ENROL, SIGNED_IN, session_for
 
 API_PREFIX = "/api/v1"
@@ -54,16 +55,13 @@ class AuthMiddleware(ASGIMiddleware):
         path = scope.get("path", "")
         user = None
         pending = None
+        read_only = False
         if path.startswith(API_PREFIX):
             scheme, _, credentials = _header(scope, b"authorization").partition(" ")
             if scheme.lower() == "bearer" and credentials.strip():
                 use = await token_for(credentials.strip())
                 if use is not None:
-                    user = use.user
-                    if use.read_only and scope.get("method") not in READ_METHODS:
-                        raise PermissionDeniedException(
-                            "This API token is read-only: it may only read (GET)."
-                        )
+                    user, read_only = use.user, use.read_only
         elif not path.startswith(("/static/", "/healthz", "/stripe/")):
             token = _cookie(scope, SESSION_COOKIE)
             if token:
@@ -78,6 +76,9 @@ class AuthMiddleware(ASGIMiddleware):
         scope["user"] = user
         cast(dict[str, Any], scope)["pending_session"] = pending
         scope["auth"] = None
+        set_request_language(scope)
+        if read_only and scope.get("method") not in READ_METHODS:
+            raise PermissionDeniedException("This API token is read-only: it may only read (GET).")
         who = user or (pending.user if pending else None)
         client = scope.get("client")
         actor = audit.Actor(

@@ -14,6 +14,7 @@ from billdesk import queues, reply_templates, search
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
 from billdesk.navigation import desk_counts
+from billdesk.sla import timers
 from billdesk.tables import Ticket
 from billdesk.web.paging import keyset_page, page, parse_limit
 from billdesk.web.params import CursorQuery, Id, IdQuery, LimitQuery
@@ -48,6 +49,23 @@ def ticket_summary(row: dict[str, Any]) -> dict[str, Any]:
         "last_author_role": row["last_author_role"],
         "answers": row["answers"],
         "unread": row["unread_by_staff"],
+        **sla_fields(row),
+    }
+
+
+def sla_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The ticket's service-level deadlines and where the nearest one stands."""
+    state = timers.sla_state(row)
+    return {
+        "first_response_due_at": rfc3339(row["first_response_due_at"]),
+        "first_response_at": rfc3339(row["first_response_at"]),
+        "next_response_due_at": rfc3339(row["next_response_due_at"]),
+        "resolution_due_at": rfc3339(row["resolution_due_at"]),
+        "sla": {
+            "state": state.state,
+            "due_at": rfc3339(state.due_at),
+            "target": row["due_kind"] or None,
+        },
     }
 
 
