@@ -25,6 +25,7 @@ from billdesk import audit, clock, login_throttle
 from billdesk.auth import CurrentUser, Role
 from billdesk.db import write_transaction
 from billdesk.errors import NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.sessions import CODE, ENROL, SIGNED_IN
 from billdesk.tables import RecoveryCode, Setting, User
 
@@ -33,7 +34,7 @@ REQUIRED_SETTING = "two_factor_required"
 REQUIRED_ROLES = (Role.STAFF, Role.FINANCE, Role.ADMIN)
 RECOVERY_CODES = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
-WRONG_CODE = "This code is not right, or it was used already. Wait for the next one."
+WRONG_CODE = tr("This code is not right, or it was used already. Wait for the next one.")
 
 
 # ------------------------------------------------------------------ the setting
@@ -103,7 +104,7 @@ async def start_enrolment(user: CurrentUser) -> dict[str, str]:
     if row is None:
         raise NotFound("There is no such user.")
     if row["totp_enabled"]:
-        raise ValidationFailed.field("code", "Two-factor sign-in is on already.")
+        raise ValidationFailed.field("code", tr("Two-factor sign-in is on already."))
     secret = row["totp_secret"]
     if not secret:
         secret = pyotp.random_base32()
@@ -151,14 +152,14 @@ async def confirm_enrolment(user: CurrentUser, code: str) -> list[str]:
     """Turn the second factor on with a code from the app; the ten recovery codes (shown once)."""
     code = _normalise(code)
     if not code:
-        raise ValidationFailed.field("code", "Enter the 6-digit code your app shows.")
+        raise ValidationFailed.field("code", tr("Enter the 6-digit code your app shows."))
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
     async with write_transaction():
         row = (
             await User.select(User.totp_secret, User.totp_enabled).where(User.id == user.id).first()
         )
         if row is None or row["totp_enabled"] or not row["totp_secret"]:
-            raise ValidationFailed.field("code", "Reload the page to start setting up again.")
+            raise ValidationFailed.field("code", tr("Reload the page to start setting up again."))
         if not await _take_totp(user.id, row["totp_secret"], code):
             raise ValidationFailed.field("code", WRONG_CODE)
         await User.update({User.totp_enabled: True}).where(User.id == user.id)
@@ -237,7 +238,8 @@ async def disable(user: CurrentUser, code: str) -> None:
     """Turn one's second factor off, proving it with a code (app or recovery)."""
     if required_for(user.role, await is_required()):
         raise ValidationFailed.field(
-            "code", "Your role must use two-factor sign-in; an admin can reset it if you lost it."
+            "code",
+            tr("Your role must use two-factor sign-in; an admin can reset it if you lost it."),
         )
     async with write_transaction():
         if await take_code(user.id, code) is None:

@@ -12,7 +12,7 @@ from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
 from billdesk import audit
 from billdesk.auth import SESSION_COOKIE, token_for
-from billdesk.i18n import set_request_language
+from billdesk.i18n import set_request_language, tr
 from billdesk.sessions import ENROL, SIGNED_IN, session_for
 
 API_PREFIX = "/api/v1"
@@ -78,7 +78,7 @@ class AuthMiddleware(ASGIMiddleware):
         scope["auth"] = None
         set_request_language(scope)
         if read_only and scope.get("method") not in READ_METHODS:
-            raise PermissionDeniedException("This API token is read-only: it may only read (GET).")
+            raise PermissionDeniedException(tr("This API token is read-only: it may only read (GET)."))
         who = user or (pending.user if pending else None)
         client = scope.get("client")
         actor = audit.Actor(

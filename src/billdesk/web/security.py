@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from billdesk import auth, sessions, two_factor
 from billdesk.auth import CurrentUser, requires_login
 from billdesk.errors import RateLimited, ValidationFailed
+from billdesk.i18n import tr_n
 from billdesk.sessions import SessionInfo
 from billdesk.web import flashes
 from billdesk.web.account import _client_ip, _safe_next, set_session_cookie
@@ -159,7 +160,9 @@ class SecurityController(Controller):
         ended = await sessions.revoke_other_sessions(
             request.scope["user"], keep_token=request.cookies.get(auth.SESSION_COOKIE, "")
         )
-        noun = "session" if ended == 1 else "sessions"
-        return flashes.saved(
-            request, "/account#sessions", f"Signed out everywhere else ({ended} {noun} ended)."
+        message = tr_n(
+            "Signed out everywhere else (%(num)s session ended).",
+            "Signed out everywhere else (%(num)s sessions ended).",
+            ended,
         )
+        return flashes.saved(request, "/account#sessions", message)
