@@ -14,6 +14,7 @@ from litestar.template import TemplateConfig
 
 from billdesk import jobs
 from billdesk.db import DB
+from billdesk.i18n import jinja as i18n_jinja
 from billdesk.settings import get_settings, resource_dir
 from billdesk.telegram import close_bots, warm_up
 from billdesk.web.account import AccountController
@@ -38,6 +39,7 @@ from billdesk.web.finance import FinanceController
 from billdesk.web.guard import InputGuard
 from billdesk.web.headers import add_security_headers
 from billdesk.web.health import healthz
+from billdesk.web.language import LanguageController
 from billdesk.web.layout import install_filters
 from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.openapi import SwaggerPage, complete_on_startup
@@ -60,6 +62,11 @@ async def _close_pool() -> None:
         await DB.close_connection_pool()
 
 
+def _install_template_helpers(engine: JinjaTemplateEngine) -> None:
+    i18n_jinja.install(engine.engine)
+    install_filters(engine)
+
+
 def route_handlers() -> list:
     """Every controller of every area, listed once."""
     return [
@@ -72,6 +79,7 @@ def route_handlers() -> list:
         PaymentsApiController,
         FinanceApiController,
         AccountController,
+        LanguageController,
         ClientController,
         PersonalController,
         DeskController,
@@ -119,8 +127,9 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
             SessionBoundCsrf(secret=settings.secret_key, secure=settings.secure_cookies),
         ],
         template_config=TemplateConfig(
-            directory=resource_dir("templates"), engine=JinjaTemplateEngine,
-            engine_callback=install_filters,
+            directory=resource_dir("templates"),
+            engine=JinjaTemplateEngine,
+            engine_callback=_install_template_helpers,
         ),
         openapi_config=OpenAPIConfig(
             title="billdesk",

@@ -54,6 +54,10 @@ class User(Table, tablename="users", db=DB):
         help_text="The customer's id in the billing system.",
     )
     stripe_customer_id = Varchar(length=100, null=True, default=None, index=True)
+    language = Varchar(
+        length=10, default="",
+        help_text="The language chosen on the account page (en, ru); empty: the browser's.",
+    )
     created_at = Timestamptz(default=TimestamptzNow())
 
     @classmethod

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001  (Cyrillic text is what these tests search for)
 """Full-text search on the desk and in the client area, on both engines: words anywhere in
 a ticket, IP addresses, e-mails, service ids, phrases, prefixes, ticket numbers, Cyrillic;
 ranked, with the matching passage marked; customers never find others' tickets or notes."""
