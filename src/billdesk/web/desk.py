@@ -24,12 +24,12 @@ from billdesk.web.params import PageQuery
 
 PAGE_SIZE = 50
 SORT_CHOICES = (
-    ("due_at", "Due soonest"),
-    ("priority", "Priority"),
-    ("last_message_at", "Last activity"),
-    ("created_at", "Created"),
+    ("due_at", tr("Due soonest")),
+    ("priority", tr("Priority")),
+    ("last_message_at", tr("Last activity")),
+    ("created_at", tr("Created")),
 )
-SLA_CHOICES = (("breached", "Overdue"), ("at_risk", "At risk"))
+SLA_CHOICES = (("breached", tr("Overdue")), ("at_risk", tr("At risk")))
 STATUS_CHOICES = (
     ("open", tr("Open (in progress and waiting)")),
     ("in_progress", tr("In progress")),
@@ -202,7 +202,7 @@ class DeskController(Controller):
                 "status_choices": STATUS_CHOICES,
                 "sort_choices": SORT_CHOICES,
                 "sla_choices": SLA_CHOICES,
-                "priority_choices": [(p, p.capitalize()) for p in queues.PRIORITIES],
+                "priority_choices": [(p, PRIORITY_LABELS.get(p, p)) for p in queues.PRIORITIES],
                 "sla_states": {row["id"]: timers.sla_state(row) for row in found.items},
                 "result": result,
                 "errors": errors,
