@@ -27,6 +27,7 @@ from billdesk.web.api.admin_mail import AdminMailApiController
 from billdesk.web.api.customer import CustomerApiController, PersonalApiController
 from billdesk.web.api.desk import DeskApiController
 from billdesk.web.api.finance import FinanceApiController
+from billdesk.web.api.integration import IntegrationApiController
 from billdesk.web.api.me import MeController
 from billdesk.web.api.payments import PaymentsApiController
 from billdesk.web.client import ClientController, PersonalController
@@ -37,6 +38,7 @@ from billdesk.web.finance import FinanceController
 from billdesk.web.guard import InputGuard
 from billdesk.web.headers import add_security_headers
 from billdesk.web.health import healthz
+from billdesk.web.login_links import LoginLinkController
 from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.passwords import PasswordController
@@ -88,6 +90,9 @@ def route_handlers() -> list:
         MailPreferencesApiController,
         AdminMailController,
         AdminMailApiController,
+        # Beside the billing system (docs/integration.md).
+        IntegrationApiController,
+        LoginLinkController,
         create_static_files_router(path="/static", directories=[resource_dir("static")]),
     ]
 

@@ -10,7 +10,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from billdesk import queues, reply_templates
+from billdesk import queues, reply_templates, requests
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
 from billdesk.navigation import desk_counts
@@ -48,6 +48,8 @@ def ticket_summary(row: dict[str, Any]) -> dict[str, Any]:
         "last_author_role": row["last_author_role"],
         "answers": row["answers"],
         "unread": row["unread_by_staff"],
+        "type": row["type"],
+        "request": requests.request_out(row),
     }
 
 
@@ -115,6 +117,19 @@ class BulkRequest(msgspec.Struct):
     action: str
     ticket_ids: list[Id]
     assignee_id: Id | None = None
+    reason: str | None = None
+
+
+class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
+    decision: str
+    reason: str | None = None
+
+
+class NewTicketIn(msgspec.Struct, forbid_unknown_fields=True):
+    customer_id: Id
+    department_id: Id
+    message: str
+    service_id: Id | None = None
 
 
 class TemplateIn(msgspec.Struct):
@@ -163,14 +178,18 @@ class DeskApiController(Controller):
         service: IdQuery = None,
         q: FromQuery[str | None] = None,
         sort: FromQuery[str] = "last_message_at",
+        type: FromQuery[str | None] = None,
+        request_state: FromQuery[str | None] = None,
         limit: LimitQuery = None,
         cursor: CursorQuery = None,
     ) -> dict[str, Any]:
-        """The queue of the caller's departments; newest activity (or creation) first."""
+        """The queue of the caller's departments; newest activity (or creation) first.
+        `type` (ticket, request) and `request_state` (pending, approved, rejected) narrow it."""
         user: CurrentUser = request.scope["user"]
         filters = queues.QueueFilters(
             id=id, department=department, statuses=_status_list(status), customer=customer,
-            assignee=assignee, service=service, q=q or "", sort=sort,
+            assignee=assignee, service=service, q=q or "", sort=sort, type=type,
+            request_state=request_state,
         )
         size = parse_limit(limit)
         built = await queues.queue_query(user, filters)
@@ -234,9 +253,45 @@ class DeskApiController(Controller):
         user: CurrentUser = request.scope["user"]
         result = await queues.bulk_action(
             actor=user, action=data.action, ticket_ids=data.ticket_ids,
-            assignee_id=data.assignee_id,
+            assignee_id=data.assignee_id, reason=data.reason,
         )
         return {"updated": result.updated, "skipped": result.skipped}
+
+    @post("/tickets", status_code=HTTP_201_CREATED)
+    async def open_for_customer(
+        self, request: Request, data: JSONBody[NewTicketIn]
+    ) -> dict[str, Any]:
+        """Open a ticket for a customer: waiting for their reply, never charged, no quota used."""
+        from billdesk import tickets
+
+        user: CurrentUser = request.scope["user"]
+        opened = await tickets.open_ticket_for_customer(
+            staff=user, customer_id=data.customer_id, department_id=data.department_id,
+            service_id=data.service_id, message=data.message,
+        )
+        return full_ticket(await queues.desk_ticket(user, opened.ticket_id))
+
+    @post("/tickets/{ticket_id:int}/decision", status_code=HTTP_200_OK)
+    async def decide(
+        self, request: Request, ticket_id: FromPath[int], data: JSONBody[DecisionIn]
+    ) -> dict[str, Any]:
+        """Approve or reject a pending request (→ solved; the customer is told); once only (409)."""
+        user: CurrentUser = request.scope["user"]
+        await requests.decide_request(
+            actor=user, ticket_id=ticket_id, decision=data.decision, reason=data.reason
+        )
+        return full_ticket(await queues.desk_ticket(user, ticket_id))
+
+    @delete("/tickets/{ticket_id:int}/messages/{message_id:int}", status_code=HTTP_204_NO_CONTENT)
+    async def delete_message(
+        self, request: Request, ticket_id: FromPath[int], message_id: FromPath[int]
+    ) -> None:
+        """Delete a message (not the opening one): it shows as deleted; the history says who."""
+        from billdesk import tickets
+
+        user: CurrentUser = request.scope["user"]
+        await queues.visible_ticket(user, ticket_id)
+        await tickets.delete_message_as_staff(ticket_id=ticket_id, message_id=message_id, actor=user)
 
     @get("/counts")
     async def counts(self, request: Request) -> dict[str, Any]:
