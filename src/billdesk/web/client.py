@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
@@ -24,7 +24,9 @@ from billdesk.navigation import support_enabled
 from billdesk.quotas import QuotaStatus
 from billdesk.tables import Department, Notification
 from billdesk.validation import parse_id, parse_int
-from billdesk.web.layout import FLASH_KEY, render
+from billdesk.web import flashes
+from billdesk.web.flashes import flash
+from billdesk.web.layout import render
 from billdesk.web.params import PageQuery
 
 PAGE_SIZE = 25
@@ -38,13 +40,6 @@ STATUS_OPTIONS = [
 
 def _user(request: Request) -> CurrentUser:
     return request.scope["user"]
-
-
-def flash(request: Request, category: str, message: str) -> None:
-    """A message shown on the page rendered for this request."""
-    cast(dict[str, Any], request.scope).setdefault(FLASH_KEY, []).append((category, message))
-
-
 
 
 def _form_files(form: Any) -> list[UploadFile]:
@@ -86,32 +81,50 @@ class ClientController(Controller):
         status: FromQuery[str | None] = None,
         department: FromQuery[str | None] = None,
         archived: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
         page: PageQuery = 1,
-    ) -> Template:
-        """The customer's tickets, newest activity first, with filters."""
+    ) -> Template | Redirect:
+        """The customer's tickets, newest activity first, with filters; with `q`, the
+        tickets matching the search, best first (`#1042` opens that ticket)."""
         user = _user(request)
         chosen_status = status if status in {value for value, _ in STATUS_OPTIONS} else None
         department_id = parse_id("department", department, what="department id")
         show_archived = archived in ("1", "true", "on", "yes")
         page_number = page
-        total = await tickets.customer_tickets_query(
-            user.id, status=chosen_status, department_id=department_id, archived=show_archived,
-            columns=False,
-        )
-        rows = await (
-            tickets.customer_tickets_query(
-                user.id, status=chosen_status, department_id=department_id, archived=show_archived
+        text = (q or "").strip()
+        snippets: dict[int, Any] = {}
+        if text:
+            if page_number <= 1 and (
+                target := await tickets.customer_jump_target(user.id, text)
+            ) is not None:
+                return Redirect(path=f"/tickets/{target}", status_code=303)
+            found = await tickets.search_customer_tickets(
+                user.id, text, status=chosen_status, department_id=department_id,
+                archived=show_archived, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE,
             )
-            .order_by(tickets.Ticket.last_message_at, ascending=False)
-            .order_by(tickets.Ticket.id, ascending=False)
-            .limit(PAGE_SIZE)
-            .offset((page_number - 1) * PAGE_SIZE)
-        )
-        pages = max(math.ceil(total / PAGE_SIZE), 1)
+            rows, snippets = found.rows, found.snippets
+            total = None
+            pages = page_number + (1 if found.has_more else 0)
+        else:
+            total = await tickets.customer_tickets_query(
+                user.id, status=chosen_status, department_id=department_id,
+                archived=show_archived, columns=False,
+            )
+            rows = await (
+                tickets.customer_tickets_query(
+                    user.id, status=chosen_status, department_id=department_id,
+                    archived=show_archived,
+                )
+                .order_by(tickets.Ticket.last_message_at, ascending=False)
+                .order_by(tickets.Ticket.id, ascending=False)
+                .limit(PAGE_SIZE)
+                .offset((page_number - 1) * PAGE_SIZE)
+            )
+            pages = max(math.ceil(total / PAGE_SIZE), 1)
         query = {
             key: value
             for key, value in (
-                ("status", chosen_status), ("department", department_id),
+                ("q", text), ("status", chosen_status), ("department", department_id),
                 ("archived", "1" if show_archived else None),
             )
             if value
@@ -127,7 +140,7 @@ class ClientController(Controller):
                 )
             )
         ).order_by(Department.name)
-        any_ticket = total > 0 or bool(query) or await tickets.Ticket.exists().where(
+        any_ticket = bool(total) or bool(query) or await tickets.Ticket.exists().where(
             tickets.Ticket.customer == user.id
         )
         return await render(
@@ -135,12 +148,16 @@ class ClientController(Controller):
             "client/tickets.html",
             {
                 "tickets": rows,
+                "snippets": snippets,
                 "total": total,
                 "page": page_number,
                 "pages": pages,
                 "prev_url": page_url(page_number - 1) if page_number > 1 else None,
                 "next_url": page_url(page_number + 1) if page_number < pages else None,
-                "filters": {"status": chosen_status, "department": department_id, "archived": show_archived},
+                "filters": {
+                    "status": chosen_status, "department": department_id,
+                    "archived": show_archived, "q": text,
+                },
                 "filtered": bool(query),
                 "support_on": await support_enabled(),
                 "any_ticket": any_ticket,
@@ -280,7 +297,14 @@ class ClientController(Controller):
             status_code=status_code,
         )
 
-    async def _act(self, request: Request, ticket_id: int, action, typed: dict[str, Any]):
+    async def _act(
+        self,
+        request: Request,
+        ticket_id: int,
+        action,
+        typed: dict[str, Any],
+        done: str,
+    ) -> Template | Redirect:
         """Run one action on the ticket; a refusal shows the ticket again with the message."""
         try:
             await action()
@@ -292,7 +316,7 @@ class ClientController(Controller):
                 request, ticket_id, errors=exc.errors or {"form": exc.detail}, typed=typed,
                 status_code=exc.status,
             )
-        return Redirect(path=f"/tickets/{ticket_id}")
+        return flashes.saved(request, f"/tickets/{ticket_id}", done)
 
     @post("/tickets/{ticket_id:int}/reply")
     async def reply(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
@@ -305,19 +329,23 @@ class ClientController(Controller):
         async def action() -> None:
             await tickets.reply_as_customer(ticket_id=ticket_id, customer=user, body=body, files=files)
 
-        return await self._act(request, ticket_id, action, {"body": body})
+        return await self._act(request, ticket_id, action, {"body": body}, "Reply sent.")
 
     @post("/tickets/{ticket_id:int}/close")
     async def close(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
         user = _user(request)
         ticket = await tickets.customer_ticket(ticket_id, user.id)
-        return await self._act(request, ticket_id, lambda: tickets.close_ticket(ticket, user), {})
+        return await self._act(
+            request, ticket_id, lambda: tickets.close_ticket(ticket, user), {}, "Ticket closed."
+        )
 
     @post("/tickets/{ticket_id:int}/archive")
     async def archive(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
         user = _user(request)
         ticket = await tickets.customer_ticket(ticket_id, user.id)
-        return await self._act(request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {})
+        return await self._act(
+            request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {}, "Ticket archived."
+        )
 
     @post("/tickets/{ticket_id:int}/messages/{message_id:int}/delete")
     async def delete_message(
@@ -328,7 +356,7 @@ class ClientController(Controller):
         async def action() -> None:
             await tickets.delete_own_reply(ticket_id=ticket_id, message_id=message_id, customer=user)
 
-        return await self._act(request, ticket_id, action, {})
+        return await self._act(request, ticket_id, action, {}, "Reply deleted.")
 
 
 class PersonalController(Controller):
@@ -356,7 +384,7 @@ class PersonalController(Controller):
     @post("/notifications/read")
     async def notifications_read(self, request: Request) -> Redirect:
         await notifications.mark_read(_user(request).id)
-        return Redirect(path="/notifications")
+        return flashes.saved(request, "/notifications", "All notifications marked read.")
 
     @get("/attachments/{attachment_id:int}")
     async def download(self, request: Request, attachment_id: FromPath[int]) -> File:
