@@ -23,6 +23,7 @@ from billdesk.web.admin import AdminController
 from billdesk.web.admin_jobs import AdminJobsController
 from billdesk.web.admin_mail import AdminMailController
 from billdesk.web.admin_sla import AdminServiceLevelController
+from billdesk.web.admin_webhooks import AdminWebhooksApiController, AdminWebhooksController
 from billdesk.web.api.admin import AdminApiController
 from billdesk.web.api.admin_jobs import AdminJobsApiController
 from billdesk.web.api.admin_mail import AdminMailApiController
@@ -104,6 +105,8 @@ def route_handlers() -> list:
         # Beside the billing system (docs/integration.md).
         IntegrationApiController,
         LoginLinkController,
+        AdminWebhooksController,
+        AdminWebhooksApiController,
         create_static_files_router(path="/static", directories=[resource_dir("static")]),
     ]
 

@@ -64,10 +64,14 @@ async def issue_link(*, external_id: str, redirect: Any) -> IssuedLink:
     No such customer is NotFound; an inactive one gets no link (`invalid_transition`, 409).
     """
     if redirect is not None and not isinstance(redirect, str):
-        raise ValidationFailed.field("redirect", "redirect is a path on billdesk, e.g. /tickets/12.")
-    customer = await User.select(User.id, User.active).where(
-        (User.external_id == external_id[:100]) & (User.role == User.Role.customer.value)
-    ).first()
+        raise ValidationFailed.field(
+            "redirect", "redirect is a path on billdesk, e.g. /tickets/12."
+        )
+    customer = (
+        await User.select(User.id, User.active)
+        .where((User.external_id == external_id[:100]) & (User.role == User.Role.customer.value))
+        .first()
+    )
     if customer is None:
         raise NotFound("No customer has this external id.")
     if not customer["active"]:
@@ -79,7 +83,9 @@ async def issue_link(*, external_id: str, redirect: Any) -> IssuedLink:
     expires_at = clock.now() + LIFETIME
     await LoginLink.insert(
         LoginLink(
-            user=customer["id"], token_hash=_digest(secret), redirect=safe_redirect(redirect),
+            user=customer["id"],
+            token_hash=_digest(secret),
+            redirect=safe_redirect(redirect),
             expires_at=expires_at,
         )
     )
@@ -93,11 +99,15 @@ async def use_link(secret: str) -> UsedLink:
         raise LinkRefused()
     now = clock.now()
     async with write_transaction():
-        rows = await LoginLink.update({LoginLink.used_at: now}).where(
-            (LoginLink.token_hash == _digest(secret))
-            & LoginLink.used_at.is_null()
-            & (LoginLink.expires_at > now)
-        ).returning(LoginLink.user, LoginLink.redirect)
+        rows = (
+            await LoginLink.update({LoginLink.used_at: now})
+            .where(
+                (LoginLink.token_hash == _digest(secret))
+                & LoginLink.used_at.is_null()
+                & (LoginLink.expires_at > now)
+            )
+            .returning(LoginLink.user, LoginLink.redirect)
+        )
         if not rows:
             raise LinkRefused()
         active = await User.exists().where(
@@ -110,9 +120,11 @@ async def use_link(secret: str) -> UsedLink:
 
 async def prune_links() -> int:
     """Delete links that expired more than a day ago; how many."""
-    rows = await LoginLink.delete().where(
-        LoginLink.expires_at < clock.now() - timedelta(days=1)
-    ).returning(LoginLink.id)
+    rows = (
+        await LoginLink.delete()
+        .where(LoginLink.expires_at < clock.now() - timedelta(days=1))
+        .returning(LoginLink.id)
+    )
     return len(rows)
 
 

@@ -68,7 +68,9 @@ async def create_kind(
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
     rows = await RequestKind.insert(
         RequestKind(
-            department=department_id, name=name, description=description.strip(),
+            department=department_id,
+            name=name,
+            description=description.strip(),
             requires_service=requires_service,
         )
     ).returning(*KIND_COLUMNS)
@@ -77,9 +79,11 @@ async def create_kind(
 
 async def set_kind_active(*, department_id: int, kind_id: int, active: bool) -> None:
     """Offer a kind again, or stop offering it (requests already filed keep it)."""
-    rows = await RequestKind.update({RequestKind.active: active}).where(
-        (RequestKind.id == kind_id) & (RequestKind.department == department_id)
-    ).returning(RequestKind.id)
+    rows = (
+        await RequestKind.update({RequestKind.active: active})
+        .where((RequestKind.id == kind_id) & (RequestKind.department == department_id))
+        .returning(RequestKind.id)
+    )
     if not rows:
         raise NotFound("There is no such request kind in this department.")
 
@@ -101,8 +105,11 @@ async def kinds_by_department(
 
 def kind_out(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "department_id": row["department"], "name": row["name"],
-        "description": row["description"], "requires_service": row["requires_service"],
+        "id": row["id"],
+        "department_id": row["department"],
+        "name": row["name"],
+        "description": row["description"],
+        "requires_service": row["requires_service"],
         "active": row["active"],
     }
 
@@ -155,36 +162,58 @@ async def decide_request(
                 f"This request was {ticket['request_state']} already.",
                 errors={"decision": f"This request was {ticket['request_state']} already."},
             )
-        kind = await RequestKind.select(RequestKind.name).where(
-            RequestKind.id == ticket["request_kind"]
-        ).first()
+        kind = (
+            await RequestKind.select(RequestKind.name)
+            .where(RequestKind.id == ticket["request_kind"])
+            .first()
+        )
         kind_name = kind["name"] if kind else ticket["subject"]
         now = utc_now()
         await add_message(
-            ticket_id=ticket_id, author_id=actor.id,
-            body=decision_message(decision, kind_name, reason), internal=False, opening=False,
-            files=[], storage_names=[], at=now,
+            ticket_id=ticket_id,
+            author_id=actor.id,
+            body=decision_message(decision, kind_name, reason),
+            internal=False,
+            opening=False,
+            files=[],
+            storage_names=[],
+            at=now,
         )
         new = await move_status(ticket, Action.close, actor.id)
         await Ticket.update(
             {
-                Ticket.status: new, Ticket.request_state: decision, Ticket.request_reason: reason,
-                Ticket.decided_by: actor.id, Ticket.decided_at: now, Ticket.last_message_at: now,
-                Ticket.last_author_role: actor.role, Ticket.answers: Ticket.answers + 1,
-                Ticket.unread_by_customer: True, Ticket.unread_by_staff: False,
+                Ticket.status: new,
+                Ticket.request_state: decision,
+                Ticket.request_reason: reason,
+                Ticket.decided_by: actor.id,
+                Ticket.decided_at: now,
+                Ticket.last_message_at: now,
+                Ticket.last_author_role: actor.role,
+                Ticket.answers: Ticket.answers + 1,
+                Ticket.unread_by_customer: True,
+                Ticket.unread_by_staff: False,
             }
         ).where(Ticket.id == ticket_id)
         await record_event(
-            ticket_id=ticket_id, kind=TicketEvent.Kind.request, actor_id=actor.id,
-            old_value=State.pending.value, new_value=decision,
+            ticket_id=ticket_id,
+            kind=TicketEvent.Kind.request,
+            actor_id=actor.id,
+            old_value=State.pending.value,
+            new_value=decision,
         )
         await notifications.notify(
-            user_id=ticket["customer"], kind=notifications.Kind.request_decided,
-            ticket_id=ticket_id, text=f"#{ticket_id}: {decision_message(decision, kind_name, '')}",
+            user_id=ticket["customer"],
+            kind=notifications.Kind.request_decided,
+            ticket_id=ticket_id,
+            text=f"#{ticket_id}: {decision_message(decision, kind_name, '')}",
         )
         await outbox.publish(
-            outbox.REQUEST_DECIDED, ticket_id=ticket_id, actor_id=actor.id,
-            decision=decision, reason=reason, kind_id=ticket["request_kind"],
+            outbox.REQUEST_DECIDED,
+            ticket_id=ticket_id,
+            actor_id=actor.id,
+            decision=decision,
+            reason=reason,
+            kind_id=ticket["request_kind"],
         )
 
 
@@ -209,15 +238,17 @@ def _rfc3339(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-
-
 async def customer_by_external_id(external_id: Any) -> CurrentUser:
     """The active customer the billing system knows by this id, or a validation error."""
     row = None
     if isinstance(external_id, str) and external_id:
-        row = await User.select(User.id, User.email, User.name, User.role, User.active).where(
-            (User.external_id == external_id[:100]) & (User.role == User.Role.customer.value)
-        ).first()
+        row = (
+            await User.select(User.id, User.email, User.name, User.role, User.active)
+            .where(
+                (User.external_id == external_id[:100]) & (User.role == User.Role.customer.value)
+            )
+            .first()
+        )
     if row is None or not row["active"]:
         raise ValidationFailed.field(
             "customer_external_id", "No active customer has this external id; sync it first."
@@ -236,19 +267,27 @@ async def file_request(
     customer = await customer_by_external_id(customer_external_id)
     kind = None
     if isinstance(kind_id, int) and not isinstance(kind_id, bool):
-        kind = await RequestKind.select(RequestKind.id, RequestKind.department).where(
-            (RequestKind.id == kind_id) & (RequestKind.active == True)  # noqa: E712
-        ).first()
+        kind = (
+            await RequestKind.select(RequestKind.id, RequestKind.department)
+            .where(
+                (RequestKind.id == kind_id) & (RequestKind.active == True)  # noqa: E712
+            )
+            .first()
+        )
     if kind is None:
         raise ValidationFailed.field("kind_id", "There is no such request kind.")
     service_id = None
     if service_external_id is not None:
         service = None
         if isinstance(service_external_id, str):
-            service = await Service.select(Service.id).where(
-                (Service.external_id == service_external_id[:100])
-                & (Service.customer == customer.id)
-            ).first()
+            service = (
+                await Service.select(Service.id)
+                .where(
+                    (Service.external_id == service_external_id[:100])
+                    & (Service.customer == customer.id)
+                )
+                .first()
+            )
         if service is None:
             raise ValidationFailed.field(
                 "service_external_id", "The customer has no service with this external id."
@@ -257,8 +296,14 @@ async def file_request(
     if not isinstance(message, str):
         raise ValidationFailed.field("message", "Write the request's message.")
     opened = await open_ticket(
-        customer=customer, department_id=kind["department"], service_id=service_id,
-        message=message, files=[], accept_price=None, client_token=None,
-        channel=Message.Channel.api, request_kind_id=kind["id"],
+        customer=customer,
+        department_id=kind["department"],
+        service_id=service_id,
+        message=message,
+        files=[],
+        accept_price=None,
+        client_token=None,
+        channel=Message.Channel.api,
+        request_kind_id=kind["id"],
     )
     return opened.ticket_id

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from billdesk import requests
-from billdesk.tables import Job, Message, ReplyTemplate
+from billdesk import outgoing_webhooks, requests
+from billdesk.tables import Job, Message, ReplyTemplate, WebhookDelivery
 from billdesk.tickets import open_ticket
 from tests.desk_support import World, bearer, make_desk_ticket, make_world
 from tests.factories import as_current, form_token, login, make_department
@@ -141,6 +141,21 @@ ROUTES = [
     Route("POST", "/api/v1/admin/requests", ADMIN, 201,
           {"customer_external_id": "cust-1", "kind_id": "{request_kind}", "message": "Asked in the panel"}),
     Route("POST", "/admin/departments/{department}/request-kinds/{request_kind}/toggle", ADMIN, 302),
+    Route("GET", "/admin/webhooks", ADMIN, 200),
+    Route("POST", "/admin/webhooks", ADMIN, 201, {"url": "https://hooks.example.test/a", "events": "ticket.opened"}),
+    Route("GET", "/admin/webhooks/{webhook}", ADMIN, 200),
+    Route("POST", "/admin/webhooks/{webhook}", ADMIN, 302,
+          {"url": "https://hooks.example.test/b", "events": "ticket.opened", "active": "1"}),
+    Route("POST", "/admin/webhooks/{webhook}/deliveries/{delivery}/resend", ADMIN, 302),
+    Route("POST", "/admin/webhooks/{page_webhook_gone}/delete", ADMIN, 302),
+    Route("GET", "/api/v1/admin/webhooks", ADMIN, 200),
+    Route("POST", "/api/v1/admin/webhooks", ADMIN, 201,
+          {"url": "https://hooks.example.test/c", "events": ["ticket.opened", "request.decided"]}),
+    Route("GET", "/api/v1/admin/webhooks/{webhook}", ADMIN, 200),
+    Route("PATCH", "/api/v1/admin/webhooks/{webhook}", ADMIN, 200, {"description": "Billing panel"}),
+    Route("GET", "/api/v1/admin/webhooks/{webhook}/deliveries", ADMIN, 200),
+    Route("POST", "/api/v1/admin/webhooks/{webhook}/deliveries/{delivery}/resend", ADMIN, 200),
+    Route("DELETE", "/api/v1/admin/webhooks/{api_webhook_gone}", ADMIN, 204),
 ]
 
 
@@ -187,6 +202,15 @@ async def _names(world: World) -> dict[str, int]:
         )
         return opened.ticket_id
 
+    endpoints = [
+        (await outgoing_webhooks.create_endpoint(
+            url=f"https://hooks.example.test/{n}", events=["ticket.opened"]))[0]["id"]
+        for n in range(3)
+    ]
+    deliveries = await WebhookDelivery.insert(
+        WebhookDelivery(endpoint=endpoints[0], key="x:evt_1", event_id="evt_1",
+                        event_type="ticket.opened", body="{}", status="failed", tries=3),
+    ).returning(WebhookDelivery.id)
     replies = await Message.insert(
         Message(ticket=world.ticket, author=world.staff.id, body="First reply"),
         Message(ticket=world.ticket, author=world.staff.id, body="Second reply"),
@@ -206,7 +230,9 @@ async def _names(world: World) -> dict[str, int]:
         "failed_job": failed_jobs[0]["id"], "api_failed_job": failed_jobs[1]["id"],
         "request_kind": kind["id"], "page_request": await request(),
         "api_request": await request(), "page_message": replies[0]["id"],
-        "api_message": replies[1]["id"],
+        "api_message": replies[1]["id"], "webhook": endpoints[0],
+        "page_webhook_gone": endpoints[1], "api_webhook_gone": endpoints[2],
+        "delivery": deliveries[0]["id"],
     }
 
 

@@ -11,8 +11,11 @@ from tests.factories import make_user
 
 
 async def _link(client, admin, external_id="cust-9", redirect="/tickets"):
-    answer = await client.post(f"/api/v1/admin/customers/{external_id}/login-link",
-                               headers=admin, json={"redirect": redirect})
+    answer = await client.post(
+        f"/api/v1/admin/customers/{external_id}/login-link",
+        headers=admin,
+        json={"redirect": redirect},
+    )
     return answer
 
 

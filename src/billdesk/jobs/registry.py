@@ -23,6 +23,7 @@ HANDLER_MODULES = [
     "billdesk.passwords",
     "billdesk.telegram.notify",
     "billdesk.login_links",
+    "billdesk.outgoing_webhooks",
 ]
 
 # Without a schedule of its own, a failed job waits 15 s, 30 s, 1 min, … up to 1 h.

@@ -36,7 +36,10 @@ FILTERS = (
 )
 
 
-BULK_DONE = {"close": "Closed", "assign": "Assigned", "remove": "Moved to the trash"}
+BULK_DONE = {
+    "close": "Closed", "assign": "Assigned", "remove": "Moved to the trash", "approve": "Approved",
+    "reject": "Rejected",
+}
 
 
 def _user(request: Request) -> CurrentUser:

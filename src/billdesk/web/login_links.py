@@ -7,14 +7,17 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from billdesk import auth, login_links
+from billdesk.i18n import tr
 from billdesk.settings import get_settings
 from billdesk.web.layout import render
 from billdesk.web.middleware import session_cookie
 
-REFUSED = (
-    "This sign-in link was used already or has expired (links work once, for 60 seconds). "
-    "Open billdesk again from your billing panel, or log in with your email and password."
-)
+
+def _refused() -> str:
+    return tr(
+        "This sign-in link was used already or has expired (links work once, for 60 seconds). "
+        "Open billdesk again from your billing panel, or log in with your email and password."
+    )
 
 
 class LoginLinkController(Controller):
@@ -28,7 +31,9 @@ class LoginLinkController(Controller):
             used = await login_links.use_link(secret)
         except login_links.LinkRefused:
             return await render(
-                request, "auth/login.html", {"error": REFUSED, "email": "", "next": ""},
+                request,
+                "auth/login.html",
+                {"error": _refused(), "email": "", "next": ""},
                 status_code=410,
             )
         old = request.cookies.get(auth.SESSION_COOKIE, "")

@@ -65,7 +65,9 @@ class IntegrationApiController(Controller):
     ) -> dict[str, Any]:
         """Add a kind of request customers may file in the department; the kind with its id."""
         row = await requests.create_kind(
-            department_id=department_id, name=data.name, description=data.description,
+            department_id=department_id,
+            name=data.name,
+            description=data.description,
             requires_service=data.requires_service,
         )
         return requests.kind_out(row)
@@ -75,7 +77,9 @@ class IntegrationApiController(Controller):
         """File a request on a customer's behalf (never charged, no quota used); the ticket."""
         user: CurrentUser = request.scope["user"]
         ticket_id = await requests.file_request(
-            customer_external_id=data.customer_external_id, kind_id=data.kind_id,
-            service_external_id=data.service_external_id, message=data.message,
+            customer_external_id=data.customer_external_id,
+            kind_id=data.kind_id,
+            service_external_id=data.service_external_id,
+            message=data.message,
         )
         return full_ticket(await queues.desk_ticket(user, ticket_id))
