@@ -22,6 +22,9 @@ HANDLER_MODULES = [
     "billdesk.mail.imap",
     "billdesk.passwords",
     "billdesk.telegram.notify",
+    "billdesk.sla.escalation",
+    "billdesk.sla.automation",
+    "billdesk.mail.service_levels",
     "billdesk.login_links",
     "billdesk.outgoing_webhooks",
 ]

@@ -75,6 +75,15 @@ def full_ticket(detail: dict[str, Any]) -> dict[str, Any]:
     ticket = detail["ticket"]
     answer = ticket_summary(ticket)
     answer["removed_at"] = rfc3339(ticket["removed_at"])
+    rating = detail.get("rating")
+    answer["rating"] = (
+        None if rating is None
+        else {
+            "score": rating["score"], "comment": rating["comment"],
+            "created_at": rfc3339(rating["created_at"]),
+            "updated_at": rfc3339(rating["updated_at"]),
+        }
+    )
     answer["customer"]["external_id"] = ticket["customer.external_id"]
     answer["customer"]["services"] = [
         {key: service[key] for key in ("id", "external_id", "name", "kind", "status")}
@@ -137,7 +146,9 @@ async def _search_answer(
         items.append(item)
     next_cursor = search.offset_cursor(offset + size) if found.has_more else None
     jump_to = await queues.jump_target(user, query.text)
-    return {**page(items, next_cursor), "total": None, "jump_to": jump_to}
+    return {
+        **page(items, next_cursor), "total": None, "jump_to": jump_to, "ranked": found.ranked
+    }
 
 
 def _status_list(status: list[str] | None) -> list[str]:
@@ -217,17 +228,22 @@ class DeskApiController(Controller):
         service: IdQuery = None,
         q: FromQuery[str | None] = None,
         sort: FromQuery[str] = "last_message_at",
+        sla: FromQuery[str | None] = None,
+        priority: FromQuery[list[str] | None] = None,
         type: FromQuery[str | None] = None,
         request_state: FromQuery[str | None] = None,
         limit: LimitQuery = None,
         cursor: CursorQuery = None,
     ) -> dict[str, Any]:
-        """The queue of the caller's departments; newest activity (or creation) first.
-        `type` (ticket, request) and `request_state` (pending, approved, rejected) narrow it."""
+        """The queue of the caller's departments; newest activity (or creation) first,
+        soonest due first (`sort=due_at`) or most urgent first (`sort=priority`);
+        `sla=breached|at_risk` and `priority=high,urgent` filter; so do `type` (ticket,
+        request) and `request_state` (pending, approved, rejected)."""
         user: CurrentUser = request.scope["user"]
         filters = queues.QueueFilters(
             id=id, department=department, statuses=_status_list(status), customer=customer,
-            assignee=assignee, service=service, q=q or "", sort=sort, type=type,
+            assignee=assignee, service=service, q=q or "", sort=sort, sla=sla or "",
+            priorities=_status_list(priority) if priority else [], type=type,
             request_state=request_state,
         )
         size = parse_limit(limit)
@@ -240,7 +256,7 @@ class DeskApiController(Controller):
         select, where = built
         rows, next_cursor = await keyset_page(
             select, sort=queues.sort_column(filters), id_column=Ticket.id, limit=size,
-            cursor=cursor,
+            cursor=cursor, descending=queues.sort_descending(filters),
         )
         total = await Ticket.count().where(where)
         return {**page([ticket_summary(row) for row in rows], next_cursor), "total": total}
@@ -299,6 +315,15 @@ class DeskApiController(Controller):
         )
         return {"updated": result.updated, "skipped": result.skipped}
 
+    @get("/customers")
+    async def customers(self, request: Request, q: FromQuery[str | None] = None) -> dict[str, Any]:
+        """Customers of the caller's departments by name or e-mail (a picker's suggestions);
+        the id goes in the queue's `customer` filter."""
+        found = await queues.find_customers(request.scope["user"], q or "")
+        return {
+            "items": [{"id": c["id"], "name": c["name"], "email": c["email"]} for c in found],
+            "next_cursor": None,
+        }
     @post("/tickets", status_code=HTTP_201_CREATED)
     async def open_for_customer(
         self, request: Request, data: JSONBody[NewTicketIn]
