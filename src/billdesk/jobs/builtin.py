@@ -36,3 +36,11 @@ async def purge_login_throttle() -> None:
     from billdesk.login_throttle import purge_expired
 
     await purge_expired()
+
+
+@periodic("desk.forget_viewers", every=timedelta(hours=1))
+async def forget_viewers() -> None:
+    """Forget who had a ticket open more than an hour ago (presence only needs seconds)."""
+    from billdesk.presence import forget_old_viewers
+
+    await forget_old_viewers()
