@@ -20,6 +20,7 @@ from billdesk.auth import CurrentUser, Role
 from billdesk.db import DB
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
 from billdesk.i18n import tr
+from billdesk.sla import satisfaction
 from billdesk.tables import (
     Attachment,
     Department,
@@ -36,8 +37,10 @@ from billdesk.validation import parse_id
 Status = Ticket.Status
 OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
 QUEUE_STATUSES = (*OPEN_STATUSES, Status.solved.value)
-SORTS = ("last_message_at", "created_at")
+SORTS = ("due_at", "last_message_at", "created_at", "priority")
 PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
+PRIORITY_RANKS = {priority: rank for rank, priority in enumerate(PRIORITIES)}
+SLA_FILTERS = ("breached", "at_risk")
 BULK_ACTIONS = ("close", "assign", "remove")
 MAX_BULK = 100
 
@@ -98,6 +101,8 @@ class QueueFilters:
     service: int | None = None
     q: str = ""
     sort: str = "last_message_at"
+    sla: str = ""  # breached, at_risk
+    priorities: list[str] = field(default_factory=list)
 
     def check(self) -> None:
         errors: dict[str, str] = {}
@@ -112,7 +117,12 @@ class QueueFilters:
             except ValidationFailed:
                 errors["assignee"] = "The assignee must be 'me', 'none' or a user id."
         if self.sort not in SORTS:
-            errors["sort"] = "Sort by last_message_at or created_at."
+            errors["sort"] = "Sort by due_at, last_message_at, created_at or priority."
+        if self.sla not in ("", *SLA_FILTERS):
+            errors["sla"] = "The sla filter is breached or at_risk."
+        for priority in self.priorities:
+            if priority not in PRIORITIES:
+                errors["priority"] = "The priority must be one of: " + ", ".join(PRIORITIES) + "."
         try:
             search.parse_query(self.q)
         except ValidationFailed as exc:
@@ -136,6 +146,7 @@ QUEUE_COLUMNS = (
     Ticket.subject,
     Ticket.status,
     Ticket.priority,
+    Ticket.priority_rank,
     Ticket.archived,
     Ticket.created_at,
     Ticket.last_message_at,
@@ -157,7 +168,7 @@ QUEUE_COLUMNS = (
 
 
 def _queue_where(user: CurrentUser, departments: list[int] | None, filters: QueueFilters):
-    conditions = [
+    conditions: list[Any] = [
         Ticket.removed_at.is_null(),
         Ticket.status != Status.awaiting_payment.value,
         Ticket.status.is_in(filters.statuses or list(OPEN_STATUSES)),
@@ -178,6 +189,14 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
         conditions.append(Ticket.assignee.is_null())
     elif filters.assignee:
         conditions.append(Ticket.assignee == int(filters.assignee))
+    if filters.priorities:
+        conditions.append(Ticket.priority.is_in(filters.priorities))
+    if filters.sla:
+        now = _now()
+        if filters.sla == "breached":
+            conditions.append(Ticket.due_at <= now)
+        else:
+            conditions.append((Ticket.risk_at <= now) & (Ticket.due_at > now))
     where: Any = conditions[0]
     for condition in conditions[1:]:
         where = where & condition
@@ -205,7 +224,17 @@ async def queue_query(user: CurrentUser, filters: QueueFilters):
 
 
 def sort_column(filters: QueueFilters):
-    return Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at
+    """The column the queue is ordered by (then by id, the same way)."""
+    return {
+        "created_at": Ticket.created_at,
+        "due_at": Ticket.due_at,
+        "priority": Ticket.priority_rank,
+    }.get(filters.sort, Ticket.last_message_at)
+
+
+def sort_descending(filters: QueueFilters) -> bool:
+    """Soonest due first; newest, or most urgent, first otherwise."""
+    return filters.sort != "due_at"
 
 
 async def queue(
@@ -223,16 +252,19 @@ async def queue(
     if query.terms:
         # Search results are ranked and have no exact total (it would cost a full count).
         found = await search.search_tickets(
-            select, query, public_only=False, sort=sort_column(filters), limit=limit,
+            select, query, public_only=False,
+            sort=Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at,
+            limit=limit,
             offset=offset,
         )
         return QueuePage(
             items=found.rows, total=None, has_more=found.has_more, snippets=found.snippets,
             ranked=found.ranked,
         )
+    ascending = not sort_descending(filters)
     rows = await (
-        select.order_by(sort_column(filters), ascending=False)
-        .order_by(Ticket.id, ascending=False)
+        select.order_by(sort_column(filters), ascending=ascending)
+        .order_by(Ticket.id, ascending=ascending)
         .limit(limit + 1)
         .offset(offset)
     )
@@ -396,6 +428,7 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
         "services": services,
         "recent_tickets": recent,
         "events": events,
+        "rating": await satisfaction.rating_of(ticket_id),
     }
 
 
@@ -519,7 +552,9 @@ async def set_priority(*, actor: CurrentUser, ticket_id: int, priority: str) -> 
         _refuse_solved(row)
         if row["priority"] == priority:
             return
-        await Ticket.update({Ticket.priority: priority}).where(Ticket.id == ticket_id)
+        await Ticket.update(
+            {Ticket.priority: priority, Ticket.priority_rank: PRIORITY_RANKS[priority]}
+        ).where(Ticket.id == ticket_id)
         await record_event(
             ticket_id=ticket_id, kind=TicketEvent.Kind.priority, actor_id=actor.id,
             old_value=row["priority"], new_value=priority,

@@ -230,6 +230,10 @@ class Ticket(Table, tablename="tickets", db=DB):
         help_text="Opened by mail beyond the quota: nothing is charged until the customer "
         "confirms the price on the web.",
     )
+    priority_rank = Integer(
+        default=1, index=True,
+        help_text="The priority as a number (low 0 … urgent 3), for the queue's priority sort.",
+    )
     # Service levels (billdesk.sla): the clock runs while the ticket waits for support.
     sla_paid = Boolean(default=False, help_text="Paid: the department's paid targets apply.")
     clock_started_at = Timestamptz(
