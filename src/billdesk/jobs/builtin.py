@@ -44,3 +44,11 @@ async def forget_viewers() -> None:
     from billdesk.presence import forget_old_viewers
 
     await forget_old_viewers()
+
+
+@periodic("auth.purge_sessions", every=timedelta(hours=1))
+async def purge_sessions() -> None:
+    """Forget sessions past their absolute or idle end (they could never be used again)."""
+    from billdesk.sessions import purge_expired
+
+    await purge_expired()
