@@ -15,7 +15,7 @@ from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
-from billdesk import clock, search
+from billdesk import audit, clock, search
 from billdesk.auth import CurrentUser, Role
 from billdesk.db import DB
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
@@ -659,6 +659,11 @@ async def bulk_action(
                 await record_event(
                     ticket_id=ticket_id, kind=TicketEvent.Kind.removed, actor_id=actor.id
                 )
+                await audit.record(
+                    "ticket.trashed", target_type="ticket", target_id=ticket_id,
+                    target=f"#{ticket_id} {row['subject']}",
+                    before={"in_trash": False}, after={"in_trash": True},
+                )
             result.updated.append(ticket_id)
     return result
 
@@ -684,10 +689,15 @@ async def restore_ticket(*, actor: CurrentUser, ticket_id: int) -> None:
     if not actor.is_admin:
         raise NotFound("There is no such ticket in the trash.")
     async with write_transaction():
-        row = await Ticket.select(Ticket.id, Ticket.removed_at).where(
+        row = await Ticket.select(Ticket.id, Ticket.subject, Ticket.removed_at).where(
             Ticket.id == ticket_id
         ).first()
         if row is None or row["removed_at"] is None:
             raise NotFound("There is no such ticket in the trash.")
         await Ticket.update({Ticket.removed_at: None}).where(Ticket.id == ticket_id)
         await record_event(ticket_id=ticket_id, kind=TicketEvent.Kind.restored, actor_id=actor.id)
+        await audit.record(
+            "ticket.restored", target_type="ticket", target_id=ticket_id,
+            target=f"#{ticket_id} {row['subject']}",
+            before={"in_trash": True}, after={"in_trash": False},
+        )
