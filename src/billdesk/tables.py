@@ -441,7 +441,7 @@ class Charge(Table, tablename="charges", db=DB):
     failure_reason = Text(default="")
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
     updated_at = Timestamptz(default=TimestamptzNow())
-    paid_at = Timestamptz(null=True, default=None)
+    paid_at = Timestamptz(null=True, default=None, index=True, help_text="Reports read paid revenue by it.")
     in_flight_until = Timestamptz(
         null=True, default=None,
         help_text="While in the future, one billdesk process is talking to Stripe about this "
