@@ -36,8 +36,10 @@ STATUS_CHOICES = (
     ("waiting_for_reply", tr("Waiting for customer")),
     ("solved", tr("Solved")),
 )
-TYPE_CHOICES = (("ticket", "Tickets"), ("request", "Requests"))
-REQUEST_STATE_CHOICES = (("pending", "Pending"), ("approved", "Approved"), ("rejected", "Rejected"))
+TYPE_CHOICES = (("ticket", tr("Tickets")), ("request", tr("Requests")))
+REQUEST_STATE_CHOICES = (
+    ("pending", tr("Pending")), ("approved", tr("Approved")), ("rejected", tr("Rejected"))
+)
 FILTERS = (
     "id", "department", "status", "customer", "assignee", "service", "q", "sort", "sla",
     "priority", "type", "request_state",
