@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from billdesk import clock
+from piccolo.columns.combination import WhereRaw
+
+from billdesk import clock, open_counts
 from billdesk.auth import CurrentUser, Role
-from billdesk.db import DB
+from billdesk.db import DB, count_up_to
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
 from billdesk.tables import (
     Attachment,
@@ -28,12 +30,14 @@ from billdesk.tables import (
 )
 from billdesk.tickets import record_event, write_transaction
 from billdesk.validation import parse_id
+from billdesk.web.paging import keyset_page
 
 Status = Ticket.Status
 OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
 QUEUE_STATUSES = (*OPEN_STATUSES, Status.solved.value)
 SORTS = ("last_message_at", "created_at")
 PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
+OPEN_SQL = "tickets.status IN ('in_progress', 'waiting_for_reply')"
 BULK_ACTIONS = ("close", "assign", "remove")
 MAX_BULK = 100
 
@@ -140,10 +144,16 @@ QUEUE_COLUMNS = (
 
 
 def _queue_where(user: CurrentUser, departments: list[int] | None, filters: QueueFilters):
+    statuses = set(filters.statuses or OPEN_STATUSES)
     conditions = [
+        # check() keeps the statuses to those of the desk, never awaiting_payment.
         Ticket.removed_at.is_null(),
-        Ticket.status != Status.awaiting_payment.value,
-        Ticket.status.is_in(filters.statuses or list(OPEN_STATUSES)),
+        # The open queue names its statuses as literals, not parameters, so that
+        # PostgreSQL's prepared (generic) plans still match the partial indexes
+        # on open tickets (docs/performance.md).
+        WhereRaw(OPEN_SQL)
+        if statuses == set(OPEN_STATUSES)
+        else Ticket.status.is_in(sorted(statuses)),
     ]
     if departments is not None:
         conditions.append(Ticket.department.is_in(departments))
@@ -174,16 +184,26 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
     return where
 
 
+TOTAL_CAP = 1000
+"""Beyond this many matching tickets a queue says "1,000+" instead of counting them all."""
+
+
 @dataclass
 class QueuePage:
     items: list[dict[str, Any]]
+    next_cursor: str | None
     total: int
-    has_more: bool
+    total_capped: bool = False
+    """True when there are at least `total` (= TOTAL_CAP) tickets, and maybe many more."""
+
+    @property
+    def total_label(self) -> str:
+        return f"{self.total:,}+" if self.total_capped else f"{self.total:,}"
 
 
 async def queue_query(user: CurrentUser, filters: QueueFilters):
     """The queue's select (one query, joins included) and its condition, or None when the
-    user works in no department. Callers order and page it (offset pages or keyset pages)."""
+    user works in no department. Callers order and page it with `keyset_page`."""
     filters.check()
     departments = await member_department_ids(user)
     if departments is not None and not departments:
@@ -196,22 +216,50 @@ def sort_column(filters: QueueFilters):
     return Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at
 
 
-async def queue(
-    user: CurrentUser, filters: QueueFilters, *, limit: int = 50, offset: int = 0
-) -> QueuePage:
-    """One page of the user's queue and the total: a fixed three queries, whatever the size."""
-    built = await queue_query(user, filters)
-    if built is None:
-        return QueuePage(items=[], total=0, has_more=False)
-    select, where = built
-    rows = await (
-        select.order_by(sort_column(filters), ascending=False)
-        .order_by(Ticket.id, ascending=False)
-        .limit(limit + 1)
-        .offset(offset)
+def _is_default_queue(filters: QueueFilters) -> bool:
+    """The open tickets of the user's departments (or one of them), nothing else asked:
+    exactly what the open counters count."""
+    return (
+        set(filters.statuses or OPEN_STATUSES) == set(OPEN_STATUSES)
+        and filters.id is None
+        and filters.customer is None
+        and filters.service is None
+        and not filters.assignee
+        and not filters.q.strip()
     )
-    total = await Ticket.count().where(where)
-    return QueuePage(items=rows[:limit], total=total, has_more=len(rows) > limit)
+
+
+async def _total(
+    departments: list[int] | None, filters: QueueFilters, where: Any
+) -> tuple[int, bool]:
+    """How many tickets the queue holds: exact from the counters for the default queue,
+    otherwise counted up to TOTAL_CAP and no further."""
+    if _is_default_queue(filters):
+        wanted = departments
+        if filters.department is not None:
+            visible = departments is None or filters.department in departments
+            wanted = [filters.department] if visible else []
+        counts = await open_counts.open_by_department(wanted)
+        return sum(counts.values()), False
+    return await count_up_to(Ticket.select(Ticket.id).where(where), TOTAL_CAP)
+
+
+async def queue(
+    user: CurrentUser, filters: QueueFilters, *, limit: int = 50, cursor: str | None = None
+) -> QueuePage:
+    """One keyset page of the user's queue and its total: a fixed few queries, each
+    bounded by the page size or TOTAL_CAP, whatever the number of tickets."""
+    filters.check()
+    departments = await member_department_ids(user)
+    if departments is not None and not departments:
+        return QueuePage(items=[], next_cursor=None, total=0)
+    where = _queue_where(user, departments, filters)
+    rows, next_cursor = await keyset_page(
+        Ticket.select(*QUEUE_COLUMNS).where(where),
+        sort=sort_column(filters), id_column=Ticket.id, limit=limit, cursor=cursor,
+    )
+    total, capped = await _total(departments, filters, where)
+    return QueuePage(items=rows, next_cursor=next_cursor, total=total, total_capped=capped)
 
 
 # ---------------------------------------------------------------- the ticket page

@@ -7,7 +7,6 @@ and the message next to its field.
 
 from __future__ import annotations
 
-import math
 import secrets
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -25,7 +24,8 @@ from billdesk.quotas import QuotaStatus
 from billdesk.tables import Department, Notification
 from billdesk.validation import parse_id, parse_int
 from billdesk.web.layout import FLASH_KEY, render
-from billdesk.web.params import PageQuery
+from billdesk.web.paging import keyset_page
+from billdesk.web.params import CursorQuery
 
 PAGE_SIZE = 25
 STATUS_OPTIONS = [
@@ -86,28 +86,20 @@ class ClientController(Controller):
         status: FromQuery[str | None] = None,
         department: FromQuery[str | None] = None,
         archived: FromQuery[str | None] = None,
-        page: PageQuery = 1,
+        cursor: CursorQuery = None,
     ) -> Template:
-        """The customer's tickets, newest activity first, with filters."""
+        """The customer's tickets, newest activity first, with filters; keyset pages."""
         user = _user(request)
         chosen_status = status if status in {value for value, _ in STATUS_OPTIONS} else None
         department_id = parse_id("department", department, what="department id")
         show_archived = archived in ("1", "true", "on", "yes")
-        page_number = page
-        total = await tickets.customer_tickets_query(
-            user.id, status=chosen_status, department_id=department_id, archived=show_archived,
-            columns=False,
-        )
-        rows = await (
+        rows, next_cursor = await keyset_page(
             tickets.customer_tickets_query(
                 user.id, status=chosen_status, department_id=department_id, archived=show_archived
-            )
-            .order_by(tickets.Ticket.last_message_at, ascending=False)
-            .order_by(tickets.Ticket.id, ascending=False)
-            .limit(PAGE_SIZE)
-            .offset((page_number - 1) * PAGE_SIZE)
+            ),
+            sort=tickets.Ticket.last_message_at, id_column=tickets.Ticket.id, limit=PAGE_SIZE,
+            cursor=cursor,
         )
-        pages = max(math.ceil(total / PAGE_SIZE), 1)
         query = {
             key: value
             for key, value in (
@@ -117,8 +109,8 @@ class ClientController(Controller):
             if value
         }
 
-        def page_url(number: int) -> str:
-            return "/tickets?" + urlencode({**query, "page": number})
+        def page_url(page_cursor: str | None) -> str:
+            return "/tickets?" + urlencode({**query, **({"cursor": page_cursor} if page_cursor else {})})
 
         departments = await Department.select(Department.id, Department.name).where(
             Department.id.is_in(
@@ -127,7 +119,7 @@ class ClientController(Controller):
                 )
             )
         ).order_by(Department.name)
-        any_ticket = total > 0 or bool(query) or await tickets.Ticket.exists().where(
+        any_ticket = bool(rows) or bool(query) or await tickets.Ticket.exists().where(
             tickets.Ticket.customer == user.id
         )
         return await render(
@@ -135,11 +127,8 @@ class ClientController(Controller):
             "client/tickets.html",
             {
                 "tickets": rows,
-                "total": total,
-                "page": page_number,
-                "pages": pages,
-                "prev_url": page_url(page_number - 1) if page_number > 1 else None,
-                "next_url": page_url(page_number + 1) if page_number < pages else None,
+                "first_url": page_url(None) if cursor else None,
+                "next_url": page_url(next_cursor) if next_cursor else None,
                 "filters": {"status": chosen_status, "department": department_id, "archived": show_archived},
                 "filtered": bool(query),
                 "support_on": await support_enabled(),

@@ -16,7 +16,7 @@ from billdesk.tables import Department, DepartmentMember, User
 from billdesk.validation import parse_id
 from billdesk.web.api.desk import read_reply
 from billdesk.web.layout import FLASH_KEY, render
-from billdesk.web.params import PageQuery
+from billdesk.web.params import CursorQuery
 
 PAGE_SIZE = 50
 STATUS_CHOICES = (
@@ -94,7 +94,7 @@ class DeskController(Controller):
         service: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
         sort: FromQuery[str | None] = None,
-        page: PageQuery = 1,
+        cursor: CursorQuery = None,
     ) -> Template:
         return await self._queue_page(
             request,
@@ -103,11 +103,11 @@ class DeskController(Controller):
                 "customer": customer or "", "assignee": assignee or "", "service": service or "",
                 "q": q or "", "sort": sort or "last_message_at",
             },
-            page=max(page, 1),
+            cursor=cursor,
         )
 
     async def _queue_page(
-        self, request: Request, chosen: dict[str, str], *, page: int = 1,
+        self, request: Request, chosen: dict[str, str], *, cursor: str | None = None,
         status_code: int = 200, result: queues.BulkResult | None = None,
         errors: dict[str, str] | None = None,
     ) -> Template:
@@ -125,18 +125,15 @@ class DeskController(Controller):
                 service=_id_or_none("service", chosen["service"]),
                 q=chosen["q"], sort=chosen["sort"],
             )
-            found = await queues.queue(
-                user, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
-            )
+            found = await queues.queue(user, filters, limit=PAGE_SIZE, cursor=cursor)
         except DeskError as exc:
             errors.update(exc.errors)
-            found = queues.QueuePage(items=[], total=0, has_more=False)
+            found = queues.QueuePage(items=[], next_cursor=None, total=0)
             status_code = exc.status
-        pages = max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
         kept = {key: value for key, value in chosen.items() if value}
 
-        def page_url(number: int) -> str:
-            return "/desk?" + urlencode({**kept, "page": number})
+        def page_url(page_cursor: str | None) -> str:
+            return "/desk?" + urlencode({**kept, **({"cursor": page_cursor} if page_cursor else {})})
 
         colleagues = await _colleagues(user)
         departments = await _departments_for(user)
@@ -145,11 +142,9 @@ class DeskController(Controller):
             "desk/queue.html",
             {
                 "tickets": found.items,
-                "total": found.total,
-                "page": page,
-                "pages": pages,
-                "prev_url": page_url(page - 1) if page > 1 else None,
-                "next_url": page_url(page + 1) if found.has_more else None,
+                "total": found.total_label,
+                "first_url": page_url(None) if cursor else None,
+                "next_url": page_url(found.next_cursor) if found.next_cursor else None,
                 "chosen": chosen,
                 "departments": departments,
                 "department_options": [(d["id"], d["name"]) for d in departments],
@@ -159,7 +154,7 @@ class DeskController(Controller):
                 "status_choices": STATUS_CHOICES,
                 "result": result,
                 "errors": errors,
-                "back_url": "/desk?" + urlencode({**kept, "page": page}),
+                "back_url": page_url(cursor),
             },
             active="desk",
             status_code=status_code,

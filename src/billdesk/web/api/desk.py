@@ -15,7 +15,7 @@ from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
 from billdesk.navigation import desk_counts
 from billdesk.tables import Ticket
-from billdesk.web.paging import keyset_page, page, parse_limit
+from billdesk.web.paging import page, parse_limit
 from billdesk.web.params import CursorQuery, Id, IdQuery, LimitQuery
 
 
@@ -172,17 +172,12 @@ class DeskApiController(Controller):
             id=id, department=department, statuses=_status_list(status), customer=customer,
             assignee=assignee, service=service, q=q or "", sort=sort,
         )
-        size = parse_limit(limit)
-        built = await queues.queue_query(user, filters)
-        if built is None:
-            return {**page([], None), "total": 0}
-        select, where = built
-        rows, next_cursor = await keyset_page(
-            select, sort=queues.sort_column(filters), id_column=Ticket.id, limit=size,
-            cursor=cursor,
-        )
-        total = await Ticket.count().where(where)
-        return {**page([ticket_summary(row) for row in rows], next_cursor), "total": total}
+        found = await queues.queue(user, filters, limit=parse_limit(limit), cursor=cursor)
+        return {
+            **page([ticket_summary(row) for row in found.items], found.next_cursor),
+            "total": found.total,
+            "total_capped": found.total_capped,
+        }
 
     @get("/tickets/{ticket_id:int}")
     async def show_ticket(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
