@@ -14,9 +14,9 @@ from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
-from billdesk import clock, open_counts
+from billdesk import clock, open_counts, search
 from billdesk.auth import CurrentUser, Role
-from billdesk.db import DB, count_up_to
+from billdesk.db import count_up_to
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
 from billdesk.tables import (
     Attachment,
@@ -113,11 +113,23 @@ class QueueFilters:
                 errors["assignee"] = "The assignee must be 'me', 'none' or a user id."
         if self.sort not in SORTS:
             errors["sort"] = "Sort by last_message_at or created_at."
-        if len(self.q) > 200:
-            errors["q"] = "Search for at most 200 characters."
+        try:
+            search.parse_query(self.q)
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
         if errors:
             raise ValidationFailed(next(iter(errors.values())), errors=errors)
 
+
+SLA_COLUMNS = (
+    Ticket.first_response_due_at,
+    Ticket.first_response_at,
+    Ticket.next_response_due_at,
+    Ticket.resolution_due_at,
+    Ticket.due_at,
+    Ticket.due_kind,
+    Ticket.risk_at,
+)
 
 QUEUE_COLUMNS = (
     Ticket.id,
@@ -140,6 +152,7 @@ QUEUE_COLUMNS = (
     Ticket.assignee.name,
     Ticket.service.id,
     Ticket.service.name,
+    *SLA_COLUMNS,
 )
 
 
@@ -171,13 +184,6 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
         conditions.append(Ticket.assignee.is_null())
     elif filters.assignee:
         conditions.append(Ticket.assignee == int(filters.assignee))
-    if filters.q.strip():
-        # The text is a bound parameter; only LIKE's own wildcards are escaped away.
-        text = filters.q.strip().replace("%", "").replace("_", " ")
-        if DB.engine_type == "postgres":
-            conditions.append(Ticket.subject.ilike(f"%{text}%"))
-        else:
-            conditions.append(Ticket.subject.like(f"%{text}%"))  # SQLite LIKE ignores ASCII case
     where: Any = conditions[0]
     for condition in conditions[1:]:
         where = where & condition
@@ -191,14 +197,13 @@ TOTAL_CAP = 1000
 @dataclass
 class QueuePage:
     items: list[dict[str, Any]]
-    next_cursor: str | None
-    total: int
+    next_cursor: str | None = None
+    total: int | None = None
+    """None for search results, which are ranked and not counted."""
     total_capped: bool = False
     """True when there are at least `total` (= TOTAL_CAP) tickets, and maybe many more."""
-
-    @property
-    def total_label(self) -> str:
-        return f"{self.total:,}+" if self.total_capped else f"{self.total:,}"
+    has_more: bool = False
+    snippets: dict[int, search.Snippet] = field(default_factory=dict)
 
 
 async def queue_query(user: CurrentUser, filters: QueueFilters):
@@ -245,21 +250,47 @@ async def _total(
 
 
 async def queue(
-    user: CurrentUser, filters: QueueFilters, *, limit: int = 50, cursor: str | None = None
+    user: CurrentUser, filters: QueueFilters, *, limit: int = 50, cursor: str | None = None,
+    offset: int = 0,
 ) -> QueuePage:
-    """One keyset page of the user's queue and its total: a fixed few queries, each
-    bounded by the page size or TOTAL_CAP, whatever the number of tickets."""
+    """One keyset page of the user's queue (after `cursor`) and its total: a fixed few
+    queries, each bounded by the page size or TOTAL_CAP, whatever the number of tickets.
+
+    With search words in `filters.q` the page is ranked by how well each ticket
+    matches (paged by `offset`), carries each one's matching passage, and has no total."""
     filters.check()
     departments = await member_department_ids(user)
     if departments is not None and not departments:
-        return QueuePage(items=[], next_cursor=None, total=0)
+        return QueuePage(items=[], total=0)
     where = _queue_where(user, departments, filters)
+    select = Ticket.select(*QUEUE_COLUMNS).where(where)
+    query = search.parse_query(filters.q)
+    if query.terms:
+        found = await search.search_tickets(
+            select, query, public_only=False, sort=sort_column(filters), limit=limit,
+            offset=offset,
+        )
+        return QueuePage(items=found.rows, has_more=found.has_more, snippets=found.snippets)
     rows, next_cursor = await keyset_page(
-        Ticket.select(*QUEUE_COLUMNS).where(where),
-        sort=sort_column(filters), id_column=Ticket.id, limit=limit, cursor=cursor,
+        select, sort=sort_column(filters), id_column=Ticket.id, limit=limit, cursor=cursor
     )
     total, capped = await _total(departments, filters, where)
-    return QueuePage(items=rows, next_cursor=next_cursor, total=total, total_capped=capped)
+    return QueuePage(
+        items=rows, next_cursor=next_cursor, total=total, total_capped=capped,
+        has_more=next_cursor is not None,
+    )
+
+
+async def jump_target(user: CurrentUser, q: str) -> int | None:
+    """The ticket a search for `#1042` or `1042` names, if the user may work it; else None."""
+    number = search.parse_query(q).ticket_number
+    if number is None or number > 2**31 - 1:
+        return None
+    try:
+        await visible_ticket(user, number)
+    except NotFound:
+        return None
+    return number
 
 
 # ---------------------------------------------------------------- the ticket page
@@ -275,7 +306,9 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
     if check:
         await visible_ticket(user, ticket_id, include_removed=True)
     ticket = await (
-        Ticket.select(*QUEUE_COLUMNS, Ticket.removed_at, Ticket.customer.external_id)
+        Ticket.select(
+            *QUEUE_COLUMNS, Ticket.removed_at, Ticket.customer.external_id, Ticket.service.status
+        )
         .where(Ticket.id == ticket_id)
         .first()
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from billdesk import formatting
 from billdesk.tables import Department, QuotaCounter
 
 LIFETIME = "lifetime"
@@ -27,7 +28,7 @@ class Price:
 
     def label(self) -> str:
         """The price as a person reads it: `15.00 USD`."""
-        return f"{self.amount / 100:.2f} {self.currency.upper()}"
+        return formatting.money(self.amount, self.currency)
 
 
 @dataclass(frozen=True)

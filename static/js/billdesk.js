@@ -2,6 +2,8 @@
  * works without it. Loaded with `defer` from base.html.
  *
  *   data-confirm="Text"            ask confirm() before the form is sent / the link followed
+ *                                  (on an <option>: when it is the chosen one)
+ *   data-fold-on-phone             <details open> closed on a narrow screen unless [data-keep-open]
  *   (every POST form)              submit buttons disabled after the first submit
  *   data-allow-resubmit            on a form: leave its buttons alone (downloads)
  *   data-select-all="name"         checkbox toggling every checkbox named "name"
@@ -50,6 +52,14 @@
         event.preventDefault();
         return;
       }
+    }
+    // A chosen <option data-confirm> (a bulk "Move to trash") asks too.
+    var chosen = $all("select", form).map(function (select) {
+      return select.options[select.selectedIndex];
+    }).filter(function (option) { return option && option.hasAttribute("data-confirm"); });
+    if (chosen.length && !window.confirm(chosen[0].getAttribute("data-confirm"))) {
+      event.preventDefault();
+      return;
     }
     if (event.defaultPrevented) return;
 
@@ -237,5 +247,12 @@
     document.addEventListener("DOMContentLoaded", init);
   } else {
     init();
+  }
+  /* Filter forms fold away on a phone ----------------------------------- */
+
+  if (window.matchMedia && window.matchMedia("(max-width: 52rem)").matches) {
+    $all("details[data-fold-on-phone]:not([data-keep-open])").forEach(function (details) {
+      details.open = false;
+    });
   }
 })();

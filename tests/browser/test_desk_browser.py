@@ -57,7 +57,7 @@ async def test_staff_filters_replies_with_a_template_and_bulk_closes(browser_pag
     await page.click("button:has-text('Apply to selected')")
     await page.wait_for_selector(".flash--success")
     outcome = await page.text_content(".flash--success")
-    assert "Changed 2 ticket(s)" in outcome and f"#{dns}" in outcome and f"#{mail}" in outcome
+    assert "Closed 2 tickets" in outcome and f"#{dns}" in outcome and f"#{mail}" in outcome
 
     statuses = {
         row["id"]: row["status"]

@@ -66,7 +66,7 @@ async def test_new_ticket_form_shows_quota_reset_and_price(customer_client):
     assert "15.00 USD" in page.text
     assert f'name="price_{paid}" value="1500"' in page.text
     assert f'name="price_{free}"' not in page.text
-    assert "vps-alpha" in page.text and "old-box" not in page.text
+    assert "vps-alpha \u00b7 active" in page.text and "old-box \u00b7 cancelled" in page.text
     assert "Not about a service" in page.text
 
 
@@ -114,7 +114,7 @@ async def test_bad_input_keeps_what_was_typed_and_stores_nothing(customer_client
     cases = [
         ({"message": "   "}, None, 422, "cannot be empty"),
         ({"message": "x" * 10_001}, None, 422, "the limit is 10,000"),
-        ({"message": "Typed text", "service_id": str(foreign_service)}, None, 422, "active services"),
+        ({"message": "Typed text", "service_id": str(foreign_service)}, None, 422, "one of your services"),
         ({"message": "Typed text"}, [("attachments", (f"f{i}.png", PNG, "image/png")) for i in range(6)],
          422, "at most 5 files"),
         ({"message": "Typed text"}, [("attachments", ("big.png", big, "image/png"))], 413, "larger than 5 MB"),
@@ -304,3 +304,22 @@ async def test_notifications_page_and_mark_read(customer_client):
     assert await Notification.count().where(Notification.read == False) == 0  # noqa: E712
     empty_page = await customer_client.get("/notifications")
     assert "Mark all as read" not in empty_page.text
+
+
+async def test_the_new_ticket_form_offers_suspended_and_cancelled_services_with_their_status(
+    customer_client,
+):
+    user = customer_client.user
+    department = await make_department()
+    suspended = await make_service(customer_id=user.id, name="web-7", status="suspended")
+    await make_service(customer_id=user.id, name="old-vps", status="cancelled")
+    page = await customer_client.get("/tickets/new")
+    assert "web-7 \u00b7 suspended" in page.text and "old-vps \u00b7 cancelled" in page.text
+    answer = await _post_new(
+        customer_client,
+        {"department_id": str(department), "service_id": str(suspended),
+         "message": "Why is my server suspended?"},
+    )
+    assert answer.status_code == 302
+    shown = await customer_client.get(answer.headers["location"])
+    assert "web-7 (suspended)" in shown.text

@@ -135,12 +135,10 @@ async def test_bad_department_service_and_message_store_nothing():
     department = await make_department()
     hidden = await make_department(public=False)
     foreign_service = await make_service(customer_id=other.id)
-    suspended = await make_service(customer_id=customer.id, status="suspended")
     cases = [
         ({"department_id": hidden}, "department_id"),
         ({"department_id": None}, "department_id"),
         ({"service_id": foreign_service}, "service_id"),
-        ({"service_id": suspended}, "service_id"),
         ({"message": "   \n\t "}, "message"),
         ({"message": "x" * 10_001}, "message"),
     ]
@@ -268,3 +266,13 @@ async def test_confirmed_paid_ticket_waits_for_payment_and_is_handed_to_payments
     assert ticket["status"] == "awaiting_payment"
     assert await Message.count().where(Message.ticket == opened.ticket_id) == 1
     assert (await QuotaCounter.select(QuotaCounter.used).first())["used"] == 0
+
+
+async def test_a_ticket_may_be_about_any_of_ones_own_services_whatever_its_status():
+    customer = await make_user()
+    department = await make_department()
+    for status in ("active", "suspended", "cancelled"):
+        service = await make_service(customer_id=customer.id, name=f"VPS {status}", status=status)
+        opened = await _open(customer, department_id=department, service_id=service)
+        row = await Ticket.select(Ticket.service).where(Ticket.id == opened.ticket_id).first()
+        assert row == {"service": service}

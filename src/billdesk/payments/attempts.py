@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from billdesk import clock, jobs, outbox
+from billdesk import clock, formatting, jobs, outbox
 from billdesk.payments.states import AttemptStatus, ChargeStatus, Locked, move_attempt, move_charge
 from billdesk.tables import Charge, Notification, PaymentAttempt, Refund, Ticket, TicketEvent
 from billdesk.tickets.lifecycle import Action, next_status, record_event
@@ -32,7 +32,7 @@ SEND_REFUND = "payments.send_refund"
 
 
 def money_text(amount: int, currency: str) -> str:
-    return f"{amount / 100:.2f} {currency.upper()}"
+    return formatting.money(amount, currency)
 
 
 async def notify(user_id: int, kind: Notification.Kind, ticket_id: int, text: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from piccolo.query import Select
 from piccolo.query.functions.aggregate import Sum
 
+from billdesk import formatting
 from billdesk.db import count_up_to
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.tables import Charge, Message, PaymentAttempt, Refund, TicketEvent
@@ -348,15 +349,13 @@ async def charge_detail(charge_id: int) -> dict[str, Any]:
     }
 
 
-def parse_amount(field: str, text: str) -> int | None:
-    """A refund amount typed as "12.50" (major units) into minor units; blank means the rest."""
-    text = (text or "").strip().replace(",", ".")
+def parse_amount(field: str, text: str, currency: str) -> int | None:
+    """A refund amount typed in the currency's units ("12.50", "12,50"; yen whole) into minor
+    units; blank means the rest."""
+    text = (text or "").strip()
     if not text:
         return None
-    whole, _, cents = text.partition(".")
-    valid = (whole.isdigit() or (whole == "" and cents != "")) and (
-        cents == "" or (cents.isdigit() and len(cents) <= 2)
-    )
-    if not valid:
-        raise ValidationFailed.field(field, "Type an amount such as 12.50.")
-    return int(whole or 0) * 100 + int(cents.ljust(2, "0") or 0)
+    try:
+        return formatting.parse_money(text, currency)
+    except formatting.MoneyFormatError as exc:
+        raise ValidationFailed.field(field, exc.args[0]) from None

@@ -112,7 +112,7 @@ async def choose_department(
 
 
 async def _ask_for_service(message: Message, customer: CurrentUser) -> None:
-    services = await tickets.customer_services(customer.id, active_only=True)
+    services = await tickets.customer_services(customer.id)
     shown = services[:MAX_SERVICE_BUTTONS]
     await message.answer(
         "Which of your services is it about? Press one, send its id, or press Skip."
@@ -120,7 +120,9 @@ async def _ask_for_service(message: Message, customer: CurrentUser) -> None:
         else "Is it about one of your services? Send its id, or press Skip.",
         reply_markup=rows(
             *[
-                button(f"{s['name']} ({s['external_id'] or s['id']})", ServiceChoice(id=s["id"]))
+                button(
+                    f"{s['label']} ({s['external_id'] or s['id']})", ServiceChoice(id=s["id"])
+                )
                 for s in shown
             ],
             SKIP,
@@ -156,15 +158,11 @@ async def _ask_for_message(bot: Bot, chat_id: int, state: FSMContext) -> None:
     )
 
 
-async def _own_active_service(customer: CurrentUser, condition: Any) -> dict[str, Any] | None:
-    """One of the customer's active services matching `condition`, or None."""
+async def _own_service(customer: CurrentUser, condition: Any) -> dict[str, Any] | None:
+    """One of the customer's services (any status) matching `condition`, or None."""
     return (
-        await Service.select(Service.id, Service.name)
-        .where(
-            (Service.customer == customer.id)
-            & (Service.status == Service.Status.active.value)
-            & condition
-        )
+        await Service.select(Service.id, Service.name, Service.status)
+        .where((Service.customer == customer.id) & condition)
         .first()
     )
 
@@ -183,13 +181,13 @@ async def choose_service(
     customer: CurrentUser,
     bot: Bot,
 ) -> None:
-    service = await _own_active_service(customer, Service.id == callback_data.id)
+    service = await _own_service(customer, Service.id == callback_data.id)
     if service is None:
-        await callback.answer("That is not one of your active services.", show_alert=True)
+        await callback.answer("That is not one of your services.", show_alert=True)
         return
     await callback.answer()
     await state.update_data(service_id=service["id"])
-    await edit(callback, f"Service: {service['name']}")
+    await edit(callback, f"Service: {tickets.service_label(service)}")
     await _ask_for_message(bot, callback.from_user.id, state)
 
 
@@ -205,16 +203,16 @@ async def enter_service(
 ) -> None:
     typed = (message.text or "").strip()
     service = (
-        await _own_active_service(customer, _typed_service(typed)) if len(typed) <= 100 else None
+        await _own_service(customer, _typed_service(typed)) if len(typed) <= 100 else None
     )
     if service is None:
         await message.answer(
-            f"None of your active services has the id \u201c{typed[:100]}\u201d. "
+            f"None of your services has the id \u201c{typed[:100]}\u201d. "
             "Press one of the buttons, send another id, or press Skip."
         )
         return
     await state.update_data(service_id=service["id"])
-    await message.answer(f"Service: {service['name']}")
+    await message.answer(f"Service: {tickets.service_label(service)}")
     await _ask_for_message(bot, message.chat.id, state)
 
 

@@ -70,17 +70,17 @@ async def usable_department(department_id: int | None) -> dict[str, Any]:
     return row
 
 
-async def _check_service(service_id: int | None, customer_id: int) -> None:
+async def check_service(service_id: int | None, customer_id: int) -> None:
+    """Refuse a service that is not the customer's own (any status is fine: "why is my
+    server suspended?" is a ticket about a suspended service)."""
     if service_id is None:
         return
     ok = await Service.exists().where(
-        (Service.id == service_id)
-        & (Service.customer == customer_id)
-        & (Service.status == Service.Status.active.value)
+        (Service.id == service_id) & (Service.customer == customer_id)
     )
     if not ok:
         raise ValidationFailed.field(
-            "service_id", "Choose one of your active services, or \u201cnot about a service\u201d."
+            "service_id", "Choose one of your services, or \u201cnot about a service\u201d."
         )
 
 
@@ -116,7 +116,7 @@ async def open_ticket(
         if existing:
             return Opened(existing["id"], created=False)
     department = await usable_department(department_id)
-    await _check_service(service_id, customer.id)
+    await check_service(service_id, customer.id)
     body = check_body(message, "message")
     checked = attachments.check_files(files)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billdesk import attachments, quotas
+from billdesk import attachments, quotas, search
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.tables import Department, Message, Service, Ticket
 from billdesk.tickets.lifecycle import Status
@@ -32,6 +32,34 @@ def customer_tickets_query(
         Ticket.service.id.as_alias("service_id"),
         Ticket.service.name.as_alias("service_name"),
     ).where(condition)
+
+
+async def search_customer_tickets(
+    customer_id: int, q: str, *, status: str | None = None, department_id: int | None = None,
+    archived: bool = False, limit: int = 50, offset: int = 0,
+) -> search.Results:
+    """The customer's own tickets matching the search, best first, with the matching passage.
+
+    Only public text is searched: a customer never finds a ticket by an internal note,
+    and never anyone else's ticket."""
+    select = customer_tickets_query(
+        customer_id, status=status, department_id=department_id, archived=archived
+    )
+    return await search.search_tickets(
+        select, search.parse_query(q), public_only=True, sort=Ticket.last_message_at,
+        limit=limit, offset=offset,
+    )
+
+
+async def customer_jump_target(customer_id: int, q: str) -> int | None:
+    """The customer's own ticket that a search for `#1042` or `1042` names, else None."""
+    number = search.parse_query(q).ticket_number
+    if number is None or number > 2**31 - 1:
+        return None
+    exists = await Ticket.exists().where(
+        (Ticket.id == number) & (Ticket.customer == customer_id) & Ticket.removed_at.is_null()
+    )
+    return number if exists else None
 
 
 def check_status_filter(value: str | None) -> str | None:
@@ -84,6 +112,7 @@ async def ticket_detail(ticket_id: int) -> dict[str, Any]:
         *Ticket.all_columns(),
         Ticket.department.name.as_alias("department_name"),
         Ticket.service.name.as_alias("service_name"),
+        Ticket.service.status.as_alias("service_status"),
     ).where(Ticket.id == ticket_id).first()
     if row is None:
         raise NotFound("There is no such ticket.")
@@ -105,10 +134,16 @@ async def customer_departments(customer_id: int) -> list[dict[str, Any]]:
     return rows
 
 
-async def customer_services(customer_id: int, *, active_only: bool = False) -> list[dict[str, Any]]:
-    query = Service.select(
+async def customer_services(customer_id: int) -> list[dict[str, Any]]:
+    """All the customer's services, whatever their status, by name; each with its `label`."""
+    rows = await Service.select(
         Service.id, Service.external_id, Service.name, Service.kind, Service.status
-    ).where(Service.customer == customer_id)
-    if active_only:
-        query = query.where(Service.status == Service.Status.active.value)
-    return await query.order_by(Service.name).order_by(Service.id)
+    ).where(Service.customer == customer_id).order_by(Service.name).order_by(Service.id)
+    for row in rows:
+        row["label"] = service_label(row)
+    return rows
+
+
+def service_label(service: dict[str, Any]) -> str:
+    """A service as a person picks it: its name and its status ("VPS-1 · suspended")."""
+    return f"{service['name']} \u00b7 {service['status']}"

@@ -14,6 +14,7 @@ from billdesk.auth import CurrentUser, LoginRefused, requires_login
 from billdesk.errors import RateLimited, ValidationFailed
 from billdesk.settings import get_settings
 from billdesk.tables import ApiToken
+from billdesk.web import flashes
 from billdesk.web.layout import render
 from billdesk.web.middleware import session_cookie
 
@@ -133,7 +134,7 @@ class AccountController(Controller):
 
             raise NotFoundException()
         await auth.revoke_api_token(token_id)
-        return Redirect(path="/account")
+        return flashes.saved(request, "/account", "Token revoked.")
 
 
 async def account_page(request: Request, *, status_code: int = 200, **extra: Any) -> Template:

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from billdesk import accounts, departments, queues
+from billdesk import accounts, departments, formatting, queues
 from billdesk.auth import CurrentUser, Role, requires_admin
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.navigation import support_enabled
 from billdesk.tables import User
 from billdesk.validation import parse_id, parse_int
-from billdesk.web.layout import FLASH_KEY, render
+from billdesk.web import flashes
+from billdesk.web.layout import render
 
 PERIOD_OPTIONS = [("month", "Calendar month"), ("year", "Calendar year"), ("lifetime", "Lifetime")]
 ROLE_OPTIONS = [(role, role.capitalize()) for role in Role.ALL]
-
-
-def _flash(request: Request, category: str, message: str) -> None:
-    cast(dict[str, Any], request.scope).setdefault(FLASH_KEY, []).append((category, message))
 
 
 def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
@@ -44,17 +41,26 @@ def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[st
         values["free_tickets"] = parse_int("free_tickets", typed["free_tickets"])
     except ValidationFailed:
         errors["free_tickets"] = "Free tickets must be a whole number of 0 or more."
-    try:
-        values["ticket_price"] = parse_int("ticket_price", typed["ticket_price"]) or 0
-    except ValidationFailed:
-        errors["ticket_price"] = "The price must be a whole number of minor units, 0 or more."
+    values["currency"] = typed["currency"].lower()
+    if values["currency"] not in departments.CURRENCIES:
+        errors["currency"] = "Choose a currency from the list."
+    elif not typed["ticket_price"]:
+        values["ticket_price"] = 0
+    else:
+        # Typed in the currency's units (20 or 20.00 USD is 2000 cents; JPY has none).
+        try:
+            values["ticket_price"] = formatting.parse_money(
+                typed["ticket_price"], values["currency"]
+            )
+        except formatting.MoneyFormatError as exc:
+            errors["ticket_price"] = exc.args[0]
     return typed, values, errors
 
 
 def _typed_from_row(row: dict[str, Any]) -> dict[str, Any]:
     typed = {key: row[key] for key in departments.FIELDS}
     typed["free_tickets"] = "" if row["free_tickets"] is None else str(row["free_tickets"])
-    typed["ticket_price"] = str(row["ticket_price"])
+    typed["ticket_price"] = formatting.major_units(row["ticket_price"], row["currency"])
     typed["inbound_address"] = row["inbound_address"] or ""
     return typed
 
@@ -88,6 +94,7 @@ class AdminController(Controller):
                                    "currency": "usd", "ticket_price": "0"},
                 "errors": errors or {},
                 "period_options": PERIOD_OPTIONS,
+                "currency_options": formatting.currency_options(departments.CURRENCIES),
             },
             active="admin_departments",
             status_code=status_code,
@@ -102,7 +109,9 @@ class AdminController(Controller):
             except DeskError as exc:
                 errors = exc.errors
             else:
-                return Redirect(path=f"/admin/departments/{department_id}")
+                return flashes.saved(
+                    request, f"/admin/departments/{department_id}", "Department created."
+                )
         return await self._departments(request, typed=typed, errors=errors, status_code=422)
 
     @get("/departments/{department_id:int}")
@@ -130,6 +139,7 @@ class AdminController(Controller):
                     for user in candidates if user["id"] not in member_ids
                 ],
                 "period_options": PERIOD_OPTIONS,
+                "currency_options": formatting.currency_options(departments.CURRENCIES),
             },
             active="admin_departments",
             status_code=status_code,
@@ -147,15 +157,19 @@ class AdminController(Controller):
             except DeskError as exc:
                 errors = exc.errors
             else:
-                return Redirect(path=f"/admin/departments/{department_id}")
+                return flashes.saved(request, f"/admin/departments/{department_id}")
         return await self._department(
             request, row, typed=typed, errors=errors, status_code=422
         )
 
     @post("/departments/{department_id:int}/deactivate")
-    async def deactivate_department(self, department_id: FromPath[int]) -> Redirect:
+    async def deactivate_department(
+        self, request: Request, department_id: FromPath[int]
+    ) -> Redirect:
         await departments.update_department(department_id, {"active": False})
-        return Redirect(path=f"/admin/departments/{department_id}")
+        return flashes.saved(
+            request, f"/admin/departments/{department_id}", "Department deactivated."
+        )
 
     @post("/departments/{department_id:int}/members")
     async def add_member(
@@ -175,12 +189,14 @@ class AdminController(Controller):
             return await self._department(
                 request, row, typed=_typed_from_row(row), errors=exc.errors, status_code=422
             )
-        return Redirect(path=f"/admin/departments/{department_id}")
+        return flashes.saved(request, f"/admin/departments/{department_id}", "Member added.")
 
     @post("/departments/{department_id:int}/members/{user_id:int}/remove")
-    async def remove_member(self, department_id: FromPath[int], user_id: FromPath[int]) -> Redirect:
+    async def remove_member(
+        self, request: Request, department_id: FromPath[int], user_id: FromPath[int]
+    ) -> Redirect:
         await departments.remove_member(department_id=department_id, user_id=user_id)
-        return Redirect(path=f"/admin/departments/{department_id}")
+        return flashes.saved(request, f"/admin/departments/{department_id}", "Member removed.")
 
     # ----------------------------------------------------------------- users
 
@@ -218,7 +234,7 @@ class AdminController(Controller):
         except DeskError as exc:
             typed.pop("password")
             return await self._users(request, typed=typed, errors=exc.errors, status_code=422)
-        return Redirect(path="/admin/users")
+        return flashes.saved(request, "/admin/users", f"User {typed['email']} created.")
 
     @get("/users/{user_id:int}")
     async def user_page(self, request: Request, user_id: FromPath[int]) -> Template:
@@ -260,7 +276,7 @@ class AdminController(Controller):
             if exc.status == 404:
                 raise
             return await self._user(request, row, typed=typed, errors=exc.errors, status_code=422)
-        return Redirect(path="/admin/users")
+        return flashes.saved(request, "/admin/users", f"User {typed['email']} saved.")
 
     # -------------------------------------------------------------- settings
 
@@ -272,14 +288,12 @@ class AdminController(Controller):
         )
 
     @post("/settings")
-    async def update_settings(self, request: Request) -> Template:
+    async def update_settings(self, request: Request) -> Redirect:
         form = await request.form()
         await departments.set_support_enabled("support_enabled" in form)
         enabled = await support_enabled()
-        _flash(request, "success", "Support is on." if enabled else "Support is switched off.")
-        return await render(
-            request, "admin/settings.html", {"support_enabled": enabled},
-            active="admin_settings",
+        return flashes.saved(
+            request, "/admin/settings", "Support is on." if enabled else "Support is switched off."
         )
 
     # ----------------------------------------------------------------- trash
@@ -293,4 +307,4 @@ class AdminController(Controller):
     @post("/trash/{ticket_id:int}/restore")
     async def restore(self, request: Request, ticket_id: FromPath[int]) -> Redirect:
         await queues.restore_ticket(actor=request.scope["user"], ticket_id=ticket_id)
-        return Redirect(path="/admin/trash")
+        return flashes.saved(request, "/admin/trash", f"Ticket #{ticket_id} restored.")

@@ -13,6 +13,7 @@ from billdesk import jobs
 from billdesk.auth import requires_admin
 from billdesk.errors import DeskError
 from billdesk.tables import Job
+from billdesk.web import flashes
 from billdesk.web.layout import render
 from billdesk.web.paging import keyset_page
 
@@ -87,4 +88,4 @@ class AdminJobsController(Controller):
     async def retry(self, request: Request, job_id: FromPath[int]) -> Redirect:
         await jobs.retry_job(job_id)
         form = await request.form()
-        return Redirect(path=_back(form.get("back")))
+        return flashes.saved(request, _back(form.get("back")), f"Job #{job_id} will run again.")

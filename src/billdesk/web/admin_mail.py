@@ -16,6 +16,7 @@ from billdesk.errors import DeskError
 from billdesk.mail import catcher, inbound, outgoing
 from billdesk.settings import get_settings
 from billdesk.tables import InboundMail, OutgoingMail
+from billdesk.web import flashes
 from billdesk.web.layout import render
 from billdesk.web.paging import keyset_page
 
@@ -100,8 +101,10 @@ class AdminMailController(Controller):
         await outgoing.retry_mail(mail_id)
         form = await request.form()
         back = str(form.get("back") or "")
-        return Redirect(
-            path=back if back.startswith("/admin/mail") and "//" not in back else "/admin/mail"
+        return flashes.saved(
+            request,
+            back if back.startswith("/admin/mail") and "//" not in back else "/admin/mail",
+            f"Mail #{mail_id} will be sent again.",
         )
 
     @get("/caught/{name:str}")

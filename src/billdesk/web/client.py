@@ -8,7 +8,7 @@ and the message next to its field.
 from __future__ import annotations
 
 import secrets
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
@@ -23,9 +23,11 @@ from billdesk.navigation import support_enabled
 from billdesk.quotas import QuotaStatus
 from billdesk.tables import Department, Notification
 from billdesk.validation import parse_id, parse_int
-from billdesk.web.layout import FLASH_KEY, render
+from billdesk.web import flashes
+from billdesk.web.flashes import flash
+from billdesk.web.layout import render
 from billdesk.web.paging import keyset_page
-from billdesk.web.params import CursorQuery
+from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 25
 STATUS_OPTIONS = [
@@ -38,13 +40,6 @@ STATUS_OPTIONS = [
 
 def _user(request: Request) -> CurrentUser:
     return request.scope["user"]
-
-
-def flash(request: Request, category: str, message: str) -> None:
-    """A message shown on the page rendered for this request."""
-    cast(dict[str, Any], request.scope).setdefault(FLASH_KEY, []).append((category, message))
-
-
 
 
 def _form_files(form: Any) -> list[UploadFile]:
@@ -86,32 +81,62 @@ class ClientController(Controller):
         status: FromQuery[str | None] = None,
         department: FromQuery[str | None] = None,
         archived: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
+        page: PageQuery = 1,
         cursor: CursorQuery = None,
-    ) -> Template:
-        """The customer's tickets, newest activity first, with filters; keyset pages."""
+    ) -> Template | Redirect:
+        """The customer's tickets, newest activity first, with filters, in keyset pages;
+        with `q`, the tickets matching the search, best first, in numbered pages
+        (`#1042` opens that ticket)."""
         user = _user(request)
         chosen_status = status if status in {value for value, _ in STATUS_OPTIONS} else None
         department_id = parse_id("department", department, what="department id")
         show_archived = archived in ("1", "true", "on", "yes")
-        rows, next_cursor = await keyset_page(
-            tickets.customer_tickets_query(
-                user.id, status=chosen_status, department_id=department_id, archived=show_archived
-            ),
-            sort=tickets.Ticket.last_message_at, id_column=tickets.Ticket.id, limit=PAGE_SIZE,
-            cursor=cursor,
-        )
+        page_number = page
+        text = (q or "").strip()
+        snippets: dict[int, Any] = {}
+        next_cursor: str | None = None
+        if text:
+            if page_number <= 1 and (
+                target := await tickets.customer_jump_target(user.id, text)
+            ) is not None:
+                return Redirect(path=f"/tickets/{target}", status_code=303)
+            found = await tickets.search_customer_tickets(
+                user.id, text, status=chosen_status, department_id=department_id,
+                archived=show_archived, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE,
+            )
+            rows, snippets = found.rows, found.snippets
+            has_more = found.has_more
+        else:
+            rows, next_cursor = await keyset_page(
+                tickets.customer_tickets_query(
+                    user.id, status=chosen_status, department_id=department_id,
+                    archived=show_archived,
+                ),
+                sort=tickets.Ticket.last_message_at, id_column=tickets.Ticket.id,
+                limit=PAGE_SIZE, cursor=cursor,
+            )
+            has_more = next_cursor is not None
         query = {
             key: value
             for key, value in (
-                ("status", chosen_status), ("department", department_id),
+                ("q", text), ("status", chosen_status), ("department", department_id),
                 ("archived", "1" if show_archived else None),
             )
             if value
         }
 
-        def page_url(page_cursor: str | None) -> str:
-            return "/tickets?" + urlencode({**query, **({"cursor": page_cursor} if page_cursor else {})})
+        def page_url(**where: Any) -> str:
+            return "/tickets?" + urlencode({**query, **where})
 
+        if text:  # ranked results page by number
+            prev_url = page_url(page=page_number - 1) if page_number > 1 else None
+            next_url = page_url(page=page_number + 1) if has_more else None
+            first_url = None
+        else:  # the list pages by keyset, forward only
+            prev_url = None
+            next_url = page_url(cursor=next_cursor) if next_cursor else None
+            first_url = page_url() if cursor else None
         departments = await Department.select(Department.id, Department.name).where(
             Department.id.is_in(
                 tickets.Ticket.select(tickets.Ticket.department).where(
@@ -127,9 +152,14 @@ class ClientController(Controller):
             "client/tickets.html",
             {
                 "tickets": rows,
-                "first_url": page_url(None) if cursor else None,
-                "next_url": page_url(next_cursor) if next_cursor else None,
-                "filters": {"status": chosen_status, "department": department_id, "archived": show_archived},
+                "snippets": snippets,
+                "prev_url": prev_url,
+                "next_url": next_url,
+                "first_url": first_url,
+                "filters": {
+                    "status": chosen_status, "department": department_id,
+                    "archived": show_archived, "q": text,
+                },
                 "filtered": bool(query),
                 "support_on": await support_enabled(),
                 "any_ticket": any_ticket,
@@ -158,9 +188,9 @@ class ClientController(Controller):
             if quota.price is not None:
                 attrs["data-price"] = str(quota.price.amount)
             options.append((dep["id"], dep["name"], False, attrs))
-        services = await tickets.customer_services(user.id, active_only=True)
+        services = await tickets.customer_services(user.id)
         service_options = [("", "Not about a service")] + [
-            (s["id"], f"{s['name']} ({s['kind']})") for s in services
+            (s["id"], f"{s['label']} ({s['kind']})") for s in services
         ]
         chosen = next(
             (d for d in departments if str(d["id"]) == str(typed.get("department_id", ""))), None
@@ -258,7 +288,14 @@ class ClientController(Controller):
             status_code=status_code,
         )
 
-    async def _act(self, request: Request, ticket_id: int, action, typed: dict[str, Any]):
+    async def _act(
+        self,
+        request: Request,
+        ticket_id: int,
+        action,
+        typed: dict[str, Any],
+        done: str,
+    ) -> Template | Redirect:
         """Run one action on the ticket; a refusal shows the ticket again with the message."""
         try:
             await action()
@@ -270,7 +307,7 @@ class ClientController(Controller):
                 request, ticket_id, errors=exc.errors or {"form": exc.detail}, typed=typed,
                 status_code=exc.status,
             )
-        return Redirect(path=f"/tickets/{ticket_id}")
+        return flashes.saved(request, f"/tickets/{ticket_id}", done)
 
     @post("/tickets/{ticket_id:int}/reply")
     async def reply(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
@@ -283,19 +320,23 @@ class ClientController(Controller):
         async def action() -> None:
             await tickets.reply_as_customer(ticket_id=ticket_id, customer=user, body=body, files=files)
 
-        return await self._act(request, ticket_id, action, {"body": body})
+        return await self._act(request, ticket_id, action, {"body": body}, "Reply sent.")
 
     @post("/tickets/{ticket_id:int}/close")
     async def close(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
         user = _user(request)
         ticket = await tickets.customer_ticket(ticket_id, user.id)
-        return await self._act(request, ticket_id, lambda: tickets.close_ticket(ticket, user), {})
+        return await self._act(
+            request, ticket_id, lambda: tickets.close_ticket(ticket, user), {}, "Ticket closed."
+        )
 
     @post("/tickets/{ticket_id:int}/archive")
     async def archive(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
         user = _user(request)
         ticket = await tickets.customer_ticket(ticket_id, user.id)
-        return await self._act(request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {})
+        return await self._act(
+            request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {}, "Ticket archived."
+        )
 
     @post("/tickets/{ticket_id:int}/messages/{message_id:int}/delete")
     async def delete_message(
@@ -306,7 +347,7 @@ class ClientController(Controller):
         async def action() -> None:
             await tickets.delete_own_reply(ticket_id=ticket_id, message_id=message_id, customer=user)
 
-        return await self._act(request, ticket_id, action, {})
+        return await self._act(request, ticket_id, action, {}, "Reply deleted.")
 
 
 class PersonalController(Controller):
@@ -334,7 +375,7 @@ class PersonalController(Controller):
     @post("/notifications/read")
     async def notifications_read(self, request: Request) -> Redirect:
         await notifications.mark_read(_user(request).id)
-        return Redirect(path="/notifications")
+        return flashes.saved(request, "/notifications", "All notifications marked read.")
 
     @get("/attachments/{attachment_id:int}")
     async def download(self, request: Request, attachment_id: FromPath[int]) -> File:

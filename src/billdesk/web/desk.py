@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
@@ -11,12 +11,15 @@ from litestar.response import Redirect, Template
 
 from billdesk import queues, reply_templates
 from billdesk.auth import CurrentUser, requires_staff
-from billdesk.errors import DeskError, ValidationFailed
+from billdesk.errors import DeskError, NotFound, ValidationFailed
+from billdesk.formatting import count
 from billdesk.tables import Department, DepartmentMember, User
 from billdesk.validation import parse_id
+from billdesk.web import flashes
 from billdesk.web.api.desk import read_reply
-from billdesk.web.layout import FLASH_KEY, render
-from billdesk.web.params import CursorQuery
+from billdesk.web.flashes import flash
+from billdesk.web.layout import render
+from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 50
 STATUS_CHOICES = (
@@ -27,6 +30,9 @@ STATUS_CHOICES = (
 )
 
 
+BULK_DONE = {"close": "Closed", "assign": "Assigned", "remove": "Moved to the trash"}
+
+
 def _user(request: Request) -> CurrentUser:
     return request.scope["user"]
 
@@ -34,10 +40,6 @@ def _user(request: Request) -> CurrentUser:
 def _id_or_none(field: str, value: Any) -> int | None:
     """An id typed in a form or a filter (a ticket number may keep its '#'); None when blank."""
     return parse_id(field, str(value or "").strip().lstrip("#"))
-
-
-def flash(request: Request, category: str, message: str) -> None:
-    cast(dict[str, Any], request.scope).setdefault(FLASH_KEY, []).append((category, message))
 
 
 async def _departments_for(user: CurrentUser) -> list[dict[str, Any]]:
@@ -95,7 +97,12 @@ class DeskController(Controller):
         q: FromQuery[str | None] = None,
         sort: FromQuery[str | None] = None,
         cursor: CursorQuery = None,
-    ) -> Template:
+        page: PageQuery = 1,
+    ) -> Template | Redirect:
+        if q and page <= 1:
+            target = await queues.jump_target(_user(request), q)
+            if target is not None:
+                return Redirect(path=f"/desk/tickets/{target}", status_code=303)
         return await self._queue_page(
             request,
             {
@@ -104,10 +111,12 @@ class DeskController(Controller):
                 "q": q or "", "sort": sort or "last_message_at",
             },
             cursor=cursor,
+            page=max(page, 1),
         )
 
     async def _queue_page(
         self, request: Request, chosen: dict[str, str], *, cursor: str | None = None,
+        page: int = 1,
         status_code: int = 200, result: queues.BulkResult | None = None,
         errors: dict[str, str] | None = None,
     ) -> Template:
@@ -125,15 +134,25 @@ class DeskController(Controller):
                 service=_id_or_none("service", chosen["service"]),
                 q=chosen["q"], sort=chosen["sort"],
             )
-            found = await queues.queue(user, filters, limit=PAGE_SIZE, cursor=cursor)
+            found = await queues.queue(
+                user, filters, limit=PAGE_SIZE, cursor=cursor, offset=(page - 1) * PAGE_SIZE
+            )
         except DeskError as exc:
             errors.update(exc.errors)
-            found = queues.QueuePage(items=[], next_cursor=None, total=0)
+            found = queues.QueuePage(items=[], total=0)
             status_code = exc.status
         kept = {key: value for key, value in chosen.items() if value}
 
-        def page_url(page_cursor: str | None) -> str:
-            return "/desk?" + urlencode({**kept, **({"cursor": page_cursor} if page_cursor else {})})
+        def page_url(**where: Any) -> str:
+            return "/desk?" + urlencode({**kept, **where})
+
+        searched = bool(found.snippets) or found.total is None
+        if searched:  # ranked search results page by number
+            prev_url = page_url(page=page - 1) if page > 1 else None
+            next_url = page_url(page=page + 1) if found.has_more else None
+        else:  # the queue pages by keyset, forward only
+            prev_url = None
+            next_url = page_url(cursor=found.next_cursor) if found.next_cursor else None
 
         colleagues = await _colleagues(user)
         departments = await _departments_for(user)
@@ -142,9 +161,12 @@ class DeskController(Controller):
             "desk/queue.html",
             {
                 "tickets": found.items,
-                "total": found.total_label,
-                "first_url": page_url(None) if cursor else None,
-                "next_url": page_url(found.next_cursor) if found.next_cursor else None,
+                "snippets": found.snippets,
+                "total": found.total,
+                "total_capped": found.total_capped,
+                "prev_url": prev_url,
+                "first_url": page_url() if cursor and not searched else None,
+                "next_url": next_url,
                 "chosen": chosen,
                 "departments": departments,
                 "department_options": [(d["id"], d["name"]) for d in departments],
@@ -154,15 +176,15 @@ class DeskController(Controller):
                 "status_choices": STATUS_CHOICES,
                 "result": result,
                 "errors": errors,
-                "back_url": page_url(cursor),
+                "back_url": page_url(**({"cursor": cursor} if cursor else {"page": page})),
             },
             active="desk",
             status_code=status_code,
         )
 
     @post("/bulk")
-    async def bulk(self, request: Request) -> Template:
-        """Close, assign or remove the selected tickets, then show the queue again with the outcome."""
+    async def bulk(self, request: Request) -> Template | Redirect:
+        """Close, assign or remove the selected tickets, then back to the queue with the outcome."""
         user = _user(request)
         form = await request.form()
         raw_ids = form.getall("ids") if "ids" in form else []
@@ -172,12 +194,13 @@ class DeskController(Controller):
         }
         chosen["status"] = chosen["status"] or "open"
         chosen["sort"] = chosen["sort"] or "last_message_at"
+        action = str(form.get("action", ""))
         try:
             ids = [_id_or_none("ticket_ids", value) for value in raw_ids]
             if any(ticket_id is None for ticket_id in ids):
                 raise ValidationFailed.field("ticket_ids", "Select tickets by their number.")
             result = await queues.bulk_action(
-                actor=user, action=str(form.get("action", "")),
+                actor=user, action=action,
                 ticket_ids=[ticket_id for ticket_id in ids if ticket_id is not None],
                 assignee_id=_id_or_none("assignee_id", form.get("assignee_id")),
             )
@@ -189,12 +212,13 @@ class DeskController(Controller):
         if result.updated:
             flash(
                 request, "success",
-                f"Changed {len(result.updated)} ticket(s): "
+                f"{BULK_DONE.get(action, 'Changed')} {count(len(result.updated), 'ticket')}: "
                 + ", ".join(f"#{ticket_id}" for ticket_id in result.updated) + ".",
             )
         for skipped in result.skipped:
             flash(request, "warning", f"Skipped #{skipped['id']}: {skipped['reason']}.")
-        return await self._queue_page(request, chosen, result=result)
+        kept = {key: value for key, value in chosen.items() if value}
+        return flashes.redirect(request, "/desk?" + urlencode(kept))
 
     # ---------------------------------------------------------------- ticket
 
@@ -250,10 +274,21 @@ class DeskController(Controller):
             status_code=status_code,
         )
 
-    async def _act(self, request: Request, ticket_id: int, action, typed: dict[str, Any]):
-        """Run one action; on a refusal show the ticket again with the error by its field."""
+    async def _act(
+        self,
+        request: Request,
+        ticket_id: int,
+        action,
+        typed: dict[str, Any],
+    ) -> Template | Redirect:
+        """Run one action; on a refusal show the ticket again with the error by its field.
+
+        `action` returns what to tell the agent. When the action took the ticket out
+        of the agent's reach (a transfer to a department they are not in), they go
+        back to the queue with the message instead of landing on a 404.
+        """
         try:
-            await action()
+            done = await action()
         except DeskError as exc:
             if exc.status == 404:
                 raise
@@ -262,7 +297,14 @@ class DeskController(Controller):
                 request, ticket_id, errors=exc.errors or {"form": exc.detail}, typed=typed,
                 status_code=exc.status,
             )
-        return Redirect(path=f"/desk/tickets/{ticket_id}")
+        message = done or "Saved."
+        try:
+            await queues.visible_ticket(_user(request), ticket_id, include_removed=True)
+        except NotFound:
+            return flashes.saved(
+                request, "/desk", f"Ticket #{ticket_id}: {message} It is no longer in your queue."
+            )
+        return flashes.saved(request, f"/desk/tickets/{ticket_id}", message)
 
     @post("/tickets/{ticket_id:int}/reply")
     async def reply(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
@@ -271,11 +313,12 @@ class DeskController(Controller):
         user = _user(request)
         body, internal, files = await read_reply(request)
 
-        async def action() -> None:
+        async def action() -> str:
             await queues.visible_ticket(user, ticket_id)
             await tickets.reply_as_staff(
                 ticket_id=ticket_id, author=user, body=body, internal=internal, files=files
             )
+            return "Internal note added." if internal else "Reply sent to the customer."
 
         return await self._act(
             request, ticket_id, action, {"body": body, "internal": internal}
@@ -287,9 +330,15 @@ class DeskController(Controller):
         form = await request.form()
         raw = str(form.get("assignee_id", "")).strip()
 
-        async def action() -> None:
+        async def action() -> str:
             assignee_id = user.id if raw == "me" else _id_or_none("assignee_id", raw)
             await queues.assign_ticket(actor=user, ticket_id=ticket_id, assignee_id=assignee_id)
+            if assignee_id is None:
+                return "Nobody is assigned now."
+            if assignee_id == user.id:
+                return "Assigned to you."
+            name = await User.select(User.name).where(User.id == assignee_id).first()
+            return f"Assigned to {name['name']}." if name else "Assigned."
 
         return await self._act(request, ticket_id, action, {"assignee_id": raw})
 
@@ -299,13 +348,19 @@ class DeskController(Controller):
         form = await request.form()
         raw = str(form.get("department_id", ""))
 
-        async def action() -> None:
+        async def action() -> str:
             department_id = _id_or_none("department_id", raw)
             if department_id is None:
                 raise ValidationFailed.field("department_id", "Choose a department.")
             await queues.transfer_ticket(
                 actor=user, ticket_id=ticket_id, department_id=department_id
             )
+            target = (
+                await Department.select(Department.name)
+                .where(Department.id == department_id)
+                .first()
+            )
+            return f"Moved to {target['name']}." if target else "Moved."
 
         return await self._act(request, ticket_id, action, {"department_id": raw})
 
@@ -315,8 +370,9 @@ class DeskController(Controller):
         form = await request.form()
         value = str(form.get("priority", ""))
 
-        async def action() -> None:
+        async def action() -> str:
             await queues.set_priority(actor=user, ticket_id=ticket_id, priority=value)
+            return f"Priority set to {value.capitalize()}."
 
         return await self._act(request, ticket_id, action, {"priority": value})
 
@@ -326,9 +382,10 @@ class DeskController(Controller):
 
         user = _user(request)
 
-        async def action() -> None:
+        async def action() -> str:
             await queues.visible_ticket(user, ticket_id)
             await tickets.close_ticket(ticket_id, actor=user)
+            return "Ticket closed."
 
         return await self._act(request, ticket_id, action, {})
 
@@ -386,7 +443,7 @@ class DeskController(Controller):
             return await self._templates_page(
                 request, errors=exc.errors, typed=typed, status_code=exc.status
             )
-        return Redirect(path="/desk/templates")
+        return flashes.saved(request, "/desk/templates", "Template added.")
 
     @get("/templates/{template_id:int}")
     async def edit_template(self, request: Request, template_id: FromPath[int]) -> Template:
@@ -412,9 +469,9 @@ class DeskController(Controller):
             return await self._templates_page(
                 request, errors=exc.errors, typed=typed, editing=row, status_code=exc.status
             )
-        return Redirect(path="/desk/templates")
+        return flashes.saved(request, "/desk/templates", "Template saved.")
 
     @post("/templates/{template_id:int}/delete")
     async def delete_template(self, request: Request, template_id: FromPath[int]) -> Redirect:
         await reply_templates.delete_template(user=_user(request), template_id=template_id)
-        return Redirect(path="/desk/templates")
+        return flashes.saved(request, "/desk/templates", "Template deleted.")

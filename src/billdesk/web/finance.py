@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 
 from billdesk import payments
 from billdesk.auth import CurrentUser, requires_finance
-from billdesk.errors import DeskError, ValidationFailed
+from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.payments import finance, ledger
 from billdesk.tables import Charge, Department
 from billdesk.web.layout import render
@@ -58,7 +58,8 @@ class FinanceController(Controller):
             "department_options": await _department_options(),
             "rows": [],
             "totals": [],
-            "total": "0",
+            "total": 0,
+            "total_capped": False,
             "first_url": None,
             "next_url": None,
             "csv_url": "/finance/charges.csv",
@@ -79,7 +80,8 @@ class FinanceController(Controller):
         context.update(
             rows=rows,
             totals=await finance.totals(filters),
-            total=f"{total:,}+" if capped else f"{total:,}",
+            total=total,
+            total_capped=capped,
             first_url=_page_url(raw, None) if cursor else None,
             next_url=_page_url(raw, next_cursor) if next_cursor else None,
             csv_url="/finance/charges.csv"
@@ -153,7 +155,10 @@ class FinanceController(Controller):
         form = await request.form()
         typed = {"amount": str(form.get("amount", "")), "reason": str(form.get("reason", ""))}
         try:
-            amount = finance.parse_amount("amount", typed["amount"])
+            charge = await Charge.select(Charge.currency).where(Charge.id == charge_id).first()
+            if charge is None:
+                raise NotFound("There is no such charge.")
+            amount = finance.parse_amount("amount", typed["amount"], charge["currency"])
             await payments.refund_charge(
                 charge_id=charge_id, amount=amount, reason=typed["reason"], actor_id=user.id
             )

@@ -5,13 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 
+from billdesk import formatting
 from billdesk.auth import CurrentUser
 from billdesk.navigation import navigation_counts
 from billdesk.settings import get_settings
+from billdesk.web import flashes
 
-FLASH_KEY = "_flashes"
+FLASH_KEY = flashes.SCOPE_KEY
+
+
+def install_filters(engine: JinjaTemplateEngine) -> None:
+    """The template filters that format for a person: `money`, `count`."""
+    engine.engine.filters["money"] = formatting.money
+    engine.engine.filters["count"] = formatting.count
 
 
 def current_user(request: Request) -> CurrentUser | None:
@@ -26,18 +35,32 @@ async def render(
     active: str = "",
     status_code: int = 200,
 ) -> Template:
-    """A page in the site's layout, with the navigation counts of its user."""
+    """A page in the site's layout, with the navigation counts of its user.
+
+    A page shown to a logged-in person is never stored, so Back after paying or
+    logging out asks the server again instead of showing a stale "Pay" button.
+    """
     user = current_user(request)
     nav = await navigation_counts(user)
     nav["active"] = active
+    shown, cookies = flashes.take(request)
     page: dict[str, Any] = {
         "current_user": user,
         "nav": nav,
-        "flashes": request.scope.get(FLASH_KEY, []),
+        "flashes": shown,
         "payments_test_mode": get_settings().payments_test_mode,
         "support_notice": None,
     }
     if user is not None and user.is_customer:
         page["support_notice"] = nav.get("support_notice")
     page.update(context or {})
-    return Template(template_name=template, context=page, status_code=status_code)
+    if context and "flashes" in context:
+        page["flashes"] = shown + list(context["flashes"])
+    headers = {"Cache-Control": "no-store"} if user is not None else None
+    return Template(
+        template_name=template,
+        context=page,
+        status_code=status_code,
+        cookies=cookies,
+        headers=headers,
+    )

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from billdesk import telegram
 from billdesk.auth import CurrentUser, requires_customer
 from billdesk.settings import get_settings
+from billdesk.web import flashes
 from billdesk.web.layout import render
 
 log = logging.getLogger("billdesk.telegram")
@@ -130,4 +131,4 @@ class TelegramPagesController(Controller):
     async def disconnect(self, request: Request) -> Redirect:
         user: CurrentUser = request.scope["user"]
         await telegram.unlink_customer(user.id)
-        return Redirect(path="/account")
+        return flashes.saved(request, "/account", "Telegram disconnected.")

@@ -159,17 +159,20 @@ async def test_a_service_is_chosen_by_button_or_by_its_id_and_only_the_customers
     await chat.press("Technical")
     await chat.send("Disk full")
     offered = [b["text"] for b in chat.new_calls("sendMessage")[-1].buttons]
-    assert len(offered) == 3 and offered[0].startswith("VPS-1") and offered[1:] == ["Skip", "Cancel"]
+    # Cancelled and suspended services are offered too ("why is my server suspended?"),
+    # each with its status beside the name.
+    assert offered[0].startswith("Old VPS \u00b7 cancelled") and offered[1].startswith("VPS-1 \u00b7 active")
+    assert offered[2:] == ["Skip", "Cancel"]
 
     await chat.send(str(theirs))
-    assert chat.last_reply().startswith(f"None of your active services has the id \u201c{theirs}\u201d")
+    assert chat.last_reply().startswith(f"None of your services has the id \u201c{theirs}\u201d")
     # A forged button for someone else's service is refused the same way.
     await chat.post(chat.callback_update(f"service:{theirs}"))
     [answer] = chat.new_calls("answerCallbackQuery")
-    assert answer.params["text"] == "That is not one of your active services."
+    assert answer.params["text"] == "That is not one of your services."
 
     await chat.send(str(mine))
-    assert chat.new_calls("sendMessage")[0].text == "Service: VPS-1"
+    assert chat.new_calls("sendMessage")[0].text == "Service: VPS-1 \u00b7 active"
     await chat.send("Please clean it.")
     await chat.press("Complete")
     ticket = await Ticket.select(Ticket.service, Ticket.subject).first()

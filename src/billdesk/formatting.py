@@ -1,0 +1,114 @@
+"""How numbers, counts, money and times read for a person: the one place to change them.
+
+Pages, mails and messages format through these functions (templates through the
+filters of the same names). They write in the language being rendered (the
+person's, see billdesk.i18n) with Babel's locale data: 1,500.00 USD in English,
+1 500,00 USD in Russian. Counts of things in a sentence are `tr_n()`/`ngettext`
+(docs/i18n.md), so the noun agrees in every language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+
+from babel.numbers import format_decimal, get_currency_name, get_currency_precision
+
+from billdesk.i18n import babel_locale, current_language, tr, tr_n
+
+
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """'1 ticket', '2 tickets', '0 tickets': the noun agrees with the number."""
+    word = noun if number == 1 else (plural or noun + "s")
+    return f"{number} {word}"
+
+
+# ------------------------------------------------------------------------ money
+
+
+def currency_digits(currency: str) -> int:
+    """How many decimal places the currency has (USD 2, JPY 0, BHD 3), as ISO 4217 says."""
+    return get_currency_precision(currency.upper())
+
+
+def number(value: int | Decimal | float, language: str | None = None) -> str:
+    """A number as the person's locale writes it: 1,500 (en), 1 500 (ru)."""
+    return format_decimal(value, locale=babel_locale(language or current_language()))
+
+
+def money(amount: int | None, currency: str | None, language: str | None = None) -> str:
+    """Minor units as a person reads them: '15.00 USD', '500 JPY'; '1 500,00 USD' in Russian."""
+    code = (currency or "").upper()
+    if not code:
+        return number(amount or 0, language)
+    digits = currency_digits(code)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    value = format_decimal(
+        Decimal(amount or 0).scaleb(-digits),
+        format=pattern,
+        locale=babel_locale(language or current_language()),
+    )
+    return f"{value} {code}"
+
+
+def major_units(amount: int, currency: str) -> str:
+    """Minor units written in the currency's units, for a form field: 2000 USD → '20.00'."""
+    digits = currency_digits(currency)
+    value = Decimal(amount).scaleb(-digits)
+    return f"{value:.{digits}f}"
+
+
+class MoneyFormatError(ValueError):
+    """Text that is not an amount of the currency; the message says what to type."""
+
+
+_AMOUNT = re.compile(r"^\d+(?:[.,]\d+)?$")
+
+
+def parse_money(text: str, currency: str) -> int:
+    """An amount typed in the currency's units into minor units: '20', '20.00' and '20,00' → 2000 USD.
+
+    Spaces and a thousands separator are allowed ('1 500,00', '1,500.00'); more decimal
+    places than the currency has is refused, not rounded.
+    """
+    digits = currency_digits(currency)
+    typed = re.sub(r"[\s\u00a0\u202f']", "", text)
+    if "," in typed and "." in typed:
+        # Both: the last one is the decimal mark, the other groups thousands.
+        mark = "," if typed.rfind(",") > typed.rfind(".") else "."
+        typed = typed.replace("." if mark == "," else ",", "")
+    elif typed.count(",") > 1 or typed.count(".") > 1:
+        typed = typed.replace(",", "").replace(".", "")  # thousands only: '1,000,000'
+    elif digits != 3 and re.fullmatch(r"\d{1,3},\d{3}", typed):
+        typed = typed.replace(",", "")  # '1,500' in a currency without three decimal places
+    if not _AMOUNT.match(typed):
+        example = major_units(20 * 10**digits, currency)
+        raise MoneyFormatError(tr("Type an amount like %(example)s.", example=example))
+    whole, _, fraction = typed.replace(",", ".").partition(".")
+    if len(fraction) > digits:
+        if digits == 0:
+            raise MoneyFormatError(
+                tr("%(currency)s has no fractions: type a whole number.", currency=currency.upper())
+            )
+        raise MoneyFormatError(
+            tr_n(
+                "%(currency)s has %(num)s decimal place: type at most that many.",
+                "%(currency)s has %(num)s decimal places: type at most that many.",
+                digits,
+                currency=currency.upper(),
+            )
+        )
+    return int(whole) * 10**digits + int((fraction or "0").ljust(digits, "0") or "0")
+
+
+def currency_options(codes: Iterable[str]) -> list[tuple[str, str]]:
+    """(code, 'USD — US Dollar') pairs for a currency list, sorted by code."""
+    return [(code, f"{code.upper()} — {_currency_name(code)}") for code in sorted(codes)]
+
+
+def _currency_name(code: str) -> str:
+    try:
+        return get_currency_name(code.upper(), locale=babel_locale(current_language()))
+    except (ValueError, LookupError):
+        return code.upper()
