@@ -8,6 +8,7 @@ Every change here is one transaction and leaves a line in the ticket's history.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,8 +17,9 @@ from piccolo.columns.combination import WhereRaw
 
 from billdesk import clock, open_counts, search
 from billdesk.auth import CurrentUser, Role
-from billdesk.db import count_up_to
+from billdesk.db import DB, count_up_to
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import (
     Attachment,
     Department,
@@ -204,6 +206,7 @@ class QueuePage:
     """True when there are at least `total` (= TOTAL_CAP) tickets, and maybe many more."""
     has_more: bool = False
     snippets: dict[int, search.Snippet] = field(default_factory=dict)
+    ranked: bool = False
 
 
 async def queue_query(user: CurrentUser, filters: QueueFilters):
@@ -270,7 +273,10 @@ async def queue(
             select, query, public_only=False, sort=sort_column(filters), limit=limit,
             offset=offset,
         )
-        return QueuePage(items=found.rows, has_more=found.has_more, snippets=found.snippets)
+        return QueuePage(
+            items=found.rows, has_more=found.has_more, snippets=found.snippets,
+            ranked=found.ranked,
+        )
     rows, next_cursor = await keyset_page(
         select, sort=sort_column(filters), id_column=Ticket.id, limit=limit, cursor=cursor
     )
@@ -278,6 +284,79 @@ async def queue(
     return QueuePage(
         items=rows, next_cursor=next_cursor, total=total, total_capped=capped,
         has_more=next_cursor is not None,
+    )
+
+
+PICKER_LIMIT = 10
+EMAIL_IN_BRACKETS = re.compile(r"<([^<>@\s]+@[^<>\s]+)>\s*$")
+
+
+def _works_with(departments: list[int] | None) -> Any:
+    """Customers with a ticket in these departments (any customer when None)."""
+    condition: Any = User.role == Role.CUSTOMER
+    if departments is not None:
+        marks = ", ".join("{}" for _ in departments)
+        # Only "{}" placeholders are joined in; the ids themselves are bound parameters.
+        sql = (
+            'EXISTS (SELECT 1 FROM tickets WHERE tickets.customer = "users"."id" '  # noqa: S608
+            "AND tickets.department IN (" + marks + "))"
+        )
+        condition = condition & WhereRaw(sql, *departments)
+    return condition
+
+
+async def find_customers(user: CurrentUser, text: str) -> list[dict[str, Any]]:
+    """Up to ten customers whose e-mail starts with, or whose name contains, `text`,
+    among those with a ticket in the user's departments (every customer for an admin)."""
+    typed = " ".join(text.split())[:200]
+    if not typed:
+        return []
+    departments = await member_department_ids(user)
+    if departments is not None and not departments:
+        return []
+    pattern = typed.lower().replace("\\", "").replace("%", "").replace("_", " ")
+    like = User.email.ilike if DB.engine_type == "postgres" else User.email.like
+    name_like = User.name.ilike if DB.engine_type == "postgres" else User.name.like
+    return await (
+        User.select(User.id, User.name, User.email)
+        .where(_works_with(departments) & (like(f"{pattern}%") | name_like(f"%{pattern}%")))
+        .order_by(User.name)
+        .order_by(User.id)
+        .limit(PICKER_LIMIT)
+    )
+
+
+async def resolve_customer(user: CurrentUser, text: str) -> int | None:
+    """The customer a queue filter names: an id, an e-mail, "Name <e-mail>" as the picker
+    fills it, or a name or part of one that fits exactly one customer. None when blank;
+    otherwise a validation error naming `customer`."""
+    typed = " ".join((text or "").split())
+    if not typed:
+        return None
+    if typed.lstrip("#").isdigit():
+        return parse_id("customer", typed.lstrip("#"), what="customer id")
+    bracketed = EMAIL_IN_BRACKETS.search(typed)
+    email = (bracketed.group(1) if bracketed else typed).lower()
+    departments = await member_department_ids(user)
+    if "@" in email and departments != []:
+        row = await User.select(User.id).where(
+            _works_with(departments) & (User.email == email)
+        ).first()
+        if row is not None:
+            return row["id"]
+    found = await find_customers(user, typed)
+    if len(found) == 1:
+        return found[0]["id"]
+    if not found:
+        raise ValidationFailed.field(
+            "customer", tr("No customer of your departments matches “%(typed)s”.", typed=typed)
+        )
+    raise ValidationFailed.field(
+        "customer",
+        tr(
+            "Several customers match “%(typed)s”: pick one from the list or type their e-mail.",
+            typed=typed,
+        ),
     )
 
 

@@ -129,7 +129,8 @@ class DeskController(Controller):
             filters = queues.QueueFilters(
                 id=_id_or_none("id", chosen["id"]),
                 department=_id_or_none("department", chosen["department"]),
-                statuses=statuses, customer=_id_or_none("customer", chosen["customer"]),
+                statuses=statuses,
+                customer=await queues.resolve_customer(user, chosen["customer"]),
                 assignee=chosen["assignee"] or None,
                 service=_id_or_none("service", chosen["service"]),
                 q=chosen["q"], sort=chosen["sort"],
@@ -162,6 +163,8 @@ class DeskController(Controller):
             {
                 "tickets": found.items,
                 "snippets": found.snippets,
+                "searching": bool(chosen["q"].strip()),
+                "ranked": found.ranked,
                 "total": found.total,
                 "total_capped": found.total_capped,
                 "prev_url": prev_url,
@@ -219,6 +222,12 @@ class DeskController(Controller):
             flash(request, "warning", f"Skipped #{skipped['id']}: {skipped['reason']}.")
         kept = {key: value for key, value in chosen.items() if value}
         return flashes.redirect(request, "/desk?" + urlencode(kept))
+
+    @get("/customers", media_type="application/json")
+    async def customers(self, request: Request, q: FromQuery[str | None] = None) -> dict[str, Any]:
+        """The customer picker's suggestions: name or e-mail, customers of my departments."""
+        found = await queues.find_customers(_user(request), q or "")
+        return {"items": [{"id": c["id"], "name": c["name"], "email": c["email"]} for c in found]}
 
     # ---------------------------------------------------------------- ticket
 

@@ -135,7 +135,9 @@ async def _search_answer(
         items.append(item)
     next_cursor = search.offset_cursor(offset + size) if found.has_more else None
     jump_to = await queues.jump_target(user, query.text)
-    return {**page(items, next_cursor), "total": None, "jump_to": jump_to}
+    return {
+        **page(items, next_cursor), "total": None, "jump_to": jump_to, "ranked": found.ranked
+    }
 
 
 def _status_list(status: list[str] | None) -> list[str]:
@@ -275,6 +277,16 @@ class DeskApiController(Controller):
             assignee_id=data.assignee_id,
         )
         return {"updated": result.updated, "skipped": result.skipped}
+
+    @get("/customers")
+    async def customers(self, request: Request, q: FromQuery[str | None] = None) -> dict[str, Any]:
+        """Customers of the caller's departments by name or e-mail (a picker's suggestions);
+        the id goes in the queue's `customer` filter."""
+        found = await queues.find_customers(request.scope["user"], q or "")
+        return {
+            "items": [{"id": c["id"], "name": c["name"], "email": c["email"]} for c in found],
+            "next_cursor": None,
+        }
 
     @get("/counts")
     async def counts(self, request: Request) -> dict[str, Any]:
