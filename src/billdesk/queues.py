@@ -15,11 +15,12 @@ from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
-from billdesk import clock, open_counts, search
+from billdesk import audit, clock, open_counts, search
 from billdesk.auth import CurrentUser, Role
 from billdesk.db import DB, count_up_to
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
 from billdesk.i18n import tr
+from billdesk.sla import satisfaction
 from billdesk.tables import (
     Attachment,
     Department,
@@ -37,9 +38,11 @@ from billdesk.web.paging import keyset_page
 Status = Ticket.Status
 OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
 QUEUE_STATUSES = (*OPEN_STATUSES, Status.solved.value)
-SORTS = ("last_message_at", "created_at")
+SORTS = ("due_at", "last_message_at", "created_at", "priority")
 PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
 OPEN_SQL = "tickets.status IN ('in_progress', 'waiting_for_reply')"
+PRIORITY_RANKS = {priority: rank for rank, priority in enumerate(PRIORITIES)}
+SLA_FILTERS = ("breached", "at_risk")
 BULK_ACTIONS = ("close", "assign", "remove")
 MAX_BULK = 100
 
@@ -100,6 +103,8 @@ class QueueFilters:
     service: int | None = None
     q: str = ""
     sort: str = "last_message_at"
+    sla: str = ""  # breached, at_risk
+    priorities: list[str] = field(default_factory=list)
 
     def check(self) -> None:
         errors: dict[str, str] = {}
@@ -114,7 +119,12 @@ class QueueFilters:
             except ValidationFailed:
                 errors["assignee"] = "The assignee must be 'me', 'none' or a user id."
         if self.sort not in SORTS:
-            errors["sort"] = "Sort by last_message_at or created_at."
+            errors["sort"] = "Sort by due_at, last_message_at, created_at or priority."
+        if self.sla not in ("", *SLA_FILTERS):
+            errors["sla"] = "The sla filter is breached or at_risk."
+        for priority in self.priorities:
+            if priority not in PRIORITIES:
+                errors["priority"] = "The priority must be one of: " + ", ".join(PRIORITIES) + "."
         try:
             search.parse_query(self.q)
         except ValidationFailed as exc:
@@ -138,6 +148,7 @@ QUEUE_COLUMNS = (
     Ticket.subject,
     Ticket.status,
     Ticket.priority,
+    Ticket.priority_rank,
     Ticket.archived,
     Ticket.created_at,
     Ticket.last_message_at,
@@ -160,7 +171,7 @@ QUEUE_COLUMNS = (
 
 def _queue_where(user: CurrentUser, departments: list[int] | None, filters: QueueFilters):
     statuses = set(filters.statuses or OPEN_STATUSES)
-    conditions = [
+    conditions: list[Any] = [
         # check() keeps the statuses to those of the desk, never awaiting_payment.
         Ticket.removed_at.is_null(),
         # The open queue names its statuses as literals, not parameters, so that
@@ -186,6 +197,14 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
         conditions.append(Ticket.assignee.is_null())
     elif filters.assignee:
         conditions.append(Ticket.assignee == int(filters.assignee))
+    if filters.priorities:
+        conditions.append(Ticket.priority.is_in(filters.priorities))
+    if filters.sla:
+        now = _now()
+        if filters.sla == "breached":
+            conditions.append(Ticket.due_at <= now)
+        else:
+            conditions.append((Ticket.risk_at <= now) & (Ticket.due_at > now))
     where: Any = conditions[0]
     for condition in conditions[1:]:
         where = where & condition
@@ -221,7 +240,17 @@ async def queue_query(user: CurrentUser, filters: QueueFilters):
 
 
 def sort_column(filters: QueueFilters):
-    return Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at
+    """The column the queue is ordered by (then by id, the same way)."""
+    return {
+        "created_at": Ticket.created_at,
+        "due_at": Ticket.due_at,
+        "priority": Ticket.priority_rank,
+    }.get(filters.sort, Ticket.last_message_at)
+
+
+def sort_descending(filters: QueueFilters) -> bool:
+    """Soonest due first; newest, or most urgent, first otherwise."""
+    return filters.sort != "due_at"
 
 
 def _is_default_queue(filters: QueueFilters) -> bool:
@@ -233,6 +262,8 @@ def _is_default_queue(filters: QueueFilters) -> bool:
         and filters.customer is None
         and filters.service is None
         and not filters.assignee
+        and not filters.priorities
+        and not filters.sla
         and not filters.q.strip()
     )
 
@@ -270,7 +301,9 @@ async def queue(
     query = search.parse_query(filters.q)
     if query.terms:
         found = await search.search_tickets(
-            select, query, public_only=False, sort=sort_column(filters), limit=limit,
+            select, query, public_only=False,
+            sort=Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at,
+            limit=limit,
             offset=offset,
         )
         return QueuePage(
@@ -278,7 +311,8 @@ async def queue(
             ranked=found.ranked,
         )
     rows, next_cursor = await keyset_page(
-        select, sort=sort_column(filters), id_column=Ticket.id, limit=limit, cursor=cursor
+        select, sort=sort_column(filters), id_column=Ticket.id, limit=limit, cursor=cursor,
+        descending=sort_descending(filters),
     )
     total, capped = await _total(departments, filters, where)
     return QueuePage(
@@ -443,6 +477,7 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
         "services": services,
         "recent_tickets": recent,
         "events": events,
+        "rating": await satisfaction.rating_of(ticket_id),
     }
 
 
@@ -566,7 +601,9 @@ async def set_priority(*, actor: CurrentUser, ticket_id: int, priority: str) -> 
         _refuse_solved(row)
         if row["priority"] == priority:
             return
-        await Ticket.update({Ticket.priority: priority}).where(Ticket.id == ticket_id)
+        await Ticket.update(
+            {Ticket.priority: priority, Ticket.priority_rank: PRIORITY_RANKS[priority]}
+        ).where(Ticket.id == ticket_id)
         await record_event(
             ticket_id=ticket_id, kind=TicketEvent.Kind.priority, actor_id=actor.id,
             old_value=row["priority"], new_value=priority,
@@ -671,6 +708,11 @@ async def bulk_action(
                 await record_event(
                     ticket_id=ticket_id, kind=TicketEvent.Kind.removed, actor_id=actor.id
                 )
+                await audit.record(
+                    "ticket.trashed", target_type="ticket", target_id=ticket_id,
+                    target=f"#{ticket_id} {row['subject']}",
+                    before={"in_trash": False}, after={"in_trash": True},
+                )
             result.updated.append(ticket_id)
     return result
 
@@ -696,10 +738,15 @@ async def restore_ticket(*, actor: CurrentUser, ticket_id: int) -> None:
     if not actor.is_admin:
         raise NotFound("There is no such ticket in the trash.")
     async with write_transaction():
-        row = await Ticket.select(Ticket.id, Ticket.removed_at).where(
+        row = await Ticket.select(Ticket.id, Ticket.subject, Ticket.removed_at).where(
             Ticket.id == ticket_id
         ).first()
         if row is None or row["removed_at"] is None:
             raise NotFound("There is no such ticket in the trash.")
         await Ticket.update({Ticket.removed_at: None}).where(Ticket.id == ticket_id)
         await record_event(ticket_id=ticket_id, kind=TicketEvent.Kind.restored, actor_id=actor.id)
+        await audit.record(
+            "ticket.restored", target_type="ticket", target_id=ticket_id,
+            target=f"#{ticket_id} {row['subject']}",
+            before={"in_trash": True}, after={"in_trash": False},
+        )

@@ -13,6 +13,7 @@ from billdesk import queues, reply_templates
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.formatting import count
+from billdesk.sla import timers
 from billdesk.tables import Department, DepartmentMember, User
 from billdesk.validation import parse_id
 from billdesk.web import flashes
@@ -22,6 +23,13 @@ from billdesk.web.layout import render
 from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 50
+SORT_CHOICES = (
+    ("due_at", "Due soonest"),
+    ("priority", "Priority"),
+    ("last_message_at", "Last activity"),
+    ("created_at", "Created"),
+)
+SLA_CHOICES = (("breached", "Overdue"), ("at_risk", "At risk"))
 STATUS_CHOICES = (
     ("open", "Open (in progress and waiting)"),
     ("in_progress", "In progress"),
@@ -96,6 +104,8 @@ class DeskController(Controller):
         service: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
         sort: FromQuery[str | None] = None,
+        sla: FromQuery[str | None] = None,
+        priority: FromQuery[str | None] = None,
         cursor: CursorQuery = None,
         page: PageQuery = 1,
     ) -> Template | Redirect:
@@ -108,7 +118,8 @@ class DeskController(Controller):
             {
                 "id": id or "", "department": department or "", "status": status or "open",
                 "customer": customer or "", "assignee": assignee or "", "service": service or "",
-                "q": q or "", "sort": sort or "last_message_at",
+                "q": q or "", "sort": sort or "due_at", "sla": sla or "",
+                "priority": priority or "",
             },
             cursor=cursor,
             page=max(page, 1),
@@ -133,7 +144,8 @@ class DeskController(Controller):
                 customer=await queues.resolve_customer(user, chosen["customer"]),
                 assignee=chosen["assignee"] or None,
                 service=_id_or_none("service", chosen["service"]),
-                q=chosen["q"], sort=chosen["sort"],
+                q=chosen["q"], sort=chosen["sort"], sla=chosen.get("sla", ""),
+                priorities=[chosen["priority"]] if chosen.get("priority") else [],
             )
             found = await queues.queue(
                 user, filters, limit=PAGE_SIZE, cursor=cursor, offset=(page - 1) * PAGE_SIZE
@@ -177,6 +189,10 @@ class DeskController(Controller):
                 "assignee_options": [("me", "Me"), ("none", "Nobody")]
                 + [(c["id"], c["name"]) for c in colleagues],
                 "status_choices": STATUS_CHOICES,
+                "sort_choices": SORT_CHOICES,
+                "sla_choices": SLA_CHOICES,
+                "priority_choices": [(p, p.capitalize()) for p in queues.PRIORITIES],
+                "sla_states": {row["id"]: timers.sla_state(row) for row in found.items},
                 "result": result,
                 "errors": errors,
                 "back_url": page_url(**({"cursor": cursor} if cursor else {"page": page})),
@@ -193,10 +209,13 @@ class DeskController(Controller):
         raw_ids = form.getall("ids") if "ids" in form else []
         chosen = {
             key: str(form.get(f"filter_{key}", "") or "")
-            for key in ("id", "department", "status", "customer", "assignee", "service", "q", "sort")
+            for key in (
+                "id", "department", "status", "customer", "assignee", "service", "q", "sort",
+                "sla", "priority",
+            )
         }
         chosen["status"] = chosen["status"] or "open"
-        chosen["sort"] = chosen["sort"] or "last_message_at"
+        chosen["sort"] = chosen["sort"] or "due_at"
         action = str(form.get("action", ""))
         try:
             ids = [_id_or_none("ticket_ids", value) for value in raw_ids]

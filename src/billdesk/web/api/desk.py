@@ -73,6 +73,15 @@ def full_ticket(detail: dict[str, Any]) -> dict[str, Any]:
     ticket = detail["ticket"]
     answer = ticket_summary(ticket)
     answer["removed_at"] = rfc3339(ticket["removed_at"])
+    rating = detail.get("rating")
+    answer["rating"] = (
+        None if rating is None
+        else {
+            "score": rating["score"], "comment": rating["comment"],
+            "created_at": rfc3339(rating["created_at"]),
+            "updated_at": rfc3339(rating["updated_at"]),
+        }
+    )
     answer["customer"]["external_id"] = ticket["customer.external_id"]
     answer["customer"]["services"] = [
         {key: service[key] for key in ("id", "external_id", "name", "kind", "status")}
@@ -204,14 +213,19 @@ class DeskApiController(Controller):
         service: IdQuery = None,
         q: FromQuery[str | None] = None,
         sort: FromQuery[str] = "last_message_at",
+        sla: FromQuery[str | None] = None,
+        priority: FromQuery[list[str] | None] = None,
         limit: LimitQuery = None,
         cursor: CursorQuery = None,
     ) -> dict[str, Any]:
-        """The queue of the caller's departments; newest activity (or creation) first."""
+        """The queue of the caller's departments; newest activity (or creation) first,
+        soonest due first (`sort=due_at`) or most urgent first (`sort=priority`);
+        `sla=breached|at_risk` and `priority=high,urgent` filter."""
         user: CurrentUser = request.scope["user"]
         filters = queues.QueueFilters(
             id=id, department=department, statuses=_status_list(status), customer=customer,
-            assignee=assignee, service=service, q=q or "", sort=sort,
+            assignee=assignee, service=service, q=q or "", sort=sort, sla=sla or "",
+            priorities=_status_list(priority) if priority else [],
         )
         size = parse_limit(limit)
         query = search.parse_query(q)
