@@ -46,6 +46,7 @@ from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.passwords import PasswordController
 from billdesk.web.payments import PaymentsController
+from billdesk.web.reports import ReportsApiController, ReportsController
 from billdesk.web.security import SecurityController
 from billdesk.web.telegram import TelegramApiController, TelegramPagesController, telegram_webhook
 from billdesk.web.webhooks import stripe_webhook
@@ -93,6 +94,8 @@ def route_handlers() -> list:
         CustomerApiController,
         PersonalApiController,
         DeskApiController,
+        ReportsController,
+        ReportsApiController,
         AdminApiController,
         AdminJobsApiController,
         # Mail and passwords (docs/mail.md).

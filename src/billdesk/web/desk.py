@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from billdesk import queues, reply_templates
+from billdesk import presence, queues, reply_templates
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.formatting import count
@@ -17,7 +17,7 @@ from billdesk.sla import timers
 from billdesk.tables import Department, DepartmentMember, User
 from billdesk.validation import parse_id
 from billdesk.web import flashes
-from billdesk.web.api.desk import read_reply
+from billdesk.web.api.desk import read_reply, read_reply_guard
 from billdesk.web.flashes import flash
 from billdesk.web.layout import render
 from billdesk.web.params import CursorQuery, PageQuery
@@ -257,6 +257,7 @@ class DeskController(Controller):
         user = _user(request)
         await queues.visible_ticket(user, ticket_id, include_removed=True)
         await tickets.mark_read_by_staff(ticket_id=ticket_id)
+        await presence.mark_viewing(user, ticket_id)
         return await self._ticket_page(request, ticket_id)
 
     async def _ticket_page(
@@ -297,6 +298,8 @@ class DeskController(Controller):
                 "errors": errors or {},
                 "typed": typed or {},
                 "solved": ticket["status"] == queues.Status.solved.value,
+                "viewers": await presence.other_viewers(user, ticket_id),
+                "last_message_id": max((m["id"] for m in detail["messages"]), default=0),
             },
             active="desk",
             status_code=status_code,
@@ -340,17 +343,28 @@ class DeskController(Controller):
 
         user = _user(request)
         body, internal, files = await read_reply(request)
+        last_seen, force = await read_reply_guard(request)
 
         async def action() -> str:
             await queues.visible_ticket(user, ticket_id)
             await tickets.reply_as_staff(
-                ticket_id=ticket_id, author=user, body=body, internal=internal, files=files
+                ticket_id=ticket_id, author=user, body=body, internal=internal, files=files,
+                last_seen_message_id=last_seen, force=force,
             )
             return "Internal note added." if internal else "Reply sent to the customer."
 
         return await self._act(
-            request, ticket_id, action, {"body": body, "internal": internal}
+            request, ticket_id, action, {"body": body, "internal": internal, "seen": last_seen}
         )
+
+    @get("/tickets/{ticket_id:int}/presence", media_type="application/json")
+    async def presence(
+        self, request: Request, ticket_id: FromPath[int], typing: FromQuery[str | None] = None
+    ) -> dict[str, Any]:
+        """The open page's heartbeat: who else has the ticket open, the newest message."""
+        user = _user(request)
+        await queues.visible_ticket(user, ticket_id, include_removed=True)
+        return await presence.heartbeat(user, ticket_id, typing=typing == "1")
 
     @post("/tickets/{ticket_id:int}/assign")
     async def assign(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:

@@ -10,12 +10,14 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from billdesk import queues, reply_templates, search
+from billdesk import presence, queues, reply_templates, search
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.navigation import desk_counts
 from billdesk.sla import timers
 from billdesk.tables import Ticket
+from billdesk.validation import parse_id
 from billdesk.web.paging import page, parse_limit
 from billdesk.web.params import CursorQuery, Id, IdQuery, LimitQuery
 
@@ -255,9 +257,11 @@ class DeskApiController(Controller):
 
         user: CurrentUser = request.scope["user"]
         body, internal, files = await read_reply(request)
+        last_seen, force = await read_reply_guard(request)
         await queues.visible_ticket(user, ticket_id)
         message_id = await tickets.reply_as_staff(
-            ticket_id=ticket_id, author=user, body=body, internal=internal, files=files
+            ticket_id=ticket_id, author=user, body=body, internal=internal, files=files,
+            last_seen_message_id=last_seen, force=force,
         )
         detail = full_ticket(await queues.desk_ticket(user, ticket_id))
         message = next(m for m in detail["messages"] if m["id"] == _id_of(message_id))
@@ -301,6 +305,14 @@ class DeskApiController(Controller):
             "items": [{"id": c["id"], "name": c["name"], "email": c["email"]} for c in found],
             "next_cursor": None,
         }
+
+    @get("/tickets/{ticket_id:int}/presence")
+    async def presence(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
+        """Who else has the ticket open (and whether they are writing), and the newest
+        message's id; calling it marks the caller as viewing it."""
+        user: CurrentUser = request.scope["user"]
+        await queues.visible_ticket(user, ticket_id, include_removed=True)
+        return await presence.heartbeat(user, ticket_id)
 
     @get("/counts")
     async def counts(self, request: Request) -> dict[str, Any]:
@@ -389,6 +401,34 @@ async def placeholder_values(user: CurrentUser, ticket_id: int) -> tuple[dict[st
         "agent_name": user.name,
     }
     return values, row["department.id"]  # type: ignore[index]
+
+
+async def read_reply_guard(request: Request) -> tuple[int | None, bool]:
+    """`last_seen_message_id` and `force` of a reply (JSON or form; the body is read once
+    and kept by Litestar): the collision check of `reply_as_staff`."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()
+        raw_seen: Any = str(form.get("last_seen_message_id", "") or "").strip() or None
+        force: Any = str(form.get("force", "")).lower() in ("1", "true", "on", "yes")
+    else:
+        try:
+            data = msgspec.json.decode(await request.body())
+        except msgspec.DecodeError:
+            return None, False
+        if not isinstance(data, dict):
+            return None, False
+        raw_seen = data.get("last_seen_message_id")
+        force = data.get("force", False)
+        if not isinstance(force, bool):
+            raise ValidationFailed.field("force", tr("force must be true or false."))
+    if raw_seen is None:
+        return None, force
+    if isinstance(raw_seen, bool) or (not isinstance(raw_seen, (int, str))):
+        raise ValidationFailed.field(
+            "last_seen_message_id", tr("last_seen_message_id must be a message id.")
+        )
+    return parse_id("last_seen_message_id", str(raw_seen), what="message id"), force
 
 
 async def read_reply(request: Request) -> tuple[str, bool, list[Any]]:
