@@ -249,3 +249,20 @@ async def test_prices_are_typed_in_the_currency_s_units_and_saving_says_so(clien
             continue
         assert answer.status_code == 422 and 'id="f-ticket_price-error"' in answer.text
         assert message in answer.text, typed
+
+
+async def test_history_and_lists_use_the_pages_words_not_stored_values(client):
+    from billdesk.tables import TicketEvent
+
+    world = await make_world()
+    await TicketEvent.insert(TicketEvent(ticket=world.ticket, kind="status",
+                                         old_value="awaiting_payment", new_value="in_progress"))
+    await ReplyTemplate.insert(ReplyTemplate(title="Ref", body="About #{ticket_id}.",
+                                             scope="personal", owner=world.staff.id))
+    await login(client, world.staff.email)
+    page = await client.get(f"/desk/tickets/{world.ticket}")
+    assert "Awaiting payment → In progress" in page.text
+    assert "awaiting_payment" not in page.text
+    assert f"About #{world.ticket}." in page.text and "##" not in page.text
+    templates = await client.get("/desk/templates")
+    assert "Personal (only me)" in templates.text

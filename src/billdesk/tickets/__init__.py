@@ -43,6 +43,7 @@ from billdesk.tickets.reading import (
     customer_services,
     customer_tickets_query,
     service_label,
+    shown_status,
     thread,
     ticket_detail,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "reply_as_customer",
     "reply_as_staff",
     "service_label",
+    "shown_status",
     "staff_ticket",
     "thread",
     "ticket_detail",

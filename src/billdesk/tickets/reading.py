@@ -58,6 +58,14 @@ async def charges_by_ticket(ticket_ids: list[int]) -> dict[int, dict[str, Any]]:
     return {row["ticket"]: row for row in rows}
 
 
+def shown_status(status: str, charge: dict[str, Any] | None) -> str:
+    """The status a person reads: a ticket given up before it was paid is "cancelled",
+    though it is stored (and answered by the API) as solved."""
+    if status == Status.solved.value and charge and charge["status"] == "canceled":
+        return "cancelled"
+    return status
+
+
 async def thread(ticket_id: int, *, include_internal: bool) -> list[dict[str, Any]]:
     """The ticket's messages, oldest first, with their authors and attachments."""
     query = Message.select(
