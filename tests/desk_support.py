@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from billdesk.search import reindex_tickets
 from billdesk.tables import Message, Ticket
 from tests.factories import MadeUser, add_member, make_department, make_token, make_user
 
@@ -29,6 +30,7 @@ async def make_desk_ticket(
         Message(ticket=ticket_id, author=customer_id, body=body or subject, opening=True,
                 created_at=when)
     )
+    await reindex_tickets([ticket_id])
     return ticket_id
 
 

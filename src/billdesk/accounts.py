@@ -174,5 +174,20 @@ async def update_user(user_id: int, changes: dict, *, actor_id: int | None = Non
             await User.update(
                 {getattr(User, key): value for key, value in values.items()}
             ).where(User.id == user_id)
+        if "email" in values or "name" in values:
+            from billdesk import search
+
+            await search.reindex_customer(user_id)
         if "password_hash" in values or values.get("active") is False:
             await end_access(user_id)
+
+
+async def set_language(*, user_id: int, language: str) -> str:
+    """Choose the language a person reads billdesk in ("" follows their browser)."""
+    from billdesk.i18n import LANGUAGES, tr
+
+    chosen = language.strip().lower()
+    if chosen and chosen not in LANGUAGES:
+        raise ValidationFailed.field("language", tr("Choose one of the languages offered."))
+    await User.update({User.language: chosen}).where(User.id == user_id)
+    return chosen

@@ -14,6 +14,7 @@ from litestar.template import TemplateConfig
 
 from billdesk import jobs
 from billdesk.db import DB
+from billdesk.i18n import jinja as i18n_jinja
 from billdesk.settings import get_settings, resource_dir
 from billdesk.telegram import close_bots, warm_up
 from billdesk.web.account import AccountController
@@ -21,6 +22,7 @@ from billdesk.web.account_mail import MailPreferencesApiController, MailPreferen
 from billdesk.web.admin import AdminController
 from billdesk.web.admin_jobs import AdminJobsController
 from billdesk.web.admin_mail import AdminMailController
+from billdesk.web.admin_sla import AdminServiceLevelController
 from billdesk.web.api.admin import AdminApiController
 from billdesk.web.api.admin_jobs import AdminJobsApiController
 from billdesk.web.api.admin_mail import AdminMailApiController
@@ -37,6 +39,7 @@ from billdesk.web.finance import FinanceController
 from billdesk.web.guard import InputGuard
 from billdesk.web.headers import add_security_headers
 from billdesk.web.health import healthz
+from billdesk.web.language import LanguageController
 from billdesk.web.layout import install_filters
 from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.openapi import SwaggerPage, complete_on_startup
@@ -59,6 +62,11 @@ async def _close_pool() -> None:
         await DB.close_connection_pool()
 
 
+def _install_template_helpers(engine: JinjaTemplateEngine) -> None:
+    i18n_jinja.install(engine.engine)
+    install_filters(engine)
+
+
 def route_handlers() -> list:
     """Every controller of every area, listed once."""
     return [
@@ -71,12 +79,14 @@ def route_handlers() -> list:
         PaymentsApiController,
         FinanceApiController,
         AccountController,
+        LanguageController,
         ClientController,
         PersonalController,
         DeskController,
         FinanceController,
         AdminController,
         AdminJobsController,
+        AdminServiceLevelController,
         MeController,
         CustomerApiController,
         PersonalApiController,
@@ -117,8 +127,9 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
             SessionBoundCsrf(secret=settings.secret_key, secure=settings.secure_cookies),
         ],
         template_config=TemplateConfig(
-            directory=resource_dir("templates"), engine=JinjaTemplateEngine,
-            engine_callback=install_filters,
+            directory=resource_dir("templates"),
+            engine=JinjaTemplateEngine,
+            engine_callback=_install_template_helpers,
         ),
         openapi_config=OpenAPIConfig(
             title="billdesk",

@@ -43,6 +43,8 @@ class CurrentUser:
     email: str
     name: str
     role: str
+    # The language the person chose ("" = their browser's), see billdesk.i18n.
+    language: str = ""
 
     @property
     def is_customer(self) -> bool:
@@ -99,6 +101,7 @@ def _current(row: dict[str, Any], prefix: str = "") -> CurrentUser:
         email=row[f"{prefix}email"],
         name=row[f"{prefix}name"],
         role=row[f"{prefix}role"],
+        language=row.get(f"{prefix}language") or "",
     )
 
 
@@ -174,6 +177,7 @@ async def user_for_session(token: str) -> CurrentUser | None:
             Session.user.email,
             Session.user.name,
             Session.user.role,
+            Session.user.language,
             Session.user.active,
             Session.expires_at,
         )
@@ -218,6 +222,7 @@ async def user_for_api_token(secret: str) -> CurrentUser | None:
             ApiToken.user.email,
             ApiToken.user.name,
             ApiToken.user.role,
+            ApiToken.user.language,
             ApiToken.user.active,
             ApiToken.revoked_at,
         )

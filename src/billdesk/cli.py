@@ -306,6 +306,31 @@ def cmd_telegram_dev_server(args: argparse.Namespace) -> None:
           webhook_secret=args.webhook_secret)
 
 
+def cmd_i18n_extract(_: argparse.Namespace) -> None:
+    from billdesk.i18n.extract import POT_PATH, update
+
+    incomplete = update()
+    print(f"Wrote {POT_PATH} and merged it into each language's catalog.")
+    for language in incomplete:
+        print(f"{language}: some strings have no translation yet (billdesk i18n check lists them).")
+
+
+def cmd_i18n_check(_: argparse.Namespace) -> None:
+    from billdesk.i18n import LANGUAGES
+    from billdesk.i18n.extract import missing_translations, stale_entries
+
+    new, gone = stale_entries()
+    problems = [f"not in the catalog: {msgid!r}" for msgid, _ctx in sorted(new)]
+    problems += [f"in the catalog but in no source: {msgid!r}" for msgid, _ctx in sorted(gone)]
+    for language in LANGUAGES:
+        if language != "en":
+            problems += [f"{language}: no translation of {m!r}" for m in missing_translations(language)]
+    if problems:
+        print("\n".join(problems))
+        raise CommandFailed("the catalogs are out of date: run `billdesk i18n extract`, then translate")
+    print("The catalogs are up to date and every language is complete.")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="billdesk", description="The billdesk support desk.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -400,6 +425,16 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["customer", "staff", "finance", "admin"])
     create.add_argument("--password", required=True)
     create.set_defaults(run=cmd_user_create)
+
+    i18n = commands.add_parser("i18n", help="the translation catalogs").add_subparsers(
+        dest="action", required=True
+    )
+    i18n.add_parser(
+        "extract", help="collect the strings into messages.pot and merge it into each .po"
+    ).set_defaults(run=cmd_i18n_extract)
+    i18n.add_parser(
+        "check", help="fail when a catalog is out of date or a translation is missing"
+    ).set_defaults(run=cmd_i18n_check)
 
     token = commands.add_parser("token", help="manage API tokens").add_subparsers(
         dest="action", required=True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from billdesk import search
 from billdesk.accounts import EMAIL, check_email, check_name
 from billdesk.auth import Role
 from billdesk.errors import NotFound, ValidationFailed
@@ -250,6 +251,7 @@ async def upsert_customer(
         if stripe_customer_id is not None:
             changes[User.stripe_customer_id] = stripe_customer_id
         await User.update(changes).where(User.id == current["id"])
+        await search.reindex_customer(current["id"])
         return current["id"], False
 
 
@@ -292,6 +294,7 @@ async def upsert_service(
             ).returning(Service.id)
             return rows[0]["id"], True
         await Service.update(values).where(Service.id == current["id"])
+        await search.reindex_service(current["id"])
         return current["id"], False
 
 

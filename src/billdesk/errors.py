@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from billdesk.i18n import tr
+
 
 class DeskError(Exception):
-    """A refused action. `errors` maps a field name to a message for the person."""
+    """A refused action. `errors` maps a field name to a message for the person.
+
+    `title`, `detail` and the messages are `tr()` strings where they are written, so
+    the web layer shows them in the language of whoever is asking."""
 
     code = "validation_error"
     status = 422
-    title = "The request is not valid"
+    title: str = tr("The request is not valid")
 
     def __init__(
         self,
@@ -32,7 +37,7 @@ class DeskError(Exception):
 class ValidationFailed(DeskError):
     code = "validation_error"
     status = 422
-    title = "Some fields are not valid"
+    title = tr("Some fields are not valid")
 
     @classmethod
     def field(cls, field: str, message: str) -> ValidationFailed:
@@ -42,70 +47,70 @@ class ValidationFailed(DeskError):
 class NotFound(DeskError):
     code = "not_found"
     status = 404
-    title = "Not found"
+    title = tr("Not found")
 
 
 class Forbidden(DeskError):
     code = "forbidden"
     status = 403
-    title = "Forbidden"
+    title = tr("Forbidden")
 
 
 class PaymentConfirmationRequired(DeskError):
     code = "payment_confirmation_required"
     status = 402
-    title = "This ticket will be charged"
+    title = tr("This ticket will be charged")
 
 
 class PriceChanged(DeskError):
     code = "price_changed"
     status = 409
-    title = "The price has changed"
+    title = tr("The price has changed")
 
 
 class TicketClosed(DeskError):
     code = "ticket_closed"
     status = 409
-    title = "The ticket is solved"
+    title = tr("The ticket is solved")
 
 
 class InvalidTransition(DeskError):
     code = "invalid_transition"
     status = 409
-    title = "Not possible in the ticket's current status"
+    title = tr("Not possible in the ticket's current status")
 
 
 class AttachmentRejected(DeskError):
     code = "attachment_rejected"
     status = 422
-    title = "An attachment was rejected"
+    title = tr("An attachment was rejected")
 
 
 class PayloadTooLarge(DeskError):
     code = "payload_too_large"
     status = 413
-    title = "Too large"
+    title = tr("Too large")
 
 
 class RateLimited(DeskError):
     code = "rate_limited"
     status = 429
-    title = "Too many attempts"
+    title = tr("Too many attempts")
 
 
 class PaymentsUnavailable(DeskError):
     code = "payments_unavailable"
     status = 503
-    title = "Payments are unavailable"
+    title = tr("Payments are unavailable")
 
 
 class SupportDisabled(DeskError):
     code = "support_disabled"
     status = 403
-    title = "Support is switched off"
+    title = tr("Support is switched off")
 
 
 class PaymentInProgress(DeskError):
     code = "payment_in_progress"
     status = 409
-    title = "A payment is in progress"
+    title = tr("A payment is in progress")

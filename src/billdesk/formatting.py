@@ -1,8 +1,10 @@
 """How numbers, counts, money and times read for a person: the one place to change them.
 
 Pages, mails and messages format through these functions (templates through the
-filters of the same names), so a later switch to locale-aware formatting is made
-here alone.
+filters of the same names). They write in the language being rendered (the
+person's, see billdesk.i18n) with Babel's locale data: 1,500.00 USD in English,
+1 500,00 USD in Russian. Counts of things in a sentence are `tr_n()`/`ngettext`
+(docs/i18n.md), so the noun agrees in every language.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import re
 from collections.abc import Iterable
 from decimal import Decimal
 
-from babel.numbers import get_currency_name, get_currency_precision
+from babel.numbers import format_decimal, get_currency_name, get_currency_precision
+
+from billdesk.i18n import babel_locale, current_language, tr, tr_n
 
 
 def count(number: int, noun: str, plural: str | None = None) -> str:
@@ -28,12 +32,24 @@ def currency_digits(currency: str) -> int:
     return get_currency_precision(currency.upper())
 
 
-def money(amount: int | None, currency: str | None) -> str:
-    """Minor units as a person reads them: '15.00 USD', '500 JPY'."""
+def number(value: int | Decimal | float, language: str | None = None) -> str:
+    """A number as the person's locale writes it: 1,500 (en), 1 500 (ru)."""
+    return format_decimal(value, locale=babel_locale(language or current_language()))
+
+
+def money(amount: int | None, currency: str | None, language: str | None = None) -> str:
+    """Minor units as a person reads them: '15.00 USD', '500 JPY'; '1 500,00 USD' in Russian."""
     code = (currency or "").upper()
     if not code:
-        return str(amount or 0)
-    return f"{major_units(amount or 0, code)} {code}"
+        return number(amount or 0, language)
+    digits = currency_digits(code)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    value = format_decimal(
+        Decimal(amount or 0).scaleb(-digits),
+        format=pattern,
+        locale=babel_locale(language or current_language()),
+    )
+    return f"{value} {code}"
 
 
 def major_units(amount: int, currency: str) -> str:
@@ -68,13 +84,20 @@ def parse_money(text: str, currency: str) -> int:
         typed = typed.replace(",", "")  # '1,500' in a currency without three decimal places
     if not _AMOUNT.match(typed):
         example = major_units(20 * 10**digits, currency)
-        raise MoneyFormatError(f"Type an amount like {example}.")
+        raise MoneyFormatError(tr("Type an amount like %(example)s.", example=example))
     whole, _, fraction = typed.replace(",", ".").partition(".")
     if len(fraction) > digits:
         if digits == 0:
-            raise MoneyFormatError(f"{currency.upper()} has no fractions: type a whole number.")
+            raise MoneyFormatError(
+                tr("%(currency)s has no fractions: type a whole number.", currency=currency.upper())
+            )
         raise MoneyFormatError(
-            f"{currency.upper()} has {count(digits, 'decimal place')}: type at most that many."
+            tr_n(
+                "%(currency)s has %(num)s decimal place: type at most that many.",
+                "%(currency)s has %(num)s decimal places: type at most that many.",
+                digits,
+                currency=currency.upper(),
+            )
         )
     return int(whole) * 10**digits + int((fraction or "0").ljust(digits, "0") or "0")
 
@@ -86,6 +109,6 @@ def currency_options(codes: Iterable[str]) -> list[tuple[str, str]]:
 
 def _currency_name(code: str) -> str:
     try:
-        return get_currency_name(code.upper(), locale="en")
+        return get_currency_name(code.upper(), locale=babel_locale(current_language()))
     except (ValueError, LookupError):
         return code.upper()

@@ -20,6 +20,7 @@ from billdesk import clock, jobs
 from billdesk.accounts import EMAIL, check_password, end_access
 from billdesk.auth import CurrentUser, hash_password, normalize_email, verify_password
 from billdesk.errors import DeskError, NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import OutgoingMail, PasswordToken, Session, User
 from billdesk.tickets.lifecycle import locked_row, write_transaction
 
@@ -38,7 +39,7 @@ RESET_REQUESTED = "passwords.reset_requested"
 class LinkNotValid(DeskError):
     code = "not_found"
     status = 404
-    title = "This link does not work any more"
+    title = tr("This link does not work any more")
 
 
 NOT_VALID = (

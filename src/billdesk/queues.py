@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from billdesk import clock
+from billdesk import clock, search
 from billdesk.auth import CurrentUser, Role
-from billdesk.db import DB
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
 from billdesk.tables import (
     Attachment,
@@ -109,11 +108,23 @@ class QueueFilters:
                 errors["assignee"] = "The assignee must be 'me', 'none' or a user id."
         if self.sort not in SORTS:
             errors["sort"] = "Sort by last_message_at or created_at."
-        if len(self.q) > 200:
-            errors["q"] = "Search for at most 200 characters."
+        try:
+            search.parse_query(self.q)
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
         if errors:
             raise ValidationFailed(next(iter(errors.values())), errors=errors)
 
+
+SLA_COLUMNS = (
+    Ticket.first_response_due_at,
+    Ticket.first_response_at,
+    Ticket.next_response_due_at,
+    Ticket.resolution_due_at,
+    Ticket.due_at,
+    Ticket.due_kind,
+    Ticket.risk_at,
+)
 
 QUEUE_COLUMNS = (
     Ticket.id,
@@ -136,6 +147,7 @@ QUEUE_COLUMNS = (
     Ticket.assignee.name,
     Ticket.service.id,
     Ticket.service.name,
+    *SLA_COLUMNS,
 )
 
 
@@ -161,13 +173,6 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
         conditions.append(Ticket.assignee.is_null())
     elif filters.assignee:
         conditions.append(Ticket.assignee == int(filters.assignee))
-    if filters.q.strip():
-        # The text is a bound parameter; only LIKE's own wildcards are escaped away.
-        text = filters.q.strip().replace("%", "").replace("_", " ")
-        if DB.engine_type == "postgres":
-            conditions.append(Ticket.subject.ilike(f"%{text}%"))
-        else:
-            conditions.append(Ticket.subject.like(f"%{text}%"))  # SQLite LIKE ignores ASCII case
     where: Any = conditions[0]
     for condition in conditions[1:]:
         where = where & condition
@@ -177,8 +182,9 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
 @dataclass
 class QueuePage:
     items: list[dict[str, Any]]
-    total: int
+    total: int | None
     has_more: bool
+    snippets: dict[int, search.Snippet] = field(default_factory=dict)
 
 
 async def queue_query(user: CurrentUser, filters: QueueFilters):
@@ -199,11 +205,24 @@ def sort_column(filters: QueueFilters):
 async def queue(
     user: CurrentUser, filters: QueueFilters, *, limit: int = 50, offset: int = 0
 ) -> QueuePage:
-    """One page of the user's queue and the total: a fixed three queries, whatever the size."""
+    """One page of the user's queue and the total: a fixed three queries, whatever the size.
+
+    With search words in `filters.q` the page is ranked by how well each ticket
+    matches, carries each one's matching passage, and has no total."""
     built = await queue_query(user, filters)
     if built is None:
         return QueuePage(items=[], total=0, has_more=False)
     select, where = built
+    query = search.parse_query(filters.q)
+    if query.terms:
+        # Search results are ranked and have no exact total (it would cost a full count).
+        found = await search.search_tickets(
+            select, query, public_only=False, sort=sort_column(filters), limit=limit,
+            offset=offset,
+        )
+        return QueuePage(
+            items=found.rows, total=None, has_more=found.has_more, snippets=found.snippets
+        )
     rows = await (
         select.order_by(sort_column(filters), ascending=False)
         .order_by(Ticket.id, ascending=False)
@@ -212,6 +231,18 @@ async def queue(
     )
     total = await Ticket.count().where(where)
     return QueuePage(items=rows[:limit], total=total, has_more=len(rows) > limit)
+
+
+async def jump_target(user: CurrentUser, q: str) -> int | None:
+    """The ticket a search for `#1042` or `1042` names, if the user may work it; else None."""
+    number = search.parse_query(q).ticket_number
+    if number is None or number > 2**31 - 1:
+        return None
+    try:
+        await visible_ticket(user, number)
+    except NotFound:
+        return None
+    return number
 
 
 # ---------------------------------------------------------------- the ticket page

@@ -32,6 +32,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+"""A deadline that never comes: a ticket whose clock is not running."""
+
+
 class User(Table, tablename="users", db=DB):
     class Role(str, enum.Enum):
         customer = "customer"
@@ -50,6 +54,10 @@ class User(Table, tablename="users", db=DB):
         help_text="The customer's id in the billing system.",
     )
     stripe_customer_id = Varchar(length=100, null=True, default=None, index=True)
+    language = Varchar(
+        length=10, default="",
+        help_text="The language chosen on the account page (en, ru); empty: the browser's.",
+    )
     created_at = Timestamptz(default=TimestamptzNow())
 
     @classmethod
@@ -222,6 +230,51 @@ class Ticket(Table, tablename="tickets", db=DB):
         help_text="Opened by mail beyond the quota: nothing is charged until the customer "
         "confirms the price on the web.",
     )
+    # Service levels (billdesk.sla): the clock runs while the ticket waits for support.
+    sla_paid = Boolean(default=False, help_text="Paid: the department's paid targets apply.")
+    clock_started_at = Timestamptz(
+        null=True, default=None, index=True,
+        help_text="When the clock first ran: opening, or payment for a paid ticket.",
+    )
+    clock_running_since = Timestamptz(
+        null=True, default=None, help_text="Null while the clock is paused or stopped."
+    )
+    clock_elapsed_seconds = Integer(
+        default=0, help_text="Business seconds the clock ran before clock_running_since."
+    )
+    first_response_due_at = Timestamptz(null=True, default=None)
+    first_response_at = Timestamptz(null=True, default=None, index=True)
+    first_response_seconds = Integer(
+        null=True, default=None, help_text="Business seconds from the clock's start to the answer."
+    )
+    first_response_met = Boolean(null=True, default=None, help_text="Null: no target applied.")
+    next_response_due_at = Timestamptz(null=True, default=None)
+    resolution_due_at = Timestamptz(
+        null=True, default=None, help_text="While the clock runs; null while it is paused."
+    )
+    solved_at = Timestamptz(null=True, default=None, index=True)
+    resolution_seconds = Integer(
+        null=True, default=None, help_text="Business seconds the clock ran until solved."
+    )
+    resolution_met = Boolean(null=True, default=None, help_text="Null: no target applied.")
+    due_at = Timestamptz(
+        default=NEVER, index=True,
+        help_text="The nearest running deadline; NEVER (9999-12-31) while none runs, so the "
+        "queue's due-time sort is one index.",
+    )
+    due_kind = Varchar(length=20, default="", help_text="first_response, next_response, resolution.")
+    risk_at = Timestamptz(
+        null=True, default=None, index=True, help_text="When the nearest deadline becomes at risk."
+    )
+    risk_told = Boolean(default=False, help_text="Escalated as at risk for the current deadline.")
+    breach_told = Boolean(default=False, help_text="Escalated as breached for the current deadline.")
+    sla_told = Varchar(
+        length=400, default="",
+        help_text="Escalations already made, e.g. 'first_response:at_risk,resolution:breached'.",
+    )
+    reminded_at = Timestamptz(
+        null=True, default=None, help_text="Inactivity reminder sent to the customer."
+    )
     type = Varchar(length=10, choices=Type, default=Type.ticket, index=True)
     opened_by = ForeignKey(
         User, null=True, default=None,
@@ -269,6 +322,21 @@ class Attachment(Table, tablename="attachments", db=DB):
     size = Integer()
     storage_name = Varchar(length=100, unique=True, help_text="Random name under the upload dir.")
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class TicketSearch(Table, tablename="ticket_search", db=DB):
+    """Each ticket's searchable text, rewritten by every write path that changes it
+    (billdesk.search). PostgreSQL adds a weighted `document` tsvector with a GIN index;
+    SQLite an FTS5 table kept in step by triggers (the migration creates both)."""
+
+    id: Serial
+    ticket = ForeignKey(Ticket, unique=True, index=True)
+    customer = ForeignKey(User, index=True)
+    public_text = Text(
+        default="",
+        help_text="Subject, public messages, their attachment names, customer and service.",
+    )
+    internal_text = Text(default="", help_text="Internal notes and their attachment names.")
 
 
 class QuotaCounter(Table, tablename="quota_counters", db=DB):
@@ -391,6 +459,9 @@ class TicketEvent(Table, tablename="ticket_events", db=DB):
         removed = "removed"
         restored = "restored"
         archived = "archived"
+        sla = "sla"
+        automation = "automation"
+        rating = "rating"
         message_deleted = "message_deleted"
         request = "request"
 
@@ -425,6 +496,10 @@ class Notification(Table, tablename="notifications", db=DB):
         payment_failed = "payment_failed"
         payment_succeeded = "payment_succeeded"
         refund_issued = "refund_issued"
+        sla_at_risk = "sla_at_risk"
+        sla_breached = "sla_breached"
+        inactivity_reminder = "inactivity_reminder"
+        rating_request = "rating_request"
         ticket_opened = "ticket_opened"
         request_decided = "request_decided"
         webhook_disabled = "webhook_disabled"
@@ -521,6 +596,13 @@ class MailPreference(Table, tablename="mail_preferences", db=DB):
     new_ticket = Boolean(default=True, help_text="Staff: a new ticket in one of their departments.")
     customer_reply = Boolean(default=True, help_text="Staff: the customer answered on their ticket.")
     paid_ticket = Boolean(default=True, help_text="Staff: a paid ticket joined their queue.")
+    sla_escalation = Boolean(
+        default=True, help_text="Staff: a ticket of theirs is at risk of or past its target."
+    )
+    inactivity_reminder = Boolean(
+        default=True, help_text="Customers: a ticket waiting for them closes tomorrow."
+    )
+    rating_request = Boolean(default=True, help_text="Customers: rate a solved ticket.")
 
 
 class OutgoingMail(Table, tablename="outgoing_mails", db=DB):
@@ -656,6 +738,48 @@ class TelegramDelivery(Table, tablename="telegram_deliveries", db=DB):
     sent_at = Timestamptz(default=TimestamptzNow(), index=True)
 
 
+class ServiceLevel(Table, tablename="service_levels", db=DB):
+    """A department's business hours, targets, escalation rule and auto-close (billdesk.sla)."""
+
+    class Rule(str, enum.Enum):
+        none = ""
+        raise_priority = "raise_priority"
+        reassign = "reassign"
+
+    class Stage(str, enum.Enum):
+        at_risk = "at_risk"
+        breached = "breached"
+
+    id: Serial
+    department = ForeignKey(Department, unique=True, index=True)
+    hours = JSON(
+        default="{}",
+        help_text="{timezone, always, week: {mon: ['09:00-17:00'], …}, holidays: ['2026-12-25']}",
+    )
+    targets = JSON(
+        default="{}",
+        help_text="{priority: {first_response, next_response, resolution}} in business minutes.",
+    )
+    paid_targets = JSON(default="{}", help_text="The same for paid tickets; empty: as targets.")
+    at_risk_percent = Integer(default=80, help_text="Share of a target after which it is at risk.")
+    rule = Varchar(length=20, choices=Rule, default=Rule.none)
+    rule_stage = Varchar(length=10, choices=Stage, default=Stage.breached)
+    reassign_to = ForeignKey(User, null=True, default=None)
+    auto_close_days = Integer(default=0, help_text="Days waiting for the customer; 0: never.")
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class TicketRating(Table, tablename="ticket_ratings", db=DB):
+    """The customer's rating of a solved ticket: one per ticket, changeable for 7 days."""
+
+    id: Serial
+    ticket = ForeignKey(Ticket, unique=True, index=True)
+    department = ForeignKey(Department, index=True)
+    agent = ForeignKey(User, null=True, default=None, index=True, help_text="Assignee when rated.")
+    score = Integer(help_text="1 to 5.")
+    comment = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    updated_at = Timestamptz(default=TimestamptzNow())
 class LoginLink(Table, tablename="login_links", db=DB):
     """A single-use sign-in link the billing panel asked for (billdesk.login_links)."""
 

@@ -319,7 +319,7 @@ async def test_the_new_ticket_form_offers_suspended_and_cancelled_services_with_
     )
     assert answer.status_code == 302
     shown = await customer_client.get(answer.headers["location"])
-    assert "web-7 (Suspended)" in shown.text
+    assert "web-7 (suspended)" in shown.text
 
 
 async def test_words_and_counts_read_right(customer_client):

@@ -20,6 +20,7 @@ from piccolo.query import Select
 from billdesk import clock
 from billdesk.db import DB
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.jobs.registry import Periodic, registered
 from billdesk.settings import get_settings
 from billdesk.tables import Job, JobSchedule
@@ -34,7 +35,7 @@ PRUNE_BATCH = 5000
 
 
 class JobNotFailed(InvalidTransition):
-    title = "Not possible in the job's current status"
+    title = tr("Not possible in the job's current status")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from piccolo.query import Select
 
 from billdesk import clock, jobs
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.jobs.store import attempt_limit
 from billdesk.mail import compose, smtp
 from billdesk.settings import get_settings
@@ -31,7 +32,7 @@ THREAD_REFERENCES = 5
 
 
 class MailNotRetriable(InvalidTransition):
-    title = "Not possible in the mail's current status"
+    title = tr("Not possible in the mail's current status")
 
 
 def _loads(value: Any) -> dict:

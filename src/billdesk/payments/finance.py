@@ -353,4 +353,4 @@ def parse_amount(field: str, text: str, currency: str) -> int | None:
     try:
         return formatting.parse_money(text, currency)
     except formatting.MoneyFormatError as exc:
-        raise ValidationFailed.field(field, str(exc)) from None
+        raise ValidationFailed.field(field, exc.args[0]) from None

@@ -13,6 +13,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from billdesk.errors import DeskError
+from billdesk.i18n import tr
 from billdesk.settings import get_settings
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 class TelegramUnavailable(DeskError):
     code = "telegram_unavailable"
     status = 503
-    title = "Telegram is not available"
+    title = tr("Telegram is not available")
 
 
 # One Bot per event loop and (token, API base): its HTTP session belongs to the

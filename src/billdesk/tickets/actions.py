@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from billdesk import attachments, notifications
+from billdesk import attachments, notifications, search
 from billdesk.attachments import Upload
 from billdesk.auth import CurrentUser
 from billdesk.errors import (
@@ -189,6 +189,7 @@ async def delete_own_reply(*, ticket_id: int, message_id: int, customer: Current
         await Ticket.update({Ticket.answers: Ticket.answers - 1}).where(
             (Ticket.id == ticket_id) & (Ticket.answers > 0)
         )
+        await search.reindex_tickets([ticket_id])
 
 
 async def mark_read_by_customer(ticket_id: int) -> None:

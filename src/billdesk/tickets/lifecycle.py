@@ -16,7 +16,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import LockStrength
 from piccolo.table import Table
 
-from billdesk import attachments, clock, outbox
+from billdesk import attachments, clock, outbox, search
 from billdesk.db import DB
 from billdesk.errors import (
     InvalidTransition,
@@ -125,12 +125,17 @@ async def record_event(
     """Add a line to the ticket's history (call inside the action's transaction).
 
     Openings, status moves and assignments are also published to the channels
-    (`billdesk.outbox`), so every write path that records them tells them.
+    (`billdesk.outbox`), so every write path that records them tells them; openings,
+    status moves, priorities and transfers move the ticket's service-level clock
+    (`billdesk.sla.timers`).
     """
     old, new = str(old_value or "")[:200], str(new_value or "")[:200]
     await TicketEvent.insert(
         TicketEvent(ticket=ticket_id, actor=actor_id, kind=kind, old_value=old, new_value=new)
     )
+    from billdesk.sla.timers import on_ticket_event
+
+    await on_ticket_event(ticket_id=ticket_id, kind=kind, old=old, new=new)
     published = PUBLISHED_EVENTS.get(TicketEvent.Kind(kind))
     if published == outbox.TICKET_OPENED:
         await outbox.publish(published, ticket_id=ticket_id, actor_id=actor_id, status=new)
@@ -188,6 +193,7 @@ async def add_message(
     await attachments.insert_rows(
         ticket_id=ticket_id, message_id=message_id, files=files, storage_names=storage_names
     )
+    await search.reindex_tickets([ticket_id])
     if not opening:
         author = await User.select(User.role).where(User.id == author_id).first()
         await outbox.publish(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billdesk import attachments, quotas
+from billdesk import attachments, quotas, search
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.tables import Department, Message, Service, Ticket
 from billdesk.tickets.lifecycle import Status
@@ -32,6 +32,34 @@ def customer_tickets_query(
         Ticket.service.id.as_alias("service_id"),
         Ticket.service.name.as_alias("service_name"),
     ).where(condition)
+
+
+async def search_customer_tickets(
+    customer_id: int, q: str, *, status: str | None = None, department_id: int | None = None,
+    archived: bool = False, limit: int = 50, offset: int = 0,
+) -> search.Results:
+    """The customer's own tickets matching the search, best first, with the matching passage.
+
+    Only public text is searched: a customer never finds a ticket by an internal note,
+    and never anyone else's ticket."""
+    select = customer_tickets_query(
+        customer_id, status=status, department_id=department_id, archived=archived
+    )
+    return await search.search_tickets(
+        select, search.parse_query(q), public_only=True, sort=Ticket.last_message_at,
+        limit=limit, offset=offset,
+    )
+
+
+async def customer_jump_target(customer_id: int, q: str) -> int | None:
+    """The customer's own ticket that a search for `#1042` or `1042` names, else None."""
+    number = search.parse_query(q).ticket_number
+    if number is None or number > 2**31 - 1:
+        return None
+    exists = await Ticket.exists().where(
+        (Ticket.id == number) & (Ticket.customer == customer_id) & Ticket.removed_at.is_null()
+    )
+    return number if exists else None
 
 
 def check_status_filter(value: str | None) -> str | None:

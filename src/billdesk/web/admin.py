@@ -18,7 +18,6 @@ from billdesk.web import flashes
 from billdesk.web.layout import render
 
 PERIOD_OPTIONS = [("month", "Calendar month"), ("year", "Calendar year"), ("lifetime", "Lifetime")]
-CURRENCY_OPTIONS = formatting.currency_options(departments.CURRENCIES)
 ROLE_OPTIONS = [(role, role.capitalize()) for role in Role.ALL]
 
 
@@ -54,7 +53,7 @@ def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[st
                 typed["ticket_price"], values["currency"]
             )
         except formatting.MoneyFormatError as exc:
-            errors["ticket_price"] = str(exc)
+            errors["ticket_price"] = exc.args[0]
     return typed, values, errors
 
 
@@ -95,7 +94,7 @@ class AdminController(Controller):
                                    "currency": "usd", "ticket_price": "0"},
                 "errors": errors or {},
                 "period_options": PERIOD_OPTIONS,
-                "currency_options": CURRENCY_OPTIONS,
+                "currency_options": formatting.currency_options(departments.CURRENCIES),
             },
             active="admin_departments",
             status_code=status_code,
@@ -140,7 +139,7 @@ class AdminController(Controller):
                     for user in candidates if user["id"] not in member_ids
                 ],
                 "period_options": PERIOD_OPTIONS,
-                "currency_options": CURRENCY_OPTIONS,
+                "currency_options": formatting.currency_options(departments.CURRENCIES),
             },
             active="admin_departments",
             status_code=status_code,

@@ -86,35 +86,53 @@ class ClientController(Controller):
         status: FromQuery[str | None] = None,
         department: FromQuery[str | None] = None,
         archived: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
         page: PageQuery = 1,
-    ) -> Template:
-        """The customer's tickets, newest activity first, with filters."""
+    ) -> Template | Redirect:
+        """The customer's tickets, newest activity first, with filters; with `q`, the
+        tickets matching the search, best first (`#1042` opens that ticket)."""
         user = _user(request)
         chosen_status = status if status in {value for value, _ in STATUS_OPTIONS} else None
         department_id = parse_id("department", department, what="department id")
         show_archived = archived in ("1", "true", "on", "yes")
         page_number = page
-        total = await tickets.customer_tickets_query(
-            user.id, status=chosen_status, department_id=department_id, archived=show_archived,
-            columns=False,
-        )
-        rows = await (
-            tickets.customer_tickets_query(
-                user.id, status=chosen_status, department_id=department_id, archived=show_archived
+        text = (q or "").strip()
+        snippets: dict[int, Any] = {}
+        if text:
+            if page_number <= 1 and (
+                target := await tickets.customer_jump_target(user.id, text)
+            ) is not None:
+                return Redirect(path=f"/tickets/{target}", status_code=303)
+            found = await tickets.search_customer_tickets(
+                user.id, text, status=chosen_status, department_id=department_id,
+                archived=show_archived, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE,
             )
-            .order_by(tickets.Ticket.last_message_at, ascending=False)
-            .order_by(tickets.Ticket.id, ascending=False)
-            .limit(PAGE_SIZE)
-            .offset((page_number - 1) * PAGE_SIZE)
-        )
+            rows, snippets = found.rows, found.snippets
+            total = None
+            pages = page_number + (1 if found.has_more else 0)
+        else:
+            total = await tickets.customer_tickets_query(
+                user.id, status=chosen_status, department_id=department_id,
+                archived=show_archived, columns=False,
+            )
+            rows = await (
+                tickets.customer_tickets_query(
+                    user.id, status=chosen_status, department_id=department_id,
+                    archived=show_archived,
+                )
+                .order_by(tickets.Ticket.last_message_at, ascending=False)
+                .order_by(tickets.Ticket.id, ascending=False)
+                .limit(PAGE_SIZE)
+                .offset((page_number - 1) * PAGE_SIZE)
+            )
+            pages = max(math.ceil(total / PAGE_SIZE), 1)
         charges = await tickets.charges_by_ticket([row["id"] for row in rows])
         for row in rows:
             row["shown_status"] = tickets.shown_status(row["status"], charges.get(row["id"]))
-        pages = max(math.ceil(total / PAGE_SIZE), 1)
         query = {
             key: value
             for key, value in (
-                ("status", chosen_status), ("department", department_id),
+                ("q", text), ("status", chosen_status), ("department", department_id),
                 ("archived", "1" if show_archived else None),
             )
             if value
@@ -130,7 +148,7 @@ class ClientController(Controller):
                 )
             )
         ).order_by(Department.name)
-        any_ticket = total > 0 or bool(query) or await tickets.Ticket.exists().where(
+        any_ticket = bool(total) or bool(query) or await tickets.Ticket.exists().where(
             tickets.Ticket.customer == user.id
         )
         return await render(
@@ -138,12 +156,16 @@ class ClientController(Controller):
             "client/tickets.html",
             {
                 "tickets": rows,
+                "snippets": snippets,
                 "total": total,
                 "page": page_number,
                 "pages": pages,
                 "prev_url": page_url(page_number - 1) if page_number > 1 else None,
                 "next_url": page_url(page_number + 1) if page_number < pages else None,
-                "filters": {"status": chosen_status, "department": department_id, "archived": show_archived},
+                "filters": {
+                    "status": chosen_status, "department": department_id,
+                    "archived": show_archived, "q": text,
+                },
                 "filtered": bool(query),
                 "support_on": await support_enabled(),
                 "any_ticket": any_ticket,
@@ -262,6 +284,7 @@ class ClientController(Controller):
                 "ticket": ticket,
                 "messages": messages,
                 "charge": charges.get(ticket_id),
+                "shown_status": tickets.shown_status(ticket["status"], charges.get(ticket_id)),
                 "errors": errors or {},
                 "typed": typed or {},
                 "solved": ticket["status"] == tickets.Status.solved,

@@ -98,7 +98,11 @@ class DeskController(Controller):
         q: FromQuery[str | None] = None,
         sort: FromQuery[str | None] = None,
         page: PageQuery = 1,
-    ) -> Template:
+    ) -> Template | Redirect:
+        if q and page <= 1:
+            target = await queues.jump_target(_user(request), q)
+            if target is not None:
+                return Redirect(path=f"/desk/tickets/{target}", status_code=303)
         return await self._queue_page(
             request,
             {
@@ -135,7 +139,9 @@ class DeskController(Controller):
             errors.update(exc.errors)
             found = queues.QueuePage(items=[], total=0, has_more=False)
             status_code = exc.status
-        pages = max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+        pages = (
+            max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1) if found.total is not None else None
+        )
         kept = {key: value for key, value in chosen.items() if value}
 
         def page_url(number: int) -> str:
@@ -148,6 +154,7 @@ class DeskController(Controller):
             "desk/queue.html",
             {
                 "tickets": found.items,
+                "snippets": found.snippets,
                 "total": found.total,
                 "page": page,
                 "pages": pages,

@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from billdesk.errors import DeskError
+from billdesk.i18n import current_language, set_request_language, tr, translate
 from billdesk.settings import get_settings
 from billdesk.web.middleware import API_PREFIX
 
@@ -34,27 +35,27 @@ CODES = {
 }
 
 TITLES = {
-    400: "The request is not valid",
-    401: "Log in to continue",
-    403: "You may not do this",
-    404: "Not found",
-    405: "Method not allowed",
-    413: "Too large",
-    422: "Some fields are not valid",
-    429: "Too many attempts",
-    500: "Something went wrong on our side",
-    503: "Temporarily unavailable",
+    400: tr("The request is not valid"),
+    401: tr("Log in to continue"),
+    403: tr("You may not do this"),
+    404: tr("Not found"),
+    405: tr("Method not allowed"),
+    413: tr("Too large"),
+    422: tr("Some fields are not valid"),
+    429: tr("Too many attempts"),
+    500: tr("Something went wrong on our side"),
+    503: tr("Temporarily unavailable"),
 }
 
 FRIENDLY = {
-    401: "Log in to continue.",
-    403: "Your account may not open this page.",
-    404: "There is nothing here. The page may have moved, or the address may be mistyped.",
-    413: "What you sent is too large.",
-    500: "The error has been logged. Try again in a moment; if it keeps happening, contact us.",
+    401: tr("Log in to continue."),
+    403: tr("Your account may not open this page."),
+    404: tr("There is nothing here. The page may have moved, or the address may be mistyped."),
+    413: tr("What you sent is too large."),
+    500: tr("The error has been logged. Try again in a moment; if it keeps happening, contact us."),
 }
 
-CSRF_MESSAGE = (
+CSRF_MESSAGE = tr(
     "This form has expired or was sent from another site. "
     "Go back, reload the page and send it again."
 )
@@ -70,9 +71,17 @@ def problem(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"status": status, "title": title, "detail": detail, "code": code}
+    language = current_language()
+    body: dict[str, Any] = {
+        "status": status,
+        "title": translate(title, language),
+        "detail": translate(detail, language),
+        "code": code,
+    }
     if errors:
-        body["errors"] = errors
+        body["errors"] = [
+            {**error, "message": translate(error["message"], language)} for error in errors
+        ]
     body.update(extra or {})
     return Response(
         content=body,
@@ -138,6 +147,8 @@ def _is_api(request: Request) -> bool:
 
 def handle_exception(request: Request, exc: Exception) -> Response[Any]:
     """The one exception handler of the app."""
+    # An unknown path fails before any middleware ran: go by the browser's language.
+    set_request_language(request.scope)
     if isinstance(exc, DeskError):
         if _is_api(request):
             return problem_for(exc)
@@ -161,7 +172,7 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
                     errors=errors,
                 )
             return _error_page(
-                request, 400, TITLES[400], "Some of what was sent is not valid.", errors
+                request, 400, TITLES[400], tr("Some of what was sent is not valid."), errors
             )
         if status == 403 and "csrf" in detail.lower():
             detail = CSRF_MESSAGE
@@ -169,8 +180,8 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
             return problem(
                 status,
                 code=CODES.get(status, "validation_error"),
-                title=TITLES.get(status, "Error"),
-                detail=detail if status < 500 else TITLES.get(status, "Error"),
+                title=TITLES.get(status, tr("Error")),
+                detail=detail if status < 500 else TITLES.get(status, tr("Error")),
                 headers={**headers, "WWW-Authenticate": "Bearer"} if status == 401 else headers,
             )
         if status == 401:
@@ -179,11 +190,11 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
                 target += "?" + request.url.query
             return Redirect(path=f"/login?next={quote(target, safe='')}")
         if status >= 500:
-            return _error_page(request, status, TITLES.get(status, "Error"), FRIENDLY[500])
+            return _error_page(request, status, TITLES.get(status, tr("Error")), FRIENDLY[500])
         if status == 404:
             detail = FRIENDLY[404]
         return _error_page(
-            request, status, TITLES.get(status, "Error"), detail or FRIENDLY.get(status, ""),
+            request, status, TITLES.get(status, tr("Error")), detail or FRIENDLY.get(status, ""),
             headers=headers,
         )
 

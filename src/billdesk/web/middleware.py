@@ -8,6 +8,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from billdesk.auth import SESSION_COOKIE, user_for_api_token, user_for_session
+from billdesk.i18n import set_request_language
 
 API_PREFIX = "/api/v1"
 
@@ -50,6 +51,7 @@ class AuthMiddleware(ASGIMiddleware):
                 user = await user_for_session(token)
         scope["user"] = user
         scope["auth"] = None
+        set_request_language(scope)
         await next_app(scope, receive, send)
 
 

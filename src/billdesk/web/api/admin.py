@@ -15,6 +15,7 @@ from billdesk import accounts, departments, queues
 from billdesk.auth import CurrentUser, requires_admin
 from billdesk.errors import NotFound
 from billdesk.navigation import support_enabled
+from billdesk.sla import policy
 from billdesk.tables import Service, User
 from billdesk.web.api.desk import rfc3339
 from billdesk.web.params import Amount, Id
@@ -152,6 +153,18 @@ class AdminApiController(Controller):
     ) -> dict[str, Any]:
         await departments.update_department(department_id, _given(data))
         return await department_out(department_id)
+
+    @get("/departments/{department_id:int}/service-level")
+    async def show_service_level(self, department_id: FromPath[int]) -> dict[str, Any]:
+        """Business hours, targets, escalation rule and auto-close (docs/sla.md)."""
+        return await policy.service_level(department_id)
+
+    @put("/departments/{department_id:int}/service-level")
+    async def set_service_level(
+        self, department_id: FromPath[int], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Replace the fields given; each bad value answers 422 naming its field."""
+        return await policy.set_service_level(department_id, data)
 
     @post("/departments/{department_id:int}/members", status_code=HTTP_201_CREATED)
     async def add_member(self, department_id: FromPath[int], data: JSONBody[MemberIn]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import File
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from billdesk import attachments, notifications, tickets
+from billdesk import attachments, notifications, search, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
 from billdesk.errors import ValidationFailed
 from billdesk.quotas import Price, QuotaStatus
@@ -93,6 +93,16 @@ class TicketSummary(msgspec.Struct):
     answers: int
     unread: bool
     charge: ChargeOut | None
+
+
+class SnippetOut(msgspec.Struct):
+    html: str
+
+
+class TicketFound(TicketSummary):
+    """A search result: the summary and the passage that matched, matches in <mark>."""
+
+    snippet: SnippetOut | None = None
 
 
 class AttachmentOut(msgspec.Struct):
@@ -299,6 +309,28 @@ def _department_filter(value: str | None) -> int | None:
     return parse_id("department", value, what="department id")
 
 
+async def _search_own_tickets(
+    user: CurrentUser, q: str, *, status: str | None, department_id: int | None,
+    archived: bool, limit: int, cursor: str | None,
+) -> ListOf:
+    offset = search.parse_offset_cursor(cursor)
+    found = await tickets.search_customer_tickets(
+        user.id, q, status=status, department_id=department_id, archived=archived,
+        limit=limit, offset=offset,
+    )
+    charges = await tickets.charges_by_ticket([row["id"] for row in found.rows])
+    items = []
+    for row in found.rows:
+        summary = _summary(row, charges.get(row["id"]))
+        snippet = found.snippets.get(row["id"])
+        items.append(TicketFound(
+            **msgspec.structs.asdict(summary),
+            snippet=SnippetOut(html=str(snippet.html)) if snippet else None,
+        ))
+    next_cursor = search.offset_cursor(offset + limit) if found.has_more else None
+    return ListOf(items=items, next_cursor=next_cursor)
+
+
 # ------------------------------------------------------------------ controllers
 
 
@@ -345,8 +377,16 @@ class CustomerApiController(Controller):
         archived: FromQuery[str | None] = None,
         limit: LimitQuery = None,
         cursor: CursorQuery = None,
+        q: FromQuery[str | None] = None,
     ) -> ListOf:
-        """The caller's tickets, newest activity first."""
+        """The caller's tickets, newest activity first; with `q`, the ones matching the
+        search, best first, each with its matching `snippet`."""
+        if q and q.strip():
+            return await _search_own_tickets(
+                _user(request), q, status=tickets.check_status_filter(status),
+                department_id=_department_filter(department), archived=_archived(archived),
+                limit=parse_limit(limit), cursor=cursor,
+            )
         query = tickets.customer_tickets_query(
             _user(request).id, status=tickets.check_status_filter(status),
             department_id=_department_filter(department), archived=_archived(archived),

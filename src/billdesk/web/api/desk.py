@@ -10,10 +10,11 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from billdesk import queues, reply_templates
+from billdesk import queues, reply_templates, search
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
 from billdesk.navigation import desk_counts
+from billdesk.sla import timers
 from billdesk.tables import Ticket
 from billdesk.web.paging import keyset_page, page, parse_limit
 from billdesk.web.params import CursorQuery, Id, IdQuery, LimitQuery
@@ -48,6 +49,23 @@ def ticket_summary(row: dict[str, Any]) -> dict[str, Any]:
         "last_author_role": row["last_author_role"],
         "answers": row["answers"],
         "unread": row["unread_by_staff"],
+        **sla_fields(row),
+    }
+
+
+def sla_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The ticket's service-level deadlines and where the nearest one stands."""
+    state = timers.sla_state(row)
+    return {
+        "first_response_due_at": rfc3339(row["first_response_due_at"]),
+        "first_response_at": rfc3339(row["first_response_at"]),
+        "next_response_due_at": rfc3339(row["next_response_due_at"]),
+        "resolution_due_at": rfc3339(row["resolution_due_at"]),
+        "sla": {
+            "state": state.state,
+            "due_at": rfc3339(state.due_at),
+            "target": row["due_kind"] or None,
+        },
     }
 
 
@@ -97,6 +115,27 @@ def full_ticket(detail: dict[str, Any]) -> dict[str, Any]:
         for event in detail["events"]
     ]
     return answer
+
+
+async def _search_answer(
+    user: CurrentUser, filters: queues.QueueFilters, query: search.SearchQuery, size: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """A ranked page of search results, each with its `snippet`; `jump_to` is the ticket a
+    bare number names, when the caller may work it."""
+    offset = search.parse_offset_cursor(cursor)
+    found = await queues.queue(user, filters, limit=size, offset=offset)
+    items = []
+    for row in found.items:
+        item = ticket_summary(row)
+        snippet = found.snippets.get(row["id"])
+        item["snippet"] = (
+            {"html": str(snippet.html), "internal": snippet.internal} if snippet else None
+        )
+        items.append(item)
+    next_cursor = search.offset_cursor(offset + size) if found.has_more else None
+    jump_to = await queues.jump_target(user, query.text)
+    return {**page(items, next_cursor), "total": None, "jump_to": jump_to}
 
 
 def _status_list(status: list[str] | None) -> list[str]:
@@ -173,6 +212,9 @@ class DeskApiController(Controller):
             assignee=assignee, service=service, q=q or "", sort=sort,
         )
         size = parse_limit(limit)
+        query = search.parse_query(q)
+        if query:
+            return await _search_answer(user, filters, query, size, cursor)
         built = await queues.queue_query(user, filters)
         if built is None:
             return {**page([], None), "total": 0}

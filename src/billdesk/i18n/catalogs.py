@@ -1,0 +1,112 @@
+"""The message catalogs (read from the committed .po files when first needed) and `Text`."""
+
+from __future__ import annotations
+
+import gettext as _gettext
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+# The languages a person may choose, in their own words; English is the source.
+LANGUAGES: dict[str, str] = {"en": "English", "ru": "Русский"}
+DEFAULT_LANGUAGE = "en"
+DOMAIN = "messages"
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+
+def supported(language: str | None) -> str | None:
+    """The language code if billdesk speaks it, else None."""
+    code = (language or "").strip().lower().replace("_", "-").split("-")[0]
+    return code if code in LANGUAGES else None
+
+
+def po_path(language: str) -> Path:
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@cache
+def translations(language: str) -> _gettext.NullTranslations:
+    """The catalog of a language, compiled in memory from its .po, so a fresh clone
+    needs no build step; English (and anything unknown) is the source text itself."""
+    code = supported(language) or DEFAULT_LANGUAGE
+    path = po_path(code)
+    if code == DEFAULT_LANGUAGE or not path.exists():
+        return _gettext.NullTranslations()
+    with path.open("rb") as po:
+        catalog = read_po(po, locale=code, domain=DOMAIN)
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(fp=compiled, domain=DOMAIN)
+
+
+@cache
+def babel_locale(language: str) -> Locale:
+    return Locale.parse(supported(language) or DEFAULT_LANGUAGE)
+
+
+def gettext(language: str, message: str) -> str:
+    return translations(language).gettext(message)
+
+
+def ngettext(language: str, singular: str, plural: str, n: int) -> str:
+    return translations(language).ngettext(singular, plural, n)
+
+
+class Text(str):
+    """A string marked for translation, reading as English until it is translated.
+
+    `translate(text, language)` gives it in a language; its parameters may be
+    `Text` themselves and are translated into the same language.
+    """
+
+    __slots__ = ("msgid", "n", "params", "plural")
+    msgid: str
+    plural: str | None
+    n: int | None
+    params: dict[str, Any]
+
+    def __new__(
+        cls, msgid: str, plural: str | None = None, n: int | None = None, **params: Any
+    ) -> Text:
+        if plural is not None:
+            params.setdefault("num", n)
+        english = msgid if plural is None or n == 1 else plural
+        self = super().__new__(cls, english % params if params else english)
+        self.msgid, self.plural, self.n, self.params = msgid, plural, n, params
+        return self
+
+    def __reduce__(self) -> Any:
+        return (str, (str(self),))
+
+    def in_language(self, language: str) -> str:
+        if self.plural is not None:
+            text = ngettext(language, self.msgid, self.plural, self.n or 0)
+        else:
+            text = gettext(language, self.msgid)
+        if not self.params:
+            return text
+        return text % {key: translate(value, language) for key, value in self.params.items()}
+
+
+def tr(message: str, **params: Any) -> Text:
+    """Mark `message` for translation; `%(name)s` placeholders take `params`."""
+    return Text(message, **params)
+
+
+def tr_n(singular: str, plural: str, n: int, **params: Any) -> Text:
+    """A message that agrees with the count `n` (`%(num)s` in it is `n`)."""
+    return Text(singular, plural, n, **params)
+
+
+def translate(value: Any, language: str) -> Any:
+    """`value` in `language` when it is a `Text`; anything else as it is."""
+    if isinstance(value, Text):
+        return value.in_language(language)
+    return value

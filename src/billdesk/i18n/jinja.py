@@ -1,0 +1,83 @@
+"""gettext in templates: Jinja's i18n extension, answering in the language of the page.
+
+One environment serves every request at once, so the gettext callables do not hold
+a catalog: they look up the language being rendered (`billdesk.i18n.choice`) each
+time they run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
+
+from billdesk.i18n.catalogs import LANGUAGES, Text, supported, translations
+from billdesk.i18n.choice import current_language
+
+
+def context_language(context: Context) -> str:
+    """The language a template renders in: its `language`, else the current one.
+
+    Macros imported without context see no `request`, so the current language
+    (set once per request, or around a mail) is what they go by."""
+    chosen = supported(context.get("language"))
+    if chosen:
+        return chosen
+    return current_language()
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return translations(context_language(context)).gettext(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return translations(context_language(context)).ngettext(singular, plural, n)
+
+
+@pass_context
+def _pgettext(context: Context, msgctxt: str, message: str) -> str:
+    return translations(context_language(context)).pgettext(msgctxt, message)
+
+
+@pass_context
+def _npgettext(context: Context, msgctxt: str, singular: str, plural: str, n: int) -> str:
+    return translations(context_language(context)).npgettext(msgctxt, singular, plural, n)
+
+
+@pass_context
+def _finalize(context: Context, value: Any) -> Any:
+    # `{{ text }}` of a tr() string from Python (a flash, a field error, a label) is
+    # shown in the page's language.
+    if isinstance(value, Text):
+        return value.in_language(context_language(context))
+    return value
+
+
+@pass_context
+def _translated(context: Context, value: Any) -> Any:
+    """`value | translated`: a tr() string in the page's language before a filter works on it."""
+    if isinstance(value, Text):
+        return value.in_language(context_language(context))
+    return value
+
+
+@pass_context
+def _page_language(context: Context) -> str:
+    return context_language(context)
+
+
+def install(env: Environment) -> Environment:
+    """Give `env` gettext (`_`, `ngettext`, `{% trans %}`) in the language of each render."""
+    env.add_extension("jinja2.ext.i18n")
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        _gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext
+    )
+    env.finalize = _finalize
+    env.filters["translated"] = _translated
+    env.globals["page_language"] = _page_language
+    env.globals["LANGUAGES"] = LANGUAGES
+    return env
