@@ -38,7 +38,7 @@ from billdesk.web.errors import handle_exception
 from billdesk.web.finance import FinanceController
 from billdesk.web.guard import InputGuard
 from billdesk.web.headers import add_security_headers
-from billdesk.web.health import healthz
+from billdesk.web.health import favicon, healthz
 from billdesk.web.language import LanguageController
 from billdesk.web.layout import install_filters
 from billdesk.web.middleware import AuthMiddleware
@@ -71,6 +71,7 @@ def route_handlers() -> list:
     """Every controller of every area, listed once."""
     return [
         healthz,
+        favicon,
         stripe_webhook,
         telegram_webhook,
         TelegramApiController,
@@ -135,7 +136,8 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
             title="billdesk",
             version="1",
             path="/api/docs",
-            render_plugins=[SwaggerPage()],
+            render_plugins=[SwaggerPage.offline()],
+            use_handler_docstrings=True,
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
             ),
