@@ -46,6 +46,7 @@ from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.passwords import PasswordController
 from billdesk.web.payments import PaymentsController
 from billdesk.web.telegram import TelegramApiController, TelegramPagesController, telegram_webhook
+from billdesk.web.time_zone import TimeZoneController
 from billdesk.web.webhooks import stripe_webhook
 
 # Five attachments of 5 MB and a message, with room for the multipart framing.
@@ -81,6 +82,7 @@ def route_handlers() -> list:
         FinanceApiController,
         AccountController,
         LanguageController,
+        TimeZoneController,
         ClientController,
         PersonalController,
         DeskController,

@@ -45,6 +45,8 @@ class CurrentUser:
     role: str
     # The language the person chose ("" = their browser's), see billdesk.i18n.
     language: str = ""
+    # The time zone the person chose ("" = their browser's), see billdesk.formatting.
+    time_zone: str = ""
 
     @property
     def is_customer(self) -> bool:
@@ -102,6 +104,7 @@ def _current(row: dict[str, Any], prefix: str = "") -> CurrentUser:
         name=row[f"{prefix}name"],
         role=row[f"{prefix}role"],
         language=row.get(f"{prefix}language") or "",
+        time_zone=row.get(f"{prefix}time_zone") or "",
     )
 
 
@@ -178,6 +181,7 @@ async def user_for_session(token: str) -> CurrentUser | None:
             Session.user.name,
             Session.user.role,
             Session.user.language,
+            Session.user.time_zone,
             Session.user.active,
             Session.expires_at,
         )
@@ -223,6 +227,7 @@ async def user_for_api_token(secret: str) -> CurrentUser | None:
             ApiToken.user.name,
             ApiToken.user.role,
             ApiToken.user.language,
+            ApiToken.user.time_zone,
             ApiToken.user.active,
             ApiToken.revoked_at,
         )

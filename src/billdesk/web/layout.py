@@ -29,6 +29,11 @@ def install_filters(engine: JinjaTemplateEngine) -> None:
     """The template filters that format for a person: `money`, `count`."""
     engine.engine.filters["money"] = formatting.money
     engine.engine.filters["count"] = formatting.count
+    engine.engine.filters["when"] = formatting.when
+    engine.engine.filters["when_zoned"] = formatting.when_zoned
+    engine.engine.filters["day"] = formatting.day
+    engine.engine.globals["current_time_zone"] = formatting.current_time_zone
+    engine.engine.globals["TIME_ZONES"] = [(zone, zone) for zone in formatting.time_zones()]
 
 
 def current_user(request: Request) -> CurrentUser | None:

@@ -7,7 +7,9 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from billdesk import formatting
 from billdesk.auth import SESSION_COOKIE, user_for_api_token, user_for_session
+from billdesk.formatting import TIME_ZONE_COOKIE
 from billdesk.i18n import set_request_language
 
 API_PREFIX = "/api/v1"
@@ -52,6 +54,11 @@ class AuthMiddleware(ASGIMiddleware):
         scope["user"] = user
         scope["auth"] = None
         set_request_language(scope)
+        # Pages show times in the person's zone; the API stays in UTC.
+        formatting.use_time_zone(
+            "UTC" if path.startswith(API_PREFIX)
+            else (user.time_zone if user and user.time_zone else _cookie(scope, TIME_ZONE_COOKIE))
+        )
         await next_app(scope, receive, send)
 
 
