@@ -48,6 +48,7 @@ from billdesk.tickets.reading import (
     shown_status,
     thread,
     ticket_detail,
+    ticket_payment,
 )
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "staff_ticket",
     "thread",
     "ticket_detail",
+    "ticket_payment",
     "usable_department",
     "write_transaction",
 ]

@@ -19,7 +19,7 @@ from litestar.response import File, Redirect, Template
 
 from billdesk import attachments, notifications, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
-from billdesk.errors import DeskError
+from billdesk.errors import DeskError, NotFound
 from billdesk.formatting import count
 from billdesk.navigation import support_enabled
 from billdesk.quotas import QuotaStatus
@@ -284,6 +284,7 @@ class ClientController(Controller):
                 "ticket": ticket,
                 "messages": messages,
                 "charge": charges.get(ticket_id),
+                "payment": await tickets.ticket_payment(ticket_id),
                 "shown_status": tickets.shown_status(ticket["status"], charges.get(ticket_id)),
                 "errors": errors or {},
                 "typed": typed or {},
@@ -315,6 +316,20 @@ class ClientController(Controller):
                 status_code=exc.status,
             )
         return flashes.saved(request, f"/tickets/{ticket_id}", done)
+
+    @get("/tickets/{ticket_id:int}/receipt")
+    async def receipt(self, request: Request, ticket_id: FromPath[int]) -> Template:
+        """A printable receipt of what the ticket cost, with its refunds."""
+        user = _user(request)
+        await tickets.customer_ticket(ticket_id, user.id)
+        payment = await tickets.ticket_payment(ticket_id)
+        if payment is None or payment["paid_at"] is None:
+            raise NotFound("This ticket has no payment to give a receipt for.")
+        return await render(
+            request, "client/receipt.html",
+            {"ticket": await tickets.ticket_detail(ticket_id), "payment": payment},
+            active="tickets",
+        )
 
     @post("/tickets/{ticket_id:int}/reply")
     async def reply(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
