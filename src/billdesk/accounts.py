@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from billdesk import clock
+from billdesk import audit, clock
 from billdesk.auth import MAX_PASSWORD, Role, hash_password, normalize_email
 from billdesk.db import write_transaction
 from billdesk.errors import NotFound, ValidationFailed
@@ -102,16 +102,22 @@ async def create_user(
         errors["email"] = "A user with this email exists already."
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
-    rows = await User.insert(
-        User(
-            email=email,
-            name=check_name(name),
-            role=role,
-            password_hash=hash_password(password) if password else "",
-            active=active,
-            external_id=external_id,
+    async with write_transaction():
+        rows = await User.insert(
+            User(
+                email=email,
+                name=check_name(name),
+                role=role,
+                password_hash=hash_password(password) if password else "",
+                active=active,
+                external_id=external_id,
+            )
+        ).returning(User.id)
+        await audit.record(
+            "user.created", target_type="user", target_id=rows[0]["id"], target=email,
+            after={"email": email, "name": check_name(name), "role": role, "active": active,
+                   "password": "set" if password else "none"},
         )
-    ).returning(User.id)
     return rows[0]["id"]
 
 
@@ -126,8 +132,14 @@ async def end_access(user_id: int) -> None:
 async def deactivate_user(user_id: int) -> None:
     """Deactivate a user: their sessions end and their tokens stop working at once."""
     async with write_transaction():
+        row = await User.select(User.email, User.active).where(User.id == user_id).first()
         await User.update({User.active: False}).where(User.id == user_id)
         await end_access(user_id)
+        if row is not None and row["active"]:
+            await audit.record(
+                "user.updated", target_type="user", target_id=user_id, target=row["email"],
+                before={"active": True}, after={"active": False},
+            )
 
 
 async def update_user(user_id: int, changes: dict, *, actor_id: int | None = None) -> None:
@@ -137,7 +149,9 @@ async def update_user(user_id: int, changes: dict, *, actor_id: int | None = Non
     API tokens in the same transaction. An admin (`actor_id`) cannot deactivate
     themselves or take away their own admin role.
     """
-    current = await User.select(User.id).where(User.id == user_id).first()
+    current = await User.select(
+        User.id, User.email, User.name, User.role, User.active
+    ).where(User.id == user_id).first()
     if current is None:
         raise NotFound("There is no such user.")
     values: dict = {}
@@ -180,6 +194,15 @@ async def update_user(user_id: int, changes: dict, *, actor_id: int | None = Non
             await search.reindex_customer(user_id)
         if "password_hash" in values or values.get("active") is False:
             await end_access(user_id)
+        shown = {key: value for key, value in values.items() if key != "password_hash"}
+        before, after = audit.changes(current, shown)
+        if "password_hash" in values:
+            before["password"], after["password"] = "old", "set by an admin"
+        if after:
+            await audit.record(
+                "user.updated", target_type="user", target_id=user_id, target=current["email"],
+                before=before, after=after,
+            )
 
 
 async def set_language(*, user_id: int, language: str) -> str:

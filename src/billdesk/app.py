@@ -31,6 +31,7 @@ from billdesk.web.api.desk import DeskApiController
 from billdesk.web.api.finance import FinanceApiController
 from billdesk.web.api.me import MeController
 from billdesk.web.api.payments import PaymentsApiController
+from billdesk.web.audit import AuditApiController, AuditController
 from billdesk.web.client import ClientController, PersonalController
 from billdesk.web.csrf import SessionBoundCsrf
 from billdesk.web.desk import DeskController
@@ -45,6 +46,7 @@ from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.passwords import PasswordController
 from billdesk.web.payments import PaymentsController
+from billdesk.web.security import SecurityController
 from billdesk.web.telegram import TelegramApiController, TelegramPagesController, telegram_webhook
 from billdesk.web.time_zone import TimeZoneController
 from billdesk.web.webhooks import stripe_webhook
@@ -102,6 +104,10 @@ def route_handlers() -> list:
         MailPreferencesApiController,
         AdminMailController,
         AdminMailApiController,
+        # Two-factor sign-in, sessions and the audit log (docs/security.md).
+        SecurityController,
+        AuditController,
+        AuditApiController,
         create_static_files_router(path="/static", directories=[resource_dir("static")]),
     ]
 

@@ -14,9 +14,10 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from billdesk import clock, login_throttle
+from billdesk import audit, clock, login_throttle
+from billdesk.db import write_transaction
 from billdesk.errors import ValidationFailed
-from billdesk.tables import ApiToken, Session, User
+from billdesk.tables import ApiToken, User
 
 SESSION_COOKIE = "billdesk_session"
 MAX_EMAIL = 254
@@ -136,61 +137,25 @@ async def authenticate(*, email: str, password: str, ip: str) -> CurrentUser:
     row = await User.select().where(User.email == email).first()
     # An unknown email is checked against a dummy hash, so both answers take as long.
     if not verify_password(row["password_hash"] if row else "", password) or row is None:
+        await _refused(email, row, ip, "wrong email or password")
         raise LoginRefused("The email or the password is not right.", 401)
     await login_throttle.succeeded(attempt)
     if not row["active"]:
+        await _refused(email, row, ip, "account disabled")
         raise LoginRefused("This account is disabled. Contact your hosting provider.", 403)
     return _current(row)
 
 
-# --------------------------------------------------------------- sessions
-
-
-async def start_session(
-    *, user_id: int, ip: str = "", user_agent: str = ""
-) -> tuple[str, datetime]:
-    """A new session for the user: the cookie value (shown once) and its expiry."""
-    from billdesk.settings import get_settings
-
-    token = secrets.token_urlsafe(32)
-    expires_at = _now() + timedelta(days=get_settings().session_days)
-    await Session.insert(
-        Session(
-            token_hash=_digest(token),
-            user=user_id,
-            expires_at=expires_at,
-            ip=ip.replace("\x00", "")[:64],
-            user_agent=user_agent.replace("\x00", "")[:300],
-        )
+async def _refused(email: str, row: dict[str, Any] | None, ip: str, reason: str) -> None:
+    """A refused sign-in goes in the audit log, under the email that was typed."""
+    actor = audit.Actor(
+        row["id"] if row else None, email, ip, audit.current_actor().user_agent
     )
-    return token, expires_at
-
-
-async def end_session(token: str) -> None:
-    await Session.delete().where(Session.token_hash == _digest(token))
-
-
-async def user_for_session(token: str) -> CurrentUser | None:
-    """The active user of an unexpired session, in one query."""
-    if not token or len(token) > 100:
-        return None
-    row = (
-        await Session.select(
-            Session.user.id,
-            Session.user.email,
-            Session.user.name,
-            Session.user.role,
-            Session.user.language,
-            Session.user.time_zone,
-            Session.user.active,
-            Session.expires_at,
+    async with write_transaction():
+        await audit.record(
+            "login.failed", target_type="user", target_id=row["id"] if row else None,
+            target=email, after={"reason": reason}, actor=actor,
         )
-        .where(Session.token_hash == _digest(token))
-        .first()
-    )
-    if row is None or not row["user.active"] or row["expires_at"] <= _now():
-        return None
-    return _current(row, "user.")
 
 
 # ------------------------------------------------------------- API tokens
@@ -198,30 +163,69 @@ async def user_for_session(token: str) -> CurrentUser | None:
 TOKEN_PREFIX = "bd_"  # noqa: S105  (a label, not a secret)
 
 
-async def create_api_token(*, user_id: int, name: str = "") -> tuple[int, str]:
-    """A new API token for the user: its id and the secret, which is shown only once."""
+# The time between two writes of a token's last_used_at: a busy script costs no write per call.
+TOKEN_TOUCH_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    user: CurrentUser
+    read_only: bool
+
+
+async def create_api_token(
+    *, user_id: int, name: str = "", read_only: bool = False
+) -> tuple[int, str]:
+    """A new API token for the user: its id and the secret, which is shown only once.
+
+    A read-only token may only read (GET, HEAD); the creation is audited."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    rows = await ApiToken.insert(
-        ApiToken(user=user_id, name=name[:100], token_hash=_digest(secret), prefix=secret[:10])
-    ).returning(ApiToken.id)
-    return rows[0]["id"], secret
+    async with write_transaction():
+        rows = await ApiToken.insert(
+            ApiToken(
+                user=user_id, name=name[:100], token_hash=_digest(secret), prefix=secret[:10],
+                read_only=read_only,
+            )
+        ).returning(ApiToken.id)
+        token_id = rows[0]["id"]
+        owner = await User.select(User.email).where(User.id == user_id).first()
+        await audit.record(
+            "token.created", target_type="token", target_id=token_id,
+            target=f"{owner['email'] if owner else user_id}: {name[:100] or secret[:10]}",
+            after={"name": name[:100], "prefix": secret[:10], "read_only": read_only},
+        )
+    return token_id, secret
 
 
 async def revoke_api_token(token_id: int) -> bool:
-    rows = (
-        await ApiToken.update({ApiToken.revoked_at: _now()})
-        .where((ApiToken.id == token_id) & ApiToken.revoked_at.is_null())
-        .returning(ApiToken.id)
-    )
+    """Revoke a token (audited); False when it was revoked already or does not exist."""
+    async with write_transaction():
+        rows = (
+            await ApiToken.update({ApiToken.revoked_at: _now()})
+            .where((ApiToken.id == token_id) & ApiToken.revoked_at.is_null())
+            .returning(ApiToken.id)
+        )
+        if rows:
+            row = await ApiToken.select(
+                ApiToken.name, ApiToken.prefix, ApiToken.user.email
+            ).where(ApiToken.id == token_id).first()
+            assert row is not None
+            await audit.record(
+                "token.revoked", target_type="token", target_id=token_id,
+                target=f"{row['user.email']}: {row['name'] or row['prefix']}",
+                before={"revoked": False}, after={"revoked": True},
+            )
     return bool(rows)
 
 
-async def user_for_api_token(secret: str) -> CurrentUser | None:
-    """The active user owning this unrevoked token, in one query."""
+async def token_for(secret: str) -> TokenUse | None:
+    """The active user owning this unrevoked token, in one query (and a write of
+    `last_used_at` at most once a minute)."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     row = (
         await ApiToken.select(
+            ApiToken.id,
             ApiToken.user.id,
             ApiToken.user.email,
             ApiToken.user.name,
@@ -230,13 +234,24 @@ async def user_for_api_token(secret: str) -> CurrentUser | None:
             ApiToken.user.time_zone,
             ApiToken.user.active,
             ApiToken.revoked_at,
+            ApiToken.read_only,
+            ApiToken.last_used_at,
         )
         .where(ApiToken.token_hash == _digest(secret))
         .first()
     )
     if row is None or row["revoked_at"] is not None or not row["user.active"]:
         return None
-    return _current(row, "user.")
+    now = _now()
+    if row["last_used_at"] is None or row["last_used_at"] + TOKEN_TOUCH_EVERY <= now:
+        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["id"])
+    return TokenUse(user=_current(row, "user."), read_only=row["read_only"])
+
+
+async def user_for_api_token(secret: str) -> CurrentUser | None:
+    """The active user owning this unrevoked token."""
+    use = await token_for(secret)
+    return use.user if use else None
 
 
 # ----------------------------------------------------------------- guards

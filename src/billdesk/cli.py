@@ -22,6 +22,7 @@ class CommandFailed(Exception):
 
 
 async def _with_db(work: Callable[[], Awaitable[Any]]) -> Any:
+    from billdesk import audit
     from billdesk.db import DB
     from billdesk.settings import get_settings
 
@@ -29,7 +30,9 @@ async def _with_db(work: Callable[[], Awaitable[Any]]) -> Any:
     if pooled:
         await DB.start_connection_pool(min_size=1, max_size=2)  # type: ignore[call-arg]
     try:
-        return await work()
+        # What a command changes is recorded in the audit log as done from the command line.
+        with audit.acting(audit.Actor(email="command line", ip="local")):
+            return await work()
     finally:
         if pooled:
             await DB.close_connection_pool()
@@ -162,7 +165,9 @@ def cmd_token_create(args: argparse.Namespace) -> None:
             raise CommandFailed(f"no user with the email {args.email}")
         if not row["active"]:
             raise CommandFailed(f"the user {args.email} is deactivated")
-        return await create_api_token(user_id=row["id"], name=args.name or "")
+        return await create_api_token(
+            user_id=row["id"], name=args.name or "", read_only=args.read_only
+        )
 
     token_id, secret = asyncio.run(_with_db(work))
     print(f"Token {token_id} created for {args.email}. It is shown only this once:")
@@ -465,6 +470,9 @@ def parser() -> argparse.ArgumentParser:
     token_create = token.add_parser("create", help="create an API token (printed once)")
     token_create.add_argument("email")
     token_create.add_argument("--name", default="")
+    token_create.add_argument(
+        "--read-only", action="store_true", help="the token may only read (GET)"
+    )
     token_create.set_defaults(run=cmd_token_create)
     token_revoke = token.add_parser("revoke", help="revoke an API token")
     token_revoke.add_argument("id", type=int)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from billdesk import search
+from billdesk import audit, search
 from billdesk.accounts import EMAIL, check_email, check_name
 from billdesk.auth import Role
 from billdesk.errors import NotFound, ValidationFailed
@@ -40,6 +40,8 @@ FIELDS = (
     "slug", "name", "description", "public", "active", "free_tickets", "quota_period",
     "ticket_price", "currency", "inbound_address", "assign_on_reply",
 )
+# A change of these is a money entry of the audit log: finance sees it.
+MONEY_FIELDS = frozenset({"free_tickets", "quota_period", "ticket_price", "currency"})
 
 
 def _check_department(values: dict[str, Any]) -> dict[str, str]:
@@ -138,6 +140,10 @@ async def create_department(**fields: Any) -> int:
         _raise(errors)
         values["name"] = values["name"].strip()
         rows = await Department.insert(Department(**values)).returning(Department.id)
+        await audit.record(
+            "department.created", target_type="department", target_id=rows[0]["id"],
+            target=values["name"], after=values,
+        )
     return rows[0]["id"]
 
 
@@ -162,6 +168,13 @@ async def update_department(department_id: int, changes: dict[str, Any]) -> None
         await Department.update(
             {getattr(Department, key): value for key, value in values.items()}
         ).where(Department.id == department_id)
+        before, after = audit.changes(current, values)
+        if after:
+            await audit.record(
+                "department.updated", target_type="department", target_id=department_id,
+                target=current["name"], before=before, after=after,
+                money=bool(MONEY_FIELDS & after.keys()),
+            )
 
 
 # ----------------------------------------------------------------- membership
@@ -192,16 +205,31 @@ async def add_member(*, department_id: int, user_id: int) -> None:
             await DepartmentMember.insert(
                 DepartmentMember(key=key, department=department_id, user=user_id)
             )
+            await _record_membership("department.member_added", department_id, user_id)
 
 
 async def remove_member(*, department_id: int, user_id: int) -> None:
     """Take a user out of the department; their tickets there are unassigned by hand, not here."""
     await get_department(department_id)
-    rows = await DepartmentMember.delete().where(
-        DepartmentMember.key == f"{department_id}:{user_id}"
-    ).returning(DepartmentMember.id)
-    if not rows:
-        raise NotFound("This user is not a member of the department.")
+    async with write_transaction():
+        rows = await DepartmentMember.delete().where(
+            DepartmentMember.key == f"{department_id}:{user_id}"
+        ).returning(DepartmentMember.id)
+        if not rows:
+            raise NotFound("This user is not a member of the department.")
+        await _record_membership("department.member_removed", department_id, user_id)
+
+
+async def _record_membership(action: str, department_id: int, user_id: int) -> None:
+    department = await get_department(department_id)
+    user = await User.select(User.email).where(User.id == user_id).first()
+    email = user["email"] if user else str(user_id)
+    member = {"member": email}
+    await audit.record(
+        action, target_type="department", target_id=department_id, target=department["name"],
+        before={} if action.endswith("added") else member,
+        after=member if action.endswith("added") else {},
+    )
 
 
 # ------------------------------------------------------------ billing-system sync
@@ -306,8 +334,16 @@ SUPPORT_ENABLED = "support_enabled"
 
 async def set_support_enabled(enabled: bool) -> None:
     """Switch support on or off for customers; history and the desk stay as they are."""
+    from billdesk.navigation import support_enabled
+
     async with write_transaction():
+        before = await support_enabled()
         if await Setting.exists().where(Setting.key == SUPPORT_ENABLED):
             await Setting.update({Setting.value: enabled}).where(Setting.key == SUPPORT_ENABLED)
         else:
             await Setting.insert(Setting(key=SUPPORT_ENABLED, value=enabled))
+        if before != enabled:
+            await audit.record(
+                "setting.changed", target_type="setting", target=SUPPORT_ENABLED,
+                before={SUPPORT_ENABLED: before}, after={SUPPORT_ENABLED: enabled},
+            )

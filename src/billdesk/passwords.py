@@ -16,7 +16,7 @@ import logging
 import secrets
 from datetime import timedelta
 
-from billdesk import clock, jobs
+from billdesk import audit, clock, jobs
 from billdesk.accounts import EMAIL, check_password, end_access
 from billdesk.auth import CurrentUser, hash_password, normalize_email, verify_password
 from billdesk.errors import DeskError, NotFound, ValidationFailed
@@ -188,6 +188,12 @@ async def set_password_with_link(token: str, *, password: str, repeat: str | Non
         )
         # As when an admin sets a password: every session ends, every API token is revoked.
         await end_access(user_id)
+        actor = audit.current_actor()
+        await audit.record(
+            "password.reset", target_type="user", target_id=user_id, target=user["email"],
+            before={"password": "old"}, after={"password": "set with a mailed link"},
+            actor=audit.Actor(user_id, user["email"], actor.ip, actor.user_agent),
+        )
     return CurrentUser(id=user["id"], email=user["email"], name=user["name"], role=user["role"])
 
 
@@ -208,4 +214,8 @@ async def change_password(
         await Session.delete().where((Session.user == user.id) & (Session.token_hash != keep))
         await PasswordToken.update({PasswordToken.used_at: clock.now()}).where(
             (PasswordToken.user == user.id) & PasswordToken.used_at.is_null()
+        )
+        await audit.record(
+            "password.changed", target_type="user", target_id=user.id, target=user.email,
+            before={"password": "old"}, after={"password": "changed by its owner"},
         )

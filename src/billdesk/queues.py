@@ -8,13 +8,19 @@ Every change here is one transaction and leaves a line in the ticket's history.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from billdesk import clock, search
+from piccolo.columns.combination import WhereRaw
+
+from billdesk import audit, clock, search
 from billdesk.auth import CurrentUser, Role
+from billdesk.db import DB
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
+from billdesk.i18n import tr
+from billdesk.sla import satisfaction
 from billdesk.tables import (
     Attachment,
     Department,
@@ -31,8 +37,10 @@ from billdesk.validation import parse_id
 Status = Ticket.Status
 OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
 QUEUE_STATUSES = (*OPEN_STATUSES, Status.solved.value)
-SORTS = ("last_message_at", "created_at")
+SORTS = ("due_at", "last_message_at", "created_at", "priority")
 PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
+PRIORITY_RANKS = {priority: rank for rank, priority in enumerate(PRIORITIES)}
+SLA_FILTERS = ("breached", "at_risk")
 BULK_ACTIONS = ("close", "assign", "remove")
 MAX_BULK = 100
 
@@ -93,6 +101,8 @@ class QueueFilters:
     service: int | None = None
     q: str = ""
     sort: str = "last_message_at"
+    sla: str = ""  # breached, at_risk
+    priorities: list[str] = field(default_factory=list)
 
     def check(self) -> None:
         errors: dict[str, str] = {}
@@ -107,7 +117,12 @@ class QueueFilters:
             except ValidationFailed:
                 errors["assignee"] = "The assignee must be 'me', 'none' or a user id."
         if self.sort not in SORTS:
-            errors["sort"] = "Sort by last_message_at or created_at."
+            errors["sort"] = "Sort by due_at, last_message_at, created_at or priority."
+        if self.sla not in ("", *SLA_FILTERS):
+            errors["sla"] = "The sla filter is breached or at_risk."
+        for priority in self.priorities:
+            if priority not in PRIORITIES:
+                errors["priority"] = "The priority must be one of: " + ", ".join(PRIORITIES) + "."
         try:
             search.parse_query(self.q)
         except ValidationFailed as exc:
@@ -131,6 +146,7 @@ QUEUE_COLUMNS = (
     Ticket.subject,
     Ticket.status,
     Ticket.priority,
+    Ticket.priority_rank,
     Ticket.archived,
     Ticket.created_at,
     Ticket.last_message_at,
@@ -152,7 +168,7 @@ QUEUE_COLUMNS = (
 
 
 def _queue_where(user: CurrentUser, departments: list[int] | None, filters: QueueFilters):
-    conditions = [
+    conditions: list[Any] = [
         Ticket.removed_at.is_null(),
         Ticket.status != Status.awaiting_payment.value,
         Ticket.status.is_in(filters.statuses or list(OPEN_STATUSES)),
@@ -173,6 +189,14 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
         conditions.append(Ticket.assignee.is_null())
     elif filters.assignee:
         conditions.append(Ticket.assignee == int(filters.assignee))
+    if filters.priorities:
+        conditions.append(Ticket.priority.is_in(filters.priorities))
+    if filters.sla:
+        now = _now()
+        if filters.sla == "breached":
+            conditions.append(Ticket.due_at <= now)
+        else:
+            conditions.append((Ticket.risk_at <= now) & (Ticket.due_at > now))
     where: Any = conditions[0]
     for condition in conditions[1:]:
         where = where & condition
@@ -185,6 +209,7 @@ class QueuePage:
     total: int | None
     has_more: bool
     snippets: dict[int, search.Snippet] = field(default_factory=dict)
+    ranked: bool = False
 
 
 async def queue_query(user: CurrentUser, filters: QueueFilters):
@@ -199,7 +224,17 @@ async def queue_query(user: CurrentUser, filters: QueueFilters):
 
 
 def sort_column(filters: QueueFilters):
-    return Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at
+    """The column the queue is ordered by (then by id, the same way)."""
+    return {
+        "created_at": Ticket.created_at,
+        "due_at": Ticket.due_at,
+        "priority": Ticket.priority_rank,
+    }.get(filters.sort, Ticket.last_message_at)
+
+
+def sort_descending(filters: QueueFilters) -> bool:
+    """Soonest due first; newest, or most urgent, first otherwise."""
+    return filters.sort != "due_at"
 
 
 async def queue(
@@ -217,20 +252,97 @@ async def queue(
     if query.terms:
         # Search results are ranked and have no exact total (it would cost a full count).
         found = await search.search_tickets(
-            select, query, public_only=False, sort=sort_column(filters), limit=limit,
+            select, query, public_only=False,
+            sort=Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at,
+            limit=limit,
             offset=offset,
         )
         return QueuePage(
-            items=found.rows, total=None, has_more=found.has_more, snippets=found.snippets
+            items=found.rows, total=None, has_more=found.has_more, snippets=found.snippets,
+            ranked=found.ranked,
         )
+    ascending = not sort_descending(filters)
     rows = await (
-        select.order_by(sort_column(filters), ascending=False)
-        .order_by(Ticket.id, ascending=False)
+        select.order_by(sort_column(filters), ascending=ascending)
+        .order_by(Ticket.id, ascending=ascending)
         .limit(limit + 1)
         .offset(offset)
     )
     total = await Ticket.count().where(where)
     return QueuePage(items=rows[:limit], total=total, has_more=len(rows) > limit)
+
+
+PICKER_LIMIT = 10
+EMAIL_IN_BRACKETS = re.compile(r"<([^<>@\s]+@[^<>\s]+)>\s*$")
+
+
+def _works_with(departments: list[int] | None) -> Any:
+    """Customers with a ticket in these departments (any customer when None)."""
+    condition: Any = User.role == Role.CUSTOMER
+    if departments is not None:
+        marks = ", ".join("{}" for _ in departments)
+        # Only "{}" placeholders are joined in; the ids themselves are bound parameters.
+        sql = (
+            'EXISTS (SELECT 1 FROM tickets WHERE tickets.customer = "users"."id" '  # noqa: S608
+            "AND tickets.department IN (" + marks + "))"
+        )
+        condition = condition & WhereRaw(sql, *departments)
+    return condition
+
+
+async def find_customers(user: CurrentUser, text: str) -> list[dict[str, Any]]:
+    """Up to ten customers whose e-mail starts with, or whose name contains, `text`,
+    among those with a ticket in the user's departments (every customer for an admin)."""
+    typed = " ".join(text.split())[:200]
+    if not typed:
+        return []
+    departments = await member_department_ids(user)
+    if departments is not None and not departments:
+        return []
+    pattern = typed.lower().replace("\\", "").replace("%", "").replace("_", " ")
+    like = User.email.ilike if DB.engine_type == "postgres" else User.email.like
+    name_like = User.name.ilike if DB.engine_type == "postgres" else User.name.like
+    return await (
+        User.select(User.id, User.name, User.email)
+        .where(_works_with(departments) & (like(f"{pattern}%") | name_like(f"%{pattern}%")))
+        .order_by(User.name)
+        .order_by(User.id)
+        .limit(PICKER_LIMIT)
+    )
+
+
+async def resolve_customer(user: CurrentUser, text: str) -> int | None:
+    """The customer a queue filter names: an id, an e-mail, "Name <e-mail>" as the picker
+    fills it, or a name or part of one that fits exactly one customer. None when blank;
+    otherwise a validation error naming `customer`."""
+    typed = " ".join((text or "").split())
+    if not typed:
+        return None
+    if typed.lstrip("#").isdigit():
+        return parse_id("customer", typed.lstrip("#"), what="customer id")
+    bracketed = EMAIL_IN_BRACKETS.search(typed)
+    email = (bracketed.group(1) if bracketed else typed).lower()
+    departments = await member_department_ids(user)
+    if "@" in email and departments != []:
+        row = await User.select(User.id).where(
+            _works_with(departments) & (User.email == email)
+        ).first()
+        if row is not None:
+            return row["id"]
+    found = await find_customers(user, typed)
+    if len(found) == 1:
+        return found[0]["id"]
+    if not found:
+        raise ValidationFailed.field(
+            "customer", tr("No customer of your departments matches “%(typed)s”.", typed=typed)
+        )
+    raise ValidationFailed.field(
+        "customer",
+        tr(
+            "Several customers match “%(typed)s”: pick one from the list or type their e-mail.",
+            typed=typed,
+        ),
+    )
 
 
 async def jump_target(user: CurrentUser, q: str) -> int | None:
@@ -316,6 +428,7 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
         "services": services,
         "recent_tickets": recent,
         "events": events,
+        "rating": await satisfaction.rating_of(ticket_id),
     }
 
 
@@ -439,7 +552,9 @@ async def set_priority(*, actor: CurrentUser, ticket_id: int, priority: str) -> 
         _refuse_solved(row)
         if row["priority"] == priority:
             return
-        await Ticket.update({Ticket.priority: priority}).where(Ticket.id == ticket_id)
+        await Ticket.update(
+            {Ticket.priority: priority, Ticket.priority_rank: PRIORITY_RANKS[priority]}
+        ).where(Ticket.id == ticket_id)
         await record_event(
             ticket_id=ticket_id, kind=TicketEvent.Kind.priority, actor_id=actor.id,
             old_value=row["priority"], new_value=priority,
@@ -544,6 +659,11 @@ async def bulk_action(
                 await record_event(
                     ticket_id=ticket_id, kind=TicketEvent.Kind.removed, actor_id=actor.id
                 )
+                await audit.record(
+                    "ticket.trashed", target_type="ticket", target_id=ticket_id,
+                    target=f"#{ticket_id} {row['subject']}",
+                    before={"in_trash": False}, after={"in_trash": True},
+                )
             result.updated.append(ticket_id)
     return result
 
@@ -569,10 +689,15 @@ async def restore_ticket(*, actor: CurrentUser, ticket_id: int) -> None:
     if not actor.is_admin:
         raise NotFound("There is no such ticket in the trash.")
     async with write_transaction():
-        row = await Ticket.select(Ticket.id, Ticket.removed_at).where(
+        row = await Ticket.select(Ticket.id, Ticket.subject, Ticket.removed_at).where(
             Ticket.id == ticket_id
         ).first()
         if row is None or row["removed_at"] is None:
             raise NotFound("There is no such ticket in the trash.")
         await Ticket.update({Ticket.removed_at: None}).where(Ticket.id == ticket_id)
         await record_event(ticket_id=ticket_id, kind=TicketEvent.Kind.restored, actor_id=actor.id)
+        await audit.record(
+            "ticket.restored", target_type="ticket", target_id=ticket_id,
+            target=f"#{ticket_id} {row['subject']}",
+            before={"in_trash": True}, after={"in_trash": False},
+        )

@@ -31,6 +31,7 @@ from piccolo.querystring import QueryString
 
 from billdesk.db import DB
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import Attachment, Message, Ticket, TicketSearch
 
 MAX_QUERY = 200
@@ -76,7 +77,9 @@ def parse_query(text: str | None) -> SearchQuery:
     """What the person typed as terms; too long a query is a validation error naming `q`."""
     text = (text or "").strip()
     if len(text) > MAX_QUERY:
-        raise ValidationFailed.field("q", f"Search for at most {MAX_QUERY} characters.")
+        raise ValidationFailed.field(
+            "q", tr("Search for at most %(num)s characters.", num=MAX_QUERY)
+        )
     query = SearchQuery(text=text)
     number = TICKET_NUMBER.fullmatch(text)
     if number:
@@ -118,11 +121,15 @@ def fts5_match(query: SearchQuery, *, public_only: bool) -> str:
 
 
 def matches(query: SearchQuery, *, public_only: bool) -> WhereRaw:
-    """A condition on the ticket query: the ticket's text matches every term."""
+    """A condition on the ticket query: the ticket's text matches every term.
+
+    On PostgreSQL it is written per ticket, so the planner may either collect the
+    matches from the GIN index (few of them) or walk the queue's own order and test
+    each ticket (many of them), whichever its statistics say is cheaper."""
     if is_postgres():
         return WhereRaw(
-            '"tickets"."id" IN (SELECT ticket FROM ticket_search '
-            "WHERE document @@ to_tsquery('simple', {}))",
+            'EXISTS (SELECT 1 FROM ticket_search WHERE ticket = "tickets"."id" '
+            "AND document @@ to_tsquery('simple', {}))",
             pg_tsquery(query, public_only=public_only),
         )
     return WhereRaw(
@@ -367,6 +374,29 @@ async def create_engine_index() -> None:
 MAX_OFFSET = 1000
 """Results past the thousandth are not paged through: refine the query instead."""
 
+RANKED_AT_MOST = 2000
+"""A query matching more tickets than this lists them newest first instead of ranking
+them: ranking costs a look at every match, and among thousands of matches the best
+ones are rarely what an agent wants; a more precise query is ranked again."""
+
+
+async def _more_matches_than(query: SearchQuery, limit: int, *, public_only: bool) -> bool:
+    """Whether more than `limit` tickets (anyone's) match; stops counting at limit + 1."""
+    if is_postgres():
+        sql = (
+            "SELECT count(*) AS n FROM (SELECT 1 FROM ticket_search "
+            "WHERE document @@ to_tsquery('simple', {}) LIMIT {}) AS hits"
+        )
+        argument = pg_tsquery(query, public_only=public_only)
+    else:
+        sql = (
+            "SELECT count(*) AS n FROM (SELECT 1 FROM ticket_search_fts "
+            "WHERE ticket_search_fts MATCH {} LIMIT {}) AS hits"
+        )
+        argument = fts5_match(query, public_only=public_only)
+    rows = await TicketSearch.raw(sql, argument, limit + 1)
+    return rows[0]["n"] > limit
+
 
 @dataclass
 class Results:
@@ -375,6 +405,7 @@ class Results:
     rows: list[dict[str, Any]]
     has_more: bool
     snippets: dict[int, Snippet]
+    ranked: bool = True
 
 
 async def search_tickets(
@@ -384,25 +415,29 @@ async def search_tickets(
     matching `query`: best match first, then newest by `sort`. Customers pass
     `public_only=True` and never match an internal note.
 
-    Three queries whatever the table's size: the page, and its snippets.
+    Three queries whatever the table's size: how many match (counted up to
+    RANKED_AT_MOST), the page, and its snippets. Beyond RANKED_AT_MOST matches the
+    page is newest first (`ranked` is False).
     """
     if not query.terms:
         return Results(rows=[], has_more=False, snippets={})
     if not 0 <= offset <= MAX_OFFSET:
         raise ValidationFailed.field(
-            "page", f"Search results stop after {MAX_OFFSET}: refine the search."
+            "page", tr("Search results stop after %(num)s: refine the search.", num=MAX_OFFSET)
         )
+    ranked = not await _more_matches_than(query, RANKED_AT_MOST, public_only=public_only)
+    select = select.where(matches(query, public_only=public_only))
+    if ranked:
+        select = select.order_by(rank(query, public_only=public_only), ascending=False)
     rows = await (
-        select.where(matches(query, public_only=public_only))
-        .order_by(rank(query, public_only=public_only), ascending=False)
-        .order_by(sort, ascending=False)
+        select.order_by(sort, ascending=False)
         .order_by(Ticket.id, ascending=False)
         .limit(limit + 1)
         .offset(offset)
     )
     page = rows[:limit]
     found = await snippets([row["id"] for row in page], query, public_only=public_only)
-    return Results(rows=page, has_more=len(rows) > limit, snippets=found)
+    return Results(rows=page, has_more=len(rows) > limit, snippets=found, ranked=ranked)
 
 
 def offset_cursor(offset: int) -> str:
@@ -416,6 +451,6 @@ def parse_offset_cursor(cursor: str | None) -> int:
         return 0
     if not re.fullmatch(r"s\d{1,6}", cursor) or int(cursor[1:]) > MAX_OFFSET:
         raise ValidationFailed.field(
-            "cursor", "cursor is not valid: use the next_cursor of the previous page."
+            "cursor", tr("cursor is not valid: use the next_cursor of the previous page.")
         )
     return int(cursor[1:])

@@ -35,6 +35,7 @@ class Settings:
     stripe_webhook_secret: str | None
     stripe_api_base: str | None
     session_days: int = 14
+    session_idle_minutes: int = 480
     login_limit_pair: int = 10
     login_limit_address: int = 50
     login_limit_account: int = 100
@@ -150,6 +151,8 @@ def load_settings() -> Settings:
         stripe_secret_key=os.environ.get("STRIPE_SECRET_KEY") or None,
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
+        session_days=_number("BILLDESK_SESSION_DAYS", 14, minimum=1),
+        session_idle_minutes=_number("BILLDESK_SESSION_IDLE_MINUTES", 480, minimum=5),
         login_limit_pair=_number("BILLDESK_LOGIN_LIMIT_PAIR", 10, minimum=1),
         login_limit_address=_number("BILLDESK_LOGIN_LIMIT_ADDRESS", 50, minimum=1),
         login_limit_account=_number("BILLDESK_LOGIN_LIMIT_ACCOUNT", 100, minimum=1),

@@ -63,6 +63,16 @@ class User(Table, tablename="users", db=DB):
         help_text="IANA zone chosen on the account page (Europe/Berlin); empty: the browser's.",
     )
     created_at = Timestamptz(default=TimestamptzNow())
+    totp_secret = Varchar(
+        length=64, null=True, default=None,
+        help_text="Base32 TOTP secret of the second factor; null: none (billdesk.two_factor).",
+    )
+    totp_enabled = Boolean(default=False, help_text="The secret was confirmed with a code.")
+    totp_last_step = BigInt(
+        null=True, default=None,
+        help_text="The 30-second step of the last code accepted; a code of that step or "
+        "before is refused, so a code works once.",
+    )
 
     @classmethod
     def get_readable(cls):
@@ -76,9 +86,17 @@ class Session(Table, tablename="sessions", db=DB):
     token_hash = Varchar(length=64, unique=True, index=True, help_text="sha256 of the cookie.")
     user = ForeignKey(User, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
-    expires_at = Timestamptz(index=True)
+    expires_at = Timestamptz(index=True, help_text="The absolute end of the session.")
     ip = Varchar(length=64, default="")
     user_agent = Varchar(length=300, default="")
+    last_seen_at = Timestamptz(
+        default=TimestamptzNow(), help_text="Moved at most once a minute; idle expiry counts from it."
+    )
+    stage = Varchar(
+        length=10, default="",
+        help_text="'' signed in; 'code': the password was right, the second factor is asked; "
+        "'enrol': the role needs a second factor and may only set one up.",
+    )
 
 
 class ApiToken(Table, tablename="api_tokens", db=DB):
@@ -88,8 +106,43 @@ class ApiToken(Table, tablename="api_tokens", db=DB):
     token_hash = Varchar(length=64, unique=True, index=True, help_text="sha256 of the token.")
     prefix = Varchar(length=12, default="", help_text="The first characters, to recognise it.")
     created_at = Timestamptz(default=TimestamptzNow())
-    last_used_at = Timestamptz(null=True, default=None)
+    last_used_at = Timestamptz(null=True, default=None, help_text="Moved at most once a minute.")
     revoked_at = Timestamptz(null=True, default=None)
+    read_only = Boolean(default=False, help_text="GET and HEAD only; anything else is 403.")
+
+
+class RecoveryCode(Table, tablename="recovery_codes", db=DB):
+    """A single-use code that stands in for the second factor (ten are made at enrolment)."""
+
+    id: Serial
+    user = ForeignKey(User, index=True)
+    code_hash = Varchar(length=64, unique=True, help_text="sha256 of the code, without dashes.")
+    created_at = Timestamptz(default=TimestamptzNow())
+    used_at = Timestamptz(null=True, default=None)
+
+
+class AuditEntry(Table, tablename="audit_log", db=DB):
+    """Who did what, when, from where, and what changed (billdesk.audit). Written in the
+    transaction of the change; the app has no path that changes or deletes a row."""
+
+    id: BigSerial
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    action = Varchar(length=60, index=True, help_text="e.g. 'login.failed', 'refund.created'.")
+    money = Boolean(default=False, index=True, help_text="A money entry: finance sees it.")
+    actor_id = Integer(
+        null=True, default=None, index=True,
+        help_text="The user who acted (no foreign key: entries outlive anything); null: billdesk.",
+    )
+    actor_email = Varchar(
+        length=254, default="", help_text="As it was then; for a failed log-in, the email typed."
+    )
+    ip = Varchar(length=64, default="")
+    user_agent = Varchar(length=300, default="")
+    target_type = Varchar(length=30, default="", help_text="'user', 'department', 'charge'…")
+    target_id = Integer(null=True, default=None, index=True)
+    target = Varchar(length=300, default="", help_text="The target's name as it was then.")
+    before = JSON(default="{}")
+    after = JSON(default="{}")
 
 
 class LoginThrottle(Table, tablename="login_throttles", db=DB):
@@ -237,6 +290,10 @@ class Ticket(Table, tablename="tickets", db=DB):
         default=False,
         help_text="Opened by mail beyond the quota: nothing is charged until the customer "
         "confirms the price on the web.",
+    )
+    priority_rank = Integer(
+        default=1, index=True,
+        help_text="The priority as a number (low 0 … urgent 3), for the queue's priority sort.",
     )
     # Service levels (billdesk.sla): the clock runs while the ticket waits for support.
     sla_paid = Boolean(default=False, help_text="Paid: the department's paid targets apply.")

@@ -93,6 +93,10 @@ ROUTES = [
     Route("GET", "/admin/jobs", ADMIN, 200),
     Route("GET", "/admin/jobs?status=failed&kind=mail.send", ADMIN, 200),
     Route("POST", "/admin/jobs/{failed_job}/retry", ADMIN, 302),
+    Route("POST", "/admin/users/{customer}/two-factor/reset", ADMIN, 302),
+    # --- the audit log: admins, and finance for its money entries
+    Route("GET", "/admin/audit", FINANCE, 200),
+    Route("GET", "/admin/audit?person={customer}&action=login&from=2026-01-01&to=2026-12-31", FINANCE, 200),
     # --- admin API
     Route("GET", "/api/v1/admin/departments", ADMIN, 200),
     Route("POST", "/api/v1/admin/departments", ADMIN, 201, {"slug": "vps", "name": "VPS"}),
@@ -115,6 +119,9 @@ ROUTES = [
     Route("GET", "/api/v1/admin/jobs/{api_failed_job}", ADMIN, 200),
     Route("POST", "/api/v1/admin/jobs/{api_failed_job}/retry", ADMIN, 200),
     Route("GET", "/api/v1/admin/job-schedules", ADMIN, 200),
+    Route("POST", "/api/v1/admin/users/{customer}/two-factor/reset", ADMIN, 200),
+    Route("GET", "/api/v1/admin/audit", FINANCE, 200),
+    Route("GET", "/api/v1/admin/audit?action=refund.created&limit=5", FINANCE, 200),
 ]
 
 

@@ -207,3 +207,33 @@ async def test_attachment_names_are_found(client):
         files=[Upload("invoice-march.png", PNG)],
     )
     assert await _desk_ids(client, await bearer(staff), "invoice march") == [ticket]
+
+
+async def test_the_customer_picker_finds_customers_by_name_or_email(client):
+    department, staff, alice, bob = await _setup()
+    alices = await make_ticket(alice, department, "Alice's\nticket.")
+    await make_ticket(bob, department, "Bob's\nticket.")
+    elsewhere = await make_department(name="Domains")
+    stranger = await make_user(role="customer", name="Alice Stranger", email="al@else.test")
+    await make_ticket(stranger, elsewhere, "Not in Sam's departments\nat all.")
+    await login(client, staff.email)
+
+    suggestions = await client.get("/desk/customers", params={"q": "lidd"})
+    assert suggestions.json()["items"] == [
+        {"id": alice.id, "name": "Alice Liddell", "email": "alice@wonder.test"}
+    ]
+    by_email = await client.get("/desk/customers", params={"q": "AL"})
+    assert [item["id"] for item in by_email.json()["items"]] == [alice.id]
+    api = await client.get(
+        "/api/v1/desk/customers", params={"q": "bob@"}, headers=await bearer(staff)
+    )
+    assert [item["email"] for item in api.json()["items"]] == ["bob@builder.test"]
+
+    for typed in ("Alice Liddell <alice@wonder.test>", "alice@wonder.test", "Liddell"):
+        page = await client.get("/desk", params={"customer": typed})
+        assert page.status_code == 200, page.text
+        assert f"/desk/tickets/{alices}" in page.text and "Bob&#39;s" not in page.text
+    nobody = await client.get("/desk", params={"customer": "al@else.test"})
+    assert nobody.status_code == 422 and "No customer of your departments" in nobody.text
+    several = await client.get("/desk", params={"customer": "e"})  # AlicE, BuildEr
+    assert several.status_code == 422 and "Several customers match" in several.text

@@ -36,3 +36,11 @@ async def purge_login_throttle() -> None:
     from billdesk.login_throttle import purge_expired
 
     await purge_expired()
+
+
+@periodic("auth.purge_sessions", every=timedelta(hours=1))
+async def purge_sessions() -> None:
+    """Forget sessions past their absolute or idle end (they could never be used again)."""
+    from billdesk.sessions import purge_expired
+
+    await purge_expired()

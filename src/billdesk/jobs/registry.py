@@ -22,6 +22,9 @@ HANDLER_MODULES = [
     "billdesk.mail.imap",
     "billdesk.passwords",
     "billdesk.telegram.notify",
+    "billdesk.sla.escalation",
+    "billdesk.sla.automation",
+    "billdesk.mail.service_levels",
 ]
 
 # Without a schedule of its own, a failed job waits 15 s, 30 s, 1 min, … up to 1 h.

@@ -34,6 +34,10 @@ KINDS: dict[str, str] = {
     "new_ticket": "[#{id}] New ticket in {department}: {subject}",
     "customer_reply": "[#{id}] Customer replied: {subject}",
     "paid_ticket": "[#{id}] Paid ticket in {department}: {subject}",
+    "sla_escalation": "[#{id}] Service level alert: {subject}",
+    # customers, about service levels
+    "inactivity_reminder": "[#{id}] Closes tomorrow unless you reply: {subject}",
+    "rating_request": "[#{id}] How did we do? {subject}",
 }
 # Answers to a mail that came in (RFC 3834 calls them auto-replied); the rest are notifications.
 AUTO_REPLIES = {

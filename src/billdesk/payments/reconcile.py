@@ -18,7 +18,7 @@ from typing import Any
 
 import stripe
 
-from billdesk import clock
+from billdesk import audit, clock
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import find_attempt, record_closed, record_decline, record_success
 from billdesk.payments.charges import UNREACHABLE
@@ -109,6 +109,7 @@ async def reconcile_charge(
     async with locked_charge(charge_id) as locked:
         busy = locked.lease_held() and not include_recent
         was_unpaid = locked.unpaid
+        status_before = locked.charge["status"]
         for seen, (state, reason, intent_id) in looked:
             found = find_attempt(locked, number=seen["number"])
             assert found is not None
@@ -135,6 +136,15 @@ async def reconcile_charge(
         if not busy and not looked:
             moved |= await _never_started(locked, include_recent)
         paid = was_unpaid and locked.charge["status"] == ChargeStatus.succeeded.value
+        if locked.charge["status"] != status_before:
+            charge = locked.charge
+            await audit.record(
+                "charge.reconciled", target_type="charge", target_id=charge_id,
+                target=f"charge {charge_id} (ticket #{charge['ticket']})",
+                before={"status": status_before},
+                after={"status": charge["status"], "amount": charge["amount"],
+                       "currency": charge["currency"]},
+            )
     if paid:
         report.paid += 1
     elif moved:
@@ -224,7 +234,8 @@ async def reconcile_refunds(report: ReconcileReport, *, include_recent: bool = F
         old_enough = include_recent or row["created_at"] < clock.now() - LEASE
         if found is not None and found.status in ("succeeded", "failed", "canceled"):
             moved = await settle_refund(
-                row["id"], status=Refund.Status(found.status), stripe_refund_id=found.id
+                row["id"], status=Refund.Status(found.status), stripe_refund_id=found.id,
+                reconciled=True,
             )
             report.refunds_settled += int(moved)
         elif found is None and row["automatic"]:
@@ -233,6 +244,6 @@ async def reconcile_refunds(report: ReconcileReport, *, include_recent: bool = F
             report.refunds_settled += int(after is not None and after["status"] != "pending")
         elif found is None and old_enough:
             moved = await settle_refund(
-                row["id"], status=Refund.Status.failed, stripe_refund_id=None
+                row["id"], status=Refund.Status.failed, stripe_refund_id=None, reconciled=True
             )
             report.refunds_settled += int(moved)

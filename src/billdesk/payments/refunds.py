@@ -15,7 +15,7 @@ from typing import Any
 
 import stripe
 
-from billdesk import clock, outbox
+from billdesk import audit, clock, outbox
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import money_text, notify
@@ -82,6 +82,13 @@ async def refund_charge(
             )
         ).returning(Refund.id)
         refund_id = int(rows[0]["id"])
+        await audit.record(
+            "refund.created", target_type="charge", target_id=charge_id,
+            target=f"charge {charge_id} (ticket #{charge['ticket']})",
+            before={"refunded_amount": charge["refunded_amount"], "currency": charge["currency"]},
+            after={"refunded_amount": charge["refunded_amount"] + wanted, "refund": wanted,
+                   "currency": charge["currency"], "reason": reason, "refund_id": refund_id},
+        )
     await send_refund(refund_id, actor_id=actor_id, refusal_is_error=True)
     return refund_id
 
@@ -165,11 +172,13 @@ async def settle_refund(
     status: Refund.Status,
     stripe_refund_id: str | None,
     actor_id: int | None = None,
+    reconciled: bool = False,
 ) -> bool:
     """Move a refund to its final state and keep the charge's refunded amount in step.
 
     The automatic refund of a surplus payment belongs to its attempt: it never
-    changes the charge's own refunded amount or status.
+    changes the charge's own refunded amount or status. `reconciled`: the move was
+    learnt by reconcile, and goes in the audit log.
     """
     head = await Refund.select(Refund.charge).where(Refund.id == refund_id).first()
     if head is None:
@@ -197,6 +206,13 @@ async def settle_refund(
         await Refund.update(values).where(Refund.id == refund_id)
         failed = status in (Refund.Status.failed, Refund.Status.canceled)
         charge = locked.charge
+        if reconciled:
+            await audit.record(
+                "refund.reconciled", target_type="charge", target_id=charge["id"],
+                target=f"charge {charge['id']} (ticket #{charge['ticket']})",
+                before={"refund_id": refund_id, "status": row["status"]},
+                after={"refund_id": refund_id, "status": status.value},
+            )
         if row["attempt"] is None:
             if failed:
                 # Give back the reserved amount.

@@ -92,7 +92,9 @@ async def _send_part(key: str, send: Any) -> None:
 
 @jobs.handler(NOTIFY, max_attempts=12)
 async def notify(payload: dict[str, Any]) -> None:
-    from billdesk.telegram.keyboards import ALL_TICKETS, TicketAction, button, rows
+    from aiogram.types import InlineKeyboardMarkup
+
+    from billdesk.telegram.keyboards import ALL_TICKETS, TicketAction, button, link_button, rows
     from billdesk.telegram.sending import cut, message_files, read_file, send_file
 
     ticket = (
@@ -157,10 +159,17 @@ async def notify(payload: dict[str, Any]) -> None:
             return  # the customer closed it themselves
         solved = (
             f"{heading} was marked solved. It is read-only now; /createticket opens a new ticket."
+            "\n\nHow did we do? Rate it from 1 (poor) to 5 (excellent):"
+        )
+        ticket_url = f"{get_settings().base_url}/tickets/{ticket['id']}"
+        rating = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [link_button(str(score), f"{ticket_url}?rate={score}#rating") for score in range(1, 6)]
+            ]
         )
 
         async def send_solved() -> None:
-            await current.send_message(chat_id=chat_id, text=solved)
+            await current.send_message(chat_id=chat_id, text=solved, reply_markup=rating)
 
         await _send_part(f"{payload['id']}:text", send_solved)
         return

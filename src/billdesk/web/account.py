@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
-from billdesk import auth, telegram
+from billdesk import auth, clock, sessions, telegram, two_factor
 from billdesk.auth import CurrentUser, LoginRefused, requires_login
 from billdesk.errors import RateLimited, ValidationFailed
 from billdesk.settings import get_settings
@@ -81,25 +82,13 @@ class AccountController(Controller):
                 {**context, "error": exc.message},
                 status_code=exc.status,
             )
-        token, _ = await auth.start_session(
-            user_id=user.id,
-            ip=_client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
-        )
-        settings = get_settings()
-        response = Redirect(path=_safe_next(next_path) or user.home)
-        response.set_cookie(
-            session_cookie(
-                token, max_age=settings.session_days * 86400, secure=settings.secure_cookies
-            )
-        )
-        return response
+        return await signed_in(request, user, via="password", next_path=next_path)
 
     @post("/logout")
     async def logout(self, request: Request) -> Redirect:
         token = request.cookies.get(auth.SESSION_COOKIE, "")
         if token:
-            await auth.end_session(token)
+            await sessions.end_session(token)
         response = Redirect(path="/login")
         response.delete_cookie(auth.SESSION_COOKIE, path="/")
         return response
@@ -120,7 +109,9 @@ class AccountController(Controller):
             return await self._account(
                 request, errors={"name": "Keep the label under 100 characters."}, name=name
             )
-        _, secret = await auth.create_api_token(user_id=user.id, name=name)
+        _, secret = await auth.create_api_token(
+            user_id=user.id, name=name, read_only="read_only" in form
+        )
         return await self._account(request, new_token=secret)
 
     @post("/account/tokens/{token_id:int}/revoke", guards=[requires_login])
@@ -137,8 +128,35 @@ class AccountController(Controller):
         return flashes.saved(request, "/account", "Token revoked.")
 
 
+async def signed_in(
+    request: Request, user: CurrentUser, *, via: str, next_path: str = ""
+) -> Redirect:
+    """The answer to a right password (a log-in, a reset link): a session in the stage
+    the account's second factor calls for, and the page that stage leads to."""
+    stage = await two_factor.stage_after_password(user)
+    token, expires_at = await sessions.sign_in(
+        user, stage=stage, via=via, ip=_client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    target = _safe_next(next_path) or user.home
+    if stage == sessions.CODE:
+        target = "/login/code" + (f"?next={quote(target, safe='')}" if next_path else "")
+    elif stage == sessions.ENROL:
+        target = "/account/two-factor"
+    response = Redirect(path=target)
+    set_session_cookie(response, token, expires_at)
+    return response
+
+
+def set_session_cookie(response: Response, token: str, expires_at: datetime) -> None:
+    seconds = max(int((expires_at - clock.now()).total_seconds()), 1)
+    response.set_cookie(
+        session_cookie(token, max_age=seconds, secure=get_settings().secure_cookies)
+    )
+
+
 async def account_page(request: Request, *, status_code: int = 200, **extra: Any) -> Template:
-    """The account page: profile, password, mail choices, API tokens."""
+    """The account page: profile, second factor, sessions, password, mail choices, API tokens."""
     from billdesk.mail import preferences
 
     user: CurrentUser = request.scope["user"]
@@ -148,13 +166,20 @@ async def account_page(request: Request, *, status_code: int = 200, **extra: Any
             ApiToken.name,
             ApiToken.prefix,
             ApiToken.created_at,
+            ApiToken.last_used_at,
             ApiToken.revoked_at,
+            ApiToken.read_only,
         )
         .where(ApiToken.user == user.id)
         .order_by(ApiToken.id, ascending=False)
+        .limit(200)
     )
     context = {
         "tokens": tokens,
+        "sessions": await sessions.active_sessions(
+            user.id, current_token=request.cookies.get(auth.SESSION_COOKIE, "")
+        ),
+        "two_factor": await two_factor.status(user.id),
         "telegram": await telegram.account_view(user),
         "mail_choices": preferences.choices_for(user.role),
         "mail_preferences": await preferences.preferences(user.id),

@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from billdesk import accounts, departments, formatting, queues
+from billdesk import accounts, departments, formatting, queues, two_factor
 from billdesk.auth import CurrentUser, Role, requires_admin
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.navigation import support_enabled
@@ -259,8 +259,18 @@ class AdminController(Controller):
     ) -> Template:
         return await render(
             request, "admin/user.html",
-            {"user": row, "typed": typed, "errors": errors or {}, "role_options": ROLE_OPTIONS},
+            {"user": row, "typed": typed, "errors": errors or {}, "role_options": ROLE_OPTIONS,
+             "two_factor": await two_factor.status(row["id"])},
             active="admin_users", status_code=status_code,
+        )
+
+    @post("/users/{user_id:int}/two-factor/reset")
+    async def reset_two_factor(self, request: Request, user_id: FromPath[int]) -> Redirect:
+        """Take away a user's second factor (a lost phone); recorded in the audit log."""
+        await two_factor.reset(user_id)
+        return flashes.saved(
+            request, f"/admin/users/{user_id}",
+            "The second factor is reset; the user may set up a new one.",
         )
 
     @post("/users/{user_id:int}")
@@ -286,7 +296,9 @@ class AdminController(Controller):
     @get("/settings")
     async def settings_page(self, request: Request) -> Template:
         return await render(
-            request, "admin/settings.html", {"support_enabled": await support_enabled()},
+            request, "admin/settings.html",
+            {"support_enabled": await support_enabled(),
+             "two_factor_required": await two_factor.is_required()},
             active="admin_settings",
         )
 
@@ -294,6 +306,7 @@ class AdminController(Controller):
     async def update_settings(self, request: Request) -> Redirect:
         form = await request.form()
         await departments.set_support_enabled("support_enabled" in form)
+        await two_factor.set_required("two_factor_required" in form)
         enabled = await support_enabled()
         return flashes.saved(
             request, "/admin/settings", "Support is on." if enabled else "Support is switched off."

@@ -23,6 +23,7 @@ from billdesk.errors import DeskError, NotFound
 from billdesk.formatting import count
 from billdesk.navigation import support_enabled
 from billdesk.quotas import QuotaStatus
+from billdesk.sla import satisfaction
 from billdesk.tables import Department, Notification
 from billdesk.validation import parse_id, parse_int
 from billdesk.web import flashes
@@ -261,11 +262,15 @@ class ClientController(Controller):
     # ------------------------------------------------------------- one ticket
 
     @get("/tickets/{ticket_id:int}")
-    async def ticket(self, request: Request, ticket_id: FromPath[int]) -> Template:
+    async def ticket(
+        self, request: Request, ticket_id: FromPath[int], rate: FromQuery[str | None] = None
+    ) -> Template:
         user = _user(request)
         await tickets.customer_ticket(ticket_id, user.id)
         await tickets.mark_read_by_customer(ticket_id)
-        return await self._ticket_page(request, ticket_id)
+        # A rating link in a mail (?rate=4) preselects that score; nothing is saved yet.
+        typed = {"score": rate} if rate in ("1", "2", "3", "4", "5") else None
+        return await self._ticket_page(request, ticket_id, typed=typed)
 
     async def _ticket_page(
         self, request: Request, ticket_id: int, *, errors: dict[str, str] | None = None,
@@ -291,6 +296,8 @@ class ClientController(Controller):
                 "solved": ticket["status"] == tickets.Status.solved,
                 "can_reply": ticket["status"] in (tickets.Status.in_progress, tickets.Status.waiting_for_reply),
                 "support_on": await support_enabled(),
+                "may_rate": satisfaction.may_be_rated(ticket),
+                "rating": await satisfaction.rating_of(ticket_id),
             },
             active="tickets",
             status_code=status_code,
@@ -351,6 +358,20 @@ class ClientController(Controller):
         return await self._act(
             request, ticket_id, lambda: tickets.close_ticket(ticket, user), {}, "Ticket closed."
         )
+
+    @post("/tickets/{ticket_id:int}/rating")
+    async def rate(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        user = _user(request)
+        form = await request.form()
+        typed = {"score": str(form.get("score", "")), "comment": str(form.get("comment", ""))}
+        score = int(typed["score"]) if typed["score"] in ("1", "2", "3", "4", "5") else None
+
+        async def rate() -> None:
+            await satisfaction.rate_ticket(
+                ticket_id=ticket_id, customer=user, score=score, comment=typed["comment"]
+            )
+
+        return await self._act(request, ticket_id, rate, typed, "Thank you for your rating.")
 
     @post("/tickets/{ticket_id:int}/archive")
     async def archive(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:

@@ -13,6 +13,7 @@ from billdesk import queues, reply_templates
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.formatting import count
+from billdesk.sla import timers
 from billdesk.tables import Department, DepartmentMember, User
 from billdesk.validation import parse_id
 from billdesk.web import flashes
@@ -23,6 +24,13 @@ from billdesk.web.params import PageQuery
 
 PAGE_SIZE = 50
 TICKET_FIELDS = ("body", "attachments", "assignee_id", "department_id", "priority")
+SORT_CHOICES = (
+    ("due_at", "Due soonest"),
+    ("priority", "Priority"),
+    ("last_message_at", "Last activity"),
+    ("created_at", "Created"),
+)
+SLA_CHOICES = (("breached", "Overdue"), ("at_risk", "At risk"))
 STATUS_CHOICES = (
     ("open", "Open (in progress and waiting)"),
     ("in_progress", "In progress"),
@@ -97,6 +105,8 @@ class DeskController(Controller):
         service: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
         sort: FromQuery[str | None] = None,
+        sla: FromQuery[str | None] = None,
+        priority: FromQuery[str | None] = None,
         page: PageQuery = 1,
     ) -> Template | Redirect:
         if q and page <= 1:
@@ -108,7 +118,8 @@ class DeskController(Controller):
             {
                 "id": id or "", "department": department or "", "status": status or "open",
                 "customer": customer or "", "assignee": assignee or "", "service": service or "",
-                "q": q or "", "sort": sort or "last_message_at",
+                "q": q or "", "sort": sort or "due_at", "sla": sla or "",
+                "priority": priority or "",
             },
             page=max(page, 1),
         )
@@ -127,10 +138,12 @@ class DeskController(Controller):
             filters = queues.QueueFilters(
                 id=_id_or_none("id", chosen["id"]),
                 department=_id_or_none("department", chosen["department"]),
-                statuses=statuses, customer=_id_or_none("customer", chosen["customer"]),
+                statuses=statuses,
+                customer=await queues.resolve_customer(user, chosen["customer"]),
                 assignee=chosen["assignee"] or None,
                 service=_id_or_none("service", chosen["service"]),
-                q=chosen["q"], sort=chosen["sort"],
+                q=chosen["q"], sort=chosen["sort"], sla=chosen.get("sla", ""),
+                priorities=[chosen["priority"]] if chosen.get("priority") else [],
             )
             found = await queues.queue(
                 user, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
@@ -155,6 +168,8 @@ class DeskController(Controller):
             {
                 "tickets": found.items,
                 "snippets": found.snippets,
+                "searching": bool(chosen["q"].strip()),
+                "ranked": found.ranked,
                 "total": found.total,
                 "page": page,
                 "pages": pages,
@@ -167,6 +182,10 @@ class DeskController(Controller):
                 "assignee_options": [("me", "Me"), ("none", "Nobody")]
                 + [(c["id"], c["name"]) for c in colleagues],
                 "status_choices": STATUS_CHOICES,
+                "sort_choices": SORT_CHOICES,
+                "sla_choices": SLA_CHOICES,
+                "priority_choices": [(p, p.capitalize()) for p in queues.PRIORITIES],
+                "sla_states": {row["id"]: timers.sla_state(row) for row in found.items},
                 "result": result,
                 "errors": errors,
                 "back_url": "/desk?" + urlencode({**kept, "page": page}),
@@ -183,10 +202,13 @@ class DeskController(Controller):
         raw_ids = form.getall("ids") if "ids" in form else []
         chosen = {
             key: str(form.get(f"filter_{key}", "") or "")
-            for key in ("id", "department", "status", "customer", "assignee", "service", "q", "sort")
+            for key in (
+                "id", "department", "status", "customer", "assignee", "service", "q", "sort",
+                "sla", "priority",
+            )
         }
         chosen["status"] = chosen["status"] or "open"
-        chosen["sort"] = chosen["sort"] or "last_message_at"
+        chosen["sort"] = chosen["sort"] or "due_at"
         action = str(form.get("action", ""))
         try:
             ids = [_id_or_none("ticket_ids", value) for value in raw_ids]
@@ -212,6 +234,12 @@ class DeskController(Controller):
             flash(request, "warning", f"Skipped #{skipped['id']}: {skipped['reason']}.")
         kept = {key: value for key, value in chosen.items() if value}
         return flashes.redirect(request, "/desk?" + urlencode(kept))
+
+    @get("/customers", media_type="application/json")
+    async def customers(self, request: Request, q: FromQuery[str | None] = None) -> dict[str, Any]:
+        """The customer picker's suggestions: name or e-mail, customers of my departments."""
+        found = await queues.find_customers(_user(request), q or "")
+        return {"items": [{"id": c["id"], "name": c["name"], "email": c["email"]} for c in found]}
 
     # ---------------------------------------------------------------- ticket
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from litestar.datastructures import Cookie
 from litestar.enums import ScopeType
+from litestar.exceptions import PermissionDeniedException
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
-from billdesk import formatting
-from billdesk.auth import SESSION_COOKIE, user_for_api_token, user_for_session
+from billdesk import audit, formatting
+from billdesk.auth import SESSION_COOKIE, token_for
 from billdesk.formatting import TIME_ZONE_COOKIE
-from billdesk.i18n import set_request_language
+from billdesk.i18n import set_request_language, tr
+from billdesk.sessions import ENROL, SIGNED_IN, session_for
 
 API_PREFIX = "/api/v1"
+ENROL_PAGE = "/account/two-factor"
+# Where a session sent to set up its second factor may go; anything else leads there.
+ENROL_PATHS = (ENROL_PAGE, "/logout", "/static/")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -35,7 +43,11 @@ class AuthMiddleware(ASGIMiddleware):
     """Put the current user (or None) in `scope["user"]`; guards decide what it may do.
 
     The API takes Bearer tokens only, so a browser's cookie can never act on it
-    and it needs no CSRF token; pages take the session cookie only.
+    and it needs no CSRF token; pages take the session cookie only. A read-only
+    token may only read. A session still waiting for its second factor is no
+    user at all (`scope["pending_session"]` holds it for the sign-in pages), and
+    one sent to enrol reaches the enrolment page and nothing else. Whoever it is,
+    they are the actor of everything the request puts in the audit log.
     """
 
     scopes = (ScopeType.HTTP,)
@@ -43,15 +55,27 @@ class AuthMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         path = scope.get("path", "")
         user = None
+        pending = None
+        read_only = False
         if path.startswith(API_PREFIX):
             scheme, _, credentials = _header(scope, b"authorization").partition(" ")
             if scheme.lower() == "bearer" and credentials.strip():
-                user = await user_for_api_token(credentials.strip())
+                use = await token_for(credentials.strip())
+                if use is not None:
+                    user, read_only = use.user, use.read_only
         elif not path.startswith(("/static/", "/healthz", "/stripe/")):
             token = _cookie(scope, SESSION_COOKIE)
             if token:
-                user = await user_for_session(token)
+                session = await session_for(token)
+                if session is not None and session.stage == SIGNED_IN:
+                    user = session.user
+                elif session is not None:
+                    pending = session
+        if pending is not None and pending.stage == ENROL and not path.startswith(ENROL_PATHS):
+            await _redirect(send, ENROL_PAGE)
+            return
         scope["user"] = user
+        cast(dict[str, Any], scope)["pending_session"] = pending
         scope["auth"] = None
         set_request_language(scope)
         # Pages show times in the person's zone; the API stays in UTC.
@@ -59,7 +83,28 @@ class AuthMiddleware(ASGIMiddleware):
             "UTC" if path.startswith(API_PREFIX)
             else (user.time_zone if user and user.time_zone else _cookie(scope, TIME_ZONE_COOKIE))
         )
-        await next_app(scope, receive, send)
+        if read_only and scope.get("method") not in READ_METHODS:
+            raise PermissionDeniedException(tr("This API token is read-only: it may only read (GET)."))
+        who = user or (pending.user if pending else None)
+        client = scope.get("client")
+        actor = audit.Actor(
+            user_id=who.id if who else None,
+            email=who.email if who else "",
+            ip=client[0] if client else "",
+            user_agent=_header(scope, b"user-agent"),
+        )
+        with audit.acting(actor):
+            await next_app(scope, receive, send)
+
+
+async def _redirect(send: Send, location: str) -> None:
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 303,
+        "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def session_cookie(value: str, *, max_age: int, secure: bool) -> Cookie:

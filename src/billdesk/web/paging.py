@@ -76,7 +76,9 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
         sort_value = _decode_value(sort_value)
         if isinstance(sort_value, datetime) and sort_value.tzinfo is None:
             raise ValueError("time")
-        if sort_value is not None and not isinstance(sort_value, datetime):
+        if sort_value is not None and (
+            isinstance(sort_value, bool) or not isinstance(sort_value, (datetime, int))
+        ):
             raise ValueError("sort")
         return sort_value, row_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
@@ -110,7 +112,7 @@ async def keyset_page(
         if sort is None:
             after = id_column < last_id if descending else id_column > last_id
         else:
-            if isinstance(sort, (Timestamp, Timestamptz)) and not isinstance(sort_value, datetime):
+            if isinstance(sort, (Timestamp, Timestamptz)) != isinstance(sort_value, datetime):
                 raise ValidationFailed.field("cursor", "cursor is not valid for this list.")
             if descending:
                 after = (sort < sort_value) | ((sort == sort_value) & (id_column < last_id))

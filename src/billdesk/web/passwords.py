@@ -9,9 +9,7 @@ from litestar.response import Redirect, Template
 from billdesk import auth, passwords
 from billdesk.auth import CurrentUser, requires_login
 from billdesk.errors import DeskError, ValidationFailed
-from billdesk.settings import get_settings
 from billdesk.web.layout import render
-from billdesk.web.middleware import session_cookie
 
 SENT = (
     "If an account uses this address, a link to choose a new password is on its way. "
@@ -91,19 +89,10 @@ class PasswordController(Controller):
                 },
                 status_code=exc.status,
             )
-        session, _ = await auth.start_session(
-            user_id=user.id,
-            ip=request.client.host if request.client else "",
-            user_agent=request.headers.get("user-agent", ""),
-        )
-        settings = get_settings()
-        response = Redirect(path=user.home)
-        response.set_cookie(
-            session_cookie(
-                session, max_age=settings.session_days * 86400, secure=settings.secure_cookies
-            )
-        )
-        return response
+        # A reset link stands in for the password, never for the second factor.
+        from billdesk.web.account import signed_in
+
+        return await signed_in(request, user, via="password reset link")
 
     @post("/account/password", guards=[requires_login])
     async def change(self, request: Request) -> Template | Redirect:

@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from billdesk import accounts, departments, queues
+from billdesk import accounts, departments, queues, two_factor
 from billdesk.auth import CurrentUser, requires_admin
 from billdesk.errors import NotFound
 from billdesk.navigation import support_enabled
@@ -85,7 +85,8 @@ class ServiceIn(msgspec.Struct):
 
 
 class SettingsChanges(msgspec.Struct, forbid_unknown_fields=True):
-    support_enabled: bool
+    support_enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    two_factor_required: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 def _given(struct: msgspec.Struct) -> dict[str, Any]:
@@ -112,7 +113,7 @@ async def department_out(department_id: int) -> dict[str, Any]:
 
 USER_COLUMNS = (
     User.id, User.email, User.name, User.role, User.active, User.external_id,
-    User.stripe_customer_id, User.created_at,
+    User.stripe_customer_id, User.created_at, User.totp_enabled,
 )
 
 
@@ -121,7 +122,15 @@ async def user_out(user_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound("There is no such user.")
     row["created_at"] = rfc3339(row["created_at"])
+    row["two_factor"] = bool(row.pop("totp_enabled"))
     return row
+
+
+async def _settings_out() -> dict[str, Any]:
+    return {
+        "support_enabled": await support_enabled(),
+        "two_factor_required": await two_factor.is_required(),
+    }
 
 
 class AdminApiController(Controller):
@@ -191,6 +200,7 @@ class AdminApiController(Controller):
         rows = await User.select(*USER_COLUMNS).order_by(User.id).limit(1000)
         for row in rows:
             row["created_at"] = rfc3339(row["created_at"])
+            row["two_factor"] = bool(row.pop("totp_enabled"))
         return {"items": rows, "next_cursor": None}
 
     @post("/users", status_code=HTTP_201_CREATED)
@@ -209,6 +219,12 @@ class AdminApiController(Controller):
         """Change a user; a new password or `active: false` ends their sessions and tokens."""
         actor: CurrentUser = request.scope["user"]
         await accounts.update_user(user_id, _given(data), actor_id=actor.id)
+        return await user_out(user_id)
+
+    @post("/users/{user_id:int}/two-factor/reset", status_code=HTTP_200_OK)
+    async def reset_two_factor(self, user_id: FromPath[int]) -> dict[str, Any]:
+        """Take away the user's second factor (a lost phone); recorded in the audit log."""
+        await two_factor.reset(user_id)
         return await user_out(user_id)
 
     @put("/customers/{external_id:str}", responses={201: CREATED})
@@ -249,14 +265,16 @@ class AdminApiController(Controller):
 
     @get("/settings")
     async def show_settings(self) -> dict[str, Any]:
-        """Whether support is on for customers."""
-        return {"support_enabled": await support_enabled()}
+        return await _settings_out()
 
     @patch("/settings")
     async def change_settings(self, data: JSONBody[SettingsChanges]) -> dict[str, Any]:
-        """Switch support on or off; while off, customers get 403 `support_disabled`."""
-        await departments.set_support_enabled(data.support_enabled)
-        return {"support_enabled": await support_enabled()}
+        """`support_enabled`; `two_factor_required` (staff, finance and admins)."""
+        if data.support_enabled is not msgspec.UNSET:
+            await departments.set_support_enabled(data.support_enabled)
+        if data.two_factor_required is not msgspec.UNSET:
+            await two_factor.set_required(data.two_factor_required)
+        return await _settings_out()
 
     @get("/trash")
     async def list_trash(self) -> dict[str, Any]:

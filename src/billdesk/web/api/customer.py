@@ -13,7 +13,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import File
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -21,6 +21,7 @@ from billdesk import attachments, notifications, search, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
 from billdesk.errors import ValidationFailed
 from billdesk.quotas import Price, QuotaStatus
+from billdesk.sla import satisfaction
 from billdesk.tables import Message, Notification, Service, Ticket
 from billdesk.validation import parse_id, parse_int
 from billdesk.web.client import download_response
@@ -129,6 +130,32 @@ class MessageOut(msgspec.Struct):
     attachments: list[AttachmentOut]
 
 
+class RatingIn(msgspec.Struct, forbid_unknown_fields=True):
+    score: int
+    comment: str | None = None
+
+
+class RatingOut(msgspec.Struct):
+    score: int
+    comment: str
+    created_at: str
+    updated_at: str
+    changeable_until: str
+    changeable: bool
+
+
+def _rating_struct(rating: dict[str, Any] | None) -> RatingOut | None:
+    if rating is None:
+        return None
+    return RatingOut(
+        score=rating["score"], comment=rating["comment"],
+        created_at=rfc3339(rating["created_at"]) or "",
+        updated_at=rfc3339(rating["updated_at"]) or "",
+        changeable_until=rfc3339(rating["changeable_until"]) or "",
+        changeable=rating["changeable"],
+    )
+
+
 class TicketFull(msgspec.Struct):
     id: int
     subject: str
@@ -143,6 +170,7 @@ class TicketFull(msgspec.Struct):
     charge: ChargeOut | None
     messages: list[MessageOut]
     payment_url: str | None = None
+    rating: RatingOut | None = None
 
 
 class NotificationOut(msgspec.Struct):
@@ -247,6 +275,7 @@ async def full_ticket(ticket_id: int) -> TicketFull:
         charge=_charge_out(charges.get(ticket_id)),
         messages=[_message_out(message) for message in messages],
         payment_url=_payment_url(ticket_id) if awaiting else None,
+        rating=_rating_struct(await satisfaction.rating_of(ticket_id)),
     )
 
 
@@ -465,6 +494,16 @@ class CustomerApiController(Controller):
         ticket = await tickets.customer_ticket(ticket_id, user.id)
         await tickets.close_ticket(ticket, user)
         return await full_ticket(ticket_id)
+
+    @post("/tickets/{ticket_id:int}/rating", status_code=200)
+    async def rate(
+        self, request: Request, ticket_id: FromPath[int], data: JSONBody[RatingIn]
+    ) -> RatingOut:
+        """Rate a solved ticket 1-5, with an optional comment; changeable for 7 days."""
+        rating = await satisfaction.rate_ticket(
+            ticket_id=ticket_id, customer=_user(request), score=data.score, comment=data.comment
+        )
+        return _rating_struct(rating)  # type: ignore[return-value]
 
     @post("/tickets/{ticket_id:int}/archive", status_code=200)
     async def archive(self, request: Request, ticket_id: FromPath[int]) -> TicketFull:

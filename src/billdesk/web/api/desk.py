@@ -73,6 +73,15 @@ def full_ticket(detail: dict[str, Any]) -> dict[str, Any]:
     ticket = detail["ticket"]
     answer = ticket_summary(ticket)
     answer["removed_at"] = rfc3339(ticket["removed_at"])
+    rating = detail.get("rating")
+    answer["rating"] = (
+        None if rating is None
+        else {
+            "score": rating["score"], "comment": rating["comment"],
+            "created_at": rfc3339(rating["created_at"]),
+            "updated_at": rfc3339(rating["updated_at"]),
+        }
+    )
     answer["customer"]["external_id"] = ticket["customer.external_id"]
     answer["customer"]["services"] = [
         {key: service[key] for key in ("id", "external_id", "name", "kind", "status")}
@@ -135,7 +144,9 @@ async def _search_answer(
         items.append(item)
     next_cursor = search.offset_cursor(offset + size) if found.has_more else None
     jump_to = await queues.jump_target(user, query.text)
-    return {**page(items, next_cursor), "total": None, "jump_to": jump_to}
+    return {
+        **page(items, next_cursor), "total": None, "jump_to": jump_to, "ranked": found.ranked
+    }
 
 
 def _status_list(status: list[str] | None) -> list[str]:
@@ -202,14 +213,19 @@ class DeskApiController(Controller):
         service: IdQuery = None,
         q: FromQuery[str | None] = None,
         sort: FromQuery[str] = "last_message_at",
+        sla: FromQuery[str | None] = None,
+        priority: FromQuery[list[str] | None] = None,
         limit: LimitQuery = None,
         cursor: CursorQuery = None,
     ) -> dict[str, Any]:
-        """The queue of the caller's departments; newest activity (or creation) first."""
+        """The queue of the caller's departments; newest activity (or creation) first,
+        soonest due first (`sort=due_at`) or most urgent first (`sort=priority`);
+        `sla=breached|at_risk` and `priority=high,urgent` filter."""
         user: CurrentUser = request.scope["user"]
         filters = queues.QueueFilters(
             id=id, department=department, statuses=_status_list(status), customer=customer,
-            assignee=assignee, service=service, q=q or "", sort=sort,
+            assignee=assignee, service=service, q=q or "", sort=sort, sla=sla or "",
+            priorities=_status_list(priority) if priority else [],
         )
         size = parse_limit(limit)
         query = search.parse_query(q)
@@ -221,7 +237,7 @@ class DeskApiController(Controller):
         select, where = built
         rows, next_cursor = await keyset_page(
             select, sort=queues.sort_column(filters), id_column=Ticket.id, limit=size,
-            cursor=cursor,
+            cursor=cursor, descending=queues.sort_descending(filters),
         )
         total = await Ticket.count().where(where)
         return {**page([ticket_summary(row) for row in rows], next_cursor), "total": total}
@@ -279,6 +295,16 @@ class DeskApiController(Controller):
             assignee_id=data.assignee_id,
         )
         return {"updated": result.updated, "skipped": result.skipped}
+
+    @get("/customers")
+    async def customers(self, request: Request, q: FromQuery[str | None] = None) -> dict[str, Any]:
+        """Customers of the caller's departments by name or e-mail (a picker's suggestions);
+        the id goes in the queue's `customer` filter."""
+        found = await queues.find_customers(request.scope["user"], q or "")
+        return {
+            "items": [{"id": c["id"], "name": c["name"], "email": c["email"]} for c in found],
+            "next_cursor": None,
+        }
 
     @get("/counts")
     async def counts(self, request: Request) -> dict[str, Any]:
