@@ -265,6 +265,7 @@ class AdminApiController(Controller):
 
     @get("/settings")
     async def show_settings(self) -> dict[str, Any]:
+        """Whether support is on for customers, and whether staff must use a second factor."""
         return await _settings_out()
 
     @patch("/settings")
