@@ -114,3 +114,12 @@ class PaymentInProgress(DeskError):
     code = "payment_in_progress"
     status = 409
     title = tr("A payment is in progress")
+
+
+class StaleReply(DeskError):
+    """Someone wrote on the ticket after the newest message the agent had seen; `extra`
+    carries those `messages`. Sent anyway with `force`."""
+
+    code = "stale_reply"
+    status = 409
+    title = tr("New messages arrived while you were writing")

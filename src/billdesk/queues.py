@@ -32,6 +32,7 @@ from billdesk.tables import (
     User,
 )
 from billdesk.tickets import record_event, write_transaction
+from billdesk.tickets.reading import REQUEST_COLUMNS
 from billdesk.validation import parse_id
 
 Status = Ticket.Status
@@ -41,7 +42,9 @@ SORTS = ("due_at", "last_message_at", "created_at", "priority")
 PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
 PRIORITY_RANKS = {priority: rank for rank, priority in enumerate(PRIORITIES)}
 SLA_FILTERS = ("breached", "at_risk")
-BULK_ACTIONS = ("close", "assign", "remove")
+BULK_ACTIONS = ("close", "assign", "remove", "approve", "reject")
+TYPES = tuple(kind.value for kind in Ticket.Type)
+REQUEST_STATES = tuple(state.value for state in Ticket.RequestState)
 MAX_BULK = 100
 
 
@@ -103,9 +106,15 @@ class QueueFilters:
     sort: str = "last_message_at"
     sla: str = ""  # breached, at_risk
     priorities: list[str] = field(default_factory=list)
+    type: str | None = None  # "ticket" or "request"
+    request_state: str | None = None  # pending, approved, rejected (requests only)
 
     def check(self) -> None:
         errors: dict[str, str] = {}
+        if self.type not in (None, "", *TYPES):
+            errors["type"] = "The type must be ticket or request."
+        if self.request_state not in (None, "", *REQUEST_STATES):
+            errors["request_state"] = "The request state must be pending, approved or rejected."
         for status in self.statuses:
             if status not in QUEUE_STATUSES:
                 errors["status"] = (
@@ -164,6 +173,7 @@ QUEUE_COLUMNS = (
     Ticket.service.id,
     Ticket.service.name,
     *SLA_COLUMNS,
+    *REQUEST_COLUMNS,
 )
 
 
@@ -197,6 +207,10 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
             conditions.append(Ticket.due_at <= now)
         else:
             conditions.append((Ticket.risk_at <= now) & (Ticket.due_at > now))
+    if filters.type:
+        conditions.append(Ticket.type == filters.type)
+    if filters.request_state:
+        conditions.append(Ticket.request_state == filters.request_state)
     where: Any = conditions[0]
     for condition in conditions[1:]:
         where = where & condition
@@ -591,19 +605,25 @@ class BulkResult:
 
 
 async def bulk_action(
-    *, actor: CurrentUser, action: str, ticket_ids: list[int], assignee_id: int | None = None
+    *, actor: CurrentUser, action: str, ticket_ids: list[int], assignee_id: int | None = None,
+    reason: str | None = None,
 ) -> BulkResult:
-    """Close, assign or remove (to the trash) many tickets at once.
+    """Close, assign, remove (to the trash), approve or reject (requests) many tickets at once.
 
     Ids that do not exist or are not in the caller's departments refuse the whole
     request, naming `ticket_ids`; tickets that cannot take the action (already
     solved, already in the trash, an assignee from another department) are skipped
     with the reason.
     """
-    from billdesk import tickets
+    from billdesk import requests, tickets
 
     if action not in BULK_ACTIONS:
-        raise ValidationFailed.field("action", "The action must be close, assign or remove.")
+        raise ValidationFailed.field(
+            "action", "The action must be close, assign, remove, approve or reject."
+        )
+    decision = {"approve": "approved", "reject": "rejected"}.get(action)
+    if decision:
+        decision, reason = requests.check_decision(decision, reason)
     ids = list(dict.fromkeys(int(ticket_id) for ticket_id in ticket_ids))
     if not ids:
         raise ValidationFailed.field("ticket_ids", "Select at least one ticket.")
@@ -633,10 +653,20 @@ async def bulk_action(
             if row["removed_at"] is not None:
                 result.skipped.append({"id": ticket_id, "reason": "already in the trash"})
                 continue
+            if decision and row["type"] != Ticket.Type.request.value:
+                result.skipped.append({"id": ticket_id, "reason": "not a request"})
+                continue
+            if decision and row["request_state"] != Ticket.RequestState.pending.value:
+                result.skipped.append({"id": ticket_id, "reason": f"already {row['request_state']}"})
+                continue
             if action in ("close", "assign") and row["status"] == Status.solved.value:
                 result.skipped.append({"id": ticket_id, "reason": "already solved"})
                 continue
-            if action == "close":
+            if decision:
+                await requests.decide_request(
+                    actor=actor, ticket_id=ticket_id, decision=decision, reason=reason
+                )
+            elif action == "close":
                 await tickets.close_ticket(ticket_id, actor=actor)
             elif action == "assign":
                 try:

@@ -404,6 +404,17 @@ class TicketSearch(Table, tablename="ticket_search", db=DB):
     internal_text = Text(default="", help_text="Internal notes and their attachment names.")
 
 
+class TicketViewer(Table, tablename="ticket_viewers", db=DB):
+    """Who has a ticket open at the desk: each open page says so every few seconds."""
+
+    id: Serial
+    key = Varchar(length=40, unique=True, help_text="'<ticket_id>:<user_id>'.")
+    ticket = ForeignKey(Ticket, index=True)
+    user = ForeignKey(User, index=True)
+    seen_at = Timestamptz(default=TimestamptzNow(), index=True)
+    typing = Boolean(default=False, help_text="Writing a reply at the last heartbeat.")
+
+
 class QuotaCounter(Table, tablename="quota_counters", db=DB):
     id: Serial
     key = Varchar(length=80, unique=True, help_text="'<customer_id>:<department_id>:<period>'.")
@@ -438,7 +449,7 @@ class Charge(Table, tablename="charges", db=DB):
     failure_reason = Text(default="")
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
     updated_at = Timestamptz(default=TimestamptzNow())
-    paid_at = Timestamptz(null=True, default=None)
+    paid_at = Timestamptz(null=True, default=None, index=True, help_text="Reports read paid revenue by it.")
     in_flight_until = Timestamptz(
         null=True, default=None,
         help_text="While in the future, one billdesk process is talking to Stripe about this "

@@ -1,6 +1,8 @@
 /* billdesk desk — what the desk's pages add to billdesk.js. Every page works without it.
  *
  *   input[data-customer-picker="/url"]   suggests customers by name or e-mail (its <datalist>)
+ *   [data-presence-url]                   the ticket page's heartbeat: who else has it open,
+ *                                         and a notice when a new message arrived
  */
 (function () {
   "use strict";
@@ -37,8 +39,36 @@
     });
   }
 
+  /* Presence on the ticket page ------------------------------------------------ */
+
+  function presenceFor(box) {
+    var url = box.getAttribute("data-presence-url");
+    var seen = parseInt(box.getAttribute("data-last-message-id"), 10) || 0;
+    var viewers = box.querySelector("[data-presence-viewers]");
+    var arrived = box.querySelector("[data-presence-new]");
+    var label = viewers.getAttribute("data-label") || "Also viewing:";
+    var writing = viewers.getAttribute("data-writing") || "writing a reply";
+    var reply = document.querySelector("textarea[name=body]");
+    function beat() {
+      var typing = reply && reply.value.trim() ? "1" : "0";
+      fetch(url + "?typing=" + typing, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (answer) { return answer.ok ? answer.json() : null; })
+        .then(function (data) {
+          if (!data) return;
+          viewers.textContent = data.viewers.length ? label + " " + data.viewers.map(function (v) {
+            return v.name + (v.typing ? " (" + writing + ")" : "");
+          }).join(", ") : "";
+          if (data.last_message_id && data.last_message_id > seen) arrived.hidden = false;
+          window.setTimeout(beat, (data.refresh_seconds || 10) * 1000);
+        })
+        .catch(function () { window.setTimeout(beat, 30000); });
+    }
+    window.setTimeout(beat, 3000);
+  }
+
   function init() {
     $all("input[data-customer-picker]").forEach(pickerFor);
+    $all("[data-presence-url]").forEach(presenceFor);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

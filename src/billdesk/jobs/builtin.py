@@ -38,6 +38,14 @@ async def purge_login_throttle() -> None:
     await purge_expired()
 
 
+@periodic("desk.forget_viewers", every=timedelta(hours=1))
+async def forget_viewers() -> None:
+    """Forget who had a ticket open more than an hour ago (presence only needs seconds)."""
+    from billdesk.presence import forget_old_viewers
+
+    await forget_old_viewers()
+
+
 @periodic("auth.purge_sessions", every=timedelta(hours=1))
 async def purge_sessions() -> None:
     """Forget sessions past their absolute or idle end (they could never be used again)."""

@@ -22,9 +22,7 @@ SCORES = range(1, 6)
 
 def may_be_rated(ticket: dict[str, Any]) -> bool:
     """Solved, and worked on by support (a paid ticket given up before payment is not)."""
-    return (
-        ticket["status"] == Ticket.Status.solved.value and ticket["clock_started_at"] is not None
-    )
+    return ticket["status"] == Ticket.Status.solved.value and ticket["clock_started_at"] is not None
 
 
 def check_score(score: Any) -> int:
@@ -41,7 +39,8 @@ def check_comment(comment: Any) -> str:
     text = comment.replace("\r\n", "\n").replace("\x00", "").strip()
     if len(text) > COMMENT_MAX:
         raise ValidationFailed.field(
-            "comment", f"The comment is {len(text):,} characters long; the limit is {COMMENT_MAX:,}."
+            "comment",
+            f"The comment is {len(text):,} characters long; the limit is {COMMENT_MAX:,}.",
         )
     return text
 
@@ -51,9 +50,12 @@ def rating_out(row: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     until = row["created_at"] + CHANGEABLE_FOR
     return {
-        "score": row["score"], "comment": row["comment"],
-        "created_at": row["created_at"], "updated_at": row["updated_at"],
-        "changeable_until": until, "changeable": clock.now() < until,
+        "score": row["score"],
+        "comment": row["comment"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "changeable_until": until,
+        "changeable": clock.now() < until,
     }
 
 
@@ -84,8 +86,13 @@ async def rate_ticket(
         if existing is None:
             await TicketRating.insert(
                 TicketRating(
-                    ticket=ticket_id, department=ticket["department"], agent=ticket["assignee"],
-                    score=value, comment=text, created_at=now, updated_at=now,
+                    ticket=ticket_id,
+                    department=ticket["department"],
+                    agent=ticket["assignee"],
+                    score=value,
+                    comment=text,
+                    created_at=now,
+                    updated_at=now,
                 )
             ).on_conflict(target=TicketRating.ticket, action="DO NOTHING")
             old = ""
@@ -96,12 +103,19 @@ async def rate_ticket(
                     errors={"score": "This rating can no longer be changed."},
                 )
             await TicketRating.update(
-                {TicketRating.score: value, TicketRating.comment: text, TicketRating.updated_at: now}
+                {
+                    TicketRating.score: value,
+                    TicketRating.comment: text,
+                    TicketRating.updated_at: now,
+                }
             ).where(TicketRating.id == existing["id"])
             old = f"{existing['score']}/5"
         await record_event(
-            ticket_id=ticket_id, kind=TicketEvent.Kind.rating, actor_id=customer.id,
-            old_value=old, new_value=f"{value}/5",
+            ticket_id=ticket_id,
+            kind=TicketEvent.Kind.rating,
+            actor_id=customer.id,
+            old_value=old,
+            new_value=f"{value}/5",
         )
     rating = await rating_of(ticket_id)
     assert rating is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 from billdesk import attachments, notifications, search
@@ -11,7 +12,9 @@ from billdesk.auth import CurrentUser
 from billdesk.errors import (
     InvalidTransition,
     NotFound,
+    StaleReply,
 )
+from billdesk.i18n import tr, tr_n
 from billdesk.tables import Department, Message, Ticket, TicketEvent, User
 from billdesk.tickets.lifecycle import (
     Action,
@@ -85,11 +88,16 @@ async def reply_as_customer(
 
 async def reply_as_staff(
     ticket_id: int, author: CurrentUser, body: str | None, internal: bool = False,
-    files: Sequence[Upload | Any] | None = None,
+    files: Sequence[Upload | Any] | None = None, *, last_seen_message_id: int | None = None,
+    force: bool = False,
 ) -> int:
     """Staff answer a ticket of their department. A public reply waits for the customer
     (waiting_for_reply, unread by them, notified); an internal note changes no status.
-    The message id."""
+    The message id.
+
+    With `last_seen_message_id` (the newest message the agent had on screen), a reply
+    written while someone else added a message is refused with StaleReply carrying
+    those messages, and nothing is sent, unless `force`."""
     ticket = await staff_ticket(ticket_id, author)
     action = Action.internal_note if internal else Action.staff_reply
     next_status(ticket["status"], action)
@@ -99,6 +107,8 @@ async def reply_as_staff(
     try:
         async with write_transaction():
             ticket = await current_row(ticket_id)
+            if last_seen_message_id is not None and not force:
+                await refuse_stale_reply(ticket_id, last_seen_message_id)
             new = await move_status(ticket, action, author.id)
             now = utc_now()
             message_id = await add_message(
@@ -139,6 +149,46 @@ async def _take_on_reply(ticket: dict[str, Any], author: CurrentUser) -> None:
     await record_event(
         ticket_id=ticket["id"], kind=TicketEvent.Kind.assignee, actor_id=author.id,
         old_value="", new_value=author.name,
+    )
+
+
+async def refuse_stale_reply(ticket_id: int, last_seen_message_id: int) -> None:
+    """StaleReply with the messages written after `last_seen_message_id`, if there are any
+    (call under the ticket's row lock, so none can slip in between the check and the reply)."""
+    newer = await Message.select(
+        Message.id, Message.body, Message.internal, Message.created_at,
+        Message.author.id, Message.author.name, Message.author.role,
+    ).where(
+        (Message.ticket == ticket_id) & (Message.id > last_seen_message_id)
+        & (Message.deleted == False)  # noqa: E712
+    ).order_by(Message.id)
+    if not newer:
+        return
+    raise StaleReply(
+        tr_n(
+            "A new message arrived while you were writing; nothing was sent. Read it, then "
+            "send anyway or edit your reply.",
+            "%(num)s new messages arrived while you were writing; nothing was sent. Read "
+            "them, then send anyway or edit your reply.",
+            len(newer),
+        ),
+        errors={"last_seen_message_id": tr("Newer messages arrived; nothing was sent.")},
+        extra={
+            "messages": [
+                {
+                    "id": row["id"],
+                    "author": {
+                        "id": row["author.id"], "name": row["author.name"],
+                        "role": row["author.role"],
+                    },
+                    "body": row["body"],
+                    "internal": row["internal"],
+                    "created_at": row["created_at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+                for row in newer
+            ],
+            "last_message_id": newer[-1]["id"],
+        },
     )
 
 
@@ -202,12 +252,46 @@ async def delete_own_reply(*, ticket_id: int, message_id: int, customer: Current
         if message["deleted"]:
             return
         await Message.update(
-            {Message.deleted: True, Message.deleted_at: utc_now()}
+            {Message.deleted: True, Message.deleted_at: utc_now(), Message.deleted_by: customer.id}
         ).where(Message.id == message_id)
         await Ticket.update({Ticket.answers: Ticket.answers - 1}).where(
             (Ticket.id == ticket_id) & (Ticket.answers > 0)
         )
         await search.reindex_tickets([ticket_id])
+
+
+async def delete_message_as_staff(*, ticket_id: int, message_id: int, actor: CurrentUser) -> None:
+    """Staff delete a message of a ticket in their departments (any but the opening message).
+
+    It shows as "message deleted", is kept for audit, and the history records who.
+    Deleting a deleted message changes nothing.
+    """
+    await staff_ticket(ticket_id, actor)
+    async with write_transaction():
+        await current_row(ticket_id)
+        message = await Message.select().where(
+            (Message.id == message_id) & (Message.ticket == ticket_id)
+        ).first()
+        if message is None:
+            raise NotFound("There is no such message.")
+        if message["opening"]:
+            raise InvalidTransition(
+                "The opening message cannot be deleted.",
+                errors={"message_id": "The opening message cannot be deleted."},
+            )
+        if message["deleted"]:
+            return
+        await Message.update(
+            {Message.deleted: True, Message.deleted_at: utc_now(), Message.deleted_by: actor.id}
+        ).where(Message.id == message_id)
+        if not message["internal"]:
+            await Ticket.update({Ticket.answers: Ticket.answers - 1}).where(
+                (Ticket.id == ticket_id) & (Ticket.answers > 0)
+            )
+        await record_event(
+            ticket_id=ticket_id, kind=TicketEvent.Kind.message_deleted, actor_id=actor.id,
+            old_value=f"message {message_id}", new_value="deleted",
+        )
 
 
 async def mark_read_by_customer(ticket_id: int) -> None:

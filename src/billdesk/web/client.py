@@ -195,6 +195,14 @@ class ClientController(Controller):
             if quota.price is not None:
                 attrs["data-price"] = str(quota.price.amount)
             options.append((dep["id"], dep["name"], False, attrs))
+        from billdesk import requests
+
+        kinds = await requests.kinds_by_department([dep["id"] for dep in departments])
+        names = {dep["id"]: dep["name"] for dep in departments}
+        request_kind_options = [
+            (kind["id"], f"{names[department_id]}: {kind['name']}")
+            for department_id, rows in kinds.items() for kind in rows
+        ]
         services = await tickets.customer_services(user.id)
         service_options = [("", "Not about a service")] + [
             (s["id"], f"{s['label']} ({s['kind']})") for s in services
@@ -209,6 +217,7 @@ class ClientController(Controller):
                 "departments": departments,
                 "department_options": options,
                 "service_options": service_options,
+                "request_kind_options": request_kind_options,
                 "chosen": chosen,
                 "chosen_quota": quota_text(chosen["quota"]) if chosen else "",
                 "chosen_warning": price_warning(chosen["quota"]) if chosen else "",
@@ -229,6 +238,7 @@ class ClientController(Controller):
         typed = {
             "department_id": str(form.get("department_id", "")),
             "service_id": str(form.get("service_id", "")),
+            "request_kind_id": str(form.get("request_kind_id", "")),
             "message": str(form.get("message", "")),
             "client_token": str(form.get("client_token", ""))[:60],
         }
@@ -248,6 +258,7 @@ class ClientController(Controller):
                 files=_form_files(form),
                 accept_price=accept,
                 client_token=typed["client_token"] or None,
+                request_kind_id=parse_id("request_kind_id", typed["request_kind_id"]),
             )
         except DeskError as exc:
             if exc.status == 404:

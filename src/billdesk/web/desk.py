@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from billdesk import queues, reply_templates
+from billdesk import presence, queues, reply_templates
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.formatting import count
@@ -17,7 +17,7 @@ from billdesk.sla import timers
 from billdesk.tables import Department, DepartmentMember, User
 from billdesk.validation import parse_id
 from billdesk.web import flashes
-from billdesk.web.api.desk import read_reply
+from billdesk.web.api.desk import read_reply, read_reply_guard
 from billdesk.web.flashes import flash
 from billdesk.web.layout import page_errors, render
 from billdesk.web.params import PageQuery
@@ -37,9 +37,18 @@ STATUS_CHOICES = (
     ("waiting_for_reply", "Waiting for customer"),
     ("solved", "Solved"),
 )
+TYPE_CHOICES = (("ticket", "Tickets"), ("request", "Requests"))
+REQUEST_STATE_CHOICES = (("pending", "Pending"), ("approved", "Approved"), ("rejected", "Rejected"))
+FILTERS = (
+    "id", "department", "status", "customer", "assignee", "service", "q", "sort", "sla",
+    "priority", "type", "request_state",
+)
 
 
-BULK_DONE = {"close": "Closed", "assign": "Assigned", "remove": "Moved to the trash"}
+BULK_DONE = {
+    "close": "Closed", "assign": "Assigned", "remove": "Moved to the trash", "approve": "Approved",
+    "reject": "Rejected",
+}
 
 
 def _user(request: Request) -> CurrentUser:
@@ -107,6 +116,8 @@ class DeskController(Controller):
         sort: FromQuery[str | None] = None,
         sla: FromQuery[str | None] = None,
         priority: FromQuery[str | None] = None,
+        type: FromQuery[str | None] = None,
+        request_state: FromQuery[str | None] = None,
         page: PageQuery = 1,
     ) -> Template | Redirect:
         if q and page <= 1:
@@ -120,6 +131,7 @@ class DeskController(Controller):
                 "customer": customer or "", "assignee": assignee or "", "service": service or "",
                 "q": q or "", "sort": sort or "due_at", "sla": sla or "",
                 "priority": priority or "",
+                "type": type or "", "request_state": request_state or "",
             },
             page=max(page, 1),
         )
@@ -144,6 +156,8 @@ class DeskController(Controller):
                 service=_id_or_none("service", chosen["service"]),
                 q=chosen["q"], sort=chosen["sort"], sla=chosen.get("sla", ""),
                 priorities=[chosen["priority"]] if chosen.get("priority") else [],
+                type=chosen.get("type") or None,
+                request_state=chosen.get("request_state") or None,
             )
             found = await queues.queue(
                 user, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
@@ -186,6 +200,8 @@ class DeskController(Controller):
                 "sla_choices": SLA_CHOICES,
                 "priority_choices": [(p, p.capitalize()) for p in queues.PRIORITIES],
                 "sla_states": {row["id"]: timers.sla_state(row) for row in found.items},
+                "type_choices": TYPE_CHOICES,
+                "request_state_choices": REQUEST_STATE_CHOICES,
                 "result": result,
                 "errors": errors,
                 "back_url": "/desk?" + urlencode({**kept, "page": page}),
@@ -200,13 +216,7 @@ class DeskController(Controller):
         user = _user(request)
         form = await request.form()
         raw_ids = form.getall("ids") if "ids" in form else []
-        chosen = {
-            key: str(form.get(f"filter_{key}", "") or "")
-            for key in (
-                "id", "department", "status", "customer", "assignee", "service", "q", "sort",
-                "sla", "priority",
-            )
-        }
+        chosen = {key: str(form.get(f"filter_{key}", "") or "") for key in FILTERS}
         chosen["status"] = chosen["status"] or "open"
         chosen["sort"] = chosen["sort"] or "due_at"
         action = str(form.get("action", ""))
@@ -218,6 +228,7 @@ class DeskController(Controller):
                 actor=user, action=action,
                 ticket_ids=[ticket_id for ticket_id in ids if ticket_id is not None],
                 assignee_id=_id_or_none("assignee_id", form.get("assignee_id")),
+                reason=str(form.get("reason", "") or ""),
             )
         except DeskError as exc:
             flash(request, "error", exc.detail)
@@ -250,6 +261,7 @@ class DeskController(Controller):
         user = _user(request)
         await queues.visible_ticket(user, ticket_id, include_removed=True)
         await tickets.mark_read_by_staff(ticket_id=ticket_id)
+        await presence.mark_viewing(user, ticket_id)
         return await self._ticket_page(request, ticket_id)
 
     async def _ticket_page(
@@ -290,6 +302,8 @@ class DeskController(Controller):
                 "errors": errors or {},
                 "typed": typed or {},
                 "solved": ticket["status"] == queues.Status.solved.value,
+                "viewers": await presence.other_viewers(user, ticket_id),
+                "last_message_id": max((m["id"] for m in detail["messages"]), default=0),
             },
             active="desk",
             status_code=status_code,
@@ -333,17 +347,28 @@ class DeskController(Controller):
 
         user = _user(request)
         body, internal, files = await read_reply(request)
+        last_seen, force = await read_reply_guard(request)
 
         async def action() -> str:
             await queues.visible_ticket(user, ticket_id)
             await tickets.reply_as_staff(
-                ticket_id=ticket_id, author=user, body=body, internal=internal, files=files
+                ticket_id=ticket_id, author=user, body=body, internal=internal, files=files,
+                last_seen_message_id=last_seen, force=force,
             )
             return "Internal note added." if internal else "Reply sent to the customer."
 
         return await self._act(
-            request, ticket_id, action, {"body": body, "internal": internal}
+            request, ticket_id, action, {"body": body, "internal": internal, "seen": last_seen}
         )
+
+    @get("/tickets/{ticket_id:int}/presence", media_type="application/json")
+    async def presence(
+        self, request: Request, ticket_id: FromPath[int], typing: FromQuery[str | None] = None
+    ) -> dict[str, Any]:
+        """The open page's heartbeat: who else has the ticket open, the newest message."""
+        user = _user(request)
+        await queues.visible_ticket(user, ticket_id, include_removed=True)
+        return await presence.heartbeat(user, ticket_id, typing=typing == "1")
 
     @post("/tickets/{ticket_id:int}/assign")
     async def assign(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
@@ -409,6 +434,102 @@ class DeskController(Controller):
             return "Ticket closed."
 
         return await self._act(request, ticket_id, action, {})
+
+    @post("/tickets/{ticket_id:int}/decision")
+    async def decide(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        """Approve or reject a pending request, with an optional reason for the customer."""
+        from billdesk import requests
+
+        user = _user(request)
+        form = await request.form()
+        decision, reason = str(form.get("decision", "")), str(form.get("reason", ""))
+
+        async def action() -> None:
+            await requests.decide_request(
+                actor=user, ticket_id=ticket_id, decision=decision, reason=reason
+            )
+
+        return await self._act(request, ticket_id, action, {"reason": reason})
+
+    @post("/tickets/{ticket_id:int}/messages/{message_id:int}/delete")
+    async def delete_message(
+        self, request: Request, ticket_id: FromPath[int], message_id: FromPath[int]
+    ) -> Template | Redirect:
+        """Delete a message (not the opening one); it shows as "message deleted"."""
+        from billdesk import tickets
+
+        user = _user(request)
+
+        async def action() -> None:
+            await queues.visible_ticket(user, ticket_id)
+            await tickets.delete_message_as_staff(
+                ticket_id=ticket_id, message_id=message_id, actor=user
+            )
+
+        return await self._act(request, ticket_id, action, {})
+
+    # ------------------------------------------------------- a new ticket
+
+    @get("/tickets/new")
+    async def new_ticket(self, request: Request, customer: FromQuery[str | None] = None) -> Template:
+        """The form staff open a ticket for a customer with."""
+        return await self._new_ticket_page(request, typed={"customer_id": customer or ""})
+
+    async def _new_ticket_page(
+        self, request: Request, *, typed: dict[str, Any], errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        from billdesk.tables import Department
+
+        user = _user(request)
+        active = set(
+            await Department.select(Department.id)
+            .where(Department.active == True)  # noqa: E712
+            .output(as_list=True)
+        )
+        departments = [d for d in await _departments_for(user) if d["id"] in active]
+        return await render(
+            request,
+            "desk/new_ticket.html",
+            {
+                "typed": typed,
+                "errors": errors or {},
+                "department_options": [(d["id"], d["name"]) for d in departments],
+            },
+            active="desk",
+            status_code=status_code,
+        )
+
+    @post("/tickets/new")
+    async def open_ticket(self, request: Request) -> Template | Redirect:
+        """Open the ticket: waiting for the customer's reply, never charged."""
+        from billdesk import tickets
+
+        user = _user(request)
+        form = await request.form()
+        typed = {
+            key: str(form.get(key, "") or "")
+            for key in ("customer_id", "department_id", "service_id", "message")
+        }
+        try:
+            opened = await tickets.open_ticket_for_customer(
+                staff=user,
+                customer_id=_id_or_none("customer_id", typed["customer_id"]),
+                department_id=_id_or_none("department_id", typed["department_id"]),
+                service_id=_id_or_none("service_id", typed["service_id"]),
+                message=typed["message"],
+                files=[
+                    item for item in (form.getall("attachments") if "attachments" in form else [])
+                    if not isinstance(item, str) and getattr(item, "filename", None)
+                ],
+            )
+        except DeskError as exc:
+            flash(request, "error", exc.detail)
+            return await self._new_ticket_page(
+                request, typed=typed, errors=exc.errors or {"form": exc.detail},
+                status_code=exc.status,
+            )
+        return Redirect(path=f"/desk/tickets/{opened.ticket_id}")
 
     # ------------------------------------------------------------- templates
 

@@ -10,12 +10,14 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from billdesk import queues, reply_templates, search
+from billdesk import presence, queues, reply_templates, requests, search
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.navigation import desk_counts
 from billdesk.sla import timers
 from billdesk.tables import Ticket
+from billdesk.validation import parse_id
 from billdesk.web.paging import keyset_page, page, parse_limit
 from billdesk.web.params import CursorQuery, Id, IdQuery, LimitQuery
 
@@ -49,6 +51,8 @@ def ticket_summary(row: dict[str, Any]) -> dict[str, Any]:
         "last_author_role": row["last_author_role"],
         "answers": row["answers"],
         "unread": row["unread_by_staff"],
+        "type": row["type"],
+        "request": requests.request_out(row),
         **sla_fields(row),
     }
 
@@ -165,6 +169,19 @@ class BulkRequest(msgspec.Struct):
     action: str
     ticket_ids: list[Id]
     assignee_id: Id | None = None
+    reason: str | None = None
+
+
+class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
+    decision: str
+    reason: str | None = None
+
+
+class NewTicketIn(msgspec.Struct, forbid_unknown_fields=True):
+    customer_id: Id
+    department_id: Id
+    message: str
+    service_id: Id | None = None
 
 
 class TemplateIn(msgspec.Struct):
@@ -215,17 +232,21 @@ class DeskApiController(Controller):
         sort: FromQuery[str] = "last_message_at",
         sla: FromQuery[str | None] = None,
         priority: FromQuery[list[str] | None] = None,
+        type: FromQuery[str | None] = None,
+        request_state: FromQuery[str | None] = None,
         limit: LimitQuery = None,
         cursor: CursorQuery = None,
     ) -> dict[str, Any]:
         """The queue of the caller's departments; newest activity (or creation) first,
         soonest due first (`sort=due_at`) or most urgent first (`sort=priority`);
-        `sla=breached|at_risk` and `priority=high,urgent` filter."""
+        `sla=breached|at_risk` and `priority=high,urgent` filter; so do `type` (ticket,
+        request) and `request_state` (pending, approved, rejected)."""
         user: CurrentUser = request.scope["user"]
         filters = queues.QueueFilters(
             id=id, department=department, statuses=_status_list(status), customer=customer,
             assignee=assignee, service=service, q=q or "", sort=sort, sla=sla or "",
-            priorities=_status_list(priority) if priority else [],
+            priorities=_status_list(priority) if priority else [], type=type,
+            request_state=request_state,
         )
         size = parse_limit(limit)
         query = search.parse_query(q)
@@ -259,9 +280,11 @@ class DeskApiController(Controller):
 
         user: CurrentUser = request.scope["user"]
         body, internal, files = await read_reply(request)
+        last_seen, force = await read_reply_guard(request)
         await queues.visible_ticket(user, ticket_id)
         message_id = await tickets.reply_as_staff(
-            ticket_id=ticket_id, author=user, body=body, internal=internal, files=files
+            ticket_id=ticket_id, author=user, body=body, internal=internal, files=files,
+            last_seen_message_id=last_seen, force=force,
         )
         detail = full_ticket(await queues.desk_ticket(user, ticket_id))
         message = next(m for m in detail["messages"] if m["id"] == _id_of(message_id))
@@ -292,7 +315,7 @@ class DeskApiController(Controller):
         user: CurrentUser = request.scope["user"]
         result = await queues.bulk_action(
             actor=user, action=data.action, ticket_ids=data.ticket_ids,
-            assignee_id=data.assignee_id,
+            assignee_id=data.assignee_id, reason=data.reason,
         )
         return {"updated": result.updated, "skipped": result.skipped}
 
@@ -305,6 +328,49 @@ class DeskApiController(Controller):
             "items": [{"id": c["id"], "name": c["name"], "email": c["email"]} for c in found],
             "next_cursor": None,
         }
+    @post("/tickets", status_code=HTTP_201_CREATED)
+    async def open_for_customer(
+        self, request: Request, data: JSONBody[NewTicketIn]
+    ) -> dict[str, Any]:
+        """Open a ticket for a customer: waiting for their reply, never charged, no quota used."""
+        from billdesk import tickets
+
+        user: CurrentUser = request.scope["user"]
+        opened = await tickets.open_ticket_for_customer(
+            staff=user, customer_id=data.customer_id, department_id=data.department_id,
+            service_id=data.service_id, message=data.message,
+        )
+        return full_ticket(await queues.desk_ticket(user, opened.ticket_id))
+
+    @post("/tickets/{ticket_id:int}/decision", status_code=HTTP_200_OK)
+    async def decide(
+        self, request: Request, ticket_id: FromPath[int], data: JSONBody[DecisionIn]
+    ) -> dict[str, Any]:
+        """Approve or reject a pending request (→ solved; the customer is told); once only (409)."""
+        user: CurrentUser = request.scope["user"]
+        await requests.decide_request(
+            actor=user, ticket_id=ticket_id, decision=data.decision, reason=data.reason
+        )
+        return full_ticket(await queues.desk_ticket(user, ticket_id))
+
+    @delete("/tickets/{ticket_id:int}/messages/{message_id:int}", status_code=HTTP_204_NO_CONTENT)
+    async def delete_message(
+        self, request: Request, ticket_id: FromPath[int], message_id: FromPath[int]
+    ) -> None:
+        """Delete a message (not the opening one): it shows as deleted; the history says who."""
+        from billdesk import tickets
+
+        user: CurrentUser = request.scope["user"]
+        await queues.visible_ticket(user, ticket_id)
+        await tickets.delete_message_as_staff(ticket_id=ticket_id, message_id=message_id, actor=user)
+
+    @get("/tickets/{ticket_id:int}/presence")
+    async def presence(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
+        """Who else has the ticket open (and whether they are writing), and the newest
+        message's id; calling it marks the caller as viewing it."""
+        user: CurrentUser = request.scope["user"]
+        await queues.visible_ticket(user, ticket_id, include_removed=True)
+        return await presence.heartbeat(user, ticket_id)
 
     @get("/counts")
     async def counts(self, request: Request) -> dict[str, Any]:
@@ -396,6 +462,34 @@ async def placeholder_values(user: CurrentUser, ticket_id: int) -> tuple[dict[st
         "agent_name": user.name,
     }
     return values, row["department.id"]  # type: ignore[index]
+
+
+async def read_reply_guard(request: Request) -> tuple[int | None, bool]:
+    """`last_seen_message_id` and `force` of a reply (JSON or form; the body is read once
+    and kept by Litestar): the collision check of `reply_as_staff`."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()
+        raw_seen: Any = str(form.get("last_seen_message_id", "") or "").strip() or None
+        force: Any = str(form.get("force", "")).lower() in ("1", "true", "on", "yes")
+    else:
+        try:
+            data = msgspec.json.decode(await request.body())
+        except msgspec.DecodeError:
+            return None, False
+        if not isinstance(data, dict):
+            return None, False
+        raw_seen = data.get("last_seen_message_id")
+        force = data.get("force", False)
+        if not isinstance(force, bool):
+            raise ValidationFailed.field("force", tr("force must be true or false."))
+    if raw_seen is None:
+        return None, force
+    if isinstance(raw_seen, bool) or (not isinstance(raw_seen, (int, str))):
+        raise ValidationFailed.field(
+            "last_seen_message_id", tr("last_seen_message_id must be a message id.")
+        )
+    return parse_id("last_seen_message_id", str(raw_seen), what="message id"), force
 
 
 async def read_reply(request: Request) -> tuple[str, bool, list[Any]]:
