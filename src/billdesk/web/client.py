@@ -7,7 +7,6 @@ and the message next to its field.
 
 from __future__ import annotations
 
-import math
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -28,7 +27,8 @@ from billdesk.tables import Department, Notification
 from billdesk.validation import parse_id, parse_int
 from billdesk.web import flashes
 from billdesk.web.layout import page_errors, render
-from billdesk.web.params import PageQuery
+from billdesk.web.paging import keyset_page
+from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 25
 NEW_TICKET_FIELDS = ("department_id", "service_id", "message", "attachments", "accept_price")
@@ -89,9 +89,11 @@ class ClientController(Controller):
         archived: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
         page: PageQuery = 1,
+        cursor: CursorQuery = None,
     ) -> Template | Redirect:
-        """The customer's tickets, newest activity first, with filters; with `q`, the
-        tickets matching the search, best first (`#1042` opens that ticket)."""
+        """The customer's tickets, newest activity first, with filters, in keyset pages;
+        with `q`, the tickets matching the search, best first, in numbered pages
+        (`#1042` opens that ticket)."""
         user = _user(request)
         chosen_status = status if status in {value for value, _ in STATUS_OPTIONS} else None
         department_id = parse_id("department", department, what="department id")
@@ -99,6 +101,7 @@ class ClientController(Controller):
         page_number = page
         text = (q or "").strip()
         snippets: dict[int, Any] = {}
+        next_cursor: str | None = None
         if text:
             if page_number <= 1 and (
                 target := await tickets.customer_jump_target(user.id, text)
@@ -109,24 +112,17 @@ class ClientController(Controller):
                 archived=show_archived, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE,
             )
             rows, snippets = found.rows, found.snippets
-            total = None
-            pages = page_number + (1 if found.has_more else 0)
+            has_more = found.has_more
         else:
-            total = await tickets.customer_tickets_query(
-                user.id, status=chosen_status, department_id=department_id,
-                archived=show_archived, columns=False,
-            )
-            rows = await (
+            rows, next_cursor = await keyset_page(
                 tickets.customer_tickets_query(
                     user.id, status=chosen_status, department_id=department_id,
                     archived=show_archived,
-                )
-                .order_by(tickets.Ticket.last_message_at, ascending=False)
-                .order_by(tickets.Ticket.id, ascending=False)
-                .limit(PAGE_SIZE)
-                .offset((page_number - 1) * PAGE_SIZE)
+                ),
+                sort=tickets.Ticket.last_message_at, id_column=tickets.Ticket.id,
+                limit=PAGE_SIZE, cursor=cursor,
             )
-            pages = max(math.ceil(total / PAGE_SIZE), 1)
+            has_more = next_cursor is not None
         charges = await tickets.charges_by_ticket([row["id"] for row in rows])
         for row in rows:
             row["shown_status"] = tickets.shown_status(row["status"], charges.get(row["id"]))
@@ -139,9 +135,17 @@ class ClientController(Controller):
             if value
         }
 
-        def page_url(number: int) -> str:
-            return "/tickets?" + urlencode({**query, "page": number})
+        def page_url(**where: Any) -> str:
+            return "/tickets?" + urlencode({**query, **where})
 
+        if text:  # ranked results page by number
+            prev_url = page_url(page=page_number - 1) if page_number > 1 else None
+            next_url = page_url(page=page_number + 1) if has_more else None
+            first_url = None
+        else:  # the list pages by keyset, forward only
+            prev_url = None
+            next_url = page_url(cursor=next_cursor) if next_cursor else None
+            first_url = page_url() if cursor else None
         departments = await Department.select(Department.id, Department.name).where(
             Department.id.is_in(
                 tickets.Ticket.select(tickets.Ticket.department).where(
@@ -149,7 +153,7 @@ class ClientController(Controller):
                 )
             )
         ).order_by(Department.name)
-        any_ticket = bool(total) or bool(query) or await tickets.Ticket.exists().where(
+        any_ticket = bool(rows) or bool(query) or await tickets.Ticket.exists().where(
             tickets.Ticket.customer == user.id
         )
         return await render(
@@ -158,11 +162,9 @@ class ClientController(Controller):
             {
                 "tickets": rows,
                 "snippets": snippets,
-                "total": total,
-                "page": page_number,
-                "pages": pages,
-                "prev_url": page_url(page_number - 1) if page_number > 1 else None,
-                "next_url": page_url(page_number + 1) if page_number < pages else None,
+                "prev_url": prev_url,
+                "next_url": next_url,
+                "first_url": first_url,
                 "filters": {
                     "status": chosen_status, "department": department_id,
                     "archived": show_archived, "q": text,

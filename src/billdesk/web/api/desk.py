@@ -18,7 +18,7 @@ from billdesk.navigation import desk_counts
 from billdesk.sla import timers
 from billdesk.tables import Ticket
 from billdesk.validation import parse_id
-from billdesk.web.paging import keyset_page, page, parse_limit
+from billdesk.web.paging import page, parse_limit
 from billdesk.web.params import CursorQuery, Id, IdQuery, LimitQuery
 
 
@@ -252,16 +252,12 @@ class DeskApiController(Controller):
         query = search.parse_query(q)
         if query:
             return await _search_answer(user, filters, query, size, cursor)
-        built = await queues.queue_query(user, filters)
-        if built is None:
-            return {**page([], None), "total": 0}
-        select, where = built
-        rows, next_cursor = await keyset_page(
-            select, sort=queues.sort_column(filters), id_column=Ticket.id, limit=size,
-            cursor=cursor, descending=queues.sort_descending(filters),
-        )
-        total = await Ticket.count().where(where)
-        return {**page([ticket_summary(row) for row in rows], next_cursor), "total": total}
+        found = await queues.queue(user, filters, limit=size, cursor=cursor)
+        return {
+            **page([ticket_summary(row) for row in found.items], found.next_cursor),
+            "total": found.total,
+            "total_capped": found.total_capped,
+        }
 
     @get("/tickets/{ticket_id:int}")
     async def show_ticket(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
