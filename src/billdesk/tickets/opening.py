@@ -95,6 +95,7 @@ async def open_ticket(
     client_token: str | None,
     channel: Message.Channel = Message.Channel.web,
     confirm_price_later: bool = False,
+    urgent: bool = False,
 ) -> Opened:
     """Open a ticket for a customer: free while the quota lasts, else paid once the price is accepted.
 
@@ -108,6 +109,9 @@ async def open_ticket(
     the quota the ticket is kept `awaiting_payment` with `price_unconfirmed`, and
     nothing is charged until the customer confirms the price on the web
     (`confirm_ticket_price`).
+
+    `urgent` is the customer's own "my service is down": the ticket opens with the
+    urgent priority, and its history says the customer set it (staff may change it).
     """
     await ensure_support_enabled()
     token_key = f"{customer.id}:{client_token}"[:100] if client_token else None
@@ -156,6 +160,7 @@ async def open_ticket(
                     last_message_at=now, last_author_role=User.Role.customer.value,
                     unread_by_staff=True, unread_by_customer=False, client_token=token_key,
                     price_unconfirmed=paid and accept_price is None,
+                    priority=Ticket.Priority.urgent if urgent else Ticket.Priority.normal,
                 )
             ).returning(Ticket.id)
             ticket_id = rows[0]["id"]
@@ -168,6 +173,11 @@ async def open_ticket(
                 ticket_id=ticket_id, kind=TicketEvent.Kind.opened, actor_id=customer.id,
                 new_value=status.value,
             )
+            if urgent:
+                await record_event(
+                    ticket_id=ticket_id, kind=TicketEvent.Kind.priority, actor_id=customer.id,
+                    old_value=Ticket.Priority.normal.value, new_value=Ticket.Priority.urgent.value,
+                )
     except DeskError:
         attachments.discard_files(storage_names)
         raise
