@@ -23,12 +23,14 @@ from billdesk.web.admin import AdminController
 from billdesk.web.admin_jobs import AdminJobsController
 from billdesk.web.admin_mail import AdminMailController
 from billdesk.web.admin_sla import AdminServiceLevelController
+from billdesk.web.admin_webhooks import AdminWebhooksApiController, AdminWebhooksController
 from billdesk.web.api.admin import AdminApiController
 from billdesk.web.api.admin_jobs import AdminJobsApiController
 from billdesk.web.api.admin_mail import AdminMailApiController
 from billdesk.web.api.customer import CustomerApiController, PersonalApiController
 from billdesk.web.api.desk import DeskApiController
 from billdesk.web.api.finance import FinanceApiController
+from billdesk.web.api.integration import IntegrationApiController
 from billdesk.web.api.me import MeController
 from billdesk.web.api.payments import PaymentsApiController
 from billdesk.web.audit import AuditApiController, AuditController
@@ -42,6 +44,7 @@ from billdesk.web.headers import add_security_headers
 from billdesk.web.health import healthz
 from billdesk.web.language import LanguageController
 from billdesk.web.layout import install_filters
+from billdesk.web.login_links import LoginLinkController
 from billdesk.web.middleware import AuthMiddleware
 from billdesk.web.openapi import SwaggerPage, complete_on_startup
 from billdesk.web.passwords import PasswordController
@@ -108,6 +111,11 @@ def route_handlers() -> list:
         SecurityController,
         AuditController,
         AuditApiController,
+        # Beside the billing system (docs/integration.md).
+        IntegrationApiController,
+        LoginLinkController,
+        AdminWebhooksController,
+        AdminWebhooksApiController,
         create_static_files_router(path="/static", directories=[resource_dir("static")]),
     ]
 

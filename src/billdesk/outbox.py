@@ -45,6 +45,7 @@ ASSIGNED = "ticket.assigned"  # old, new (user ids as text, "" for nobody)
 CHARGE_SUCCEEDED = "charge.succeeded"  # charge_id, amount, currency
 CHARGE_PAYMENT_FAILED = "charge.payment_failed"  # charge_id, reason (the customer must act)
 CHARGE_REFUNDED = "charge.refunded"  # charge_id, refund_id, amount, currency, automatic
+REQUEST_DECIDED = "request.decided"  # decision (approved, rejected), reason, kind_id
 
 FAN_OUT = "outbox.fan_out"
 

@@ -9,15 +9,15 @@ Every change here is one transaction and leaves a line in the ticket's history.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
-from billdesk import audit, clock, search
+from billdesk import audit, clock, open_counts, search
 from billdesk.auth import CurrentUser, Role
-from billdesk.db import DB
+from billdesk.db import DB, count_up_to
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
 from billdesk.i18n import tr
 from billdesk.sla import satisfaction
@@ -32,16 +32,21 @@ from billdesk.tables import (
     User,
 )
 from billdesk.tickets import record_event, write_transaction
+from billdesk.tickets.reading import REQUEST_COLUMNS
 from billdesk.validation import parse_id
+from billdesk.web.paging import keyset_page
 
 Status = Ticket.Status
 OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
 QUEUE_STATUSES = (*OPEN_STATUSES, Status.solved.value)
 SORTS = ("due_at", "last_message_at", "created_at", "priority")
 PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
+OPEN_SQL = "tickets.status IN ('in_progress', 'waiting_for_reply')"
 PRIORITY_RANKS = {priority: rank for rank, priority in enumerate(PRIORITIES)}
 SLA_FILTERS = ("breached", "at_risk")
-BULK_ACTIONS = ("close", "assign", "remove")
+BULK_ACTIONS = ("close", "assign", "remove", "approve", "reject")
+TYPES = tuple(kind.value for kind in Ticket.Type)
+REQUEST_STATES = tuple(state.value for state in Ticket.RequestState)
 MAX_BULK = 100
 
 
@@ -103,9 +108,15 @@ class QueueFilters:
     sort: str = "last_message_at"
     sla: str = ""  # breached, at_risk
     priorities: list[str] = field(default_factory=list)
+    type: str | None = None  # "ticket" or "request"
+    request_state: str | None = None  # pending, approved, rejected (requests only)
 
     def check(self) -> None:
         errors: dict[str, str] = {}
+        if self.type not in (None, "", *TYPES):
+            errors["type"] = "The type must be ticket or request."
+        if self.request_state not in (None, "", *REQUEST_STATES):
+            errors["request_state"] = "The request state must be pending, approved or rejected."
         for status in self.statuses:
             if status not in QUEUE_STATUSES:
                 errors["status"] = (
@@ -164,14 +175,21 @@ QUEUE_COLUMNS = (
     Ticket.service.id,
     Ticket.service.name,
     *SLA_COLUMNS,
+    *REQUEST_COLUMNS,
 )
 
 
 def _queue_where(user: CurrentUser, departments: list[int] | None, filters: QueueFilters):
+    statuses = set(filters.statuses or OPEN_STATUSES)
     conditions: list[Any] = [
+        # check() keeps the statuses to those of the desk, never awaiting_payment.
         Ticket.removed_at.is_null(),
-        Ticket.status != Status.awaiting_payment.value,
-        Ticket.status.is_in(filters.statuses or list(OPEN_STATUSES)),
+        # The open queue names its statuses as literals, not parameters, so that
+        # PostgreSQL's prepared (generic) plans still match the partial indexes
+        # on open tickets (docs/performance.md).
+        WhereRaw(OPEN_SQL)
+        if statuses == set(OPEN_STATUSES)
+        else Ticket.status.is_in(sorted(statuses)),
     ]
     if departments is not None:
         conditions.append(Ticket.department.is_in(departments))
@@ -197,24 +215,36 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
             conditions.append(Ticket.due_at <= now)
         else:
             conditions.append((Ticket.risk_at <= now) & (Ticket.due_at > now))
+    if filters.type:
+        conditions.append(Ticket.type == filters.type)
+    if filters.request_state:
+        conditions.append(Ticket.request_state == filters.request_state)
     where: Any = conditions[0]
     for condition in conditions[1:]:
         where = where & condition
     return where
 
 
+TOTAL_CAP = 1000
+"""Beyond this many matching tickets a queue says "1,000+" instead of counting them all."""
+
+
 @dataclass
 class QueuePage:
     items: list[dict[str, Any]]
-    total: int | None
-    has_more: bool
+    next_cursor: str | None = None
+    total: int | None = None
+    """None for search results, which are ranked and not counted."""
+    total_capped: bool = False
+    """True when there are at least `total` (= TOTAL_CAP) tickets, and maybe many more."""
+    has_more: bool = False
     snippets: dict[int, search.Snippet] = field(default_factory=dict)
     ranked: bool = False
 
 
 async def queue_query(user: CurrentUser, filters: QueueFilters):
     """The queue's select (one query, joins included) and its condition, or None when the
-    user works in no department. Callers order and page it (offset pages or keyset pages)."""
+    user works in no department. Callers order and page it with `keyset_page`."""
     filters.check()
     departments = await member_department_ids(user)
     if departments is not None and not departments:
@@ -237,20 +267,50 @@ def sort_descending(filters: QueueFilters) -> bool:
     return filters.sort != "due_at"
 
 
+def _is_default_queue(filters: QueueFilters) -> bool:
+    """The open tickets of the user's departments (or one of them), nothing else asked:
+    exactly what the open counters count. Any filter added to QueueFilters later makes
+    a queue counted (up to TOTAL_CAP) until the counters learn it."""
+    default = QueueFilters()
+    others = [item.name for item in fields(QueueFilters)
+              if item.name not in ("department", "sort", "statuses")]
+    return set(filters.statuses or OPEN_STATUSES) == set(OPEN_STATUSES) and all(
+        (getattr(filters, name) or None) == (getattr(default, name) or None) for name in others
+    )
+
+
+async def _total(
+    departments: list[int] | None, filters: QueueFilters, where: Any
+) -> tuple[int, bool]:
+    """How many tickets the queue holds: exact from the counters for the default queue,
+    otherwise counted up to TOTAL_CAP and no further."""
+    if _is_default_queue(filters):
+        wanted = departments
+        if filters.department is not None:
+            visible = departments is None or filters.department in departments
+            wanted = [filters.department] if visible else []
+        counts = await open_counts.open_by_department(wanted)
+        return sum(counts.values()), False
+    return await count_up_to(Ticket.select(Ticket.id).where(where), TOTAL_CAP)
+
+
 async def queue(
-    user: CurrentUser, filters: QueueFilters, *, limit: int = 50, offset: int = 0
+    user: CurrentUser, filters: QueueFilters, *, limit: int = 50, cursor: str | None = None,
+    offset: int = 0,
 ) -> QueuePage:
-    """One page of the user's queue and the total: a fixed three queries, whatever the size.
+    """One keyset page of the user's queue (after `cursor`) and its total: a fixed few
+    queries, each bounded by the page size or TOTAL_CAP, whatever the number of tickets.
 
     With search words in `filters.q` the page is ranked by how well each ticket
-    matches, carries each one's matching passage, and has no total."""
-    built = await queue_query(user, filters)
-    if built is None:
-        return QueuePage(items=[], total=0, has_more=False)
-    select, where = built
+    matches (paged by `offset`), carries each one's matching passage, and has no total."""
+    filters.check()
+    departments = await member_department_ids(user)
+    if departments is not None and not departments:
+        return QueuePage(items=[], total=0)
+    where = _queue_where(user, departments, filters)
+    select = Ticket.select(*QUEUE_COLUMNS).where(where)
     query = search.parse_query(filters.q)
     if query.terms:
-        # Search results are ranked and have no exact total (it would cost a full count).
         found = await search.search_tickets(
             select, query, public_only=False,
             sort=Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at,
@@ -258,18 +318,18 @@ async def queue(
             offset=offset,
         )
         return QueuePage(
-            items=found.rows, total=None, has_more=found.has_more, snippets=found.snippets,
+            items=found.rows, has_more=found.has_more, snippets=found.snippets,
             ranked=found.ranked,
         )
-    ascending = not sort_descending(filters)
-    rows = await (
-        select.order_by(sort_column(filters), ascending=ascending)
-        .order_by(Ticket.id, ascending=ascending)
-        .limit(limit + 1)
-        .offset(offset)
+    rows, next_cursor = await keyset_page(
+        select, sort=sort_column(filters), id_column=Ticket.id, limit=limit, cursor=cursor,
+        descending=sort_descending(filters),
     )
-    total = await Ticket.count().where(where)
-    return QueuePage(items=rows[:limit], total=total, has_more=len(rows) > limit)
+    total, capped = await _total(departments, filters, where)
+    return QueuePage(
+        items=rows, next_cursor=next_cursor, total=total, total_capped=capped,
+        has_more=next_cursor is not None,
+    )
 
 
 PICKER_LIMIT = 10
@@ -591,19 +651,25 @@ class BulkResult:
 
 
 async def bulk_action(
-    *, actor: CurrentUser, action: str, ticket_ids: list[int], assignee_id: int | None = None
+    *, actor: CurrentUser, action: str, ticket_ids: list[int], assignee_id: int | None = None,
+    reason: str | None = None,
 ) -> BulkResult:
-    """Close, assign or remove (to the trash) many tickets at once.
+    """Close, assign, remove (to the trash), approve or reject (requests) many tickets at once.
 
     Ids that do not exist or are not in the caller's departments refuse the whole
     request, naming `ticket_ids`; tickets that cannot take the action (already
     solved, already in the trash, an assignee from another department) are skipped
     with the reason.
     """
-    from billdesk import tickets
+    from billdesk import requests, tickets
 
     if action not in BULK_ACTIONS:
-        raise ValidationFailed.field("action", "The action must be close, assign or remove.")
+        raise ValidationFailed.field(
+            "action", "The action must be close, assign, remove, approve or reject."
+        )
+    decision = {"approve": "approved", "reject": "rejected"}.get(action)
+    if decision:
+        decision, reason = requests.check_decision(decision, reason)
     ids = list(dict.fromkeys(int(ticket_id) for ticket_id in ticket_ids))
     if not ids:
         raise ValidationFailed.field("ticket_ids", "Select at least one ticket.")
@@ -633,10 +699,20 @@ async def bulk_action(
             if row["removed_at"] is not None:
                 result.skipped.append({"id": ticket_id, "reason": "already in the trash"})
                 continue
+            if decision and row["type"] != Ticket.Type.request.value:
+                result.skipped.append({"id": ticket_id, "reason": "not a request"})
+                continue
+            if decision and row["request_state"] != Ticket.RequestState.pending.value:
+                result.skipped.append({"id": ticket_id, "reason": f"already {row['request_state']}"})
+                continue
             if action in ("close", "assign") and row["status"] == Status.solved.value:
                 result.skipped.append({"id": ticket_id, "reason": "already solved"})
                 continue
-            if action == "close":
+            if decision:
+                await requests.decide_request(
+                    actor=actor, ticket_id=ticket_id, decision=decision, reason=reason
+                )
+            elif action == "close":
                 await tickets.close_ticket(ticket_id, actor=actor)
             elif action == "assign":
                 try:

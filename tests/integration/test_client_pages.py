@@ -253,13 +253,16 @@ async def test_filters_and_pagination(customer_client):
     solved = await make_ticket(user, second, message="Domain issue")
     await close_ticket(solved, as_current(user))
     page1 = await customer_client.get("/tickets")
-    assert "Page 1 of 2" in page1.text and "28 tickets" in page1.text
-    page2 = await customer_client.get("/tickets?page=2")
-    assert "Page 2 of 2" in page2.text
+    assert page1.text.count('class="row-link"') == 25 and "Domain issue" in page1.text
+    next_url = re.search(r'href="([^"]+)" rel="next"', page1.text).group(1).replace("&amp;", "&")
+    page2 = await customer_client.get(next_url)
+    assert page2.text.count('class="row-link"') == 3 and 'rel="first"' in page2.text
+    assert 'rel="next"' not in page2.text and "Domain issue" not in page2.text
     only_solved = await customer_client.get("/tickets?status=solved")
     assert "Domain issue" in only_solved.text and "Hosting issue" not in only_solved.text
     by_department = await customer_client.get(f"/tickets?department={second}")
-    assert "Domain issue" in by_department.text and "1 ticket<" in by_department.text
+    assert "Domain issue" in by_department.text
+    assert by_department.text.count('class="row-link"') == 1
     nothing = await customer_client.get("/tickets?status=awaiting_payment")
     assert "No tickets match these filters" in nothing.text
 

@@ -22,7 +22,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 SUMMARY_FIELDS = {
     "id", "subject", "status", "archived", "department", "service", "created_at",
-    "last_message_at", "answers", "unread", "charge",
+    "last_message_at", "answers", "unread", "charge", "type", "request",
 }
 
 
@@ -65,7 +65,8 @@ async def test_departments_with_quota_and_next_ticket(api):
     items = answer.json()["items"]
     assert [d["name"] for d in items] == ["A hosting", "B sales", "C billing"]
     by_id = {d["id"]: d for d in items}
-    assert set(by_id[free]) == {"id", "slug", "name", "description", "quota", "next_ticket"}
+    assert set(by_id[free]) == {"id", "slug", "name", "description", "quota", "next_ticket",
+                              "request_kinds"}
     quota = by_id[free]["quota"]
     assert (quota["free_per_period"], quota["period"], quota["used"], quota["remaining"]) == (2, "month", 0, 2)
     assert TIME.match(quota["resets_at"])

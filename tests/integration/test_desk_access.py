@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from billdesk.tables import Job, ReplyTemplate
+from billdesk import outgoing_webhooks, requests
+from billdesk.tables import Job, Message, ReplyTemplate, WebhookDelivery
+from billdesk.tickets import open_ticket
 from tests.desk_support import World, bearer, make_desk_ticket, make_world
-from tests.factories import form_token, login, make_department
+from tests.factories import as_current, form_token, login, make_department
 
 ROLES = ("anonymous", "customer", "other_staff", "staff", "finance", "admin")
 
@@ -47,6 +49,13 @@ ROUTES = [
     Route("POST", "/desk/tickets/{ticket}/priority", DEPARTMENT, 302, {"priority": "high"}),
     Route("POST", "/desk/tickets/{page_close}/close", DEPARTMENT, 302),
     Route("POST", "/desk/bulk", DESK, 302, {"action": "close", "ids": "{page_bulk}"}, other_staff=422),
+    Route("GET", "/desk?type=request&request_state=pending", DESK, 200),
+    Route("POST", "/desk/tickets/{page_request}/decision", DEPARTMENT, 302, {"decision": "approved"}),
+    Route("POST", "/desk/tickets/{ticket}/messages/{page_message}/delete", DEPARTMENT, 302),
+    Route("GET", "/desk/tickets/new", DESK, 200),
+    Route("POST", "/desk/tickets/new", DESK, 302,
+          {"customer_id": "{customer}", "department_id": "{department}", "message": "Abuse notice"},
+          other_staff=422),
     Route("GET", "/desk/templates", DESK, 200),
     Route("POST", "/desk/templates", DESK, 302, {"title": "Hello", "body": "Hi {customer_name}"}),
     Route("GET", "/desk/templates/{template}", DEPARTMENT, 200),
@@ -61,6 +70,13 @@ ROUTES = [
     Route("POST", "/api/v1/desk/tickets/{api_close}/close", DEPARTMENT, 200),
     Route("POST", "/api/v1/desk/tickets/bulk", DESK, 200,
           {"action": "remove", "ticket_ids": ["{api_bulk}"]}, other_staff=422),
+    Route("GET", "/api/v1/desk/tickets?type=request&request_state=pending", DESK, 200),
+    Route("POST", "/api/v1/desk/tickets", DESK, 201,
+          {"customer_id": "{customer}", "department_id": "{department}", "message": "Maintenance"},
+          other_staff=422),
+    Route("POST", "/api/v1/desk/tickets/{api_request}/decision", DEPARTMENT, 200,
+          {"decision": "rejected", "reason": "No"}),
+    Route("DELETE", "/api/v1/desk/tickets/{ticket}/messages/{api_message}", DEPARTMENT, 204),
     Route("GET", "/api/v1/desk/counts", DESK, 200),
     Route("GET", "/api/v1/desk/templates", DESK, 200),
     Route("POST", "/api/v1/desk/templates", DESK, 201, {"title": "Bye", "body": "Bye {agent_name}"}),
@@ -122,6 +138,31 @@ ROUTES = [
     Route("POST", "/api/v1/admin/users/{customer}/two-factor/reset", ADMIN, 200),
     Route("GET", "/api/v1/admin/audit", FINANCE, 200),
     Route("GET", "/api/v1/admin/audit?action=refund.created&limit=5", FINANCE, 200),
+    # --- beside the billing system (docs/integration.md)
+    Route("POST", "/api/v1/admin/customers/cust-1/login-link", ADMIN, 201, {"redirect": "/tickets"}),
+    Route("POST", "/admin/departments/{department}/request-kinds", ADMIN, 302,
+          {"name": "An additional IPv4 address", "description": "One more address"}),
+    Route("GET", "/api/v1/admin/departments/{department}/request-kinds", ADMIN, 200),
+    Route("POST", "/api/v1/admin/departments/{department}/request-kinds", ADMIN, 201,
+          {"name": "Raise the inode limit", "requires_service": True}),
+    Route("POST", "/api/v1/admin/requests", ADMIN, 201,
+          {"customer_external_id": "cust-1", "kind_id": "{request_kind}", "message": "Asked in the panel"}),
+    Route("POST", "/admin/departments/{department}/request-kinds/{request_kind}/toggle", ADMIN, 302),
+    Route("GET", "/admin/webhooks", ADMIN, 200),
+    Route("POST", "/admin/webhooks", ADMIN, 201, {"url": "https://hooks.example.test/a", "events": "ticket.opened"}),
+    Route("GET", "/admin/webhooks/{webhook}", ADMIN, 200),
+    Route("POST", "/admin/webhooks/{webhook}", ADMIN, 302,
+          {"url": "https://hooks.example.test/b", "events": "ticket.opened", "active": "1"}),
+    Route("POST", "/admin/webhooks/{webhook}/deliveries/{delivery}/resend", ADMIN, 302),
+    Route("POST", "/admin/webhooks/{page_webhook_gone}/delete", ADMIN, 302),
+    Route("GET", "/api/v1/admin/webhooks", ADMIN, 200),
+    Route("POST", "/api/v1/admin/webhooks", ADMIN, 201,
+          {"url": "https://hooks.example.test/c", "events": ["ticket.opened", "request.decided"]}),
+    Route("GET", "/api/v1/admin/webhooks/{webhook}", ADMIN, 200),
+    Route("PATCH", "/api/v1/admin/webhooks/{webhook}", ADMIN, 200, {"description": "Billing panel"}),
+    Route("GET", "/api/v1/admin/webhooks/{webhook}/deliveries", ADMIN, 200),
+    Route("POST", "/api/v1/admin/webhooks/{webhook}/deliveries/{delivery}/resend", ADMIN, 200),
+    Route("DELETE", "/api/v1/admin/webhooks/{api_webhook_gone}", ADMIN, 204),
 ]
 
 
@@ -158,6 +199,29 @@ async def _names(world: World) -> dict[str, int]:
                       department=department),
         ReplyTemplate(title="Dept 2", body="Hi", scope="department", department=department),
     ).returning(ReplyTemplate.id)
+    kind = await requests.create_kind(department_id=department, name="Unblock SMTP port 25")
+
+    async def request() -> int:
+        opened = await open_ticket(
+            customer=as_current(world.customer), department_id=department, service_id=None,
+            message="Please", files=[], accept_price=None, client_token=None,
+            request_kind_id=kind["id"],
+        )
+        return opened.ticket_id
+
+    endpoints = [
+        (await outgoing_webhooks.create_endpoint(
+            url=f"https://hooks.example.test/{n}", events=["ticket.opened"]))[0]["id"]
+        for n in range(3)
+    ]
+    deliveries = await WebhookDelivery.insert(
+        WebhookDelivery(endpoint=endpoints[0], key="x:evt_1", event_id="evt_1",
+                        event_type="ticket.opened", body="{}", status="failed", tries=3),
+    ).returning(WebhookDelivery.id)
+    replies = await Message.insert(
+        Message(ticket=world.ticket, author=world.staff.id, body="First reply"),
+        Message(ticket=world.ticket, author=world.staff.id, body="Second reply"),
+    ).returning(Message.id)
     failed_jobs = await Job.insert(
         Job(kind="mail.send", status="failed", attempts=3, last_error="refused"),
         Job(kind="mail.send", status="failed", attempts=3, last_error="refused"),
@@ -171,6 +235,11 @@ async def _names(world: World) -> dict[str, int]:
         "template": templates[0]["id"], "api_template": templates[1]["id"],
         "spare_department": await make_department(name="Spare"),
         "failed_job": failed_jobs[0]["id"], "api_failed_job": failed_jobs[1]["id"],
+        "request_kind": kind["id"], "page_request": await request(),
+        "api_request": await request(), "page_message": replies[0]["id"],
+        "api_message": replies[1]["id"], "webhook": endpoints[0],
+        "page_webhook_gone": endpoints[1], "api_webhook_gone": endpoints[2],
+        "delivery": deliveries[0]["id"],
     }
 
 

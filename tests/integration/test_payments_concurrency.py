@@ -21,6 +21,7 @@ from billdesk.payments.stripe_api import stripe_client
 from billdesk.tables import Charge, QuotaCounter, Ticket
 from tests.factories import make_department, make_token, make_user
 from tests.payment_helpers import WEBHOOK_SECRET, give_card, stripe_settings
+from tests.support.live_server import STARTUP_TIMEOUT
 from tests.support.stripe_server import API_KEY, LocalStripe
 
 pytestmark = [
@@ -67,7 +68,7 @@ def served_app(local_stripe: LocalStripe) -> Iterator[str]:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             assert process.poll() is None, f"billdesk serve exited with {process.returncode}"
             try:

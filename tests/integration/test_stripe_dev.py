@@ -42,7 +42,7 @@ def dev_server() -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     client = stripe.StripeClient(KEY, base_addresses={"api": base})
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while True:
         try:
             client.v1.customers.list(params={"limit": 1})

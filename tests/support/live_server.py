@@ -24,7 +24,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until_up(base_url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+# A loaded CI machine can take a minute to import and migrate; a server that never
+# comes up still fails the test, only later.
+STARTUP_TIMEOUT = 150.0
+
+
+def _wait_until_up(
+    base_url: str, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -60,7 +60,7 @@ class LocalStripe:
         stripe.StripeClient(API_KEY, base_addresses={"api": server.api_base})
     """
 
-    def __init__(self, *, idempotency: bool = True, startup_timeout: float = 20.0) -> None:
+    def __init__(self, *, idempotency: bool = True, startup_timeout: float = 60.0) -> None:
         """``idempotency=False`` gives localstripe's own behaviour: a repeated
         ``Idempotency-Key`` executes the request again."""
         self.idempotency = idempotency

@@ -25,6 +25,8 @@ HANDLER_MODULES = [
     "billdesk.sla.escalation",
     "billdesk.sla.automation",
     "billdesk.mail.service_levels",
+    "billdesk.login_links",
+    "billdesk.outgoing_webhooks",
 ]
 
 # Without a schedule of its own, a failed job waits 15 s, 30 s, 1 min, … up to 1 h.

@@ -13,6 +13,7 @@ from billdesk.tickets.actions import (
     archive_ticket,
     close_ticket,
     customer_ticket,
+    delete_message_as_staff,
     delete_own_reply,
     mark_read_by_customer,
     mark_read_by_staff,
@@ -35,7 +36,14 @@ from billdesk.tickets.lifecycle import (
     record_event,
     write_transaction,
 )
-from billdesk.tickets.opening import Opened, confirm_ticket_price, open_ticket, usable_department
+from billdesk.tickets.opening import (
+    Opened,
+    check_service,
+    confirm_ticket_price,
+    open_ticket,
+    open_ticket_for_customer,
+    usable_department,
+)
 from billdesk.tickets.reading import (
     charges_by_ticket,
     check_status_filter,
@@ -62,6 +70,7 @@ __all__ = [
     "archive_ticket",
     "charges_by_ticket",
     "check_body",
+    "check_service",
     "check_status_filter",
     "close_ticket",
     "confirm_ticket_price",
@@ -70,6 +79,7 @@ __all__ = [
     "customer_services",
     "customer_ticket",
     "customer_tickets_query",
+    "delete_message_as_staff",
     "delete_own_reply",
     "derive_subject",
     "ensure_support_enabled",
@@ -77,6 +87,7 @@ __all__ = [
     "mark_read_by_staff",
     "next_status",
     "open_ticket",
+    "open_ticket_for_customer",
     "record_event",
     "reply_as_customer",
     "reply_as_staff",

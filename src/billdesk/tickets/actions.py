@@ -234,12 +234,46 @@ async def delete_own_reply(*, ticket_id: int, message_id: int, customer: Current
         if message["deleted"]:
             return
         await Message.update(
-            {Message.deleted: True, Message.deleted_at: utc_now()}
+            {Message.deleted: True, Message.deleted_at: utc_now(), Message.deleted_by: customer.id}
         ).where(Message.id == message_id)
         await Ticket.update({Ticket.answers: Ticket.answers - 1}).where(
             (Ticket.id == ticket_id) & (Ticket.answers > 0)
         )
         await search.reindex_tickets([ticket_id])
+
+
+async def delete_message_as_staff(*, ticket_id: int, message_id: int, actor: CurrentUser) -> None:
+    """Staff delete a message of a ticket in their departments (any but the opening message).
+
+    It shows as "message deleted", is kept for audit, and the history records who.
+    Deleting a deleted message changes nothing.
+    """
+    await staff_ticket(ticket_id, actor)
+    async with write_transaction():
+        await current_row(ticket_id)
+        message = await Message.select().where(
+            (Message.id == message_id) & (Message.ticket == ticket_id)
+        ).first()
+        if message is None:
+            raise NotFound("There is no such message.")
+        if message["opening"]:
+            raise InvalidTransition(
+                "The opening message cannot be deleted.",
+                errors={"message_id": "The opening message cannot be deleted."},
+            )
+        if message["deleted"]:
+            return
+        await Message.update(
+            {Message.deleted: True, Message.deleted_at: utc_now(), Message.deleted_by: actor.id}
+        ).where(Message.id == message_id)
+        if not message["internal"]:
+            await Ticket.update({Ticket.answers: Ticket.answers - 1}).where(
+                (Ticket.id == ticket_id) & (Ticket.answers > 0)
+            )
+        await record_event(
+            ticket_id=ticket_id, kind=TicketEvent.Kind.message_deleted, actor_id=actor.id,
+            old_value=f"message {message_id}", new_value="deleted",
+        )
 
 
 async def mark_read_by_customer(ticket_id: int) -> None:

@@ -181,8 +181,10 @@ async def ensure_support_enabled() -> None:
 async def add_message(
     *, ticket_id: int, author_id: int, body: str, internal: bool, opening: bool,
     files: list[attachments.CheckedFile], storage_names: list[str], at: datetime,
-    channel: Message.Channel = Message.Channel.web,
+    channel: Message.Channel = Message.Channel.web, announce: bool = False,
 ) -> int:
+    """Store a message and its files; every message but a customer's opening one is told
+    to the channels (`announce` tells an opening message written by staff)."""
     rows = await Message.insert(
         Message(
             ticket=ticket_id, author=author_id, body=body, internal=internal, opening=opening,
@@ -194,7 +196,7 @@ async def add_message(
         ticket_id=ticket_id, message_id=message_id, files=files, storage_names=storage_names
     )
     await search.reindex_tickets([ticket_id])
-    if not opening:
+    if not opening or announce:
         author = await User.select(User.role).where(User.id == author_id).first()
         await outbox.publish(
             outbox.MESSAGE_ADDED, ticket_id=ticket_id, actor_id=author_id,

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from billdesk import attachments, quotas
+from billdesk import attachments, notifications, quotas
 from billdesk.attachments import Upload
 from billdesk.auth import CurrentUser
 from billdesk.errors import (
@@ -20,7 +20,7 @@ from billdesk.errors import (
 )
 from billdesk.quotas import Price
 from billdesk.settings import get_settings
-from billdesk.tables import Department, Message, Service, Ticket, TicketEvent, User
+from billdesk.tables import Department, Message, RequestKind, Service, Ticket, TicketEvent, User
 from billdesk.tickets.lifecycle import (
     Status,
     add_message,
@@ -96,6 +96,7 @@ async def open_ticket(
     channel: Message.Channel = Message.Channel.web,
     confirm_price_later: bool = False,
     urgent: bool = False,
+    request_kind_id: int | None = None,
 ) -> Opened:
     """Open a ticket for a customer: free while the quota lasts, else paid once the price is accepted.
 
@@ -112,6 +113,9 @@ async def open_ticket(
 
     `urgent` is the customer's own "my service is down": the ticket opens with the
     urgent priority, and its history says the customer set it (staff may change it).
+
+    With `request_kind_id` it is a service request of that kind in the department
+    (pending until staff decide it): requests never use the quota and are never charged.
     """
     await ensure_support_enabled()
     token_key = f"{customer.id}:{client_token}"[:100] if client_token else None
@@ -120,6 +124,7 @@ async def open_ticket(
         if existing:
             return Opened(existing["id"], created=False)
     department = await usable_department(department_id)
+    kind = await _request_kind(request_kind_id, department["id"], service_id)
     await check_service(service_id, customer.id)
     body = check_body(message, "message")
     checked = attachments.check_files(files)
@@ -128,7 +133,7 @@ async def open_ticket(
     charger = None
     try:
         async with write_transaction():
-            paid = not await quotas.take_free_ticket(customer.id, department)
+            paid = kind is None and not await quotas.take_free_ticket(customer.id, department)
             if paid:
                 price = Price(department["ticket_price"], department["currency"])
                 if accept_price is None and not confirm_price_later:
@@ -151,29 +156,17 @@ async def open_ticket(
                         "not available. Nothing was charged and no ticket was opened.",
                         errors={"accept_price": "Card payments are not available right now."},
                     )
-            now = utc_now()
-            status = Status.awaiting_payment if paid else Status.in_progress
-            rows = await Ticket.insert(
-                Ticket(
-                    customer=customer.id, department=department["id"], service=service_id,
-                    subject=derive_subject(body), status=status, created_at=now,
-                    last_message_at=now, last_author_role=User.Role.customer.value,
-                    unread_by_staff=True, unread_by_customer=False, client_token=token_key,
-                    price_unconfirmed=paid and accept_price is None,
-                    priority=Ticket.Priority.urgent if urgent else Ticket.Priority.normal,
-                )
-            ).returning(Ticket.id)
-            ticket_id = rows[0]["id"]
-            await add_message(
-                ticket_id=ticket_id, author_id=customer.id, body=body, internal=False,
-                opening=True, files=checked, storage_names=storage_names, at=now,
-                channel=channel,
-            )
-            await record_event(
-                ticket_id=ticket_id, kind=TicketEvent.Kind.opened, actor_id=customer.id,
-                new_value=status.value,
+            ticket_id = await _insert_ticket(
+                customer_id=customer.id, department_id=department["id"], service_id=service_id,
+                author=customer, body=body, files=checked, storage_names=storage_names,
+                status=Status.awaiting_payment if paid else Status.in_progress,
+                client_token=token_key, price_unconfirmed=paid and accept_price is None,
+                channel=channel, request_kind=kind,
             )
             if urgent:
+                await Ticket.update({Ticket.priority: Ticket.Priority.urgent}).where(
+                    Ticket.id == ticket_id
+                )
                 await record_event(
                     ticket_id=ticket_id, kind=TicketEvent.Kind.priority, actor_id=customer.id,
                     old_value=Ticket.Priority.normal.value, new_value=Ticket.Priority.urgent.value,
@@ -199,6 +192,135 @@ async def open_ticket(
             amount=department["ticket_price"], currency=department["currency"],
         )
     return Opened(ticket_id, created=True)
+
+
+async def open_ticket_for_customer(
+    *,
+    staff: CurrentUser,
+    customer_id: int | None,
+    department_id: int | None,
+    service_id: int | None,
+    message: str | None,
+    files: Sequence[Upload | Any] = (),
+) -> Opened:
+    """Staff open a ticket for a customer (an abuse notice, maintenance, a follow-up to a call).
+
+    The department must be an active one the staff member works in (any, for
+    admins); the customer an active customer. The ticket starts as "waiting for
+    your reply", uses no free ticket and is never charged; the customer is told.
+    """
+    from billdesk.attachments import staff_may_see_department
+
+    department = None
+    if department_id is not None:
+        department = await Department.select().where(
+            (Department.id == department_id) & (Department.active == True)  # noqa: E712
+        ).first()
+    if department is None or not await staff_may_see_department(staff, department["id"]):
+        raise ValidationFailed.field("department_id", "Choose one of your departments.")
+    customer = None
+    if customer_id is not None:
+        customer = await User.select(User.id, User.active).where(
+            (User.id == customer_id) & (User.role == User.Role.customer.value)
+        ).first()
+    if customer is None or not customer["active"]:
+        raise ValidationFailed.field("customer_id", "Choose an active customer.")
+    if service_id is not None:
+        try:
+            await check_service(service_id, customer_id)  # type: ignore[arg-type]
+        except ValidationFailed:
+            raise ValidationFailed.field(
+                "service_id", "Choose one of the customer's services, or none."
+            ) from None
+    body = check_body(message, "message")
+    checked = attachments.check_files(files)
+    storage_names = attachments.write_files(checked)
+    try:
+        async with write_transaction():
+            ticket_id = await _insert_ticket(
+                customer_id=customer["id"], department_id=department["id"],
+                service_id=service_id, author=staff, body=body, files=checked,
+                storage_names=storage_names, status=Status.waiting_for_reply,
+                channel=Message.Channel.web, opened_by=staff.id,
+            )
+            await notifications.notify(
+                user_id=customer["id"], kind=notifications.Kind.ticket_opened,
+                ticket_id=ticket_id,
+                text=f"Support opened #{ticket_id} for you: {derive_subject(body)}",
+            )
+    except BaseException:
+        attachments.discard_files(storage_names)
+        raise
+    return Opened(ticket_id, created=True)
+
+
+async def _request_kind(
+    kind_id: int | None, department_id: int, service_id: int | None
+) -> dict[str, Any] | None:
+    """The active request kind of this department, or a validation error naming it."""
+    if kind_id is None:
+        return None
+    kind = await RequestKind.select().where(
+        (RequestKind.id == kind_id)
+        & (RequestKind.department == department_id)
+        & (RequestKind.active == True)  # noqa: E712
+    ).first()
+    if kind is None:
+        raise ValidationFailed.field(
+            "request_kind_id", "Choose one of the requests this department takes."
+        )
+    if kind["requires_service"] and service_id is None:
+        raise ValidationFailed.field(
+            "service_id", f"Choose the service this request ({kind['name']}) is about."
+        )
+    return kind
+
+
+async def _insert_ticket(
+    *,
+    customer_id: int,
+    department_id: int,
+    service_id: int | None,
+    author: CurrentUser,
+    body: str,
+    files: list[attachments.CheckedFile],
+    storage_names: list[str],
+    status: Status,
+    channel: Message.Channel,
+    client_token: str | None = None,
+    price_unconfirmed: bool = False,
+    request_kind: dict[str, Any] | None = None,
+    opened_by: int | None = None,
+) -> int:
+    """The ticket row, its opening message and its history line (inside the caller's
+    transaction). A message by staff is told to the channels, so the customer hears of it."""
+    now = utc_now()
+    by_customer = author.id == customer_id
+    is_request = request_kind is not None
+    rows = await Ticket.insert(
+        Ticket(
+            customer=customer_id, department=department_id, service=service_id,
+            subject=derive_subject(request_kind["name"] if is_request else body),  # type: ignore[index]
+            status=status, created_at=now, last_message_at=now, last_author_role=author.role,
+            unread_by_staff=by_customer, unread_by_customer=not by_customer,
+            client_token=client_token, price_unconfirmed=price_unconfirmed,
+            type=Ticket.Type.request if is_request else Ticket.Type.ticket,
+            request_kind=request_kind["id"] if is_request else None,  # type: ignore[index]
+            request_state=Ticket.RequestState.pending if is_request else None,
+            opened_by=opened_by,
+        )
+    ).returning(Ticket.id)
+    ticket_id = rows[0]["id"]
+    await add_message(
+        ticket_id=ticket_id, author_id=author.id, body=body, internal=False,
+        opening=True, files=files, storage_names=storage_names, at=now,
+        channel=channel, announce=not by_customer,
+    )
+    await record_event(
+        ticket_id=ticket_id, kind=TicketEvent.Kind.opened, actor_id=author.id,
+        new_value=status.value,
+    )
+    return ticket_id
 
 
 async def confirm_ticket_price(

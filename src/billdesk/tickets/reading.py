@@ -9,6 +9,19 @@ from billdesk.errors import NotFound, ValidationFailed
 from billdesk.tables import Department, Message, Service, Ticket
 from billdesk.tickets.lifecycle import Status
 
+# What a ticket's `request` object reads (billdesk.requests.request_out); a copy here,
+# because billdesk.requests builds on the ticket modules.
+REQUEST_COLUMNS = (
+    Ticket.type,
+    Ticket.request_kind.id,
+    Ticket.request_kind.name,
+    Ticket.request_state,
+    Ticket.request_reason,
+    Ticket.decided_by.id,
+    Ticket.decided_by.name,
+    Ticket.decided_at,
+)
+
 
 def customer_tickets_query(
     customer_id: int, *, status: str | None = None, department_id: int | None = None,
@@ -31,6 +44,7 @@ def customer_tickets_query(
         Ticket.department.name.as_alias("department_name"),
         Ticket.service.id.as_alias("service_id"),
         Ticket.service.name.as_alias("service_name"),
+        *REQUEST_COLUMNS,
     ).where(condition)
 
 
@@ -113,6 +127,7 @@ async def ticket_detail(ticket_id: int) -> dict[str, Any]:
         Ticket.department.name.as_alias("department_name"),
         Ticket.service.name.as_alias("service_name"),
         Ticket.service.status.as_alias("service_status"),
+        *REQUEST_COLUMNS[1:],
     ).where(Ticket.id == ticket_id).first()
     if row is None:
         raise NotFound("There is no such ticket.")

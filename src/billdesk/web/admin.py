@@ -122,9 +122,13 @@ class AdminController(Controller):
     async def _department(
         self, request: Request, row: dict[str, Any], *, typed: dict[str, Any],
         errors: dict[str, str] | None = None, status_code: int = 200,
+        kind_typed: dict[str, Any] | None = None,
     ) -> Template:
+        from billdesk import requests
+
         members = await departments.members(row["id"])
         member_ids = {member["user.id"] for member in members}
+        kinds = await requests.kinds_by_department([row["id"]], active_only=False)
         candidates = await User.select(User.id, User.name, User.email).where(
             User.role.is_in([Role.STAFF, Role.ADMIN]) & (User.active == True)  # noqa: E712
         ).order_by(User.name)
@@ -140,6 +144,8 @@ class AdminController(Controller):
                 ],
                 "period_options": PERIOD_OPTIONS,
                 "currency_options": formatting.currency_options(departments.CURRENCIES),
+                "request_kinds": kinds.get(row["id"], []),
+                "kind_typed": kind_typed or {},
             },
             active="admin_departments",
             status_code=status_code,
@@ -190,6 +196,50 @@ class AdminController(Controller):
                 request, row, typed=_typed_from_row(row), errors=exc.errors, status_code=422
             )
         return flashes.saved(request, f"/admin/departments/{department_id}", "Member added.")
+
+    @post("/departments/{department_id:int}/request-kinds")
+    async def add_request_kind(
+        self, request: Request, department_id: FromPath[int]
+    ) -> Template | Redirect:
+        """Add a kind of service request customers may file here."""
+        from billdesk import requests
+
+        row = await departments.get_department(department_id)
+        form = await request.form()
+        kind_typed = {
+            "kind_name": str(form.get("name", "")),
+            "kind_description": str(form.get("description", "")),
+            "kind_requires_service": bool(form.get("requires_service")),
+        }
+        try:
+            await requests.create_kind(
+                department_id=department_id, name=kind_typed["kind_name"],
+                description=kind_typed["kind_description"],
+                requires_service=kind_typed["kind_requires_service"],
+            )
+        except DeskError as exc:
+            if exc.status == 404:
+                raise
+            errors = {f"kind_{key}": value for key, value in exc.errors.items()}
+            return await self._department(
+                request, row, typed=_typed_from_row(row), errors=errors, status_code=422,
+                kind_typed=kind_typed,
+            )
+        return Redirect(path=f"/admin/departments/{department_id}")
+
+    @post("/departments/{department_id:int}/request-kinds/{kind_id:int}/toggle")
+    async def toggle_request_kind(
+        self, department_id: FromPath[int], kind_id: FromPath[int]
+    ) -> Redirect:
+        """Stop offering a request kind, or offer it again."""
+        from billdesk import requests
+
+        kinds = await requests.kinds_by_department([department_id], active_only=False)
+        kind = next((k for k in kinds.get(department_id, []) if k["id"] == kind_id), None)
+        await requests.set_kind_active(
+            department_id=department_id, kind_id=kind_id, active=not (kind and kind["active"])
+        )
+        return Redirect(path=f"/admin/departments/{department_id}")
 
     @post("/departments/{department_id:int}/members/{user_id:int}/remove")
     async def remove_member(

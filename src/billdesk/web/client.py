@@ -7,7 +7,6 @@ and the message next to its field.
 
 from __future__ import annotations
 
-import math
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -28,7 +27,8 @@ from billdesk.validation import parse_id, parse_int
 from billdesk.web import flashes
 from billdesk.web.flashes import flash
 from billdesk.web.layout import render
-from billdesk.web.params import PageQuery
+from billdesk.web.paging import keyset_page
+from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 25
 STATUS_OPTIONS = [
@@ -84,9 +84,11 @@ class ClientController(Controller):
         archived: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
         page: PageQuery = 1,
+        cursor: CursorQuery = None,
     ) -> Template | Redirect:
-        """The customer's tickets, newest activity first, with filters; with `q`, the
-        tickets matching the search, best first (`#1042` opens that ticket)."""
+        """The customer's tickets, newest activity first, with filters, in keyset pages;
+        with `q`, the tickets matching the search, best first, in numbered pages
+        (`#1042` opens that ticket)."""
         user = _user(request)
         chosen_status = status if status in {value for value, _ in STATUS_OPTIONS} else None
         department_id = parse_id("department", department, what="department id")
@@ -94,6 +96,7 @@ class ClientController(Controller):
         page_number = page
         text = (q or "").strip()
         snippets: dict[int, Any] = {}
+        next_cursor: str | None = None
         if text:
             if page_number <= 1 and (
                 target := await tickets.customer_jump_target(user.id, text)
@@ -104,24 +107,17 @@ class ClientController(Controller):
                 archived=show_archived, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE,
             )
             rows, snippets = found.rows, found.snippets
-            total = None
-            pages = page_number + (1 if found.has_more else 0)
+            has_more = found.has_more
         else:
-            total = await tickets.customer_tickets_query(
-                user.id, status=chosen_status, department_id=department_id,
-                archived=show_archived, columns=False,
-            )
-            rows = await (
+            rows, next_cursor = await keyset_page(
                 tickets.customer_tickets_query(
                     user.id, status=chosen_status, department_id=department_id,
                     archived=show_archived,
-                )
-                .order_by(tickets.Ticket.last_message_at, ascending=False)
-                .order_by(tickets.Ticket.id, ascending=False)
-                .limit(PAGE_SIZE)
-                .offset((page_number - 1) * PAGE_SIZE)
+                ),
+                sort=tickets.Ticket.last_message_at, id_column=tickets.Ticket.id,
+                limit=PAGE_SIZE, cursor=cursor,
             )
-            pages = max(math.ceil(total / PAGE_SIZE), 1)
+            has_more = next_cursor is not None
         query = {
             key: value
             for key, value in (
@@ -131,9 +127,17 @@ class ClientController(Controller):
             if value
         }
 
-        def page_url(number: int) -> str:
-            return "/tickets?" + urlencode({**query, "page": number})
+        def page_url(**where: Any) -> str:
+            return "/tickets?" + urlencode({**query, **where})
 
+        if text:  # ranked results page by number
+            prev_url = page_url(page=page_number - 1) if page_number > 1 else None
+            next_url = page_url(page=page_number + 1) if has_more else None
+            first_url = None
+        else:  # the list pages by keyset, forward only
+            prev_url = None
+            next_url = page_url(cursor=next_cursor) if next_cursor else None
+            first_url = page_url() if cursor else None
         departments = await Department.select(Department.id, Department.name).where(
             Department.id.is_in(
                 tickets.Ticket.select(tickets.Ticket.department).where(
@@ -141,7 +145,7 @@ class ClientController(Controller):
                 )
             )
         ).order_by(Department.name)
-        any_ticket = bool(total) or bool(query) or await tickets.Ticket.exists().where(
+        any_ticket = bool(rows) or bool(query) or await tickets.Ticket.exists().where(
             tickets.Ticket.customer == user.id
         )
         return await render(
@@ -150,11 +154,9 @@ class ClientController(Controller):
             {
                 "tickets": rows,
                 "snippets": snippets,
-                "total": total,
-                "page": page_number,
-                "pages": pages,
-                "prev_url": page_url(page_number - 1) if page_number > 1 else None,
-                "next_url": page_url(page_number + 1) if page_number < pages else None,
+                "prev_url": prev_url,
+                "next_url": next_url,
+                "first_url": first_url,
                 "filters": {
                     "status": chosen_status, "department": department_id,
                     "archived": show_archived, "q": text,
@@ -187,6 +189,14 @@ class ClientController(Controller):
             if quota.price is not None:
                 attrs["data-price"] = str(quota.price.amount)
             options.append((dep["id"], dep["name"], False, attrs))
+        from billdesk import requests
+
+        kinds = await requests.kinds_by_department([dep["id"] for dep in departments])
+        names = {dep["id"]: dep["name"] for dep in departments}
+        request_kind_options = [
+            (kind["id"], f"{names[department_id]}: {kind['name']}")
+            for department_id, rows in kinds.items() for kind in rows
+        ]
         services = await tickets.customer_services(user.id)
         service_options = [("", "Not about a service")] + [
             (s["id"], f"{s['label']} ({s['kind']})") for s in services
@@ -201,6 +211,7 @@ class ClientController(Controller):
                 "departments": departments,
                 "department_options": options,
                 "service_options": service_options,
+                "request_kind_options": request_kind_options,
                 "chosen": chosen,
                 "chosen_quota": quota_text(chosen["quota"]) if chosen else "",
                 "chosen_warning": price_warning(chosen["quota"]) if chosen else "",
@@ -221,6 +232,7 @@ class ClientController(Controller):
         typed: dict[str, Any] = {
             "department_id": str(form.get("department_id", "")),
             "service_id": str(form.get("service_id", "")),
+            "request_kind_id": str(form.get("request_kind_id", "")),
             "message": str(form.get("message", "")),
             "client_token": str(form.get("client_token", ""))[:60],
             "urgent": str(form.get("urgent", "")).lower() in ("1", "yes", "on", "true"),
@@ -242,6 +254,7 @@ class ClientController(Controller):
                 accept_price=accept,
                 client_token=typed["client_token"] or None,
                 urgent=bool(typed["urgent"]),
+                request_kind_id=parse_id("request_kind_id", typed["request_kind_id"]),
             )
         except DeskError as exc:
             if exc.status == 404:

@@ -20,7 +20,7 @@ from billdesk.web import flashes
 from billdesk.web.api.desk import read_reply, read_reply_guard
 from billdesk.web.flashes import flash
 from billdesk.web.layout import render
-from billdesk.web.params import PageQuery
+from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 50
 SORT_CHOICES = (
@@ -36,9 +36,18 @@ STATUS_CHOICES = (
     ("waiting_for_reply", "Waiting for customer"),
     ("solved", "Solved"),
 )
+TYPE_CHOICES = (("ticket", "Tickets"), ("request", "Requests"))
+REQUEST_STATE_CHOICES = (("pending", "Pending"), ("approved", "Approved"), ("rejected", "Rejected"))
+FILTERS = (
+    "id", "department", "status", "customer", "assignee", "service", "q", "sort", "sla",
+    "priority", "type", "request_state",
+)
 
 
-BULK_DONE = {"close": "Closed", "assign": "Assigned", "remove": "Moved to the trash"}
+BULK_DONE = {
+    "close": "Closed", "assign": "Assigned", "remove": "Moved to the trash", "approve": "Approved",
+    "reject": "Rejected",
+}
 
 
 def _user(request: Request) -> CurrentUser:
@@ -106,6 +115,9 @@ class DeskController(Controller):
         sort: FromQuery[str | None] = None,
         sla: FromQuery[str | None] = None,
         priority: FromQuery[str | None] = None,
+        type: FromQuery[str | None] = None,
+        request_state: FromQuery[str | None] = None,
+        cursor: CursorQuery = None,
         page: PageQuery = 1,
     ) -> Template | Redirect:
         if q and page <= 1:
@@ -119,12 +131,15 @@ class DeskController(Controller):
                 "customer": customer or "", "assignee": assignee or "", "service": service or "",
                 "q": q or "", "sort": sort or "due_at", "sla": sla or "",
                 "priority": priority or "",
+                "type": type or "", "request_state": request_state or "",
             },
+            cursor=cursor,
             page=max(page, 1),
         )
 
     async def _queue_page(
-        self, request: Request, chosen: dict[str, str], *, page: int = 1,
+        self, request: Request, chosen: dict[str, str], *, cursor: str | None = None,
+        page: int = 1,
         status_code: int = 200, result: queues.BulkResult | None = None,
         errors: dict[str, str] | None = None,
     ) -> Template:
@@ -143,21 +158,28 @@ class DeskController(Controller):
                 service=_id_or_none("service", chosen["service"]),
                 q=chosen["q"], sort=chosen["sort"], sla=chosen.get("sla", ""),
                 priorities=[chosen["priority"]] if chosen.get("priority") else [],
+                type=chosen.get("type") or None,
+                request_state=chosen.get("request_state") or None,
             )
             found = await queues.queue(
-                user, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+                user, filters, limit=PAGE_SIZE, cursor=cursor, offset=(page - 1) * PAGE_SIZE
             )
         except DeskError as exc:
             errors.update(exc.errors)
-            found = queues.QueuePage(items=[], total=0, has_more=False)
+            found = queues.QueuePage(items=[], total=0)
             status_code = exc.status
-        pages = (
-            max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1) if found.total is not None else None
-        )
         kept = {key: value for key, value in chosen.items() if value}
 
-        def page_url(number: int) -> str:
-            return "/desk?" + urlencode({**kept, "page": number})
+        def page_url(**where: Any) -> str:
+            return "/desk?" + urlencode({**kept, **where})
+
+        searched = bool(found.snippets) or found.total is None
+        if searched:  # ranked search results page by number
+            prev_url = page_url(page=page - 1) if page > 1 else None
+            next_url = page_url(page=page + 1) if found.has_more else None
+        else:  # the queue pages by keyset, forward only
+            prev_url = None
+            next_url = page_url(cursor=found.next_cursor) if found.next_cursor else None
 
         colleagues = await _colleagues(user)
         departments = await _departments_for(user)
@@ -170,10 +192,10 @@ class DeskController(Controller):
                 "searching": bool(chosen["q"].strip()),
                 "ranked": found.ranked,
                 "total": found.total,
-                "page": page,
-                "pages": pages,
-                "prev_url": page_url(page - 1) if page > 1 else None,
-                "next_url": page_url(page + 1) if found.has_more else None,
+                "total_capped": found.total_capped,
+                "prev_url": prev_url,
+                "first_url": page_url() if cursor and not searched else None,
+                "next_url": next_url,
                 "chosen": chosen,
                 "departments": departments,
                 "department_options": [(d["id"], d["name"]) for d in departments],
@@ -185,9 +207,11 @@ class DeskController(Controller):
                 "sla_choices": SLA_CHOICES,
                 "priority_choices": [(p, p.capitalize()) for p in queues.PRIORITIES],
                 "sla_states": {row["id"]: timers.sla_state(row) for row in found.items},
+                "type_choices": TYPE_CHOICES,
+                "request_state_choices": REQUEST_STATE_CHOICES,
                 "result": result,
                 "errors": errors,
-                "back_url": "/desk?" + urlencode({**kept, "page": page}),
+                "back_url": page_url(**({"cursor": cursor} if cursor else {"page": page})),
             },
             active="desk",
             status_code=status_code,
@@ -199,13 +223,7 @@ class DeskController(Controller):
         user = _user(request)
         form = await request.form()
         raw_ids = form.getall("ids") if "ids" in form else []
-        chosen = {
-            key: str(form.get(f"filter_{key}", "") or "")
-            for key in (
-                "id", "department", "status", "customer", "assignee", "service", "q", "sort",
-                "sla", "priority",
-            )
-        }
+        chosen = {key: str(form.get(f"filter_{key}", "") or "") for key in FILTERS}
         chosen["status"] = chosen["status"] or "open"
         chosen["sort"] = chosen["sort"] or "due_at"
         action = str(form.get("action", ""))
@@ -217,6 +235,7 @@ class DeskController(Controller):
                 actor=user, action=action,
                 ticket_ids=[ticket_id for ticket_id in ids if ticket_id is not None],
                 assignee_id=_id_or_none("assignee_id", form.get("assignee_id")),
+                reason=str(form.get("reason", "") or ""),
             )
         except DeskError as exc:
             flash(request, "error", exc.detail)
@@ -422,6 +441,102 @@ class DeskController(Controller):
             return "Ticket closed."
 
         return await self._act(request, ticket_id, action, {})
+
+    @post("/tickets/{ticket_id:int}/decision")
+    async def decide(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        """Approve or reject a pending request, with an optional reason for the customer."""
+        from billdesk import requests
+
+        user = _user(request)
+        form = await request.form()
+        decision, reason = str(form.get("decision", "")), str(form.get("reason", ""))
+
+        async def action() -> None:
+            await requests.decide_request(
+                actor=user, ticket_id=ticket_id, decision=decision, reason=reason
+            )
+
+        return await self._act(request, ticket_id, action, {"reason": reason})
+
+    @post("/tickets/{ticket_id:int}/messages/{message_id:int}/delete")
+    async def delete_message(
+        self, request: Request, ticket_id: FromPath[int], message_id: FromPath[int]
+    ) -> Template | Redirect:
+        """Delete a message (not the opening one); it shows as "message deleted"."""
+        from billdesk import tickets
+
+        user = _user(request)
+
+        async def action() -> None:
+            await queues.visible_ticket(user, ticket_id)
+            await tickets.delete_message_as_staff(
+                ticket_id=ticket_id, message_id=message_id, actor=user
+            )
+
+        return await self._act(request, ticket_id, action, {})
+
+    # ------------------------------------------------------- a new ticket
+
+    @get("/tickets/new")
+    async def new_ticket(self, request: Request, customer: FromQuery[str | None] = None) -> Template:
+        """The form staff open a ticket for a customer with."""
+        return await self._new_ticket_page(request, typed={"customer_id": customer or ""})
+
+    async def _new_ticket_page(
+        self, request: Request, *, typed: dict[str, Any], errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        from billdesk.tables import Department
+
+        user = _user(request)
+        active = set(
+            await Department.select(Department.id)
+            .where(Department.active == True)  # noqa: E712
+            .output(as_list=True)
+        )
+        departments = [d for d in await _departments_for(user) if d["id"] in active]
+        return await render(
+            request,
+            "desk/new_ticket.html",
+            {
+                "typed": typed,
+                "errors": errors or {},
+                "department_options": [(d["id"], d["name"]) for d in departments],
+            },
+            active="desk",
+            status_code=status_code,
+        )
+
+    @post("/tickets/new")
+    async def open_ticket(self, request: Request) -> Template | Redirect:
+        """Open the ticket: waiting for the customer's reply, never charged."""
+        from billdesk import tickets
+
+        user = _user(request)
+        form = await request.form()
+        typed = {
+            key: str(form.get(key, "") or "")
+            for key in ("customer_id", "department_id", "service_id", "message")
+        }
+        try:
+            opened = await tickets.open_ticket_for_customer(
+                staff=user,
+                customer_id=_id_or_none("customer_id", typed["customer_id"]),
+                department_id=_id_or_none("department_id", typed["department_id"]),
+                service_id=_id_or_none("service_id", typed["service_id"]),
+                message=typed["message"],
+                files=[
+                    item for item in (form.getall("attachments") if "attachments" in form else [])
+                    if not isinstance(item, str) and getattr(item, "filename", None)
+                ],
+            )
+        except DeskError as exc:
+            flash(request, "error", exc.detail)
+            return await self._new_ticket_page(
+                request, typed=typed, errors=exc.errors or {"form": exc.detail},
+                status_code=exc.status,
+            )
+        return Redirect(path=f"/desk/tickets/{opened.ticket_id}")
 
     # ------------------------------------------------------------- templates
 

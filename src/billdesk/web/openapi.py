@@ -89,6 +89,9 @@ PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/desk/templates"): (404,),  # ?ticket_id= of a ticket the caller cannot see
     ("PATCH", "/api/v1/desk/tickets/{ticket_id}"): (409,),
     ("POST", "/api/v1/desk/tickets/{ticket_id}/close"): (409,),
+    ("POST", "/api/v1/desk/tickets/{ticket_id}/decision"): (409,),
+    ("DELETE", "/api/v1/desk/tickets/{ticket_id}/messages/{message_id}"): (409,),
+    ("POST", "/api/v1/admin/customers/{external_id}/login-link"): (409,),
     ("POST", "/api/v1/finance/charges/{charge_id}/refunds"): (409, 502, 503),
     ("POST", "/api/v1/finance/ledger"): (502, 503),
     ("POST", "/api/v1/admin/jobs/{job_id}/retry"): (409,),
@@ -150,6 +153,12 @@ BODIES: dict[tuple[str, str], RequestBody] = {
                 description="The price shown, to confirm a paid ticket.",
             ),
             "client_token": _text("Any string; a repeated submit opens one ticket.", 60),
+            "request_kind_id": Schema(
+                one_of=[
+                    _id("A request kind of the department: a service request, never charged."),
+                    Schema(type=OpenAPIType.NULL),
+                ]
+            ),
         },
         ["department_id", "message"],
         multipart=True,

@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import File
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from billdesk import attachments, notifications, search, tickets
+from billdesk import attachments, notifications, requests, search, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
 from billdesk.errors import ValidationFailed
 from billdesk.i18n import tr
@@ -54,6 +54,13 @@ class NextTicket(msgspec.Struct):
     price: Money | None
 
 
+class RequestKindOut(msgspec.Struct):
+    id: int
+    name: str
+    description: str
+    requires_service: bool
+
+
 class DepartmentOut(msgspec.Struct):
     id: int
     slug: str
@@ -61,6 +68,7 @@ class DepartmentOut(msgspec.Struct):
     description: str
     quota: Quota | None
     next_ticket: NextTicket
+    request_kinds: list[RequestKindOut] = []
 
 
 class ServiceOut(msgspec.Struct):
@@ -83,6 +91,16 @@ class ChargeOut(msgspec.Struct):
     status: str
 
 
+class RequestOut(msgspec.Struct):
+    """A service request's kind and decision."""
+
+    kind: Named
+    state: str
+    reason: str
+    decided_by: Named | None
+    decided_at: str | None
+
+
 class TicketSummary(msgspec.Struct):
     id: int
     subject: str
@@ -95,6 +113,8 @@ class TicketSummary(msgspec.Struct):
     answers: int
     unread: bool
     charge: ChargeOut | None
+    type: str = "ticket"
+    request: RequestOut | None = None
 
 
 class SnippetOut(msgspec.Struct):
@@ -172,6 +192,8 @@ class TicketFull(msgspec.Struct):
     messages: list[MessageOut]
     payment_url: str | None = None
     rating: RatingOut | None = None
+    type: str = "ticket"
+    request: RequestOut | None = None
 
 
 class NotificationOut(msgspec.Struct):
@@ -227,9 +249,21 @@ def _charge_out(row: dict[str, Any] | None) -> ChargeOut | None:
     return ChargeOut(id=row["id"], amount=row["amount"], currency=row["currency"], status=row["status"])
 
 
+def _request_out(row: dict[str, Any]) -> RequestOut | None:
+    shown = requests.request_out(row)
+    if shown is None:
+        return None
+    decided_by = shown["decided_by"]
+    return RequestOut(
+        kind=Named(**shown["kind"]), state=shown["state"], reason=shown["reason"],
+        decided_by=Named(**decided_by) if decided_by else None, decided_at=shown["decided_at"],
+    )
+
+
 def _summary(row: dict[str, Any], charge: dict[str, Any] | None) -> TicketSummary:
     service = Named(row["service_id"], row["service_name"]) if row["service_id"] else None
     return TicketSummary(
+        type=row["type"], request=_request_out(row),
         id=row["id"], subject=row["subject"], status=row["status"], archived=row["archived"],
         department=Named(row["department_id"], row["department_name"]), service=service,
         created_at=rfc3339(row["created_at"]) or "", last_message_at=rfc3339(row["last_message_at"]) or "",
@@ -269,6 +303,7 @@ async def full_ticket(ticket_id: int) -> TicketFull:
     service = Named(row["service"], row["service_name"]) if row["service"] else None
     awaiting = row["status"] == Ticket.Status.awaiting_payment
     return TicketFull(
+        type=row["type"], request=_request_out(row),
         id=row["id"], subject=row["subject"], status=row["status"], archived=row["archived"],
         department=Named(row["department"], row["department_name"]), service=service,
         created_at=rfc3339(row["created_at"]) or "", last_message_at=rfc3339(row["last_message_at"]) or "",
@@ -382,6 +417,7 @@ class CustomerApiController(Controller):
     async def departments(self, request: Request) -> ListOf:
         """Departments open to customers, with the caller's quota and the price of their next ticket."""
         rows = await tickets.customer_departments(_user(request).id)
+        kinds = await requests.kinds_by_department([row["id"] for row in rows])
         items = []
         for row in rows:
             quota, next_ticket = _quota_out(row["quota"])
@@ -389,6 +425,13 @@ class CustomerApiController(Controller):
                 DepartmentOut(
                     id=row["id"], slug=row["slug"], name=row["name"],
                     description=row["description"], quota=quota, next_ticket=next_ticket,
+                    request_kinds=[
+                        RequestKindOut(
+                            id=kind["id"], name=kind["name"], description=kind["description"],
+                            requires_service=kind["requires_service"],
+                        )
+                        for kind in kinds.get(row["id"], [])
+                    ],
                 )
             )
         return ListOf(items=items, next_cursor=None)
@@ -451,7 +494,8 @@ class CustomerApiController(Controller):
     )
     async def open_ticket(self, request: Request) -> Response[TicketFull]:
         """Open a ticket: `{department_id, service_id?, message, accept_price?, urgent?}` as JSON
-        or multipart; `urgent: true` is "my service is down"."""
+        or multipart; `urgent: true` is "my service is down"; with `request_kind_id`, a service
+        request of that kind (never charged, no quota used)."""
         user = _user(request)
         data, files = await _read_body(request, "message")
         client_token = data.get("client_token")
@@ -465,6 +509,7 @@ class CustomerApiController(Controller):
             client_token=str(client_token)[:60] if client_token else None,
             channel=Message.Channel.api,
             urgent=_urgent(data.get("urgent")),
+            request_kind_id=_optional_int(data, "request_kind_id"),
         )
         return Response(
             await full_ticket(opened.ticket_id),

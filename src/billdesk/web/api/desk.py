@@ -10,7 +10,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from billdesk import presence, queues, reply_templates, search
+from billdesk import presence, queues, reply_templates, requests, search
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
 from billdesk.i18n import tr
@@ -18,7 +18,7 @@ from billdesk.navigation import desk_counts
 from billdesk.sla import timers
 from billdesk.tables import Ticket
 from billdesk.validation import parse_id
-from billdesk.web.paging import keyset_page, page, parse_limit
+from billdesk.web.paging import page, parse_limit
 from billdesk.web.params import CursorQuery, Id, IdQuery, LimitQuery
 
 
@@ -51,6 +51,8 @@ def ticket_summary(row: dict[str, Any]) -> dict[str, Any]:
         "last_author_role": row["last_author_role"],
         "answers": row["answers"],
         "unread": row["unread_by_staff"],
+        "type": row["type"],
+        "request": requests.request_out(row),
         **sla_fields(row),
     }
 
@@ -167,6 +169,19 @@ class BulkRequest(msgspec.Struct):
     action: str
     ticket_ids: list[Id]
     assignee_id: Id | None = None
+    reason: str | None = None
+
+
+class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
+    decision: str
+    reason: str | None = None
+
+
+class NewTicketIn(msgspec.Struct, forbid_unknown_fields=True):
+    customer_id: Id
+    department_id: Id
+    message: str
+    service_id: Id | None = None
 
 
 class TemplateIn(msgspec.Struct):
@@ -217,32 +232,32 @@ class DeskApiController(Controller):
         sort: FromQuery[str] = "last_message_at",
         sla: FromQuery[str | None] = None,
         priority: FromQuery[list[str] | None] = None,
+        type: FromQuery[str | None] = None,
+        request_state: FromQuery[str | None] = None,
         limit: LimitQuery = None,
         cursor: CursorQuery = None,
     ) -> dict[str, Any]:
         """The queue of the caller's departments; newest activity (or creation) first,
         soonest due first (`sort=due_at`) or most urgent first (`sort=priority`);
-        `sla=breached|at_risk` and `priority=high,urgent` filter."""
+        `sla=breached|at_risk` and `priority=high,urgent` filter; so do `type` (ticket,
+        request) and `request_state` (pending, approved, rejected)."""
         user: CurrentUser = request.scope["user"]
         filters = queues.QueueFilters(
             id=id, department=department, statuses=_status_list(status), customer=customer,
             assignee=assignee, service=service, q=q or "", sort=sort, sla=sla or "",
-            priorities=_status_list(priority) if priority else [],
+            priorities=_status_list(priority) if priority else [], type=type,
+            request_state=request_state,
         )
         size = parse_limit(limit)
         query = search.parse_query(q)
         if query:
             return await _search_answer(user, filters, query, size, cursor)
-        built = await queues.queue_query(user, filters)
-        if built is None:
-            return {**page([], None), "total": 0}
-        select, where = built
-        rows, next_cursor = await keyset_page(
-            select, sort=queues.sort_column(filters), id_column=Ticket.id, limit=size,
-            cursor=cursor, descending=queues.sort_descending(filters),
-        )
-        total = await Ticket.count().where(where)
-        return {**page([ticket_summary(row) for row in rows], next_cursor), "total": total}
+        found = await queues.queue(user, filters, limit=size, cursor=cursor)
+        return {
+            **page([ticket_summary(row) for row in found.items], found.next_cursor),
+            "total": found.total,
+            "total_capped": found.total_capped,
+        }
 
     @get("/tickets/{ticket_id:int}")
     async def show_ticket(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
@@ -296,7 +311,7 @@ class DeskApiController(Controller):
         user: CurrentUser = request.scope["user"]
         result = await queues.bulk_action(
             actor=user, action=data.action, ticket_ids=data.ticket_ids,
-            assignee_id=data.assignee_id,
+            assignee_id=data.assignee_id, reason=data.reason,
         )
         return {"updated": result.updated, "skipped": result.skipped}
 
@@ -309,6 +324,41 @@ class DeskApiController(Controller):
             "items": [{"id": c["id"], "name": c["name"], "email": c["email"]} for c in found],
             "next_cursor": None,
         }
+    @post("/tickets", status_code=HTTP_201_CREATED)
+    async def open_for_customer(
+        self, request: Request, data: JSONBody[NewTicketIn]
+    ) -> dict[str, Any]:
+        """Open a ticket for a customer: waiting for their reply, never charged, no quota used."""
+        from billdesk import tickets
+
+        user: CurrentUser = request.scope["user"]
+        opened = await tickets.open_ticket_for_customer(
+            staff=user, customer_id=data.customer_id, department_id=data.department_id,
+            service_id=data.service_id, message=data.message,
+        )
+        return full_ticket(await queues.desk_ticket(user, opened.ticket_id))
+
+    @post("/tickets/{ticket_id:int}/decision", status_code=HTTP_200_OK)
+    async def decide(
+        self, request: Request, ticket_id: FromPath[int], data: JSONBody[DecisionIn]
+    ) -> dict[str, Any]:
+        """Approve or reject a pending request (→ solved; the customer is told); once only (409)."""
+        user: CurrentUser = request.scope["user"]
+        await requests.decide_request(
+            actor=user, ticket_id=ticket_id, decision=data.decision, reason=data.reason
+        )
+        return full_ticket(await queues.desk_ticket(user, ticket_id))
+
+    @delete("/tickets/{ticket_id:int}/messages/{message_id:int}", status_code=HTTP_204_NO_CONTENT)
+    async def delete_message(
+        self, request: Request, ticket_id: FromPath[int], message_id: FromPath[int]
+    ) -> None:
+        """Delete a message (not the opening one): it shows as deleted; the history says who."""
+        from billdesk import tickets
+
+        user: CurrentUser = request.scope["user"]
+        await queues.visible_ticket(user, ticket_id)
+        await tickets.delete_message_as_staff(ticket_id=ticket_id, message_id=message_id, actor=user)
 
     @get("/tickets/{ticket_id:int}/presence")
     async def presence(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""How long the support report takes with many tickets stored.
+
+Fills a throw-away database with `--tickets` tickets spread evenly over two years
+(5 departments, 20 agents; most answered and solved, with business times, ratings on a
+tenth and charges on a twentieth), written set-based in SQL, then times the report
+(`billdesk.sla.reports.support_report`, what the API and the page call) for an admin over
+windows of 30, 90 and 366 days, and for one department over 30 days. On PostgreSQL:
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/billdesk_bench \\
+        .venv/bin/python bench/bench_reports.py --tickets 1000000
+
+The database named in DATABASE_URL must exist and is emptied first. The fill is
+PostgreSQL's SQL (generate_series); SQLite is billdesk's small-provider default and is
+not what this measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+from datetime import date, timedelta
+
+DEPARTMENTS = 5
+AGENTS = 20
+SPAN_DAYS = 730
+END = date(2026, 11, 1)
+
+FILL = [
+    """INSERT INTO departments (name, slug, description, public, active, quota_period,
+           ticket_price, currency, created_at, free_tickets)
+       SELECT 'Department ' || d, 'department-' || d, '', true, true, 'month', 1500, 'usd',
+              CURRENT_TIMESTAMP, NULL
+       FROM generate_series(1, {departments}) AS d""",
+    """INSERT INTO users (email, name, role, password_hash, active, created_at)
+       SELECT 'agent' || a || '@example.test', 'Agent ' || a,
+              CASE WHEN a = 1 THEN 'admin' ELSE 'staff' END, '', true, CURRENT_TIMESTAMP
+       FROM generate_series(1, {agents}) AS a""",
+    """INSERT INTO tickets (customer, department, assignee, subject, status, priority, archived,
+           created_at, last_message_at, last_author_role, answers, unread_by_customer,
+           unread_by_staff, price_unconfirmed, clock_started_at, first_response_at,
+           first_response_seconds, first_response_met, solved_at, resolution_seconds,
+           resolution_met)
+       SELECT 1 + t % {agents}, 1 + t % {departments}, 1 + t % {agents}, 'Ticket ' || t,
+              CASE WHEN t % 50 = 0 THEN 'in_progress' ELSE 'solved' END, 'normal', false,
+              started, started, 'customer', 1, false, false, false, started,
+              started + (t % 300) * interval '1 minute', (t % 300) * 60, t % 300 <= 60,
+              CASE WHEN t % 50 = 0 THEN NULL ELSE started + (t % 2000) * interval '1 minute' END,
+              CASE WHEN t % 50 = 0 THEN NULL ELSE (t % 2000) * 60 END,
+              CASE WHEN t % 50 = 0 THEN NULL ELSE t % 2000 <= 480 END
+       FROM (SELECT t, timestamptz '{end}' - ({span} * 86400.0 * t / {tickets}) * interval '1 second'
+                 AS started
+             FROM generate_series(1, {tickets}) AS t) AS spread""",
+    """INSERT INTO ticket_ratings (ticket, department, agent, score, comment, created_at, updated_at)
+       SELECT id, department, assignee, 1 + id % 5, '', solved_at, solved_at
+       FROM tickets WHERE id % 10 = 0 AND solved_at IS NOT NULL""",
+    """INSERT INTO charges (ticket, customer, department, amount, currency, status,
+           refunded_amount, idempotency_key, attempt, failure_reason, created_at, updated_at,
+           paid_at, surplus_payments)
+       SELECT id, customer, department, 1500, 'usd', 'succeeded', 0, 'bench-' || id, 1, '',
+              created_at, created_at, created_at, 0
+       FROM tickets WHERE id % 20 = 0""",
+    "ANALYZE",
+]
+
+
+async def fill(tickets: int) -> None:
+    from billdesk.db import DB
+
+    sizes = {
+        "tickets": tickets,
+        "departments": DEPARTMENTS,
+        "agents": AGENTS,
+        "span": SPAN_DAYS,
+        "end": END.isoformat(),
+    }
+    for statement in FILL:
+        started = time.perf_counter()
+        await DB.run_ddl(statement.format(**sizes))
+        print(
+            f"  {' '.join(statement.split()[:3])[:30]:<30} {time.perf_counter() - started:7.1f} s"
+        )
+
+
+async def timed(label: str, call, runs: int) -> None:
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        opened = await call()
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    print(
+        f"{label:<40} opened {opened:>8,}  median {statistics.median(timings) * 1000:9.1f} ms"
+        f"  max {timings[-1] * 1000:9.1f} ms"
+    )
+
+
+async def main(tickets: int, runs: int) -> None:
+    from billdesk.auth import CurrentUser
+    from billdesk.cli import migrate
+    from billdesk.db import DB
+    from billdesk.sla import reports
+
+    await migrate()
+    if DB.engine_type == "postgres":
+        await DB.run_ddl("TRUNCATE users, departments, tickets RESTART IDENTITY CASCADE")
+    print(f"filling {tickets:,} tickets over {SPAN_DAYS} days")
+    await fill(tickets)
+    admin = CurrentUser(id=1, email="agent1@example.test", name="Agent 1", role="admin")
+
+    def report(days: int, department: int | None = None, interval: str = "day"):
+        async def call() -> int:
+            query = reports.ReportQuery(
+                END - timedelta(days=days), END - timedelta(days=1), interval, department, None
+            )
+            return (await reports.support_report(admin, query))["totals"]["opened"]
+
+        return call
+
+    print(f"tickets: {tickets:,}, runs each: {runs}, engine: {DB.engine_type}")
+    await timed("30 days, all departments, per day", report(30), runs)
+    await timed("30 days, one department, per day", report(30, 1), runs)
+    await timed("90 days, all departments, per week", report(90, None, "week"), runs)
+    await timed(
+        "366 days, all departments, per month", report(366, None, "month"), max(runs // 4, 1)
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=8)
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise SystemExit("Set DATABASE_URL to a PostgreSQL database made for the benchmark.")
+    asyncio.run(main(args.tickets, args.runs))
