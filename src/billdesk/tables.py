@@ -58,6 +58,10 @@ class User(Table, tablename="users", db=DB):
         length=10, default="",
         help_text="The language chosen on the account page (en, ru); empty: the browser's.",
     )
+    time_zone = Varchar(
+        length=64, default="",
+        help_text="IANA zone chosen on the account page (Europe/Berlin); empty: the browser's.",
+    )
     created_at = Timestamptz(default=TimestamptzNow())
     totp_secret = Varchar(
         length=64, null=True, default=None,
@@ -173,6 +177,10 @@ class Department(Table, tablename="departments", db=DB):
     ticket_price = Integer(default=0, help_text="Minor units, for each ticket beyond the quota.")
     currency = Varchar(length=3, default="usd", help_text="Lower-case ISO 4217.")
     created_at = Timestamptz(default=TimestamptzNow())
+    assign_on_reply = Boolean(
+        default=True,
+        help_text="A staff reply to an unassigned ticket assigns it to the agent who replied.",
+    )
     inbound_address = Varchar(
         length=254, null=True, default=None, index=True,
         help_text="Mail to this address opens tickets here (stored lower-case; one department "

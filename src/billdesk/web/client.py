@@ -18,19 +18,20 @@ from litestar.response import File, Redirect, Template
 
 from billdesk import attachments, notifications, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
-from billdesk.errors import DeskError
+from billdesk.errors import DeskError, NotFound
+from billdesk.formatting import count
 from billdesk.navigation import support_enabled
 from billdesk.quotas import QuotaStatus
 from billdesk.sla import satisfaction
 from billdesk.tables import Department, Notification
 from billdesk.validation import parse_id, parse_int
 from billdesk.web import flashes
-from billdesk.web.flashes import flash
-from billdesk.web.layout import render
+from billdesk.web.layout import page_errors, render
 from billdesk.web.paging import keyset_page
 from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 25
+NEW_TICKET_FIELDS = ("department_id", "service_id", "message", "attachments", "accept_price")
 STATUS_OPTIONS = [
     ("in_progress", "In progress"),
     ("waiting_for_reply", "Waiting for your reply"),
@@ -53,15 +54,19 @@ def quota_text(quota: QuotaStatus) -> str:
     """What the form says about a department's quota."""
     if quota.always_free:
         return "Support here is always free."
+    if quota.always_paid:
+        return f"Every ticket here costs {quota.price.label()}." if quota.price else ""
     resets = (
         f"; resets on {quota.resets_at:%d %B %Y}" if quota.resets_at else " (for the life of your account)"
     )
-    return f"{quota.remaining} of {quota.free_per_period} free tickets left{resets}."
+    return f"{quota.remaining} of {count(quota.free_per_period or 0, 'free ticket')} left{resets}."
 
 
 def price_warning(quota: QuotaStatus) -> str:
     if not quota.next_ticket_paid or quota.price is None:
         return ""
+    if quota.always_paid:
+        return f"This ticket will be charged {quota.price.label()} to your saved card."
     return (
         f"No free tickets are left here this period: this ticket will be charged "
         f"{quota.price.label()} to your saved card."
@@ -118,6 +123,9 @@ class ClientController(Controller):
                 limit=PAGE_SIZE, cursor=cursor,
             )
             has_more = next_cursor is not None
+        charges = await tickets.charges_by_ticket([row["id"] for row in rows])
+        for row in rows:
+            row["shown_status"] = tickets.shown_status(row["status"], charges.get(row["id"]))
         query = {
             key: value
             for key, value in (
@@ -259,9 +267,9 @@ class ClientController(Controller):
         except DeskError as exc:
             if exc.status == 404:
                 raise
-            flash(request, "error", exc.detail)
+            # Said once, in the form's list of problems, each linked to its field.
             return await self._new_page(
-                request, typed=typed, errors=exc.errors or {"form": exc.detail},
+                request, typed=typed, errors=page_errors(exc, NEW_TICKET_FIELDS),
                 status_code=exc.status, price=exc.extra.get("price"),
             )
         return Redirect(path=f"/tickets/{opened.ticket_id}")
@@ -296,6 +304,8 @@ class ClientController(Controller):
                 "ticket": ticket,
                 "messages": messages,
                 "charge": charges.get(ticket_id),
+                "payment": await tickets.ticket_payment(ticket_id),
+                "shown_status": tickets.shown_status(ticket["status"], charges.get(ticket_id)),
                 "errors": errors or {},
                 "typed": typed or {},
                 "solved": ticket["status"] == tickets.Status.solved,
@@ -322,12 +332,26 @@ class ClientController(Controller):
         except DeskError as exc:
             if exc.status == 404:
                 raise
-            flash(request, "error", exc.detail)
+            # Said once, in the form's list of problems, each linked to its field.
             return await self._ticket_page(
-                request, ticket_id, errors=exc.errors or {"form": exc.detail}, typed=typed,
+                request, ticket_id, errors=page_errors(exc, ("body", "attachments")), typed=typed,
                 status_code=exc.status,
             )
         return flashes.saved(request, f"/tickets/{ticket_id}", done)
+
+    @get("/tickets/{ticket_id:int}/receipt")
+    async def receipt(self, request: Request, ticket_id: FromPath[int]) -> Template:
+        """A printable receipt of what the ticket cost, with its refunds."""
+        user = _user(request)
+        await tickets.customer_ticket(ticket_id, user.id)
+        payment = await tickets.ticket_payment(ticket_id)
+        if payment is None or payment["paid_at"] is None:
+            raise NotFound("This ticket has no payment to give a receipt for.")
+        return await render(
+            request, "client/receipt.html",
+            {"ticket": await tickets.ticket_detail(ticket_id), "payment": payment},
+            active="tickets",
+        )
 
     @post("/tickets/{ticket_id:int}/reply")
     async def reply(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:

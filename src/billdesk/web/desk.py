@@ -19,10 +19,11 @@ from billdesk.validation import parse_id
 from billdesk.web import flashes
 from billdesk.web.api.desk import read_reply, read_reply_guard
 from billdesk.web.flashes import flash
-from billdesk.web.layout import render
+from billdesk.web.layout import page_errors, render
 from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 50
+TICKET_FIELDS = ("body", "attachments", "assignee_id", "department_id", "priority")
 SORT_CHOICES = (
     ("due_at", "Due soonest"),
     ("priority", "Priority"),
@@ -334,9 +335,9 @@ class DeskController(Controller):
         except DeskError as exc:
             if exc.status == 404:
                 raise
-            flash(request, "error", exc.detail)
+            # Said once, in the form's list of problems, each linked to its field.
             return await self._ticket_page(
-                request, ticket_id, errors=exc.errors or {"form": exc.detail}, typed=typed,
+                request, ticket_id, errors=page_errors(exc, TICKET_FIELDS), typed=typed,
                 status_code=exc.status,
             )
         message = done or "Saved."

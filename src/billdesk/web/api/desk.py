@@ -297,7 +297,7 @@ class DeskApiController(Controller):
 
     @post("/tickets/{ticket_id:int}/close", status_code=HTTP_200_OK)
     async def close(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
-        """→ solved."""
+        """Close the ticket: it becomes solved and read-only; closing a solved ticket does nothing."""
         from billdesk import tickets
 
         user: CurrentUser = request.scope["user"]
@@ -403,6 +403,7 @@ class DeskApiController(Controller):
 
     @post("/templates", status_code=HTTP_201_CREATED)
     async def create_template(self, request: Request, data: JSONBody[TemplateIn]) -> dict[str, Any]:
+        """Create a quick-reply template: personal, for a department, or global (admins)."""
         user: CurrentUser = request.scope["user"]
         template_id = await reply_templates.create_template(
             user=user, title=data.title, body=data.body, scope=data.scope,
@@ -414,6 +415,7 @@ class DeskApiController(Controller):
     async def change_template(
         self, request: Request, template_id: FromPath[int], data: JSONBody[TemplateChanges]
     ) -> dict[str, Any]:
+        """Change a template's title, body, scope or department."""
         user: CurrentUser = request.scope["user"]
         await reply_templates.update_template(
             user=user, template_id=template_id, changes=_given(data)
@@ -422,6 +424,7 @@ class DeskApiController(Controller):
 
     @delete("/templates/{template_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def delete_template(self, request: Request, template_id: FromPath[int]) -> None:
+        """Delete a template the caller may edit."""
         user: CurrentUser = request.scope["user"]
         await reply_templates.delete_template(user=user, template_id=template_id)
 
