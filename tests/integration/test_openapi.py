@@ -85,3 +85,27 @@ async def test_method_not_allowed_says_what_is(client):
     await login(client, user.email)
     page = await client.put("/tickets")
     assert page.status_code == 405 and "GET" in page.headers["allow"]
+
+
+async def test_the_billing_system_routes_are_documented(document):
+    paths = document["paths"]
+    for path, method in [
+        ("/api/v1/admin/customers/{external_id}/login-link", "post"),
+        ("/api/v1/admin/webhooks", "get"),
+        ("/api/v1/admin/webhooks", "post"),
+        ("/api/v1/admin/webhooks/{endpoint_id}", "patch"),
+        ("/api/v1/admin/webhooks/{endpoint_id}", "delete"),
+        ("/api/v1/admin/webhooks/{endpoint_id}/deliveries", "get"),
+        ("/api/v1/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend", "post"),
+        ("/api/v1/admin/departments/{department_id}/request-kinds", "post"),
+        ("/api/v1/admin/requests", "post"),
+        ("/api/v1/desk/tickets", "post"),
+        ("/api/v1/desk/tickets/{ticket_id}/decision", "post"),
+        ("/api/v1/desk/tickets/{ticket_id}/messages/{message_id}", "delete"),
+    ]:
+        assert method in paths[path], (method, path)
+    opening = paths["/api/v1/tickets"]["post"]["requestBody"]["content"]["application/json"]
+    assert "request_kind_id" in opening["schema"]["properties"]
+    assert "409" in paths["/api/v1/desk/tickets/{ticket_id}/decision"]["post"]["responses"]
+    queue = {p["name"] for p in paths["/api/v1/desk/tickets"]["get"]["parameters"]}
+    assert {"type", "request_state"} <= queue
