@@ -32,19 +32,23 @@ DEMO_TELEGRAM = TELEGRAM_BOT_TOKEN=123456:billdesk-demo \
 	TELEGRAM_API_BASE=http://127.0.0.1:$(TELEGRAM_DEV_PORT) \
 	TELEGRAM_WEBHOOK_SECRET=billdesk-demo-webhook
 
+# make run PORT=8001 serves on another port (the Stripe and Telegram stand-ins call back there).
+PORT ?= 8000
+
 run: install
 	$(BIN)/billdesk migrate
-	$(BIN)/billdesk demo
+	BILLDESK_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/billdesk demo
 	@$(BIN)/billdesk stripe-dev-server --port $(STRIPE_DEV_PORT) \
-		--webhook-url http://127.0.0.1:8000/stripe/webhook --webhook-secret whsec_billdesk_demo & \
+		--webhook-url http://127.0.0.1:$(PORT)/stripe/webhook --webhook-secret whsec_billdesk_demo & \
 	stripe_pid=$$!; \
 	$(BIN)/billdesk mail-catcher --port $(MAIL_CATCHER_PORT) --dir var/caught-mail & \
 	mail_pid=$$!; \
 	$(BIN)/billdesk telegram dev-server --port $(TELEGRAM_DEV_PORT) \
-		--webhook-url http://127.0.0.1:8000/telegram/webhook --webhook-secret billdesk-demo-webhook & \
+		--webhook-url http://127.0.0.1:$(PORT)/telegram/webhook --webhook-secret billdesk-demo-webhook & \
 	telegram_pid=$$!; trap 'kill $$stripe_pid $$mail_pid $$telegram_pid 2>/dev/null' EXIT INT TERM; \
 	$(DEMO_STRIPE) $(BIN)/billdesk demo-cards && \
-	$(DEMO_STRIPE) $(DEMO_MAIL) $(DEMO_TELEGRAM) $(BIN)/billdesk serve --host 127.0.0.1 --port 8000
+	BILLDESK_BASE_URL=http://127.0.0.1:$(PORT) $(DEMO_STRIPE) $(DEMO_MAIL) $(DEMO_TELEGRAM) \
+		$(BIN)/billdesk serve --host 127.0.0.1 --port $(PORT)
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 CHROMIUM ?= /usr/bin/chromium

@@ -214,3 +214,15 @@ async def set_language(*, user_id: int, language: str) -> str:
         raise ValidationFailed.field("language", tr("Choose one of the languages offered."))
     await User.update({User.language: chosen}).where(User.id == user_id)
     return chosen
+
+
+async def set_time_zone(*, user_id: int, time_zone: str) -> str:
+    """Choose the time zone a person's pages show times in ("" follows their browser)."""
+    from billdesk.formatting import valid_time_zone
+    from billdesk.i18n import tr
+
+    chosen = time_zone.strip()
+    if chosen and valid_time_zone(chosen) is None:
+        raise ValidationFailed.field("time_zone", tr("Choose a time zone from the list."))
+    await User.update({User.time_zone: chosen}).where(User.id == user_id)
+    return chosen

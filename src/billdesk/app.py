@@ -41,7 +41,7 @@ from billdesk.web.errors import handle_exception
 from billdesk.web.finance import FinanceController
 from billdesk.web.guard import InputGuard
 from billdesk.web.headers import add_security_headers
-from billdesk.web.health import healthz
+from billdesk.web.health import favicon, healthz
 from billdesk.web.language import LanguageController
 from billdesk.web.layout import install_filters
 from billdesk.web.login_links import LoginLinkController
@@ -52,6 +52,7 @@ from billdesk.web.payments import PaymentsController
 from billdesk.web.reports import ReportsApiController, ReportsController
 from billdesk.web.security import SecurityController
 from billdesk.web.telegram import TelegramApiController, TelegramPagesController, telegram_webhook
+from billdesk.web.time_zone import TimeZoneController
 from billdesk.web.webhooks import stripe_webhook
 
 # Five attachments of 5 MB and a message, with room for the multipart framing.
@@ -77,6 +78,7 @@ def route_handlers() -> list:
     """Every controller of every area, listed once."""
     return [
         healthz,
+        favicon,
         stripe_webhook,
         telegram_webhook,
         TelegramApiController,
@@ -86,6 +88,7 @@ def route_handlers() -> list:
         FinanceApiController,
         AccountController,
         LanguageController,
+        TimeZoneController,
         ClientController,
         PersonalController,
         DeskController,
@@ -152,7 +155,8 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
             title="billdesk",
             version="1",
             path="/api/docs",
-            render_plugins=[SwaggerPage()],
+            render_plugins=[SwaggerPage.offline()],
+            use_handler_docstrings=True,
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
             ),

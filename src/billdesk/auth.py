@@ -46,6 +46,8 @@ class CurrentUser:
     role: str
     # The language the person chose ("" = their browser's), see billdesk.i18n.
     language: str = ""
+    # The time zone the person chose ("" = their browser's), see billdesk.formatting.
+    time_zone: str = ""
 
     @property
     def is_customer(self) -> bool:
@@ -103,6 +105,7 @@ def _current(row: dict[str, Any], prefix: str = "") -> CurrentUser:
         name=row[f"{prefix}name"],
         role=row[f"{prefix}role"],
         language=row.get(f"{prefix}language") or "",
+        time_zone=row.get(f"{prefix}time_zone") or "",
     )
 
 
@@ -228,6 +231,7 @@ async def token_for(secret: str) -> TokenUse | None:
             ApiToken.user.name,
             ApiToken.user.role,
             ApiToken.user.language,
+            ApiToken.user.time_zone,
             ApiToken.user.active,
             ApiToken.revoked_at,
             ApiToken.read_only,

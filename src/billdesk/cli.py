@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -37,27 +38,45 @@ async def _with_db(work: Callable[[], Awaitable[Any]]) -> Any:
             await DB.close_connection_pool()
 
 
-async def migrate() -> None:
-    """Apply every migration not yet applied."""
+async def migrate() -> int:
+    """Apply every migration not yet applied; how many were applied.
+
+    Piccolo's own report is kept quiet: on a fresh database it counts every
+    migration as "already complete" before running them all.
+    """
+    import contextlib
+    import io
+    import re
+
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     import billdesk.db  # noqa: F401  (sets PICCOLO_CONF)
 
-    result = await run_forwards(app_name="all", migration_id="all")
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        result = await run_forwards(app_name="all", migration_id="all")
     if not result.success:
+        sys.stderr.write(report.getvalue())
         raise CommandFailed(f"migration failed: {result.message}")
+    ran = re.search(r"Running (\d+) migration", report.getvalue())
+    return int(ran.group(1)) if ran else 0
 
 
 def cmd_migrate(_: argparse.Namespace) -> None:
-    asyncio.run(migrate())
-    print("Database is up to date.")
+    applied = asyncio.run(migrate())
+    if applied:
+        print(f"Applied {applied} migration{'s' if applied != 1 else ''}; the database is up to date.")
+    else:
+        print("Nothing to apply; the database was already up to date.")
 
 
 def cmd_demo(_: argparse.Namespace) -> None:
     from billdesk.demo import PASSWORD, load_demo
 
     users = asyncio.run(_with_db(load_demo))
-    print("Demo data loaded. Log in at http://127.0.0.1:8000/login with:")
+    from billdesk.settings import get_settings
+
+    print(f"Demo data loaded. Log in at {get_settings().base_url}/login with:")
     for user in users:
         print(f"  {user.role:<9} {user.email:<24} password: {PASSWORD}")
 
@@ -69,6 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from billdesk.settings import get_settings
 
+    check_port_free(args.host, args.port)
     if args.no_worker:
         # Read by create_app() in this process and in every process uvicorn starts.
         os.environ["BILLDESK_WORKER_IN_APP"] = "0"
@@ -205,6 +225,7 @@ def cmd_verify_ledger(args: argparse.Namespace) -> None:
 
 
 def cmd_stripe_dev_server(args: argparse.Namespace) -> None:
+    check_port_free(getattr(args, "host", "127.0.0.1"), args.port)
     from billdesk.stripe_dev import serve
 
     try:
@@ -249,6 +270,7 @@ def cmd_mail_receive(args: argparse.Namespace) -> None:
 
 
 def cmd_mail_catcher(args: argparse.Namespace) -> None:
+    check_port_free(getattr(args, "host", "127.0.0.1"), args.port)
     from pathlib import Path
 
     from billdesk.mail.catcher import serve
@@ -305,6 +327,7 @@ def cmd_telegram_set_webhook(args: argparse.Namespace) -> None:
 
 
 def cmd_telegram_dev_server(args: argparse.Namespace) -> None:
+    check_port_free(getattr(args, "host", "127.0.0.1"), args.port)
     from billdesk.telegram.dev_server import serve
 
     serve(host="127.0.0.1", port=args.port, webhook_url=args.webhook_url,
@@ -468,8 +491,32 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"billdesk: {exc.detail}", file=sys.stderr)
         raise SystemExit(1) from None
     except OSError as exc:
-        print(f"billdesk: cannot reach the database: {exc}", file=sys.stderr)
+        if exc.errno == errno.EADDRINUSE:
+            print(f"billdesk: {port_in_use(getattr(args, 'port', None))}", file=sys.stderr)
+        else:
+            print(f"billdesk: cannot reach the database: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def port_in_use(port: int | None) -> str:
+    return (
+        f"port {port if port else '(the one asked for)'} is already in use: stop what runs there, "
+        "or choose another port (make run PORT=8001, billdesk serve --port 8001)."
+    )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start when something already listens on the port, saying so plainly
+    (uvicorn would log a bare errno and exit)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CommandFailed(port_in_use(port)) from None
+            raise
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ module is that configuration wherever billdesk is installed, and the top-level
 from __future__ import annotations
 
 import os
+from typing import Any
 from urllib.parse import urlparse
 
 from piccolo.conf.apps import AppRegistry
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.querystring import QueryString
 
 from billdesk.settings import get_settings
 
@@ -45,5 +47,15 @@ def write_transaction():
     if isinstance(DB, SQLiteEngine):
         return DB.transaction(transaction_type=TransactionType.immediate)
     return DB.transaction()
+
+async def count_up_to(query: Any, cap: int) -> tuple[int, bool]:
+    """How many rows a select returns, counted up to `cap` and no further, and whether
+    there are more: the cost of a total stays bounded however large the table grows."""
+    rows = await DB.run_querystring(
+        QueryString("SELECT COUNT(*) AS n FROM ({}) AS capped", query.limit(cap + 1).querystrings[0])
+    )
+    found = int(rows[0]["n"])
+    return min(found, cap), found > cap
+
 
 APP_REGISTRY = AppRegistry(apps=["billdesk.piccolo_app"])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from billdesk.accounts import create_user
-from billdesk.tables import Department, DepartmentMember, Service, User
+from billdesk.tables import Department, DepartmentMember, ReplyTemplate, Service, Ticket, User
 
 PASSWORD = "demo-password"  # noqa: S105  (printed for the demo on purpose)
 
@@ -77,6 +77,69 @@ SERVICES = [
 ]
 
 
+# Tickets opened through the domain, so staff and customers start on a desk with work on
+# it: (customer, department, message, who moves it next: None, a staff reply, or closing).
+TICKETS = [
+    ("alice@example.com", "technical-support",
+     "My VPS is unreachable since this morning\nPing to vps-2041 times out from Berlin.", None),
+    ("alice@example.com", "billing",
+     "Invoice 2026-114 shows the wrong company name\nIt should read Alice's Bakery GmbH.",
+     "reply"),
+    ("bob@example.com", "technical-support",
+     "Mail to bobs-garage.net bounces\nEvery mail comes back since Monday.", "close"),
+]
+
+TEMPLATES: list[tuple[str, str, str | None, str]] = [
+    ("Looking into it", "global", None,
+     "Hello {customer_name},\n\nwe are looking into {ticket_id} and will write back within "
+     "the hour.\n\n{agent_name}"),
+    ("Suspended domain", "department", "technical-support",
+     "Hello {customer_name},\n\nthe domain is suspended until its renewal is paid; mail to it "
+     "bounces until then. Billing can help with the invoice.\n\n{agent_name}"),
+]
+
+
+async def _load_tickets(departments: dict[str, int], users: dict[str, int]) -> None:
+    from billdesk import tickets
+    from billdesk.auth import CurrentUser
+
+    staff_of = {slug: email for email, slug in MEMBERS.items()}
+
+    def person(email: str) -> CurrentUser:
+        spec = next(u for u in USERS if u.email == email)
+        return CurrentUser(id=users[email], email=email, name=spec.name, role=spec.role)
+
+    for customer, slug, message, then in TICKETS:
+        subject = message.split("\n", 1)[0]
+        if await Ticket.exists().where(
+            (Ticket.customer == users[customer]) & (Ticket.subject == subject)
+        ):
+            continue
+        opened = await tickets.open_ticket(
+            customer=person(customer), department_id=departments[slug], service_id=None,
+            message=message, files=[], accept_price=None, client_token=None,
+        )
+        agent = person(staff_of[slug])
+        if then == "reply":
+            await tickets.reply_as_staff(
+                ticket_id=opened.ticket_id, author=agent, internal=False, files=[],
+                body="Thank you, we have corrected the invoice. Could you check the new copy?",
+            )
+        elif then == "close":
+            await tickets.reply_as_staff(
+                ticket_id=opened.ticket_id, author=agent, internal=False, files=[],
+                body="The domain is suspended for an unpaid renewal; mail works again once paid.",
+            )
+            await tickets.close_ticket(opened.ticket_id, agent)
+
+    for title, scope, template_slug, text in TEMPLATES:
+        if not await ReplyTemplate.exists().where(ReplyTemplate.title == title):
+            await ReplyTemplate.insert(ReplyTemplate(
+                title=title, body=text, scope=scope,
+                department=departments[template_slug] if template_slug else None,
+            ))
+
+
 async def load_demo() -> list[DemoUser]:
     """Create what is missing of the demo data; returns the demo logins."""
     departments = {}
@@ -121,4 +184,5 @@ async def load_demo() -> list[DemoUser]:
                     status=status,
                 )
             )
+    await _load_tickets(departments, users)
     return USERS

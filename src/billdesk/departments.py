@@ -38,7 +38,7 @@ CURRENCIES = frozenset(
 
 FIELDS = (
     "slug", "name", "description", "public", "active", "free_tickets", "quota_period",
-    "ticket_price", "currency", "inbound_address",
+    "ticket_price", "currency", "inbound_address", "assign_on_reply",
 )
 # A change of these is a money entry of the audit log: finance sees it.
 MONEY_FIELDS = frozenset({"free_tickets", "quota_period", "ticket_price", "currency"})
@@ -73,7 +73,7 @@ def _check_department(values: dict[str, Any]) -> dict[str, str]:
         errors["ticket_price"] = "The price must be a whole number of minor units, 0 or more."
     if values.get("currency") not in CURRENCIES:
         errors["currency"] = "The currency must be a lower-case ISO 4217 code, like usd or eur."
-    for flag in ("public", "active"):
+    for flag in ("public", "active", "assign_on_reply"):
         if not isinstance(values.get(flag), bool):
             errors[flag] = f"{flag} must be true or false."
     address = values.get("inbound_address")
@@ -125,6 +125,7 @@ async def create_department(**fields: Any) -> int:
     values: dict[str, Any] = {
         "description": "", "public": True, "active": True, "free_tickets": None,
         "quota_period": "month", "ticket_price": 0, "currency": "usd", "inbound_address": None,
+        "assign_on_reply": True,
     }
     values.update({key: value for key, value in fields.items() if key in FIELDS})
     _clean_address(values)

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel.numbers import format_decimal, get_currency_name, get_currency_precision
 
@@ -112,3 +116,63 @@ def _currency_name(code: str) -> str:
         return get_currency_name(code.upper(), locale=babel_locale(current_language()))
     except (ValueError, LookupError):
         return code.upper()
+
+
+# ------------------------------------------------------------------------ times
+
+# Set by the browser's script from Intl.DateTimeFormat: the zone a person gets until they
+# choose one on the account page.
+TIME_ZONE_COOKIE = "billdesk_tz"
+_time_zone: ContextVar[str] = ContextVar("billdesk_time_zone", default="UTC")
+
+
+@lru_cache(maxsize=1)
+def time_zones() -> tuple[str, ...]:
+    """Every IANA zone name a person may choose, sorted."""
+    return tuple(sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC"))
+
+
+def valid_time_zone(name: str | None) -> str | None:
+    """The zone's name when it is a real IANA zone, else None."""
+    if not name or len(name) > 64 or name not in time_zones():
+        return None
+    return name
+
+
+def use_time_zone(name: str | None) -> None:
+    """Show the times of this request (or render) in `name`; UTC when it is not a zone."""
+    _time_zone.set(valid_time_zone(name) or "UTC")
+
+
+def current_time_zone() -> str:
+    return _time_zone.get()
+
+
+def local(moment: datetime, zone: str | None = None) -> datetime:
+    """The moment on the clocks of `zone` (the current person's by default)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(ZoneInfo(zone or current_time_zone()))
+    except ZoneInfoNotFoundError:
+        return moment.astimezone(UTC)
+
+
+def when(moment: datetime | None, zone: str | None = None) -> str:
+    """A moment as a person reads it, in their time zone: '2026-11-27 10:15'."""
+    if moment is None:
+        return ""
+    return local(moment, zone).strftime("%Y-%m-%d %H:%M")
+
+
+def when_zoned(moment: datetime | None, zone: str | None = None) -> str:
+    """The same with the zone named, where it matters (receipts, deadlines): '… 10:15 CET'."""
+    if moment is None:
+        return ""
+    shown = local(moment, zone)
+    return f"{shown:%Y-%m-%d %H:%M} {shown.tzname() or ''}".rstrip()
+
+
+def day(moment: datetime | None, zone: str | None = None) -> str:
+    """The date alone, in the person's zone: '2026-11-27'."""
+    return "" if moment is None else f"{local(moment, zone):%Y-%m-%d}"

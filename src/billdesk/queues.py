@@ -9,15 +9,15 @@ Every change here is one transaction and leaves a line in the ticket's history.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
-from billdesk import audit, clock, search
+from billdesk import audit, clock, open_counts, search
 from billdesk.auth import CurrentUser, Role
-from billdesk.db import DB
+from billdesk.db import DB, count_up_to
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
 from billdesk.i18n import tr
 from billdesk.sla import satisfaction
@@ -34,12 +34,14 @@ from billdesk.tables import (
 from billdesk.tickets import record_event, write_transaction
 from billdesk.tickets.reading import REQUEST_COLUMNS
 from billdesk.validation import parse_id
+from billdesk.web.paging import keyset_page
 
 Status = Ticket.Status
 OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
 QUEUE_STATUSES = (*OPEN_STATUSES, Status.solved.value)
 SORTS = ("due_at", "last_message_at", "created_at", "priority")
 PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
+OPEN_SQL = "tickets.status IN ('in_progress', 'waiting_for_reply')"
 PRIORITY_RANKS = {priority: rank for rank, priority in enumerate(PRIORITIES)}
 SLA_FILTERS = ("breached", "at_risk")
 BULK_ACTIONS = ("close", "assign", "remove", "approve", "reject")
@@ -178,10 +180,16 @@ QUEUE_COLUMNS = (
 
 
 def _queue_where(user: CurrentUser, departments: list[int] | None, filters: QueueFilters):
+    statuses = set(filters.statuses or OPEN_STATUSES)
     conditions: list[Any] = [
+        # check() keeps the statuses to those of the desk, never awaiting_payment.
         Ticket.removed_at.is_null(),
-        Ticket.status != Status.awaiting_payment.value,
-        Ticket.status.is_in(filters.statuses or list(OPEN_STATUSES)),
+        # The open queue names its statuses as literals, not parameters, so that
+        # PostgreSQL's prepared (generic) plans still match the partial indexes
+        # on open tickets (docs/performance.md).
+        WhereRaw(OPEN_SQL)
+        if statuses == set(OPEN_STATUSES)
+        else Ticket.status.is_in(sorted(statuses)),
     ]
     if departments is not None:
         conditions.append(Ticket.department.is_in(departments))
@@ -217,18 +225,26 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
     return where
 
 
+TOTAL_CAP = 1000
+"""Beyond this many matching tickets a queue says "1,000+" instead of counting them all."""
+
+
 @dataclass
 class QueuePage:
     items: list[dict[str, Any]]
-    total: int | None
-    has_more: bool
+    next_cursor: str | None = None
+    total: int | None = None
+    """None for search results, which are ranked and not counted."""
+    total_capped: bool = False
+    """True when there are at least `total` (= TOTAL_CAP) tickets, and maybe many more."""
+    has_more: bool = False
     snippets: dict[int, search.Snippet] = field(default_factory=dict)
     ranked: bool = False
 
 
 async def queue_query(user: CurrentUser, filters: QueueFilters):
     """The queue's select (one query, joins included) and its condition, or None when the
-    user works in no department. Callers order and page it (offset pages or keyset pages)."""
+    user works in no department. Callers order and page it with `keyset_page`."""
     filters.check()
     departments = await member_department_ids(user)
     if departments is not None and not departments:
@@ -251,20 +267,50 @@ def sort_descending(filters: QueueFilters) -> bool:
     return filters.sort != "due_at"
 
 
+def _is_default_queue(filters: QueueFilters) -> bool:
+    """The open tickets of the user's departments (or one of them), nothing else asked:
+    exactly what the open counters count. Any filter added to QueueFilters later makes
+    a queue counted (up to TOTAL_CAP) until the counters learn it."""
+    default = QueueFilters()
+    others = [item.name for item in fields(QueueFilters)
+              if item.name not in ("department", "sort", "statuses")]
+    return set(filters.statuses or OPEN_STATUSES) == set(OPEN_STATUSES) and all(
+        (getattr(filters, name) or None) == (getattr(default, name) or None) for name in others
+    )
+
+
+async def _total(
+    departments: list[int] | None, filters: QueueFilters, where: Any
+) -> tuple[int, bool]:
+    """How many tickets the queue holds: exact from the counters for the default queue,
+    otherwise counted up to TOTAL_CAP and no further."""
+    if _is_default_queue(filters):
+        wanted = departments
+        if filters.department is not None:
+            visible = departments is None or filters.department in departments
+            wanted = [filters.department] if visible else []
+        counts = await open_counts.open_by_department(wanted)
+        return sum(counts.values()), False
+    return await count_up_to(Ticket.select(Ticket.id).where(where), TOTAL_CAP)
+
+
 async def queue(
-    user: CurrentUser, filters: QueueFilters, *, limit: int = 50, offset: int = 0
+    user: CurrentUser, filters: QueueFilters, *, limit: int = 50, cursor: str | None = None,
+    offset: int = 0,
 ) -> QueuePage:
-    """One page of the user's queue and the total: a fixed three queries, whatever the size.
+    """One keyset page of the user's queue (after `cursor`) and its total: a fixed few
+    queries, each bounded by the page size or TOTAL_CAP, whatever the number of tickets.
 
     With search words in `filters.q` the page is ranked by how well each ticket
-    matches, carries each one's matching passage, and has no total."""
-    built = await queue_query(user, filters)
-    if built is None:
-        return QueuePage(items=[], total=0, has_more=False)
-    select, where = built
+    matches (paged by `offset`), carries each one's matching passage, and has no total."""
+    filters.check()
+    departments = await member_department_ids(user)
+    if departments is not None and not departments:
+        return QueuePage(items=[], total=0)
+    where = _queue_where(user, departments, filters)
+    select = Ticket.select(*QUEUE_COLUMNS).where(where)
     query = search.parse_query(filters.q)
     if query.terms:
-        # Search results are ranked and have no exact total (it would cost a full count).
         found = await search.search_tickets(
             select, query, public_only=False,
             sort=Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at,
@@ -272,18 +318,18 @@ async def queue(
             offset=offset,
         )
         return QueuePage(
-            items=found.rows, total=None, has_more=found.has_more, snippets=found.snippets,
+            items=found.rows, has_more=found.has_more, snippets=found.snippets,
             ranked=found.ranked,
         )
-    ascending = not sort_descending(filters)
-    rows = await (
-        select.order_by(sort_column(filters), ascending=ascending)
-        .order_by(Ticket.id, ascending=ascending)
-        .limit(limit + 1)
-        .offset(offset)
+    rows, next_cursor = await keyset_page(
+        select, sort=sort_column(filters), id_column=Ticket.id, limit=limit, cursor=cursor,
+        descending=sort_descending(filters),
     )
-    total = await Ticket.count().where(where)
-    return QueuePage(items=rows[:limit], total=total, has_more=len(rows) > limit)
+    total, capped = await _total(departments, filters, where)
+    return QueuePage(
+        items=rows, next_cursor=next_cursor, total=total, total_capped=capped,
+        has_more=next_cursor is not None,
+    )
 
 
 PICKER_LIMIT = 10

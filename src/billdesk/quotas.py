@@ -47,6 +47,11 @@ class QuotaStatus:
     def always_free(self) -> bool:
         return self.free_per_period is None
 
+    @property
+    def always_paid(self) -> bool:
+        """No free tickets at all here: every ticket costs the price."""
+        return self.free_per_period == 0
+
 
 def period_key(period: str, now: datetime | None = None) -> str:
     """The counter's period: '2026-11' for months, '2026' for years, 'lifetime'."""

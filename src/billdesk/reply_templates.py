@@ -28,7 +28,12 @@ COLUMNS = (
 
 
 def fill_placeholders(body: str, values: dict[str, Any]) -> str:
-    """The body with the known placeholders replaced; any other braces are left as typed."""
+    """The body with the known placeholders replaced; any other braces are left as typed.
+
+    `{ticket_id}` is written "#1042", so a template typing "#{ticket_id}" gets one "#".
+    """
+    if str(values.get("ticket_id", "")).startswith("#"):
+        body = body.replace("#{ticket_id}", "{ticket_id}")
     for name in PLACEHOLDERS:
         body = body.replace("{" + name + "}", str(values.get(name, "")))
     return body

@@ -134,6 +134,7 @@ async def session_for(token: str) -> SessionInfo | None:
             Session.user.name,
             Session.user.role,
             Session.user.language,
+            Session.user.time_zone,
             Session.user.active,
         )
         .where(Session.token_hash == digest(token))

@@ -58,6 +58,10 @@ class User(Table, tablename="users", db=DB):
         length=10, default="",
         help_text="The language chosen on the account page (en, ru); empty: the browser's.",
     )
+    time_zone = Varchar(
+        length=64, default="",
+        help_text="IANA zone chosen on the account page (Europe/Berlin); empty: the browser's.",
+    )
     created_at = Timestamptz(default=TimestamptzNow())
     totp_secret = Varchar(
         length=64, null=True, default=None,
@@ -173,6 +177,10 @@ class Department(Table, tablename="departments", db=DB):
     ticket_price = Integer(default=0, help_text="Minor units, for each ticket beyond the quota.")
     currency = Varchar(length=3, default="usd", help_text="Lower-case ISO 4217.")
     created_at = Timestamptz(default=TimestamptzNow())
+    assign_on_reply = Boolean(
+        default=True,
+        help_text="A staff reply to an unassigned ticket assigns it to the agent who replied.",
+    )
     inbound_address = Varchar(
         length=254, null=True, default=None, index=True,
         help_text="Mail to this address opens tickets here (stored lower-case; one department "
@@ -269,7 +277,10 @@ class Ticket(Table, tablename="tickets", db=DB):
     archived = Boolean(default=False, index=True)
     removed_at = Timestamptz(null=True, default=None, index=True, help_text="In the trash.")
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
-    last_message_at = Timestamptz(default=TimestamptzNow(), index=True)
+    last_message_at = Timestamptz(
+        default=TimestamptzNow(),
+        help_text="Indexed with id, per list, by the composite indexes of the migrations.",
+    )
     last_author_role = Varchar(length=20, default="customer", help_text="Who spoke last.")
     answers = Integer(default=0, help_text="Public messages after the opening one.")
     unread_by_customer = Boolean(default=False, help_text="A staff reply the customer has not seen.")
@@ -345,6 +356,19 @@ class Ticket(Table, tablename="tickets", db=DB):
     request_reason = Text(default="", help_text="Why it was approved or rejected, shown to the customer.")
     decided_by = ForeignKey(User, null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
+
+
+class DepartmentOpenCount(Table, tablename="department_open_counts", db=DB):
+    """Open tickets of a department, in a few slot rows kept by triggers (billdesk.open_counts).
+
+    `department` is a plain integer, not a foreign key: the triggers write it
+    while tickets are deleted, and a counter must never stop that.
+    """
+
+    id: Serial
+    department = Integer(help_text="The department's id; (department, slot) is unique.")
+    slot = Integer(help_text="The ticket id modulo billdesk.open_counts.SLOTS.")
+    open_tickets = Integer(default=0)
 
 
 class Message(Table, tablename="messages", db=DB):

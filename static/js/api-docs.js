@@ -8,6 +8,7 @@
     url: container.getAttribute("data-openapi-url"),
     dom_id: "#swagger-container",
     deepLinking: true,
+    validatorUrl: null, // no badge fetched from validator.swagger.io: the page stays offline
     showExtensions: true,
     showCommonExtensions: true,
     presets: [window.SwaggerUIBundle.presets.apis, window.SwaggerUIStandalonePreset],

@@ -3,6 +3,7 @@
  *
  *   data-confirm="Text"            ask confirm() before the form is sent / the link followed
  *                                  (on an <option>: when it is the chosen one)
+ *   (every page)                   remembers the browser's time zone in the billdesk_tz cookie
  *   data-fold-on-phone             <details open> closed on a narrow screen unless [data-keep-open]
  *   (every POST form)              submit buttons disabled after the first submit
  *   data-allow-resubmit            on a form: leave its buttons alone (downloads)
@@ -255,4 +256,13 @@
       details.open = false;
     });
   }
+  /* The browser's time zone, for people who have not chosen one -------- */
+
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && document.cookie.indexOf("billdesk_tz=" + encodeURIComponent(zone)) === -1) {
+      document.cookie = "billdesk_tz=" + encodeURIComponent(zone) +
+        "; path=/; max-age=31536000; SameSite=Lax";
+    }
+  } catch (ignored) { /* no Intl: times stay in UTC */ }
 })();

@@ -43,6 +43,12 @@ async def test_demo_loads_once_and_a_second_run_changes_nothing():
     assert billing["free_tickets"] is None
     assert premium["free_tickets"] == 0 and premium["ticket_price"] > 0
     assert await Service.count().where(Service.status == "suspended") == 1
+    # Staff and customers start on screens with work on them.
+    from billdesk.tables import ReplyTemplate, Ticket
+
+    statuses = {row["status"] for row in await Ticket.select(Ticket.status)}
+    assert {"in_progress", "waiting_for_reply", "solved"} <= statuses
+    assert await Ticket.count() == 3 and await ReplyTemplate.count() == 2
 
 
 async def test_token_create_then_me_returns_the_user(client):

@@ -249,3 +249,46 @@ async def test_prices_are_typed_in_the_currency_s_units_and_saving_says_so(clien
             continue
         assert answer.status_code == 422 and 'id="f-ticket_price-error"' in answer.text
         assert message in answer.text, typed
+
+
+async def test_history_and_lists_use_the_pages_words_not_stored_values(client):
+    from billdesk.tables import TicketEvent
+
+    world = await make_world()
+    await TicketEvent.insert(TicketEvent(ticket=world.ticket, kind="status",
+                                         old_value="awaiting_payment", new_value="in_progress"))
+    await ReplyTemplate.insert(ReplyTemplate(title="Ref", body="About #{ticket_id}.",
+                                             scope="personal", owner=world.staff.id))
+    await login(client, world.staff.email)
+    page = await client.get(f"/desk/tickets/{world.ticket}")
+    assert "Awaiting payment → In progress" in page.text
+    assert "awaiting_payment" not in page.text
+    assert f"About #{world.ticket}." in page.text and "##" not in page.text
+    templates = await client.get("/desk/templates")
+    assert "Personal (only me)" in templates.text
+
+
+async def test_a_ticket_nobody_at_the_desk_has_read_is_new(client):
+    world = await make_world()
+    await login(client, world.staff.email)
+    queue = await client.get("/desk")
+    assert "status--new" in queue.text and ">New<" in queue.text.replace("\n", "").replace(" ", "")
+    await client.get(f"/desk/tickets/{world.ticket}")  # read now
+    queue = await client.get("/desk")
+    assert "status--new" not in queue.text
+
+
+async def test_a_reply_assigns_an_unassigned_ticket_where_the_department_says_so(client):
+    world = await make_world()
+    await login(client, world.staff.email)
+    token = csrf_token((await client.get(f"/desk/tickets/{world.ticket}")).text)
+    await client.post(f"/desk/tickets/{world.ticket}/reply",
+                      data={"body": "Looking at it", "_csrf_token": token})
+    row = await Ticket.select(Ticket.assignee).where(Ticket.id == world.ticket).first()
+    assert row["assignee"] == world.staff.id
+    await Department.update({Department.assign_on_reply: False}).where(
+        Department.id == world.department)
+    second = await make_desk_ticket(customer_id=world.customer.id, department_id=world.department)
+    await client.post(f"/desk/tickets/{second}/reply", data={"body": "Hi", "_csrf_token": token})
+    row = await Ticket.select(Ticket.assignee).where(Ticket.id == second).first()
+    assert row["assignee"] is None

@@ -129,8 +129,9 @@ async def test_customer_replies_reach_the_assignee_and_closing_tells_the_custome
     assert "Still down!" in text_of(reply)
     assert f"http://127.0.0.1:8000/desk/tickets/{ticket}" in text_of(reply)
     assert mailbox.to(other.email) == []
-    [solved] = mailbox.to(customer.email)
+    [solved, rating] = sorted(mailbox.to(customer.email), key=lambda m: "How did" in m["Subject"])
     assert solved["Subject"] == f"[#{ticket}] Solved: My server is down"
+    assert rating["Subject"] == f"[#{ticket}] How did we do? My server is down"  # docs/sla.md
     assert "http://127.0.0.1:8000/tickets/new" in text_of(solved)
 
 
@@ -138,7 +139,10 @@ async def test_a_customer_closing_their_own_ticket_is_not_mailed(mailbox):
     customer, _, _, ticket = await desk_world()
     await close_ticket(ticket, as_current(customer))
     await jobs.drain()
-    assert mailbox.to(customer.email) == []
+    # Only the request for a rating (docs/sla.md), not "solved".
+    assert [m["Subject"] for m in mailbox.to(customer.email)] == [
+        f"[#{ticket}] How did we do? My server is down"
+    ]
 
 
 async def test_each_person_chooses_their_mails_on_the_account_page(
@@ -166,6 +170,8 @@ async def test_each_person_chooses_their_mails_on_the_account_page(
         "staff_reply": False,
         "ticket_solved": True,
         "payment_failed": True,
+        "inactivity_reminder": True,
+        "rating_request": True,
     }
     wrong = await client.patch(
         "/api/v1/me/mail-preferences",
@@ -183,7 +189,8 @@ async def test_each_person_chooses_their_mails_on_the_account_page(
     await close_ticket(second, as_current(agent))
     await jobs.drain()
     assert mailbox.to(agent.email) == []  # new_ticket is off
-    [solved] = mailbox.to(customer.email)  # staff_reply is off, ticket_solved is on
+    # staff_reply is off; ticket_solved and rating_request are on
+    [solved] = [m for m in mailbox.to(customer.email) if "How did we do" not in m["Subject"]]
     assert "Solved" in solved["Subject"]
 
 

@@ -54,7 +54,7 @@ async def test_a_mail_beyond_the_quota_charges_nothing_until_the_customer_confir
     [mail] = mailbox.to(customer.email)
     assert mail["Subject"] == f"[#{ticket['id']}] Confirm the price: Site migration 1"
     text = " ".join(text_of(mail).split())
-    assert "this ticket costs 15.00 USD. Nothing has been charged" in text
+    assert "No free ticket covers this one, so it costs 15.00 USD. Nothing has been charged" in text
     assert f"http://127.0.0.1:8000/tickets/{ticket['id']}/payment" in text
     assert mailbox.to(agent.email) == []  # staff do not see it before it is paid
 

@@ -87,6 +87,26 @@ async def test_method_not_allowed_says_what_is(client):
     assert page.status_code == 405 and "GET" in page.headers["allow"]
 
 
+async def test_every_endpoint_says_in_a_sentence_what_it_does(document):
+    missing = [
+        f"{method} {path}"
+        for method, path, operation in _operations(document)
+        if len((operation.get("description") or "").split()) < 3
+    ]
+    assert missing == []
+    tickets = document["paths"]["/api/v1/tickets"]["post"]
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"status", "title", "detail", "code"} <= set(problem["required"])
+    assert "payment_confirmation_required" in tickets["responses"]["402"]["description"]
+
+
+async def test_the_docs_page_loads_its_viewer_from_billdesk_not_a_cdn(client):
+    page = await client.get("/api/docs")
+    assert "cdn." not in page.text and "https://" not in page.text
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.headers["content-security-policy"]
+
+
 async def test_the_billing_system_routes_are_documented(document):
     paths = document["paths"]
     for path, method in [

@@ -91,3 +91,9 @@ async def test_the_docs_page_has_its_own_policy_and_no_inline_script(client):
         assert (await client.get(src)).status_code == 200
     spec = await client.get(re.search(r'data-openapi-url="([^"]+)"', page.text).group(1))
     assert spec.json()["paths"]
+
+
+async def test_the_favicon_exists(client):
+    answer = await client.get("/favicon.ico")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/x-icon"
+    assert answer.content[:4] == b"\x00\x00\x01\x00"

@@ -13,6 +13,7 @@ from piccolo.query import Select
 from piccolo.query.functions.aggregate import Sum
 
 from billdesk import formatting
+from billdesk.db import count_up_to
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.tables import Charge, Message, PaymentAttempt, Refund, TicketEvent
 from billdesk.validation import parse_id
@@ -131,8 +132,12 @@ def charges_query(filters: ChargeFilters) -> Select:
     return _where(Charge.select(*LIST_COLUMNS), filters)
 
 
-async def count_charges(filters: ChargeFilters) -> int:
-    return int(await _where(Charge.count(), filters))
+COUNT_CAP = 1000
+
+
+async def count_charges_capped(filters: ChargeFilters) -> tuple[int, bool]:
+    """How many charges match, counted up to COUNT_CAP and no further; True when capped."""
+    return await count_up_to(_where(Charge.select(Charge.id), filters), COUNT_CAP)
 
 
 async def totals(filters: ChargeFilters) -> list[dict[str, Any]]:

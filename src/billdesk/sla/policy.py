@@ -15,6 +15,7 @@ from billdesk import clock
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.sla.hours import ROUND_THE_CLOCK, BusinessHours, ScheduleError
 from billdesk.tables import Department, DepartmentMember, ServiceLevel, Ticket, User
+from billdesk.validation import MAX_ID
 
 PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
 TARGET_KINDS = ("first_response", "next_response", "resolution")
@@ -185,7 +186,11 @@ async def set_service_level(department_id: int, data: dict[str, Any]) -> dict[st
         raise ValidationFailed.field("rule_stage", "The rule acts at_risk or breached.")
     reassign_to = merged.get("reassign_to_id")
     if rule == "reassign":
-        if not isinstance(reassign_to, int) or isinstance(reassign_to, bool):
+        if (
+            not isinstance(reassign_to, int)
+            or isinstance(reassign_to, bool)
+            or not 0 < reassign_to <= MAX_ID
+        ):
             raise ValidationFailed.field("reassign_to_id", "Choose whom the rule reassigns to.")
         member = await DepartmentMember.exists().where(
             (DepartmentMember.department == department_id)

@@ -58,6 +58,8 @@ def department_label(department: dict[str, Any]) -> str:
     quota: quotas.QuotaStatus = department["quota"]
     if quota.always_free:
         return f"{department['name']} \u00b7 free"
+    if quota.always_paid and quota.price is not None:
+        return f"{department['name']} \u00b7 {quota.price.label()} a ticket"
     if quota.next_ticket_paid and quota.price is not None:
         return f"{department['name']} \u00b7 {quota.price.label()} (no free tickets left)"
     return f"{department['name']} \u00b7 {quota.remaining} of {quota.free_per_period} free left"

@@ -53,8 +53,10 @@ from billdesk.tickets.reading import (
     customer_tickets_query,
     search_customer_tickets,
     service_label,
+    shown_status,
     thread,
     ticket_detail,
+    ticket_payment,
 )
 
 __all__ = [
@@ -93,9 +95,11 @@ __all__ = [
     "reply_as_staff",
     "search_customer_tickets",
     "service_label",
+    "shown_status",
     "staff_ticket",
     "thread",
     "ticket_detail",
+    "ticket_payment",
     "usable_department",
     "write_transaction",
 ]

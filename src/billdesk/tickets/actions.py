@@ -15,7 +15,7 @@ from billdesk.errors import (
     StaleReply,
 )
 from billdesk.i18n import tr, tr_n
-from billdesk.tables import Message, Ticket, TicketEvent, User
+from billdesk.tables import Department, Message, Ticket, TicketEvent, User
 from billdesk.tickets.lifecycle import (
     Action,
     Status,
@@ -128,10 +128,28 @@ async def reply_as_staff(
                     user_id=ticket["customer"], kind=notifications.Kind.reply_received,
                     ticket_id=ticket_id, text=f"Support replied on #{ticket_id}: {ticket['subject']}",
                 )
+                if ticket["assignee"] is None:
+                    await _take_on_reply(ticket, author)
     except BaseException:
         attachments.discard_files(storage_names)
         raise
     return message_id
+
+
+async def _take_on_reply(ticket: dict[str, Any], author: CurrentUser) -> None:
+    """The agent answering an unassigned ticket takes it, where the department says so."""
+    department = await Department.select(Department.assign_on_reply).where(
+        Department.id == ticket["department"]
+    ).first()
+    if not department or not department["assign_on_reply"]:
+        return
+    await Ticket.update({Ticket.assignee: author.id}).where(
+        (Ticket.id == ticket["id"]) & Ticket.assignee.is_null()
+    )
+    await record_event(
+        ticket_id=ticket["id"], kind=TicketEvent.Kind.assignee, actor_id=author.id,
+        old_value="", new_value=author.name,
+    )
 
 
 async def refuse_stale_reply(ticket_id: int, last_seen_message_id: int) -> None:

@@ -134,8 +134,13 @@ async def open_ticket(
                 price = Price(department["ticket_price"], department["currency"])
                 if accept_price is None and not confirm_price_later:
                     raise PaymentConfirmationRequired(
-                        f"No free tickets are left in {department['name']} this period: "
-                        f"this ticket costs {price.label()}. Confirm the price to open it.",
+                        (
+                            f"Every ticket in {department['name']} costs {price.label()}."
+                            if department["free_tickets"] == 0
+                            else f"No free tickets are left in {department['name']} this period: "
+                            f"this ticket costs {price.label()}."
+                        )
+                        + " Confirm the price to open it.",
                         errors={"accept_price": f"Confirm the price of {price.label()}."},
                         extra={"price": price.as_dict()},
                     )

@@ -100,6 +100,34 @@ async def charges_by_ticket(ticket_ids: list[int]) -> dict[int, dict[str, Any]]:
     return {row["ticket"]: row for row in rows}
 
 
+async def ticket_payment(ticket_id: int) -> dict[str, Any] | None:
+    """What the customer paid for this ticket: the charge with its refunds (two queries), or
+    None for a free ticket."""
+    from billdesk.tables import Charge, Refund
+
+    charge = await Charge.select(
+        Charge.id, Charge.amount, Charge.currency, Charge.status, Charge.refunded_amount,
+        Charge.failure_reason, Charge.created_at, Charge.paid_at,
+    ).where(Charge.ticket == ticket_id).first()
+    if charge is None:
+        return None
+    charge["refunds"] = await Refund.select(
+        Refund.id, Refund.amount, Refund.status, Refund.created_at
+    ).where(
+        (Refund.charge == charge["id"])
+        & Refund.status.is_in([Refund.Status.pending.value, Refund.Status.succeeded.value])
+    ).order_by(Refund.created_at)
+    return charge
+
+
+def shown_status(status: str, charge: dict[str, Any] | None) -> str:
+    """The status a person reads: a ticket given up before it was paid is "cancelled",
+    though it is stored (and answered by the API) as solved."""
+    if status == Status.solved.value and charge and charge["status"] == "canceled":
+        return "cancelled"
+    return status
+
+
 async def thread(ticket_id: int, *, include_internal: bool) -> list[dict[str, Any]]:
     """The ticket's messages, oldest first, with their authors and attachments."""
     query = Message.select(

@@ -30,11 +30,13 @@ def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[st
     }
     typed["public"] = "public" in form
     typed["active"] = "active" in form
+    typed["assign_on_reply"] = "assign_on_reply" in form
     errors: dict[str, str] = {}
     values: dict[str, Any] = {
         "slug": typed["slug"], "name": typed["name"], "description": typed["description"],
         "quota_period": typed["quota_period"], "currency": typed["currency"],
         "public": typed["public"], "active": typed["active"],
+        "assign_on_reply": typed["assign_on_reply"],
         "inbound_address": typed["inbound_address"] or None,
     }
     try:
@@ -90,7 +92,8 @@ class AdminController(Controller):
             "admin/departments.html",
             {
                 "departments": await departments.list_departments(),
-                "typed": typed or {"public": True, "active": True, "quota_period": "month",
+                "typed": typed or {"public": True, "active": True, "assign_on_reply": True,
+                                   "quota_period": "month",
                                    "currency": "usd", "ticket_price": "0"},
                 "errors": errors or {},
                 "period_options": PERIOD_OPTIONS,

@@ -7,7 +7,6 @@ and the message next to its field.
 
 from __future__ import annotations
 
-import math
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -19,18 +18,20 @@ from litestar.response import File, Redirect, Template
 
 from billdesk import attachments, notifications, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
-from billdesk.errors import DeskError
+from billdesk.errors import DeskError, NotFound
+from billdesk.formatting import count
 from billdesk.navigation import support_enabled
 from billdesk.quotas import QuotaStatus
 from billdesk.sla import satisfaction
 from billdesk.tables import Department, Notification
 from billdesk.validation import parse_id, parse_int
 from billdesk.web import flashes
-from billdesk.web.flashes import flash
-from billdesk.web.layout import render
-from billdesk.web.params import PageQuery
+from billdesk.web.layout import page_errors, render
+from billdesk.web.paging import keyset_page
+from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 25
+NEW_TICKET_FIELDS = ("department_id", "service_id", "message", "attachments", "accept_price")
 STATUS_OPTIONS = [
     ("in_progress", "In progress"),
     ("waiting_for_reply", "Waiting for your reply"),
@@ -53,15 +54,19 @@ def quota_text(quota: QuotaStatus) -> str:
     """What the form says about a department's quota."""
     if quota.always_free:
         return "Support here is always free."
+    if quota.always_paid:
+        return f"Every ticket here costs {quota.price.label()}." if quota.price else ""
     resets = (
         f"; resets on {quota.resets_at:%d %B %Y}" if quota.resets_at else " (for the life of your account)"
     )
-    return f"{quota.remaining} of {quota.free_per_period} free tickets left{resets}."
+    return f"{quota.remaining} of {count(quota.free_per_period or 0, 'free ticket')} left{resets}."
 
 
 def price_warning(quota: QuotaStatus) -> str:
     if not quota.next_ticket_paid or quota.price is None:
         return ""
+    if quota.always_paid:
+        return f"This ticket will be charged {quota.price.label()} to your saved card."
     return (
         f"No free tickets are left here this period: this ticket will be charged "
         f"{quota.price.label()} to your saved card."
@@ -84,9 +89,11 @@ class ClientController(Controller):
         archived: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
         page: PageQuery = 1,
+        cursor: CursorQuery = None,
     ) -> Template | Redirect:
-        """The customer's tickets, newest activity first, with filters; with `q`, the
-        tickets matching the search, best first (`#1042` opens that ticket)."""
+        """The customer's tickets, newest activity first, with filters, in keyset pages;
+        with `q`, the tickets matching the search, best first, in numbered pages
+        (`#1042` opens that ticket)."""
         user = _user(request)
         chosen_status = status if status in {value for value, _ in STATUS_OPTIONS} else None
         department_id = parse_id("department", department, what="department id")
@@ -94,6 +101,7 @@ class ClientController(Controller):
         page_number = page
         text = (q or "").strip()
         snippets: dict[int, Any] = {}
+        next_cursor: str | None = None
         if text:
             if page_number <= 1 and (
                 target := await tickets.customer_jump_target(user.id, text)
@@ -104,24 +112,20 @@ class ClientController(Controller):
                 archived=show_archived, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE,
             )
             rows, snippets = found.rows, found.snippets
-            total = None
-            pages = page_number + (1 if found.has_more else 0)
+            has_more = found.has_more
         else:
-            total = await tickets.customer_tickets_query(
-                user.id, status=chosen_status, department_id=department_id,
-                archived=show_archived, columns=False,
-            )
-            rows = await (
+            rows, next_cursor = await keyset_page(
                 tickets.customer_tickets_query(
                     user.id, status=chosen_status, department_id=department_id,
                     archived=show_archived,
-                )
-                .order_by(tickets.Ticket.last_message_at, ascending=False)
-                .order_by(tickets.Ticket.id, ascending=False)
-                .limit(PAGE_SIZE)
-                .offset((page_number - 1) * PAGE_SIZE)
+                ),
+                sort=tickets.Ticket.last_message_at, id_column=tickets.Ticket.id,
+                limit=PAGE_SIZE, cursor=cursor,
             )
-            pages = max(math.ceil(total / PAGE_SIZE), 1)
+            has_more = next_cursor is not None
+        charges = await tickets.charges_by_ticket([row["id"] for row in rows])
+        for row in rows:
+            row["shown_status"] = tickets.shown_status(row["status"], charges.get(row["id"]))
         query = {
             key: value
             for key, value in (
@@ -131,9 +135,17 @@ class ClientController(Controller):
             if value
         }
 
-        def page_url(number: int) -> str:
-            return "/tickets?" + urlencode({**query, "page": number})
+        def page_url(**where: Any) -> str:
+            return "/tickets?" + urlencode({**query, **where})
 
+        if text:  # ranked results page by number
+            prev_url = page_url(page=page_number - 1) if page_number > 1 else None
+            next_url = page_url(page=page_number + 1) if has_more else None
+            first_url = None
+        else:  # the list pages by keyset, forward only
+            prev_url = None
+            next_url = page_url(cursor=next_cursor) if next_cursor else None
+            first_url = page_url() if cursor else None
         departments = await Department.select(Department.id, Department.name).where(
             Department.id.is_in(
                 tickets.Ticket.select(tickets.Ticket.department).where(
@@ -141,7 +153,7 @@ class ClientController(Controller):
                 )
             )
         ).order_by(Department.name)
-        any_ticket = bool(total) or bool(query) or await tickets.Ticket.exists().where(
+        any_ticket = bool(rows) or bool(query) or await tickets.Ticket.exists().where(
             tickets.Ticket.customer == user.id
         )
         return await render(
@@ -150,11 +162,9 @@ class ClientController(Controller):
             {
                 "tickets": rows,
                 "snippets": snippets,
-                "total": total,
-                "page": page_number,
-                "pages": pages,
-                "prev_url": page_url(page_number - 1) if page_number > 1 else None,
-                "next_url": page_url(page_number + 1) if page_number < pages else None,
+                "prev_url": prev_url,
+                "next_url": next_url,
+                "first_url": first_url,
                 "filters": {
                     "status": chosen_status, "department": department_id,
                     "archived": show_archived, "q": text,
@@ -255,9 +265,9 @@ class ClientController(Controller):
         except DeskError as exc:
             if exc.status == 404:
                 raise
-            flash(request, "error", exc.detail)
+            # Said once, in the form's list of problems, each linked to its field.
             return await self._new_page(
-                request, typed=typed, errors=exc.errors or {"form": exc.detail},
+                request, typed=typed, errors=page_errors(exc, NEW_TICKET_FIELDS),
                 status_code=exc.status, price=exc.extra.get("price"),
             )
         return Redirect(path=f"/tickets/{opened.ticket_id}")
@@ -292,6 +302,8 @@ class ClientController(Controller):
                 "ticket": ticket,
                 "messages": messages,
                 "charge": charges.get(ticket_id),
+                "payment": await tickets.ticket_payment(ticket_id),
+                "shown_status": tickets.shown_status(ticket["status"], charges.get(ticket_id)),
                 "errors": errors or {},
                 "typed": typed or {},
                 "solved": ticket["status"] == tickets.Status.solved,
@@ -318,12 +330,26 @@ class ClientController(Controller):
         except DeskError as exc:
             if exc.status == 404:
                 raise
-            flash(request, "error", exc.detail)
+            # Said once, in the form's list of problems, each linked to its field.
             return await self._ticket_page(
-                request, ticket_id, errors=exc.errors or {"form": exc.detail}, typed=typed,
+                request, ticket_id, errors=page_errors(exc, ("body", "attachments")), typed=typed,
                 status_code=exc.status,
             )
         return flashes.saved(request, f"/tickets/{ticket_id}", done)
+
+    @get("/tickets/{ticket_id:int}/receipt")
+    async def receipt(self, request: Request, ticket_id: FromPath[int]) -> Template:
+        """A printable receipt of what the ticket cost, with its refunds."""
+        user = _user(request)
+        await tickets.customer_ticket(ticket_id, user.id)
+        payment = await tickets.ticket_payment(ticket_id)
+        if payment is None or payment["paid_at"] is None:
+            raise NotFound("This ticket has no payment to give a receipt for.")
+        return await render(
+            request, "client/receipt.html",
+            {"ticket": await tickets.ticket_detail(ticket_id), "payment": payment},
+            active="tickets",
+        )
 
     @post("/tickets/{ticket_id:int}/reply")
     async def reply(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:

@@ -19,10 +19,11 @@ from billdesk.validation import parse_id
 from billdesk.web import flashes
 from billdesk.web.api.desk import read_reply, read_reply_guard
 from billdesk.web.flashes import flash
-from billdesk.web.layout import render
-from billdesk.web.params import PageQuery
+from billdesk.web.layout import page_errors, render
+from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 50
+TICKET_FIELDS = ("body", "attachments", "assignee_id", "department_id", "priority")
 SORT_CHOICES = (
     ("due_at", "Due soonest"),
     ("priority", "Priority"),
@@ -117,6 +118,7 @@ class DeskController(Controller):
         priority: FromQuery[str | None] = None,
         type: FromQuery[str | None] = None,
         request_state: FromQuery[str | None] = None,
+        cursor: CursorQuery = None,
         page: PageQuery = 1,
     ) -> Template | Redirect:
         if q and page <= 1:
@@ -132,11 +134,13 @@ class DeskController(Controller):
                 "priority": priority or "",
                 "type": type or "", "request_state": request_state or "",
             },
+            cursor=cursor,
             page=max(page, 1),
         )
 
     async def _queue_page(
-        self, request: Request, chosen: dict[str, str], *, page: int = 1,
+        self, request: Request, chosen: dict[str, str], *, cursor: str | None = None,
+        page: int = 1,
         status_code: int = 200, result: queues.BulkResult | None = None,
         errors: dict[str, str] | None = None,
     ) -> Template:
@@ -159,19 +163,24 @@ class DeskController(Controller):
                 request_state=chosen.get("request_state") or None,
             )
             found = await queues.queue(
-                user, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+                user, filters, limit=PAGE_SIZE, cursor=cursor, offset=(page - 1) * PAGE_SIZE
             )
         except DeskError as exc:
             errors.update(exc.errors)
-            found = queues.QueuePage(items=[], total=0, has_more=False)
+            found = queues.QueuePage(items=[], total=0)
             status_code = exc.status
-        pages = (
-            max((found.total + PAGE_SIZE - 1) // PAGE_SIZE, 1) if found.total is not None else None
-        )
         kept = {key: value for key, value in chosen.items() if value}
 
-        def page_url(number: int) -> str:
-            return "/desk?" + urlencode({**kept, "page": number})
+        def page_url(**where: Any) -> str:
+            return "/desk?" + urlencode({**kept, **where})
+
+        searched = bool(found.snippets) or found.total is None
+        if searched:  # ranked search results page by number
+            prev_url = page_url(page=page - 1) if page > 1 else None
+            next_url = page_url(page=page + 1) if found.has_more else None
+        else:  # the queue pages by keyset, forward only
+            prev_url = None
+            next_url = page_url(cursor=found.next_cursor) if found.next_cursor else None
 
         colleagues = await _colleagues(user)
         departments = await _departments_for(user)
@@ -184,10 +193,10 @@ class DeskController(Controller):
                 "searching": bool(chosen["q"].strip()),
                 "ranked": found.ranked,
                 "total": found.total,
-                "page": page,
-                "pages": pages,
-                "prev_url": page_url(page - 1) if page > 1 else None,
-                "next_url": page_url(page + 1) if found.has_more else None,
+                "total_capped": found.total_capped,
+                "prev_url": prev_url,
+                "first_url": page_url() if cursor and not searched else None,
+                "next_url": next_url,
                 "chosen": chosen,
                 "departments": departments,
                 "department_options": [(d["id"], d["name"]) for d in departments],
@@ -203,7 +212,7 @@ class DeskController(Controller):
                 "request_state_choices": REQUEST_STATE_CHOICES,
                 "result": result,
                 "errors": errors,
-                "back_url": "/desk?" + urlencode({**kept, "page": page}),
+                "back_url": page_url(**({"cursor": cursor} if cursor else {"page": page})),
             },
             active="desk",
             status_code=status_code,
@@ -326,9 +335,9 @@ class DeskController(Controller):
         except DeskError as exc:
             if exc.status == 404:
                 raise
-            flash(request, "error", exc.detail)
+            # Said once, in the form's list of problems, each linked to its field.
             return await self._ticket_page(
-                request, ticket_id, errors=exc.errors or {"form": exc.detail}, typed=typed,
+                request, ticket_id, errors=page_errors(exc, TICKET_FIELDS), typed=typed,
                 status_code=exc.status,
             )
         message = done or "Saved."

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from billdesk import payments
@@ -16,6 +15,8 @@ from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.payments import finance, ledger
 from billdesk.tables import Charge, Department
 from billdesk.web.layout import render
+from billdesk.web.paging import keyset_page
+from billdesk.web.params import CursorQuery
 
 PER_PAGE = 50
 FILTER_NAMES = ("status", "department", "customer", "from", "to")
@@ -33,10 +34,10 @@ async def _department_options() -> list[tuple[str, str]]:
     return [("", "Any department")] + [(str(row["id"]), row["name"]) for row in rows]
 
 
-def _page_url(raw: dict[str, str], page: int) -> str:
+def _page_url(raw: dict[str, str], cursor: str | None) -> str:
     query = {k: v for k, v in raw.items() if v}
-    if page > 1:
-        query["page"] = str(page)
+    if cursor:
+        query["cursor"] = cursor
     return "/finance" + ("?" + urlencode(query) if query else "")
 
 
@@ -47,8 +48,8 @@ class FinanceController(Controller):
     guards = [requires_finance]
 
     @get("/")
-    async def charges(self, request: Request, page: FromQuery[int] = 1) -> Template:
-        """Charges with filters and totals per currency."""
+    async def charges(self, request: Request, cursor: CursorQuery = None) -> Template:
+        """Charges with filters and totals per currency; keyset pages, a count capped at 1,000."""
         raw = _raw_filters(request)
         context: dict[str, Any] = {
             "raw": raw,
@@ -58,9 +59,8 @@ class FinanceController(Controller):
             "rows": [],
             "totals": [],
             "total": 0,
-            "page": 1,
-            "pages": 1,
-            "prev_url": None,
+            "total_capped": False,
+            "first_url": None,
             "next_url": None,
             "csv_url": "/finance/charges.csv",
             "reconciled": request.query_params.get("reconciled"),
@@ -72,24 +72,18 @@ class FinanceController(Controller):
             return await render(
                 request, "finance/charges.html", context, active="finance", status_code=422
             )
-        total = await finance.count_charges(filters)
-        pages = max(1, math.ceil(total / PER_PAGE))
-        page = min(max(page, 1), pages)
-        rows = await (
-            finance.charges_query(filters)
-            .order_by(Charge.created_at, ascending=False)
-            .order_by(Charge.id, ascending=False)
-            .limit(PER_PAGE)
-            .offset((page - 1) * PER_PAGE)
+        rows, next_cursor = await keyset_page(
+            finance.charges_query(filters), sort=Charge.created_at, id_column=Charge.id,
+            limit=PER_PAGE, cursor=cursor,
         )
+        total, capped = await finance.count_charges_capped(filters)
         context.update(
             rows=rows,
             totals=await finance.totals(filters),
             total=total,
-            page=page,
-            pages=pages,
-            prev_url=_page_url(raw, page - 1) if page > 1 else None,
-            next_url=_page_url(raw, page + 1) if page < pages else None,
+            total_capped=capped,
+            first_url=_page_url(raw, None) if cursor else None,
+            next_url=_page_url(raw, next_cursor) if next_cursor else None,
             csv_url="/finance/charges.csv"
             + ("?" + urlencode(filters.as_query()) if filters.as_query() else ""),
         )

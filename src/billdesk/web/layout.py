@@ -10,6 +10,7 @@ from litestar.response import Template
 
 from billdesk import formatting
 from billdesk.auth import CurrentUser
+from billdesk.errors import DeskError
 from billdesk.navigation import navigation_counts
 from billdesk.settings import get_settings
 from billdesk.web import flashes
@@ -17,10 +18,22 @@ from billdesk.web import flashes
 FLASH_KEY = flashes.SCOPE_KEY
 
 
+def page_errors(exc: DeskError, fields: tuple[str, ...]) -> dict[str, str]:
+    """A refusal as a form shows it, each problem once: next to the field it names when that
+    field is on the page (the list of problems links there), else the refusal's own words."""
+    shown = {key: message for key, message in exc.errors.items() if key in fields}
+    return shown or {"form": exc.detail}
+
+
 def install_filters(engine: JinjaTemplateEngine) -> None:
     """The template filters that format for a person: `money`, `count`."""
     engine.engine.filters["money"] = formatting.money
     engine.engine.filters["count"] = formatting.count
+    engine.engine.filters["when"] = formatting.when
+    engine.engine.filters["when_zoned"] = formatting.when_zoned
+    engine.engine.filters["day"] = formatting.day
+    engine.engine.globals["current_time_zone"] = formatting.current_time_zone
+    engine.engine.globals["TIME_ZONES"] = [(zone, zone) for zone in formatting.time_zones()]
 
 
 def current_user(request: Request) -> CurrentUser | None:

@@ -10,8 +10,9 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
-from billdesk import audit
+from billdesk import audit, formatting
 from billdesk.auth import SESSION_COOKIE, token_for
+from billdesk.formatting import TIME_ZONE_COOKIE
 from billdesk.i18n import set_request_language, tr
 from billdesk.sessions import ENROL, SIGNED_IN, session_for
 
@@ -77,6 +78,11 @@ class AuthMiddleware(ASGIMiddleware):
         cast(dict[str, Any], scope)["pending_session"] = pending
         scope["auth"] = None
         set_request_language(scope)
+        # Pages show times in the person's zone; the API stays in UTC.
+        formatting.use_time_zone(
+            "UTC" if path.startswith(API_PREFIX)
+            else (user.time_zone if user and user.time_zone else _cookie(scope, TIME_ZONE_COOKIE))
+        )
         if read_only and scope.get("method") not in READ_METHODS:
             raise PermissionDeniedException(tr("This API token is read-only: it may only read (GET)."))
         who = user or (pending.user if pending else None)

@@ -275,6 +275,18 @@ async def complete_on_startup(app: Litestar) -> None:
 class SwaggerPage(SwaggerRenderPlugin):
     """Swagger UI with its start-up code in static/js, so no inline script is needed."""
 
+    VENDORED = "/static/vendor/swagger-ui"
+
+    @classmethod
+    def offline(cls) -> SwaggerPage:
+        """The viewer served from billdesk's own static files (static/vendor/swagger-ui), so
+        /api/docs works with no network access and loads nothing from a CDN."""
+        return cls(
+            js_url=f"{cls.VENDORED}/swagger-ui-bundle.js",
+            css_url=f"{cls.VENDORED}/swagger-ui.css",
+            standalone_preset_js_url=f"{cls.VENDORED}/swagger-ui-standalone-preset.js",
+        )
+
     def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
         title = openapi_schema["info"]["title"]
         return f"""<!DOCTYPE html>

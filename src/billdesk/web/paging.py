@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from piccolo.columns import Column, Timestamp, Timestamptz
+from piccolo.columns.combination import WhereRaw
 from piccolo.query import Select
 
 from billdesk.errors import ValidationFailed
@@ -87,6 +88,11 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
         ) from exc
 
 
+def _sql_name(column: Column) -> str:
+    """The column as the query's SQL names it: "table"."column"."""
+    return column._meta.get_full_name(with_alias=False)
+
+
 def _key(column: Column) -> str:
     """The name under which a select returns the column."""
     chain = [link._meta.name for link in column._meta.call_chain]
@@ -109,15 +115,20 @@ async def keyset_page(
     """
     if cursor:
         sort_value, last_id = decode_cursor(cursor)
+        after: Any
         if sort is None:
             after = id_column < last_id if descending else id_column > last_id
         else:
             if isinstance(sort, (Timestamp, Timestamptz)) != isinstance(sort_value, datetime):
                 raise ValidationFailed.field("cursor", "cursor is not valid for this list.")
-            if descending:
-                after = (sort < sort_value) | ((sort == sort_value) & (id_column < last_id))
-            else:
-                after = (sort > sort_value) | ((sort == sort_value) & (id_column > last_id))
+            # A row comparison, which both engines answer from a (sort, id) index
+            # as a range: the page starts where the last one ended, whatever its depth.
+            before_or_after = "<" if descending else ">"
+            after = WhereRaw(
+                f"({_sql_name(sort)}, {_sql_name(id_column)}) {before_or_after} ({{}}, {{}})",
+                sort_value,
+                last_id,
+            )
         query = query.where(after)
     if sort is not None:
         query = query.order_by(sort, ascending=not descending)

@@ -188,7 +188,7 @@ async def test_a_paid_ticket_asks_to_confirm_the_price_and_charges_once(telegram
 
     await chat.send("/createticket")
     assert chat.new_calls("sendMessage")[-1].buttons[0]["text"] == (
-        "Priority \u00b7 15.00 USD (no free tickets left)"
+        "Priority \u00b7 15.00 USD a ticket"
     )
     await chat.press("Priority")
     await chat.send("Migrate my site")

@@ -34,6 +34,7 @@ class DepartmentIn(msgspec.Struct, forbid_unknown_fields=True):
     ticket_price: Amount = 0
     currency: str = "usd"
     inbound_address: str | None = None
+    assign_on_reply: bool = True
 
 
 class DepartmentChanges(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,6 +48,7 @@ class DepartmentChanges(msgspec.Struct, forbid_unknown_fields=True):
     ticket_price: Amount | msgspec.UnsetType = msgspec.UNSET
     currency: str | msgspec.UnsetType = msgspec.UNSET
     inbound_address: str | msgspec.UnsetType | None = msgspec.UNSET
+    assign_on_reply: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class MemberIn(msgspec.Struct):
@@ -138,6 +140,7 @@ class AdminApiController(Controller):
 
     @get("/departments")
     async def list_departments(self) -> dict[str, Any]:
+        """Every department, active or not, with its quota, price and members."""
         rows = await departments.list_departments()
         return {
             "items": [
@@ -149,17 +152,20 @@ class AdminApiController(Controller):
 
     @post("/departments", status_code=HTTP_201_CREATED)
     async def create_department(self, data: JSONBody[DepartmentIn]) -> dict[str, Any]:
+        """Create a department: slug, name, quota (`free_tickets` per `quota_period`), `ticket_price` in minor units and `currency`."""
         department_id = await departments.create_department(**_given(data))
         return await department_out(department_id)
 
     @get("/departments/{department_id:int}")
     async def show_department(self, department_id: FromPath[int]) -> dict[str, Any]:
+        """One department with its quota, price and members."""
         return await department_out(department_id)
 
     @patch("/departments/{department_id:int}")
     async def change_department(
         self, department_id: FromPath[int], data: JSONBody[DepartmentChanges]
     ) -> dict[str, Any]:
+        """Change some of a department's fields; the others stay as they are."""
         await departments.update_department(department_id, _given(data))
         return await department_out(department_id)
 
@@ -177,6 +183,7 @@ class AdminApiController(Controller):
 
     @post("/departments/{department_id:int}/members", status_code=HTTP_201_CREATED)
     async def add_member(self, department_id: FromPath[int], data: JSONBody[MemberIn]) -> dict[str, Any]:
+        """Add a staff member or admin to the department; they see its queue."""
         await departments.add_member(department_id=department_id, user_id=data.user_id)
         return await department_out(department_id)
 
@@ -184,10 +191,12 @@ class AdminApiController(Controller):
         "/departments/{department_id:int}/members/{user_id:int}", status_code=HTTP_204_NO_CONTENT
     )
     async def remove_member(self, department_id: FromPath[int], user_id: FromPath[int]) -> None:
+        """Take a member out of the department; tickets assigned to them stay assigned."""
         await departments.remove_member(department_id=department_id, user_id=user_id)
 
     @get("/users")
     async def list_users(self) -> dict[str, Any]:
+        """Every user (at most 1,000), with role and whether the account is active."""
         rows = await User.select(*USER_COLUMNS).order_by(User.id).limit(1000)
         for row in rows:
             row["created_at"] = rfc3339(row["created_at"])
@@ -196,6 +205,7 @@ class AdminApiController(Controller):
 
     @post("/users", status_code=HTTP_201_CREATED)
     async def create_user(self, data: JSONBody[UserIn]) -> dict[str, Any]:
+        """Create a user with a role; without a password they log in only through a password link."""
         user_id = await accounts.create_user(
             email=data.email, name=data.name, role=data.role, password=data.password,
             active=data.active,
@@ -255,6 +265,7 @@ class AdminApiController(Controller):
 
     @get("/settings")
     async def show_settings(self) -> dict[str, Any]:
+        """Whether support is on for customers, and whether staff must use a second factor."""
         return await _settings_out()
 
     @patch("/settings")
@@ -268,6 +279,7 @@ class AdminApiController(Controller):
 
     @get("/trash")
     async def list_trash(self) -> dict[str, Any]:
+        """Tickets moved to the trash, newest first; an admin can restore them."""
         rows = await queues.trash()
         return {
             "items": [
@@ -283,6 +295,7 @@ class AdminApiController(Controller):
 
     @post("/trash/{ticket_id:int}/restore", status_code=HTTP_200_OK)
     async def restore(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
+        """Bring a ticket back from the trash to its queue."""
         user: CurrentUser = request.scope["user"]
         await queues.restore_ticket(actor=user, ticket_id=ticket_id)
         return {"id": ticket_id, "restored": True}

@@ -97,6 +97,7 @@ class AdminJobsApiController(Controller):
 
     @get("/jobs/{job_id:int}")
     async def show_job(self, job_id: FromPath[int]) -> JobOut:
+        """One job: its kind, status, attempts, schedule and last error."""
         return job_out(await jobs.get_job(job_id))
 
     @post("/jobs/{job_id:int}/retry", status_code=HTTP_200_OK)

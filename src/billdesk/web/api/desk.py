@@ -18,7 +18,7 @@ from billdesk.navigation import desk_counts
 from billdesk.sla import timers
 from billdesk.tables import Ticket
 from billdesk.validation import parse_id
-from billdesk.web.paging import keyset_page, page, parse_limit
+from billdesk.web.paging import page, parse_limit
 from billdesk.web.params import CursorQuery, Id, IdQuery, LimitQuery
 
 
@@ -252,16 +252,12 @@ class DeskApiController(Controller):
         query = search.parse_query(q)
         if query:
             return await _search_answer(user, filters, query, size, cursor)
-        built = await queues.queue_query(user, filters)
-        if built is None:
-            return {**page([], None), "total": 0}
-        select, where = built
-        rows, next_cursor = await keyset_page(
-            select, sort=queues.sort_column(filters), id_column=Ticket.id, limit=size,
-            cursor=cursor, descending=queues.sort_descending(filters),
-        )
-        total = await Ticket.count().where(where)
-        return {**page([ticket_summary(row) for row in rows], next_cursor), "total": total}
+        found = await queues.queue(user, filters, limit=size, cursor=cursor)
+        return {
+            **page([ticket_summary(row) for row in found.items], found.next_cursor),
+            "total": found.total,
+            "total_capped": found.total_capped,
+        }
 
     @get("/tickets/{ticket_id:int}")
     async def show_ticket(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
@@ -301,7 +297,7 @@ class DeskApiController(Controller):
 
     @post("/tickets/{ticket_id:int}/close", status_code=HTTP_200_OK)
     async def close(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
-        """→ solved."""
+        """Close the ticket: it becomes solved and read-only; closing a solved ticket does nothing."""
         from billdesk import tickets
 
         user: CurrentUser = request.scope["user"]
@@ -407,6 +403,7 @@ class DeskApiController(Controller):
 
     @post("/templates", status_code=HTTP_201_CREATED)
     async def create_template(self, request: Request, data: JSONBody[TemplateIn]) -> dict[str, Any]:
+        """Create a quick-reply template: personal, for a department, or global (admins)."""
         user: CurrentUser = request.scope["user"]
         template_id = await reply_templates.create_template(
             user=user, title=data.title, body=data.body, scope=data.scope,
@@ -418,6 +415,7 @@ class DeskApiController(Controller):
     async def change_template(
         self, request: Request, template_id: FromPath[int], data: JSONBody[TemplateChanges]
     ) -> dict[str, Any]:
+        """Change a template's title, body, scope or department."""
         user: CurrentUser = request.scope["user"]
         await reply_templates.update_template(
             user=user, template_id=template_id, changes=_given(data)
@@ -426,6 +424,7 @@ class DeskApiController(Controller):
 
     @delete("/templates/{template_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def delete_template(self, request: Request, template_id: FromPath[int]) -> None:
+        """Delete a template the caller may edit."""
         user: CurrentUser = request.scope["user"]
         await reply_templates.delete_template(user=user, template_id=template_id)
 

@@ -1,0 +1,164 @@
+"""On PostgreSQL with 60,000 tickets, each list's page query is answered from an index:
+no sequential scan of tickets or charges and no sort, both with the parameters known
+(custom plan) and as a prepared statement reused by the pool (generic plan)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import asyncpg
+import pytest
+from piccolo.querystring import QueryString
+
+from billdesk import queues
+from billdesk.db import DB
+from billdesk.payments import finance
+from billdesk.tickets import customer_tickets_query
+from billdesk.web.paging import keyset_page
+from tests.factories import add_member, as_current, make_department, make_user
+from tests.integration.test_desk_queries import counting_queries
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.environ.get("BILLDESK_TEST_DATABASE_URL"),
+        reason="needs PostgreSQL: set BILLDESK_TEST_DATABASE_URL (CI does)",
+    ),
+]
+
+TICKETS = 60_000
+
+SEED = [
+    """INSERT INTO users (email, name, role)
+       SELECT 'plan-' || g || '@example.test', 'Customer ' || g, 'customer'
+       FROM generate_series(1, 1000) AS g""",
+    # One ticket in twenty is open, spread over the five departments and the customers.
+    """INSERT INTO tickets (customer, department, subject, status, created_at, last_message_at)
+       SELECT c.first + g % 1000, d.ids[1 + g % 5], 'Problem ' || g,
+              CASE g % 20 WHEN 0 THEN 'in_progress' WHEN 1 THEN 'waiting_for_reply'
+                   ELSE 'solved' END,
+              now() - g * interval '1 minute', now() - g * interval '1 minute'
+       FROM generate_series(1, {tickets}) AS g,
+            (SELECT min(id) AS first FROM users WHERE email LIKE 'plan-%') AS c,
+            (SELECT array_agg(id ORDER BY id) AS ids FROM departments) AS d""",
+    """INSERT INTO charges (ticket, customer, department, amount, currency, status,
+                            idempotency_key, created_at)
+       SELECT id, customer, department, 900, 'usd', 'succeeded', 'plan-' || id, created_at
+       FROM tickets WHERE id % 3 = 0""",
+    "ANALYZE users",
+    "ANALYZE tickets",
+    "ANALYZE charges",
+]
+
+
+async def _page_queries(call) -> list[QueryString]:
+    """The queries a list runs that read a page (they order and limit)."""
+    with counting_queries() as counted:
+        await call()
+    return [query for query in counted if "ORDER BY" in str(query) and "LIMIT" in str(query)]
+
+
+def _literal(value: object) -> str:
+    """A query's parameter written as SQL (EXECUTE takes no bound parameters)."""
+    if isinstance(value, bool) or value is None:
+        return {True: "TRUE", False: "FALSE", None: "NULL"}[value]
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'::timestamptz"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+async def _plans(query: QueryString) -> dict[str, str]:
+    """EXPLAIN of the query, as a custom plan and as a generic plan of a prepared statement."""
+    sql, args = query.compile_string(engine_type="postgres")
+    connection = await asyncpg.connect(dsn=os.environ["DATABASE_URL"])
+    try:
+        await connection.execute(f"PREPARE page AS {sql}")
+        values = f"({', '.join(_literal(value) for value in args)})" if args else ""
+        plans = {}
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            await connection.execute(f"SET plan_cache_mode = {mode}")
+            rows = await connection.fetch(f"EXPLAIN EXECUTE page{values}")
+            plans[mode] = "\n".join(row[0] for row in rows)
+        return plans
+    finally:
+        await connection.close()
+
+
+def _refusals(plan: str, *, sort_allowed: bool) -> list[str]:
+    return [
+        line.strip()
+        for line in plan.splitlines()
+        if "Seq Scan on tickets" in line
+        or "Seq Scan on charges" in line
+        or (not sort_allowed and "Sort" in line)
+    ]
+
+
+async def test_every_list_page_reads_an_index_not_the_whole_table():
+    departments = [await make_department(name=f"Department {n}") for n in range(5)]
+    staff = await make_user(role="staff")
+    admin = await make_user(role="admin")
+    await add_member(department_id=departments[0], user_id=staff.id)
+    for statement in SEED:
+        await DB.run_ddl(statement.format(tickets=TICKETS))
+    first_customer = (
+        await DB.run_querystring(
+            QueryString("SELECT min(id) AS id FROM users WHERE email LIKE 'plan-%'")
+        )
+    )[0]["id"]
+
+    async def desk(user, **filters):
+        page = await queues.queue(as_current(user), queues.QueueFilters(**filters))
+        assert page.items
+        return page
+
+    async def next_desk_page():
+        first = await queues.queue(as_current(admin), queues.QueueFilters())
+        await queues.queue(as_current(admin), queues.QueueFilters(), cursor=first.next_cursor)
+
+    async def customer_list():
+        await keyset_page(
+            customer_tickets_query(first_customer),
+            sort=queues.Ticket.last_message_at,
+            id_column=queues.Ticket.id,
+            limit=50,
+            cursor=None,
+        )
+
+    async def finance_list():
+        await keyset_page(
+            finance.charges_query(finance.parse_filters({})),
+            sort=finance.Charge.created_at,
+            id_column=finance.Charge.id,
+            limit=50,
+            cursor=None,
+        )
+
+    cases = {
+        "admin's queue": lambda: desk(admin),
+        "staff's queue": lambda: desk(staff),
+        "queue by creation": lambda: desk(admin, sort="created_at"),
+        "queue by due time (the page's default)": lambda: desk(admin, sort="due_at"),
+        "staff's queue by due time": lambda: desk(staff, sort="due_at"),
+        "queue by priority": lambda: desk(admin, sort="priority"),
+        "solved tickets": lambda: desk(admin, statuses=["solved"]),
+        "queue, second page": next_desk_page,
+        "customer's tickets": customer_list,
+        "finance's charges": finance_list,
+    }
+    wrong = {}
+    for name, call in cases.items():
+        queries = await _page_queries(call)
+        assert queries, name
+        for query in queries:
+            for mode, plan in (await _plans(query)).items():
+                # A customer's own tickets are few: sorting them costs the same at
+                # any size of the table, and the planner may rightly prefer it.
+                sort_allowed = name == "customer's tickets"
+                if _refusals(plan, sort_allowed=sort_allowed) or "Index" not in plan:
+                    wrong[f"{name} ({mode})"] = plan
+    assert not wrong, "\n\n".join(f"{name}:\n{plan}" for name, plan in wrong.items())
