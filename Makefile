@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install browser lint clean
+.PHONY: run test install browser lint clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,13 @@ browser:
 
 test: install browser
 	$(BIN)/pytest
+
+# Not part of `make test`: seeds 10k/100k/1M tickets on PostgreSQL (BENCH_DATABASE_URL),
+# serves billdesk beside a bare Litestar app and writes docs/benchmarks.md (docs/performance.md).
+BENCH_ARGS ?=
+bench: install
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

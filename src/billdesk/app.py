@@ -60,8 +60,18 @@ MAX_BODY = 30 * 1024 * 1024
 
 
 async def _open_pool() -> None:
-    if get_settings().is_postgres:
-        await DB.start_connection_pool(max_size=10)  # type: ignore[call-arg]
+    settings = get_settings()
+    if settings.is_postgres:
+        # One connection at start; more as requests need them, up to the setting. A
+        # connection goes back without asyncpg's reset statements (RESET ALL, UNLISTEN *,
+        # …), a round trip per query: billdesk keeps no session state on a connection.
+        await DB.start_connection_pool(  # type: ignore[call-arg]
+            min_size=1, max_size=settings.db_pool_size, reset=_no_reset
+        )
+
+
+async def _no_reset(connection: object) -> None:
+    """A pooled connection is given back as it is (see _open_pool)."""
 
 
 async def _close_pool() -> None:

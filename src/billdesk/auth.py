@@ -255,6 +255,8 @@ async def user_for_api_token(secret: str) -> CurrentUser | None:
 
 
 # ----------------------------------------------------------------- guards
+# Guards are coroutines: Litestar runs a plain function guard in a thread pool,
+# a hop per request for what is a dictionary look-up.
 
 
 def _user(connection: ASGIConnection) -> CurrentUser:
@@ -264,25 +266,25 @@ def _user(connection: ASGIConnection) -> CurrentUser:
     return user
 
 
-def requires_login(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def requires_login(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     _user(connection)
 
 
-def requires_customer(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def requires_customer(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if not _user(connection).is_customer:
         raise PermissionDeniedException("This part of billdesk is for customers.")
 
 
-def requires_staff(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def requires_staff(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if not _user(connection).is_staff:
         raise PermissionDeniedException("This part of billdesk is for support staff.")
 
 
-def requires_finance(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def requires_finance(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if not _user(connection).is_finance:
         raise PermissionDeniedException("This part of billdesk is for finance.")
 
 
-def requires_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def requires_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if not _user(connection).is_admin:
         raise PermissionDeniedException("This part of billdesk is for administrators.")

@@ -36,6 +36,9 @@ class Settings:
     stripe_api_base: str | None
     session_days: int = 14
     session_idle_minutes: int = 480
+    # Database connections and the access log (docs/performance.md).
+    db_pool_size: int = 10
+    access_log: bool = False
     login_limit_pair: int = 10
     login_limit_address: int = 50
     login_limit_account: int = 100
@@ -153,6 +156,8 @@ def load_settings() -> Settings:
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         session_days=_number("BILLDESK_SESSION_DAYS", 14, minimum=1),
         session_idle_minutes=_number("BILLDESK_SESSION_IDLE_MINUTES", 480, minimum=5),
+        db_pool_size=_number("BILLDESK_DB_POOL_SIZE", 10, minimum=1),
+        access_log=_flag("BILLDESK_ACCESS_LOG", False),
         login_limit_pair=_number("BILLDESK_LOGIN_LIMIT_PAIR", 10, minimum=1),
         login_limit_address=_number("BILLDESK_LOGIN_LIMIT_ADDRESS", 50, minimum=1),
         login_limit_account=_number("BILLDESK_LOGIN_LIMIT_ACCOUNT", 100, minimum=1),

@@ -3,6 +3,9 @@
  *   input[data-customer-picker="/url"]   suggests customers by name or e-mail (its <datalist>)
  *   [data-presence-url]                   the ticket page's heartbeat: who else has it open,
  *                                         and a notice when a new message arrived
+ *   [data-keys-help]                      the keyboard help (<dialog>): j/k move in the queue,
+ *                                         Enter opens, r replies, / searches, ? lists the keys;
+ *                                         nothing fires while typing in a field
  */
 (function () {
   "use strict";
@@ -65,6 +68,62 @@
     }
     window.setTimeout(beat, 3000);
   }
+
+  /* Keyboard ----------------------------------------------------------------- */
+
+  function typingInField(event) {
+    var el = event.target;
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  function queueRows() {
+    return $all("table.queue tbody tr");
+  }
+
+  function select(rows, index) {
+    rows.forEach(function (row) { row.classList.remove("is-current"); row.removeAttribute("aria-current"); });
+    var row = rows[index];
+    if (!row) return;
+    row.classList.add("is-current");
+    row.setAttribute("aria-current", "true");
+    row.scrollIntoView({ block: "nearest" });
+  }
+
+  function currentIndex(rows) {
+    for (var i = 0; i < rows.length; i++) if (rows[i].classList.contains("is-current")) return i;
+    return -1;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typingInField(event)) return;
+    var help = document.querySelector("[data-keys-help]");
+    var rows = queueRows();
+    var index = currentIndex(rows);
+    if (event.key === "j" && rows.length) {
+      select(rows, Math.min(index + 1, rows.length - 1));
+    } else if (event.key === "k" && rows.length) {
+      select(rows, Math.max(index - 1, 0));
+    } else if (event.key === "Enter" && index >= 0) {
+      var link = rows[index].querySelector("a[href^='/desk/tickets/']");
+      if (link) window.location.href = link.getAttribute("href");
+    } else if (event.key === "r") {
+      var reply = document.querySelector("textarea[name=body]");
+      if (!reply) return;
+      reply.focus();
+    } else if (event.key === "/") {
+      var box = document.querySelector("input[name=q]");
+      if (!box) return;
+      var details = box.closest("details");
+      if (details) details.open = true;
+      box.focus();
+      box.select();
+    } else if (event.key === "?" && help) {
+      if (help.open) help.close(); else help.showModal();
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
 
   function init() {
     $all("input[data-customer-picker]").forEach(pickerFor);

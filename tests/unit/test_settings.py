@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from billdesk.db import engine_for
 from billdesk.settings import load_settings
 
@@ -138,3 +140,14 @@ def test_telegram_settings_turn_the_bot_on_and_name_what_they_refuse(monkeypatch
             load_settings()
         assert value not in str(refused.value)  # a secret is never echoed
         monkeypatch.delenv(name)
+
+
+def test_pool_size_and_access_log_are_read_and_checked(monkeypatch, tmp_path):
+    monkeypatch.setenv("BILLDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BILLDESK_DB_POOL_SIZE", "4")
+    monkeypatch.setenv("BILLDESK_ACCESS_LOG", "1")
+    settings = load_settings()
+    assert (settings.db_pool_size, settings.access_log) == (4, True)
+    monkeypatch.setenv("BILLDESK_DB_POOL_SIZE", "0")
+    with pytest.raises(ValueError, match="BILLDESK_DB_POOL_SIZE"):
+        load_settings()

@@ -95,6 +95,7 @@ async def open_ticket(
     client_token: str | None,
     channel: Message.Channel = Message.Channel.web,
     confirm_price_later: bool = False,
+    urgent: bool = False,
     request_kind_id: int | None = None,
 ) -> Opened:
     """Open a ticket for a customer: free while the quota lasts, else paid once the price is accepted.
@@ -109,6 +110,9 @@ async def open_ticket(
     the quota the ticket is kept `awaiting_payment` with `price_unconfirmed`, and
     nothing is charged until the customer confirms the price on the web
     (`confirm_ticket_price`).
+
+    `urgent` is the customer's own "my service is down": the ticket opens with the
+    urgent priority, and its history says the customer set it (staff may change it).
 
     With `request_kind_id` it is a service request of that kind in the department
     (pending until staff decide it): requests never use the quota and are never charged.
@@ -164,6 +168,14 @@ async def open_ticket(
                 client_token=token_key, price_unconfirmed=paid and accept_price is None,
                 channel=channel, request_kind=kind,
             )
+            if urgent:
+                await Ticket.update({Ticket.priority: Ticket.Priority.urgent}).where(
+                    Ticket.id == ticket_id
+                )
+                await record_event(
+                    ticket_id=ticket_id, kind=TicketEvent.Kind.priority, actor_id=customer.id,
+                    old_value=Ticket.Priority.normal.value, new_value=Ticket.Priority.urgent.value,
+                )
     except DeskError:
         attachments.discard_files(storage_names)
         raise

@@ -237,12 +237,13 @@ class ClientController(Controller):
     async def open_ticket(self, request: Request) -> Template | Redirect:
         user = _user(request)
         form = await request.form()
-        typed = {
+        typed: dict[str, Any] = {
             "department_id": str(form.get("department_id", "")),
             "service_id": str(form.get("service_id", "")),
             "request_kind_id": str(form.get("request_kind_id", "")),
             "message": str(form.get("message", "")),
             "client_token": str(form.get("client_token", ""))[:60],
+            "urgent": str(form.get("urgent", "")).lower() in ("1", "yes", "on", "true"),
         }
         # The price accepted is the one this form showed for the chosen department
         # (a hidden field per department), so a price changed since then is asked again.
@@ -260,6 +261,7 @@ class ClientController(Controller):
                 files=_form_files(form),
                 accept_price=accept,
                 client_token=typed["client_token"] or None,
+                urgent=bool(typed["urgent"]),
                 request_kind_id=parse_id("request_kind_id", typed["request_kind_id"]),
             )
         except DeskError as exc:

@@ -20,6 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from billdesk import attachments, notifications, requests, search, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.quotas import Price, QuotaStatus
 from billdesk.sla import satisfaction
 from billdesk.tables import Message, Notification, Service, Ticket
@@ -369,6 +370,15 @@ def _archived(value: str | None) -> bool:
     raise ValidationFailed.field("archived", "archived must be true or false.")
 
 
+def _urgent(value: Any) -> bool:
+    """The `urgent` flag of a new ticket, from JSON (a boolean) or a form (a word)."""
+    if value in (None, False, "", "false", "0", "no", "off"):
+        return False
+    if value in (True, "true", "1", "yes", "on"):
+        return True
+    raise ValidationFailed.field("urgent", tr("urgent must be true or false."))
+
+
 def _department_filter(value: str | None) -> int | None:
     return parse_id("department", value, what="department id")
 
@@ -483,8 +493,9 @@ class CustomerApiController(Controller):
         },
     )
     async def open_ticket(self, request: Request) -> Response[TicketFull]:
-        """Open a ticket: `{department_id, service_id?, message, accept_price?}` as JSON or multipart;
-        with `request_kind_id`, a service request of that kind (never charged, no quota used)."""
+        """Open a ticket: `{department_id, service_id?, message, accept_price?, urgent?}` as JSON
+        or multipart; `urgent: true` is "my service is down"; with `request_kind_id`, a service
+        request of that kind (never charged, no quota used)."""
         user = _user(request)
         data, files = await _read_body(request, "message")
         client_token = data.get("client_token")
@@ -497,6 +508,7 @@ class CustomerApiController(Controller):
             accept_price=_accept_price(data.get("accept_price")),
             client_token=str(client_token)[:60] if client_token else None,
             channel=Message.Channel.api,
+            urgent=_urgent(data.get("urgent")),
             request_kind_id=_optional_int(data, "request_kind_id"),
         )
         return Response(

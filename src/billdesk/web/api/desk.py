@@ -25,7 +25,7 @@ from billdesk.web.params import CursorQuery, Id, IdQuery, LimitQuery
 def rfc3339(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _ref(row: dict[str, Any], prefix: str, *names: str) -> dict[str, Any] | None:

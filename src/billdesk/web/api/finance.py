@@ -18,7 +18,7 @@ from billdesk.web.params import Amount, CursorQuery, LimitQuery
 
 
 def rfc3339(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z") if value else None
 
 
 class Person(msgspec.Struct):
