@@ -32,7 +32,7 @@ async def test_customer_opens_follows_replies_closes_and_archives(browser_page, 
     await page.goto("/tickets/new")
     await page.select_option("#f-department_id", str(department))
     assert "3 of 3 free tickets left" in await page.inner_text("[data-quota-info]")
-    await page.select_option("#f-service_id", label="vps-amsterdam (vps)")
+    await page.select_option("#f-service_id", label="vps-amsterdam · active (vps)")
     await page.fill("#f-message", "Website returns 502\nSince this morning, every page.")
     assert await page.inner_text("[data-subject-preview]") == "Website returns 502"
     await page.set_input_files("#f-attachments", str(screenshot))
