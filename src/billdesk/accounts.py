@@ -10,6 +10,7 @@ from billdesk import audit, clock
 from billdesk.auth import MAX_PASSWORD, Role, hash_password, normalize_email
 from billdesk.db import write_transaction
 from billdesk.errors import NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import ApiToken, Session, User
 
 COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
@@ -20,7 +21,7 @@ MIN_PASSWORD = 8
 def check_email(email: str) -> str:
     email = normalize_email(email)
     if not EMAIL.match(email) or len(email) > 254:
-        raise ValidationFailed.field("email", "Enter an email address like name@example.com.")
+        raise ValidationFailed.field("email", tr("Enter an email address like name@example.com."))
     return email
 
 
@@ -59,7 +60,7 @@ def check_password(password: str) -> str:
             "password", f"The password must have at most {MAX_PASSWORD} characters."
         )
     if not password.strip():
-        raise ValidationFailed.field("password", "The password cannot be only blanks.")
+        raise ValidationFailed.field("password", tr("The password cannot be only blanks."))
     if _is_common(password):
         raise ValidationFailed.field(
             "password",
@@ -72,7 +73,7 @@ def check_password(password: str) -> str:
 def check_name(name: str) -> str:
     name = " ".join(name.split())
     if not name or len(name) > 200:
-        raise ValidationFailed.field("name", "Enter a name of 1 to 200 characters.")
+        raise ValidationFailed.field("name", tr("Enter a name of 1 to 200 characters."))
     return name
 
 
@@ -99,7 +100,7 @@ async def create_user(
         except ValidationFailed as exc:
             errors.update(exc.errors)
     if await User.exists().where(User.email == email):
-        errors["email"] = "A user with this email exists already."
+        errors["email"] = tr("A user with this email exists already.")
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
     async with write_transaction():
@@ -153,7 +154,7 @@ async def update_user(user_id: int, changes: dict, *, actor_id: int | None = Non
         User.id, User.email, User.name, User.role, User.active
     ).where(User.id == user_id).first()
     if current is None:
-        raise NotFound("There is no such user.")
+        raise NotFound(tr("There is no such user."))
     values: dict = {}
     errors: dict[str, str] = {}
     checks = (("email", check_email), ("name", check_name), ("role", check_role))
@@ -171,14 +172,14 @@ async def update_user(user_id: int, changes: dict, *, actor_id: int | None = Non
     if "email" in values and await User.exists().where(
         (User.email == values["email"]) & (User.id != user_id)
     ):
-        errors["email"] = "A user with this email exists already."
+        errors["email"] = tr("A user with this email exists already.")
     if "active" in changes and not isinstance(changes["active"], bool):
-        errors["active"] = "active must be true or false."
+        errors["active"] = tr("active must be true or false.")
     if actor_id == user_id:
         if changes.get("active") is False:
-            errors["active"] = "You cannot deactivate yourself."
+            errors["active"] = tr("You cannot deactivate yourself.")
         if values.get("role", Role.ADMIN) != Role.ADMIN:
-            errors["role"] = "You cannot take away your own admin role."
+            errors["role"] = tr("You cannot take away your own admin role.")
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
     if changes.get("active") is not None:
@@ -214,6 +215,15 @@ async def set_language(*, user_id: int, language: str) -> str:
         raise ValidationFailed.field("language", tr("Choose one of the languages offered."))
     await User.update({User.language: chosen}).where(User.id == user_id)
     return chosen
+
+
+async def language_of(user_id: int) -> str:
+    """The language to write to this person in when they are not asking (notifications,
+    mails, bot messages): their choice, else English."""
+    from billdesk.i18n import DEFAULT_LANGUAGE, supported
+
+    row = await User.select(User.language).where(User.id == user_id).first()
+    return supported(row["language"] if row else None) or DEFAULT_LANGUAGE
 
 
 async def set_time_zone(*, user_id: int, time_zone: str) -> str:

@@ -22,6 +22,7 @@ import filetype
 
 from billdesk.auth import CurrentUser
 from billdesk.errors import AttachmentRejected, NotFound, PayloadTooLarge
+from billdesk.i18n import tr
 from billdesk.settings import get_settings
 from billdesk.tables import Attachment, DepartmentMember
 
@@ -205,7 +206,7 @@ async def download_for(attachment_id: int, user: CurrentUser) -> Download:
         Attachment.message.internal.as_alias("internal"),
         Attachment.message.deleted.as_alias("deleted"),
     ).where(Attachment.id == attachment_id).first()
-    missing = NotFound("There is no such attachment.")
+    missing = NotFound(tr("There is no such attachment."))
     if row is None:
         raise missing
     if user.is_customer:

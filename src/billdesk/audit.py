@@ -24,6 +24,7 @@ from piccolo.query import Select
 
 from billdesk import clock
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import AuditEntry, User
 
 # action -> how the log shows it. Money actions are the ones finance sees.
@@ -161,12 +162,12 @@ def parse_filters(
     """The search as typed, checked; a bad value is a ValidationFailed naming its field."""
     person = (person or "").strip()
     if len(person) > 254:
-        raise ValidationFailed.field("person", "Enter an email address or a user id.")
+        raise ValidationFailed.field("person", tr("Enter an email address or a user id."))
     action = (action or "").strip()
     families = {name.split(".")[0] for name in ACTIONS}
     if action and action not in ACTIONS and action not in families:
         raise ValidationFailed.field(
-            "action", "The action must be one of the log's actions, e.g. login.failed or login."
+            "action", tr("The action must be one of the log's actions, e.g. login.failed or login.")
         )
     dates: dict[str, date | None] = {}
     for field_name, raw in (("from", since), ("to", until)):

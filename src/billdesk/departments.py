@@ -14,6 +14,7 @@ from billdesk import audit, search
 from billdesk.accounts import EMAIL, check_email, check_name
 from billdesk.auth import Role
 from billdesk.errors import NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.queues import write_transaction
 from billdesk.tables import Department, DepartmentMember, Service, Setting, User
 from billdesk.validation import MAX_INT
@@ -53,10 +54,10 @@ def _check_department(values: dict[str, Any]) -> dict[str, str]:
         )
     name = values.get("name")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
-        errors["name"] = "Enter a name of 1 to 100 characters."
+        errors["name"] = tr("Enter a name of 1 to 100 characters.")
     description = values.get("description", "")
     if not isinstance(description, str) or len(description) > 2000:
-        errors["description"] = "Keep the description under 2,000 characters."
+        errors["description"] = tr("Keep the description under 2,000 characters.")
     free = values.get("free_tickets")
     if free is not None and (
         not isinstance(free, int) or isinstance(free, bool) or not 0 <= free <= MAX_INT
@@ -65,14 +66,14 @@ def _check_department(values: dict[str, Any]) -> dict[str, str]:
             "Free tickets must be a whole number of 0 or more (empty: always free)."
         )
     if values.get("quota_period") not in PERIODS:
-        errors["quota_period"] = "The quota period must be month, year or lifetime."
+        errors["quota_period"] = tr("The quota period must be month, year or lifetime.")
     price = values.get("ticket_price")
     if (
         not isinstance(price, int) or isinstance(price, bool) or price < 0 or price > MAX_PRICE
     ):
-        errors["ticket_price"] = "The price must be a whole number of minor units, 0 or more."
+        errors["ticket_price"] = tr("The price must be a whole number of minor units, 0 or more.")
     if values.get("currency") not in CURRENCIES:
-        errors["currency"] = "The currency must be a lower-case ISO 4217 code, like usd or eur."
+        errors["currency"] = tr("The currency must be a lower-case ISO 4217 code, like usd or eur.")
     for flag in ("public", "active", "assign_on_reply"):
         if not isinstance(values.get(flag), bool):
             errors[flag] = f"{flag} must be true or false."
@@ -115,7 +116,7 @@ async def list_departments() -> list[dict[str, Any]]:
 async def get_department(department_id: int) -> dict[str, Any]:
     row = await Department.select().where(Department.id == department_id).first()
     if row is None:
-        raise NotFound("There is no such department.")
+        raise NotFound(tr("There is no such department."))
     return row
 
 
@@ -132,11 +133,11 @@ async def create_department(**fields: Any) -> int:
     errors = _check_department(values)
     async with write_transaction():
         if "inbound_address" not in errors and await _address_taken(values, None):
-            errors["inbound_address"] = "Another department has this inbound address already."
+            errors["inbound_address"] = tr("Another department has this inbound address already.")
         if "slug" not in errors and await Department.exists().where(
             Department.slug == values["slug"]
         ):
-            errors["slug"] = "Another department has this slug already."
+            errors["slug"] = tr("Another department has this slug already.")
         _raise(errors)
         values["name"] = values["name"].strip()
         rows = await Department.insert(Department(**values)).returning(Department.id)
@@ -158,11 +159,11 @@ async def update_department(department_id: int, changes: dict[str, Any]) -> None
         _clean_address(values)
         errors = _check_department(values)
         if "inbound_address" not in errors and await _address_taken(values, department_id):
-            errors["inbound_address"] = "Another department has this inbound address already."
+            errors["inbound_address"] = tr("Another department has this inbound address already.")
         if "slug" not in errors and await Department.exists().where(
             (Department.slug == values["slug"]) & (Department.id != department_id)
         ):
-            errors["slug"] = "Another department has this slug already."
+            errors["slug"] = tr("Another department has this slug already.")
         _raise(errors)
         values["name"] = values["name"].strip()
         await Department.update(
@@ -198,7 +199,7 @@ async def add_member(*, department_id: int, user_id: int) -> None:
         user = await User.select(User.role, User.active).where(User.id == user_id).first()
         if user is None or user["role"] not in (Role.STAFF, Role.ADMIN):
             raise ValidationFailed.field(
-                "user_id", "Only a staff member or an administrator can join a department."
+                "user_id", tr("Only a staff member or an administrator can join a department.")
             )
         key = f"{department_id}:{user_id}"
         if not await DepartmentMember.exists().where(DepartmentMember.key == key):
@@ -216,7 +217,7 @@ async def remove_member(*, department_id: int, user_id: int) -> None:
             DepartmentMember.key == f"{department_id}:{user_id}"
         ).returning(DepartmentMember.id)
         if not rows:
-            raise NotFound("This user is not a member of the department.")
+            raise NotFound(tr("This user is not a member of the department."))
         await _record_membership("department.member_removed", department_id, user_id)
 
 
@@ -245,7 +246,7 @@ async def upsert_customer(
     """
     errors: dict[str, str] = {}
     if not external_id.strip() or len(external_id) > 100:
-        errors["external_id"] = "The external id must have 1 to 100 characters."
+        errors["external_id"] = tr("The external id must have 1 to 100 characters.")
     try:
         email = check_email(email)
     except ValidationFailed as exc:
@@ -257,7 +258,7 @@ async def upsert_customer(
     if stripe_customer_id is not None and (
         not stripe_customer_id.startswith("cus_") or len(stripe_customer_id) > 100
     ):
-        errors["stripe_customer_id"] = "A Stripe customer id starts with cus_."
+        errors["stripe_customer_id"] = tr("A Stripe customer id starts with cus_.")
     _raise(errors)
     async with write_transaction():
         current = await User.select(User.id, User.role).where(
@@ -265,7 +266,7 @@ async def upsert_customer(
         ).first()
         taken = await User.select(User.id).where(User.email == email).first()
         if taken is not None and (current is None or taken["id"] != current["id"]):
-            raise ValidationFailed.field("email", "Another user has this email already.")
+            raise ValidationFailed.field("email", tr("Another user has this email already."))
         if current is None:
             rows = await User.insert(
                 User(
@@ -275,7 +276,7 @@ async def upsert_customer(
             ).returning(User.id)
             return rows[0]["id"], True
         if current["role"] != Role.CUSTOMER:
-            raise ValidationFailed.field("external_id", "This external id is not a customer's.")
+            raise ValidationFailed.field("external_id", tr("This external id is not a customer's."))
         changes: dict[Any, Any] = {User.email: email, User.name: name}
         if stripe_customer_id is not None:
             changes[User.stripe_customer_id] = stripe_customer_id
@@ -292,10 +293,10 @@ async def upsert_service(
     Returns the service id and whether it was created."""
     errors: dict[str, str] = {}
     if not external_id.strip() or len(external_id) > 100:
-        errors["external_id"] = "The external id must have 1 to 100 characters."
+        errors["external_id"] = tr("The external id must have 1 to 100 characters.")
     name = " ".join(name.split())
     if not name or len(name) > 200:
-        errors["name"] = "Enter a name of 1 to 200 characters."
+        errors["name"] = tr("Enter a name of 1 to 200 characters.")
     if kind not in SERVICE_KINDS:
         errors["kind"] = "The kind must be one of: " + ", ".join(SERVICE_KINDS) + "."
     if status not in SERVICE_STATUSES:
@@ -305,7 +306,7 @@ async def upsert_service(
             (User.external_id == customer_external_id) & (User.role == Role.CUSTOMER)
         ).first()
         if customer is None:
-            errors["customer_external_id"] = "No customer has this external id; sync it first."
+            errors["customer_external_id"] = tr("No customer has this external id; sync it first.")
         _raise(errors)
         current = await Service.select(Service.id).where(
             Service.external_id == external_id

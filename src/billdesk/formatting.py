@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from babel.dates import format_date
 from babel.numbers import format_decimal, get_currency_name, get_currency_precision
 
 from billdesk.i18n import babel_locale, current_language, tr, tr_n
@@ -34,6 +35,11 @@ def count(number: int, noun: str, plural: str | None = None) -> str:
 def currency_digits(currency: str) -> int:
     """How many decimal places the currency has (USD 2, JPY 0, BHD 3), as ISO 4217 says."""
     return get_currency_precision(currency.upper())
+
+
+def long_date(value: date, language: str | None = None) -> str:
+    """A day written out in the locale's long form: 1 December 2026 in English."""
+    return format_date(value, format="long", locale=babel_locale(language or current_language()))
 
 
 def number(value: int | Decimal | float, language: str | None = None) -> str:

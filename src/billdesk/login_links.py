@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from billdesk import clock, jobs
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.settings import get_settings
 from billdesk.tables import LoginLink, User
 from billdesk.tickets.lifecycle import write_transaction
@@ -65,7 +66,7 @@ async def issue_link(*, external_id: str, redirect: Any) -> IssuedLink:
     """
     if redirect is not None and not isinstance(redirect, str):
         raise ValidationFailed.field(
-            "redirect", "redirect is a path on billdesk, e.g. /tickets/12."
+            "redirect", tr("redirect is a path on billdesk, e.g. /tickets/12.")
         )
     customer = (
         await User.select(User.id, User.active)
@@ -73,11 +74,11 @@ async def issue_link(*, external_id: str, redirect: Any) -> IssuedLink:
         .first()
     )
     if customer is None:
-        raise NotFound("No customer has this external id.")
+        raise NotFound(tr("No customer has this external id."))
     if not customer["active"]:
         raise InvalidTransition(
-            "This customer is deactivated: no sign-in link is given.",
-            errors={"external_id": "The customer is deactivated."},
+            tr("This customer is deactivated: no sign-in link is given."),
+            errors={"external_id": tr("The customer is deactivated.")},
         )
     secret = secrets.token_urlsafe(32)
     expires_at = clock.now() + LIFETIME

@@ -6,6 +6,7 @@ from typing import Any
 
 from billdesk import open_counts
 from billdesk.auth import CurrentUser
+from billdesk.i18n import tr
 from billdesk.tables import Department, DepartmentMember, Notification, Ticket
 
 OPEN_STATUSES = (Ticket.Status.in_progress.value, Ticket.Status.waiting_for_reply.value)
@@ -57,7 +58,7 @@ async def navigation_counts(user: CurrentUser | None) -> dict[str, Any]:
             & Ticket.removed_at.is_null()
         )
         if not await support_enabled():
-            nav["support_notice"] = (
+            nav["support_notice"] = tr(
                 "Support is switched off for now: you can read your tickets, "
                 "but not open new ones or reply."
             )

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from billdesk.i18n import translate
 from billdesk.tables import Notification
 
 Kind = Notification.Kind
 
 
 async def notify(*, user_id: int, kind: Kind, ticket_id: int | None, text: str) -> None:
-    """Tell a user something happened (call inside the action's transaction)."""
+    """Tell a user something happened (call inside the action's transaction).
+
+    `text` is a tr() string: it is kept in the language the user reads billdesk in."""
+    from billdesk.accounts import language_of
+
+    written = translate(text, await language_of(user_id))
     await Notification.insert(
-        Notification(user=user_id, kind=kind, ticket=ticket_id, text=text[:300])
+        Notification(user=user_id, kind=kind, ticket=ticket_id, text=written[:300])
     )
 
 

@@ -30,6 +30,7 @@ import httpx
 
 from billdesk import clock, jobs, notifications, outbox
 from billdesk.errors import NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import (
     Message,
     Notification,
@@ -107,25 +108,25 @@ def check_url(url: Any, *, allow_insecure: bool) -> str:
     """The target URL, or a validation error naming `url`: https, or http to loopback
     (or anywhere, when an admin allowed it)."""
     if not isinstance(url, str) or not url.strip():
-        raise ValidationFailed.field("url", "Give the URL billdesk should post events to.")
+        raise ValidationFailed.field("url", tr("Give the URL billdesk should post events to."))
     url = url.strip()
     if len(url) > URL_MAX:
         raise ValidationFailed.field("url", f"The URL has at most {URL_MAX} characters.")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValidationFailed.field("url", "The URL must start with https:// and name a host.")
+        raise ValidationFailed.field("url", tr("The URL must start with https:// and name a host."))
     if parts.username or parts.password:
-        raise ValidationFailed.field("url", "Put no user name or password in the URL.")
+        raise ValidationFailed.field("url", tr("Put no user name or password in the URL."))
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
         raise ValidationFailed.field(
-            "url", "Use https (plain http only to this machine, unless allow_insecure is set)."
+            "url", tr("Use https (plain http only to this machine, unless allow_insecure is set).")
         )
     return url
 
 
 def check_events(events: Any) -> list[str]:
     if not isinstance(events, list) or not events:
-        raise ValidationFailed.field("events", "Choose at least one event.")
+        raise ValidationFailed.field("events", tr("Choose at least one event."))
     unknown = [event for event in events if event not in EVENTS]
     if unknown:
         raise ValidationFailed.field(
@@ -170,7 +171,7 @@ async def get_endpoint(endpoint_id: int) -> dict[str, Any]:
         .first()
     )
     if row is None:
-        raise NotFound("There is no such webhook endpoint.")
+        raise NotFound(tr("There is no such webhook endpoint."))
     return _decoded(row)
 
 
@@ -192,7 +193,7 @@ async def update_endpoint(endpoint_id: int, changes: dict[str, Any]) -> dict[str
     values: dict[Any, Any] = {}
     allow = changes.get("allow_insecure", current["allow_insecure"])
     if not isinstance(allow, bool):
-        raise ValidationFailed.field("allow_insecure", "allow_insecure must be true or false.")
+        raise ValidationFailed.field("allow_insecure", tr("allow_insecure must be true or false."))
     if "url" in changes or "allow_insecure" in changes:
         values[WebhookEndpoint.url] = check_url(
             changes.get("url", current["url"]), allow_insecure=allow
@@ -204,7 +205,7 @@ async def update_endpoint(endpoint_id: int, changes: dict[str, Any]) -> dict[str
         values[WebhookEndpoint.description] = _description(changes["description"])
     if "active" in changes:
         if not isinstance(changes["active"], bool):
-            raise ValidationFailed.field("active", "active must be true or false.")
+            raise ValidationFailed.field("active", tr("active must be true or false."))
         values[WebhookEndpoint.active] = changes["active"]
         if changes["active"]:
             values[WebhookEndpoint.failing_since] = None
@@ -245,7 +246,7 @@ async def send_again(*, endpoint_id: int, delivery_id: int) -> None:
         .returning(WebhookDelivery.id)
     )
     if not rows:
-        raise NotFound("There is no such delivery.")
+        raise NotFound(tr("There is no such delivery."))
     await jobs.enqueue(
         DELIVER,
         {"delivery_id": delivery_id, "since": clock.now().isoformat()},

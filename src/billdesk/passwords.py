@@ -55,7 +55,7 @@ def check_new_password(password: str, repeat: str | None) -> str:
     """The password if it may be set (accounts.check_password) and was typed twice alike."""
     check_password(password)
     if repeat is not None and repeat != password:
-        raise ValidationFailed.field("password_repeat", "The two passwords are not the same.")
+        raise ValidationFailed.field("password_repeat", tr("The two passwords are not the same."))
     return password
 
 
@@ -69,7 +69,7 @@ async def request_reset(email: str) -> None:
     """
     address = normalize_email(email)
     if not EMAIL.match(address) or len(address) > 254:
-        raise ValidationFailed.field("email", "Enter an email address like name@example.com.")
+        raise ValidationFailed.field("email", tr("Enter an email address like name@example.com."))
     await jobs.enqueue(RESET_REQUESTED, {"email": address})
 
 
@@ -110,9 +110,9 @@ async def invite_customer(external_id: str) -> dict:
         .first()
     )
     if user is None:
-        raise NotFound("There is no customer with this external id.")
+        raise NotFound(tr("There is no customer with this external id."))
     if not user["active"]:
-        raise ValidationFailed.field("external_id", "This customer is deactivated.")
+        raise ValidationFailed.field("external_id", tr("This customer is deactivated."))
     async with write_transaction():
         mail_id = await queue_mail(kind="invite", to_address=user["email"], user_id=user["id"])
     assert mail_id is not None
@@ -203,9 +203,9 @@ async def change_password(
     """The account page's change: the current password first; other sessions end."""
     row = await User.select(User.password_hash).where(User.id == user.id).first()
     if row is None:
-        raise NotFound("There is no such user.")
+        raise NotFound(tr("There is no such user."))
     if row["password_hash"] and not verify_password(row["password_hash"], current):
-        raise ValidationFailed.field("current_password", "This is not your current password.")
+        raise ValidationFailed.field("current_password", tr("This is not your current password."))
     check_new_password(password, repeat)
     password_hash = hash_password(password)
     keep = hashlib.sha256(keep_session.encode()).hexdigest()

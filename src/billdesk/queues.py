@@ -87,7 +87,7 @@ async def visible_ticket(
         or (row["removed_at"] is not None and not (include_removed and user.is_admin))
         or not _visible(departments, row["department"])
     ):
-        raise NotFound("There is no such ticket in your departments.")
+        raise NotFound(tr("There is no such ticket in your departments."))
     return row
 
 
@@ -114,9 +114,9 @@ class QueueFilters:
     def check(self) -> None:
         errors: dict[str, str] = {}
         if self.type not in (None, "", *TYPES):
-            errors["type"] = "The type must be ticket or request."
+            errors["type"] = tr("The type must be ticket or request.")
         if self.request_state not in (None, "", *REQUEST_STATES):
-            errors["request_state"] = "The request state must be pending, approved or rejected."
+            errors["request_state"] = tr("The request state must be pending, approved or rejected.")
         for status in self.statuses:
             if status not in QUEUE_STATUSES:
                 errors["status"] = (
@@ -126,14 +126,16 @@ class QueueFilters:
             try:
                 self.assignee = str(parse_id("assignee", self.assignee, what="user id"))
             except ValidationFailed:
-                errors["assignee"] = "The assignee must be 'me', 'none' or a user id."
+                errors["assignee"] = tr("The assignee must be 'me', 'none' or a user id.")
         if self.sort not in SORTS:
-            errors["sort"] = "Sort by due_at, last_message_at, created_at or priority."
+            errors["sort"] = tr("Sort by due_at, last_message_at, created_at or priority.")
         if self.sla not in ("", *SLA_FILTERS):
-            errors["sla"] = "The sla filter is breached or at_risk."
+            errors["sla"] = tr("The sla filter is breached or at_risk.")
         for priority in self.priorities:
             if priority not in PRIORITIES:
-                errors["priority"] = "The priority must be one of: " + ", ".join(PRIORITIES) + "."
+                errors["priority"] = tr(
+                    "The priority must be one of: %(priorities)s.", priorities=", ".join(PRIORITIES)
+                )
         try:
             search.parse_query(self.q)
         except ValidationFailed as exc:
@@ -437,7 +439,7 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
         .first()
     )
     if ticket is None:
-        raise NotFound("There is no such ticket in your departments.")
+        raise NotFound(tr("There is no such ticket in your departments."))
     messages = await (
         Message.select(
             Message.id, Message.body, Message.internal, Message.opening, Message.deleted,
@@ -528,7 +530,7 @@ async def _check_assignee(
     )
     if not may_take:
         raise ValidationFailed.field(
-            "assignee_id", "The assignee must be a staff member of the ticket's department."
+            "assignee_id", tr("The assignee must be a staff member of the ticket's department.")
         )
     return user["name"]  # type: ignore[index]
 
@@ -536,8 +538,8 @@ async def _check_assignee(
 def _refuse_solved(row: dict[str, Any]) -> None:
     if row["status"] == Status.solved.value:
         raise TicketClosed(
-            "This ticket is solved and read-only.",
-            errors={"status": "This ticket is solved and read-only."},
+            tr("This ticket is solved and read-only."),
+            errors={"status": tr("This ticket is solved and read-only.")},
         )
 
 
@@ -577,7 +579,7 @@ async def transfer_ticket(*, actor: CurrentUser, ticket_id: int, department_id: 
         ).first()
         if target is None or not target["active"]:
             raise ValidationFailed.field(
-                "department_id", "Transfer the ticket to an active department."
+                "department_id", tr("Transfer the ticket to an active department.")
             )
         if row["department"] == department_id:
             return
@@ -665,18 +667,18 @@ async def bulk_action(
 
     if action not in BULK_ACTIONS:
         raise ValidationFailed.field(
-            "action", "The action must be close, assign, remove, approve or reject."
+            "action", tr("The action must be close, assign, remove, approve or reject.")
         )
     decision = {"approve": "approved", "reject": "rejected"}.get(action)
     if decision:
         decision, reason = requests.check_decision(decision, reason)
     ids = list(dict.fromkeys(int(ticket_id) for ticket_id in ticket_ids))
     if not ids:
-        raise ValidationFailed.field("ticket_ids", "Select at least one ticket.")
+        raise ValidationFailed.field("ticket_ids", tr("Select at least one ticket."))
     if len(ids) > MAX_BULK:
         raise ValidationFailed.field("ticket_ids", f"Select at most {MAX_BULK} tickets at once.")
     if action == "assign" and assignee_id is None:
-        raise ValidationFailed.field("assignee_id", "Choose whom to assign the tickets to.")
+        raise ValidationFailed.field("assignee_id", tr("Choose whom to assign the tickets to."))
     result = BulkResult(updated=[], skipped=[])
     async with write_transaction():
         departments = await member_department_ids(actor)
@@ -763,13 +765,13 @@ async def trash() -> list[dict[str, Any]]:
 async def restore_ticket(*, actor: CurrentUser, ticket_id: int) -> None:
     """Take a ticket out of the trash, back into its queue; only admins may."""
     if not actor.is_admin:
-        raise NotFound("There is no such ticket in the trash.")
+        raise NotFound(tr("There is no such ticket in the trash."))
     async with write_transaction():
         row = await Ticket.select(Ticket.id, Ticket.subject, Ticket.removed_at).where(
             Ticket.id == ticket_id
         ).first()
         if row is None or row["removed_at"] is None:
-            raise NotFound("There is no such ticket in the trash.")
+            raise NotFound(tr("There is no such ticket in the trash."))
         await Ticket.update({Ticket.removed_at: None}).where(Ticket.id == ticket_id)
         await record_event(ticket_id=ticket_id, kind=TicketEvent.Kind.restored, actor_id=actor.id)
         await audit.record(

@@ -12,6 +12,7 @@ from typing import Any
 
 from billdesk.auth import CurrentUser
 from billdesk.errors import NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.queues import member_department_ids
 from billdesk.tables import Department, ReplyTemplate
 
@@ -79,25 +80,25 @@ async def _check(
     errors: dict[str, str] = {}
     title = " ".join(title.split())
     if not title:
-        errors["title"] = "Give the template a title."
+        errors["title"] = tr("Give the template a title.")
     elif len(title) > TITLE_MAX:
         errors["title"] = f"Keep the title under {TITLE_MAX} characters."
     if not body.strip():
-        errors["body"] = "The template's text cannot be empty."
+        errors["body"] = tr("The template's text cannot be empty.")
     elif len(body) > BODY_MAX:
         errors["body"] = f"Keep the text under {BODY_MAX} characters."
     if scope not in SCOPES:
-        errors["scope"] = "The scope must be global, department or personal."
+        errors["scope"] = tr("The scope must be global, department or personal.")
     elif scope == Scope.global_.value and not user.is_admin:
-        errors["scope"] = "Only an administrator can make a global template."
+        errors["scope"] = tr("Only an administrator can make a global template.")
     elif scope == Scope.department.value:
         departments = await member_department_ids(user)
         if department_id is None:
-            errors["department_id"] = "Choose the template's department."
+            errors["department_id"] = tr("Choose the template's department.")
         elif not await Department.exists().where(Department.id == department_id) or (
             departments is not None and department_id not in departments
         ):
-            errors["department_id"] = "Choose one of your departments."
+            errors["department_id"] = tr("Choose one of your departments.")
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
     return {
@@ -128,7 +129,7 @@ async def get_template(user: CurrentUser, template_id: int) -> dict[str, Any]:
     """A template the user may change, else NotFound."""
     row = await ReplyTemplate.select().where(ReplyTemplate.id == template_id).first()
     if row is None or not await _may_edit(user, row):
-        raise NotFound("There is no such template.")
+        raise NotFound(tr("There is no such template."))
     return row
 
 

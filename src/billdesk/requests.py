@@ -16,6 +16,7 @@ from typing import Any
 from billdesk import notifications, outbox
 from billdesk.auth import CurrentUser
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import Department, Message, RequestKind, Ticket, TicketEvent, User
 from billdesk.tickets.lifecycle import (
     Action,
@@ -51,19 +52,19 @@ async def create_kind(
 ) -> dict[str, Any]:
     """Add a request kind to a department (admins; checked by the caller). The new kind."""
     if not await Department.exists().where(Department.id == department_id):
-        raise NotFound("There is no such department.")
+        raise NotFound(tr("There is no such department."))
     errors: dict[str, str] = {}
     name = " ".join(str(name or "").split()) if isinstance(name, str | type(None)) else None
     if not name:
-        errors["name"] = "Give the request a name, e.g. \u201cUnblock SMTP port 25\u201d."
+        errors["name"] = tr("Give the request a name, e.g. \u201cUnblock SMTP port 25\u201d.")
     elif len(name) > NAME_MAX:
         errors["name"] = f"The name has at most {NAME_MAX} characters."
     if not isinstance(description, str):
-        errors["description"] = "The description is text."
+        errors["description"] = tr("The description is text.")
     elif len(description) > DESCRIPTION_MAX:
         errors["description"] = f"The description has at most {DESCRIPTION_MAX} characters."
     if not isinstance(requires_service, bool):
-        errors["requires_service"] = "requires_service must be true or false."
+        errors["requires_service"] = tr("requires_service must be true or false.")
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
     rows = await RequestKind.insert(
@@ -85,7 +86,7 @@ async def set_kind_active(*, department_id: int, kind_id: int, active: bool) -> 
         .returning(RequestKind.id)
     )
     if not rows:
-        raise NotFound("There is no such request kind in this department.")
+        raise NotFound(tr("There is no such request kind in this department."))
 
 
 async def kinds_by_department(
@@ -120,11 +121,11 @@ def kind_out(row: dict[str, Any]) -> dict[str, Any]:
 def check_decision(decision: Any, reason: Any) -> tuple[str, str]:
     """The decision and the reason, or a validation error naming the field."""
     if decision not in DECISIONS:
-        raise ValidationFailed.field("decision", "The decision must be approved or rejected.")
+        raise ValidationFailed.field("decision", tr("The decision must be approved or rejected."))
     if reason is None:
         reason = ""
     if not isinstance(reason, str):
-        raise ValidationFailed.field("reason", "The reason is text.")
+        raise ValidationFailed.field("reason", tr("The reason is text."))
     reason = reason.replace("\r\n", "\n").strip()
     if len(reason) > REASON_MAX:
         raise ValidationFailed.field("reason", f"The reason has at most {REASON_MAX} characters.")
@@ -154,8 +155,8 @@ async def decide_request(
         ticket = await current_row(ticket_id)
         if ticket["type"] != Type.request.value:
             raise InvalidTransition(
-                "Only a request can be approved or rejected.",
-                errors={"decision": "This ticket is not a request."},
+                tr("Only a request can be approved or rejected."),
+                errors={"decision": tr("This ticket is not a request.")},
             )
         if ticket["request_state"] != State.pending.value:
             raise InvalidTransition(
@@ -251,7 +252,7 @@ async def customer_by_external_id(external_id: Any) -> CurrentUser:
         )
     if row is None or not row["active"]:
         raise ValidationFailed.field(
-            "customer_external_id", "No active customer has this external id; sync it first."
+            "customer_external_id", tr("No active customer has this external id; sync it first.")
         )
     return CurrentUser(id=row["id"], email=row["email"], name=row["name"], role=row["role"])
 
@@ -275,7 +276,7 @@ async def file_request(
             .first()
         )
     if kind is None:
-        raise ValidationFailed.field("kind_id", "There is no such request kind.")
+        raise ValidationFailed.field("kind_id", tr("There is no such request kind."))
     service_id = None
     if service_external_id is not None:
         service = None
@@ -290,11 +291,11 @@ async def file_request(
             )
         if service is None:
             raise ValidationFailed.field(
-                "service_external_id", "The customer has no service with this external id."
+                "service_external_id", tr("The customer has no service with this external id.")
             )
         service_id = service["id"]
     if not isinstance(message, str):
-        raise ValidationFailed.field("message", "Write the request's message.")
+        raise ValidationFailed.field("message", tr("Write the request's message."))
     opened = await open_ticket(
         customer=customer,
         department_id=kind["department"],

@@ -102,7 +102,7 @@ async def start_enrolment(user: CurrentUser) -> dict[str, str]:
     """
     row = await User.select(User.totp_secret, User.totp_enabled).where(User.id == user.id).first()
     if row is None:
-        raise NotFound("There is no such user.")
+        raise NotFound(tr("There is no such user."))
     if row["totp_enabled"]:
         raise ValidationFailed.field("code", tr("Two-factor sign-in is on already."))
     secret = row["totp_secret"]
@@ -260,7 +260,7 @@ async def reset(user_id: int) -> None:
     async with write_transaction():
         row = await User.select(User.email, User.totp_enabled).where(User.id == user_id).first()
         if row is None:
-            raise NotFound("There is no such user.")
+            raise NotFound(tr("There is no such user."))
         await _clear(user_id)
         await audit.record(
             "two_factor.reset",

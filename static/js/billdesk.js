@@ -111,7 +111,9 @@
       all.indeterminate = checked > 0 && checked < boxes.length;
     });
     $all('[data-selected-count="' + cssEscape(name) + '"]').forEach(function (el) {
-      el.textContent = checked === 1 ? "1 selected" : checked + " selected";
+      // The page gives the words in its language, with {n} for the number.
+      var text = el.getAttribute("data-selected-text") || "{n} selected";
+      el.textContent = text.replace("{n}", String(checked));
     });
   }
 

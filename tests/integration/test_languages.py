@@ -28,6 +28,9 @@ async def test_a_person_chooses_a_language_that_outlasts_the_browser(customer_cl
     page = await customer_client.get("/tickets", headers={"Accept-Language": "en"})
     assert '<html lang="ru">' in page.text
     assert "Ваши тикеты" in page.text and "Your tickets" not in page.text
+    # Before anyone is recognised (an address no route knows) the choice holds too.
+    unknown = await customer_client.get("/no-such-page", headers={"Accept-Language": "en"})
+    assert unknown.status_code == 404 and "Здесь ничего нет" in unknown.text
 
     back = await customer_client.get("/account")
     await customer_client.post(

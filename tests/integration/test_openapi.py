@@ -105,3 +105,27 @@ async def test_the_docs_page_loads_its_viewer_from_billdesk_not_a_cdn(client):
     assert "cdn." not in page.text and "https://" not in page.text
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page.text
     assert "cdn" not in page.headers["content-security-policy"]
+
+
+async def test_the_billing_system_routes_are_documented(document):
+    paths = document["paths"]
+    for path, method in [
+        ("/api/v1/admin/customers/{external_id}/login-link", "post"),
+        ("/api/v1/admin/webhooks", "get"),
+        ("/api/v1/admin/webhooks", "post"),
+        ("/api/v1/admin/webhooks/{endpoint_id}", "patch"),
+        ("/api/v1/admin/webhooks/{endpoint_id}", "delete"),
+        ("/api/v1/admin/webhooks/{endpoint_id}/deliveries", "get"),
+        ("/api/v1/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend", "post"),
+        ("/api/v1/admin/departments/{department_id}/request-kinds", "post"),
+        ("/api/v1/admin/requests", "post"),
+        ("/api/v1/desk/tickets", "post"),
+        ("/api/v1/desk/tickets/{ticket_id}/decision", "post"),
+        ("/api/v1/desk/tickets/{ticket_id}/messages/{message_id}", "delete"),
+    ]:
+        assert method in paths[path], (method, path)
+    opening = paths["/api/v1/tickets"]["post"]["requestBody"]["content"]["application/json"]
+    assert "request_kind_id" in opening["schema"]["properties"]
+    assert "409" in paths["/api/v1/desk/tickets/{ticket_id}/decision"]["post"]["responses"]
+    queue = {p["name"] for p in paths["/api/v1/desk/tickets"]["get"]["parameters"]}
+    assert {"type", "request_state"} <= queue

@@ -73,7 +73,7 @@ class Text(str):
     params: dict[str, Any]
 
     def __new__(
-        cls, msgid: str, plural: str | None = None, n: int | None = None, **params: Any
+        cls, msgid: str, plural: str | None = None, n: int | None = None, /, **params: Any
     ) -> Text:
         if plural is not None:
             params.setdefault("num", n)
@@ -95,14 +95,20 @@ class Text(str):
         return text % {key: translate(value, language) for key, value in self.params.items()}
 
 
-def tr(message: str, **params: Any) -> Text:
+def tr(message: str, /, **params: Any) -> Text:
     """Mark `message` for translation; `%(name)s` placeholders take `params`."""
     return Text(message, **params)
 
 
-def tr_n(singular: str, plural: str, n: int, **params: Any) -> Text:
+def tr_n(singular: str, plural: str, n: int, /, **params: Any) -> Text:
     """A message that agrees with the count `n` (`%(num)s` in it is `n`)."""
     return Text(singular, plural, n, **params)
+
+
+def catalog_text(value: str | None) -> Text:
+    """Text kept in English somewhere (a charge's failure reason) that came from a tr()
+    constant: it reads in the person's language when the catalog knows it, else as kept."""
+    return Text(str(value or ""))
 
 
 def translate(value: Any, language: str) -> Any:

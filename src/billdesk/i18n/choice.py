@@ -10,6 +10,9 @@ from typing import Any
 from billdesk.i18n.catalogs import DEFAULT_LANGUAGE, supported
 
 SCOPE_KEY = "billdesk.language"
+# The chosen language also rides in a cookie, so pages answered before anyone is
+# recognised (an unknown address, the log-in page after logging out) keep it.
+COOKIE = "billdesk_language"
 
 # The language of what is being rendered now: a request's (set by the web layer for
 # each request) or a mail's or bot message's (set around rendering it).
@@ -64,16 +67,26 @@ def _header(scope: Any, name: bytes) -> str:
     return ""
 
 
+def _cookie(scope: Any, name: str) -> str:
+    for part in _header(scope, b"cookie").split(";"):
+        key, _sep, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return ""
+
+
 def request_language(request: Any) -> str:
-    """The language of a request (or ASGI scope): the signed-in person's setting,
-    else `Accept-Language`, else English. Worked out once per request."""
+    """The language of a request (or ASGI scope): the signed-in person's setting, else
+    the language cookie, else `Accept-Language`, else English. Worked out once per request."""
     scope = getattr(request, "scope", request)
     cached = scope.get(SCOPE_KEY)
     if cached:
         return cached
     user = scope.get("user")
-    language = supported(getattr(user, "language", None)) or from_accept_language(
-        _header(scope, b"accept-language")
+    language = (
+        supported(getattr(user, "language", None))
+        or supported(_cookie(scope, COOKIE))
+        or from_accept_language(_header(scope, b"accept-language"))
     )
     scope[SCOPE_KEY] = language
     return language

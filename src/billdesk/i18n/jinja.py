@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
-from billdesk.i18n.catalogs import LANGUAGES, Text, supported, translations
+from billdesk.i18n.catalogs import LANGUAGES, Text, gettext, supported, translations
 from billdesk.i18n.choice import current_language
 
 
@@ -65,6 +65,15 @@ def _translated(context: Context, value: Any) -> Any:
 
 
 @pass_context
+def _catalog(context: Context, value: Any) -> Any:
+    """`value | catalog`: English kept in the database (a failure reason that came from a
+    tr() constant) in the page's language, when the catalog knows it."""
+    if not value:
+        return value
+    return gettext(context_language(context), str(value))
+
+
+@pass_context
 def _page_language(context: Context) -> str:
     return context_language(context)
 
@@ -78,6 +87,7 @@ def install(env: Environment) -> Environment:
     )
     env.finalize = _finalize
     env.filters["translated"] = _translated
+    env.filters["catalog"] = _catalog
     env.globals["page_language"] = _page_language
     env.globals["LANGUAGES"] = LANGUAGES
     return env

@@ -369,7 +369,7 @@ def jobs_query(*, status: str | None = None, kind: str | None = None) -> Select:
         query = query.where(Job.status == status)
     if kind:
         if len(kind) > 100:
-            raise ValidationFailed.field("kind", "kind is at most 100 characters.")
+            raise ValidationFailed.field("kind", tr("kind is at most 100 characters."))
         query = query.where(Job.kind == kind)
     return query
 
@@ -377,7 +377,7 @@ def jobs_query(*, status: str | None = None, kind: str | None = None) -> Select:
 async def get_job(job_id: int) -> dict[str, Any]:
     row = await Job.select(*JOB_COLUMNS).where(Job.id == job_id).first()
     if row is None:
-        raise NotFound("There is no such job.")
+        raise NotFound(tr("There is no such job."))
     return described(row)
 
 

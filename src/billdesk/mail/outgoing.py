@@ -295,7 +295,7 @@ def mails_query(*, status: str | None = None, ticket_id: int | None = None) -> S
 async def get_mail(mail_id: int) -> dict[str, Any]:
     row = await OutgoingMail.select(*MAIL_COLUMNS).where(OutgoingMail.id == mail_id).first()
     if row is None:
-        raise NotFound("There is no such mail.")
+        raise NotFound(tr("There is no such mail."))
     return row
 
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import MailPreference, User
 
-CUSTOMER_CHOICES = [
-    ("staff_reply", "Support answers one of my tickets (the answer is in the mail)"),
-    ("ticket_solved", "Support marks one of my tickets solved"),
-    ("payment_failed", "A payment for a ticket fails or needs me to act"),
-    ("inactivity_reminder", "A ticket waiting for my reply is about to be closed"),
-    ("rating_request", "Support asks how a solved ticket went"),
+CUSTOMER_CHOICES: list[tuple[str, str]] = [
+    ("staff_reply", tr("Support answers one of my tickets (the answer is in the mail)")),
+    ("ticket_solved", tr("Support marks one of my tickets solved")),
+    ("payment_failed", tr("A payment for a ticket fails or needs me to act")),
+    ("inactivity_reminder", tr("A ticket waiting for my reply is about to be closed")),
+    ("rating_request", tr("Support asks how a solved ticket went")),
 ]
-STAFF_CHOICES = [
-    ("new_ticket", "A new ticket arrives in one of my departments"),
-    ("customer_reply", "A customer answers on a ticket assigned to me"),
-    ("paid_ticket", "A paid ticket joins the queue of one of my departments"),
-    ("sla_escalation", "A ticket of mine (or unassigned, of my department) nears or passes its target"),
+STAFF_CHOICES: list[tuple[str, str]] = [
+    ("new_ticket", tr("A new ticket arrives in one of my departments")),
+    ("customer_reply", tr("A customer answers on a ticket assigned to me")),
+    ("paid_ticket", tr("A paid ticket joins the queue of one of my departments")),
+    ("sla_escalation", tr("A ticket of mine (or unassigned, of my department) nears or passes its target")),
 ]
 KINDS = tuple(name for name, _ in CUSTOMER_CHOICES + STAFF_CHOICES)
 

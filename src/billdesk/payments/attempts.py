@@ -18,15 +18,17 @@ import logging
 from typing import Any
 
 from billdesk import clock, formatting, jobs, outbox
+from billdesk.i18n import catalog_text, tr
 from billdesk.payments.states import AttemptStatus, ChargeStatus, Locked, move_attempt, move_charge
 from billdesk.tables import Charge, Notification, PaymentAttempt, Refund, Ticket, TicketEvent
 from billdesk.tickets.lifecycle import Action, next_status, record_event
 
 log = logging.getLogger("billdesk.payments")
 
-DECLINED = "Your card was declined."
-SURPLUS_AFTER_CANCEL = "Paid after the ticket was cancelled: refunded automatically."
-SURPLUS_SECOND = "A second payment for a ticket already paid: refunded automatically."
+# Kept on the charge in English; pages show them in the reader's language (`catalog_text`).
+DECLINED = tr("Your card was declined.")
+SURPLUS_AFTER_CANCEL = tr("Paid after the ticket was cancelled: refunded automatically.")
+SURPLUS_SECOND = tr("A second payment for a ticket already paid: refunded automatically.")
 # The job sending an automatic refund to Stripe (payments/jobs.py).
 SEND_REFUND = "payments.send_refund"
 
@@ -36,9 +38,9 @@ def money_text(amount: int, currency: str) -> str:
 
 
 async def notify(user_id: int, kind: Notification.Kind, ticket_id: int, text: str) -> None:
-    await Notification.insert(
-        Notification(user=user_id, kind=kind, ticket=ticket_id, text=text[:300])
-    )
+    from billdesk import notifications
+
+    await notifications.notify(user_id=user_id, kind=kind, ticket_id=ticket_id, text=text)
 
 
 async def record_success(
@@ -105,8 +107,11 @@ async def _pay_charge(
     )
     await notify(
         charge["customer"], Notification.Kind.payment_succeeded, ticket["id"],
-        f"Payment of {money_text(charge['amount'], charge['currency'])} received for ticket "
-        f"#{ticket['id']}. It is now in the support queue.",
+        tr(
+            "Payment of %(amount)s received for ticket #%(id)s. It is now in the support queue.",
+            amount=money_text(charge["amount"], charge["currency"]),
+            id=ticket["id"],
+        ),
     )
 
 
@@ -145,9 +150,19 @@ async def _surplus(locked: Locked, attempt: dict[str, Any], intent_id: str | Non
     )
     await notify(
         charge["customer"], Notification.Kind.refund_issued, ticket["id"],
-        f"A payment of {amount} for ticket #{ticket['id']} arrived "
-        + ("after you cancelled it" if cancelled else "although the ticket was already paid")
-        + ". It is being refunded to you automatically.",
+        tr(
+            "A payment of %(amount)s for ticket #%(id)s arrived after you cancelled it. "
+            "It is being refunded to you automatically.",
+            amount=amount,
+            id=ticket["id"],
+        )
+        if cancelled
+        else tr(
+            "A payment of %(amount)s for ticket #%(id)s arrived although the ticket was "
+            "already paid. It is being refunded to you automatically.",
+            amount=amount,
+            id=ticket["id"],
+        ),
     )
 
 
@@ -187,7 +202,11 @@ async def record_decline(
         )
         await notify(
             charge["customer"], Notification.Kind.payment_failed, charge["ticket"],
-            f"Payment for ticket #{charge['ticket']} did not go through: {reason}",
+            tr(
+                "Payment for ticket #%(id)s did not go through: %(reason)s",
+                id=charge["ticket"],
+                reason=catalog_text(reason),
+            ),
         )
     return True
 

@@ -11,6 +11,7 @@ from typing import Any
 import stripe
 
 from billdesk.errors import Forbidden, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.payments import stripe_api
 from billdesk.settings import get_settings
 
@@ -80,10 +81,10 @@ async def save_test_card(
 ) -> stripe_api.SavedCard:
     """Save a test card number as the customer's card: only against a local test server."""
     if not get_settings().payments_test_mode:
-        raise Forbidden("Card numbers can only be typed in against the local test server.")
+        raise Forbidden(tr("Card numbers can only be typed in against the local test server."))
     digits = "".join(number.split())
     if not digits.isdigit() or len(digits) != 16:
-        raise ValidationFailed.field("number", "Type a 16-digit test card number.")
+        raise ValidationFailed.field("number", tr("Type a 16-digit test card number."))
     stripe_customer_id = await stripe_api.get_or_create_stripe_customer(user_id)
 
     def work(client: stripe.StripeClient) -> stripe_api.SavedCard:

@@ -38,6 +38,7 @@ from billdesk.errors import (
     PaymentInProgress,
     PaymentsUnavailable,
 )
+from billdesk.i18n import tr
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import (
     DECLINED,
@@ -182,7 +183,7 @@ async def outcome_of(charge_id: int) -> ChargeOutcome:
 async def outcome_for_ticket(ticket_id: int) -> ChargeOutcome:
     row = await Charge.select(Charge.id).where(Charge.ticket == ticket_id).first()
     if row is None:
-        raise NotFound("There is no payment for this ticket.")
+        raise NotFound(tr("There is no payment for this ticket."))
     return await outcome_of(row["id"])
 
 
@@ -564,7 +565,7 @@ async def charge_new_ticket(
             .first()
         )
         if ticket is None:
-            raise NotFound("There is no such ticket.")
+            raise NotFound(tr("There is no such ticket."))
         customer_id = customer_id if customer_id is not None else ticket["customer"]
         department_id = department_id if department_id is not None else ticket["department"]
         amount = amount if amount is not None else ticket["department.ticket_price"]
@@ -618,12 +619,12 @@ async def customer_charge(ticket_id: int, customer_id: int) -> dict[str, Any]:
             .first()
         )
         if ticket is None or ticket["status"] != Ticket.Status.awaiting_payment.value:
-            raise NotFound("There is no payment to make for this ticket.")
+            raise NotFound(tr("There is no payment to make for this ticket."))
         if ticket["price_unconfirmed"]:
             # Opened by mail: nothing is charged before the customer confirms the price.
             raise PaymentConfirmationRequired(
-                "Confirm the price of this ticket first.",
-                errors={"accept_price": "Confirm the price of this ticket first."},
+                tr("Confirm the price of this ticket first."),
+                errors={"accept_price": tr("Confirm the price of this ticket first.")},
             )
         # The process that opened the ticket stopped before writing its charge.
         await charge_new_ticket(ticket_id=ticket_id)
@@ -653,7 +654,7 @@ async def payment_view(*, ticket_id: int, customer_id: int) -> dict[str, Any]:
         .first()
     )
     if ticket is None:
-        raise NotFound("There is no such ticket.")
+        raise NotFound(tr("There is no such ticket."))
     charge = await load_charge(ticket_id=ticket_id, customer_id=customer_id)
     surplus = []
     if charge is not None:

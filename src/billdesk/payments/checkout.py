@@ -16,6 +16,7 @@ from typing import Any
 import stripe
 
 from billdesk.errors import InvalidTransition, PaymentsUnavailable
+from billdesk.i18n import tr
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import find_attempt, record_closed, record_success
 from billdesk.payments.charges import (
@@ -52,16 +53,16 @@ async def start_checkout(*, ticket_id: int, customer_id: int) -> str:
     next_status(charge["ticket.status"], Action.pay)
     started = await begin_attempt(charge["id"], PaymentAttempt.Method.checkout)
     if started is None:
-        raise InvalidTransition(SETTLED, errors={"status": "The payment is already settled."})
+        raise InvalidTransition(SETTLED, errors={"status": tr("The payment is already settled.")})
     try:
         try:
             earlier = await close_earlier(started)
         except stripe.StripeError as error:
             raise PaymentsUnavailable(
-                "Stripe's payment page cannot be opened right now. Try again in a moment."
+                tr("Stripe's payment page cannot be opened right now. Try again in a moment.")
             ) from error
         if earlier != "closed":
-            raise InvalidTransition(SETTLED, errors={"status": "The payment is already settled."})
+            raise InvalidTransition(SETTLED, errors={"status": tr("The payment is already settled.")})
         stripe_customer_id = await stripe_api.get_or_create_stripe_customer(customer_id)
         session = await stripe_api.checkout_call(
             lambda client: _create_session(client, started, stripe_customer_id)

@@ -15,6 +15,7 @@ from piccolo.query.functions.aggregate import Sum
 from billdesk import formatting
 from billdesk.db import count_up_to
 from billdesk.errors import NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import Charge, Message, PaymentAttempt, Refund, TicketEvent
 from billdesk.validation import parse_id
 
@@ -107,9 +108,9 @@ def parse_filters(raw: Mapping[str, str | None]) -> ChargeFilters:
                 errors.update(error.errors)
     if not errors and values.get("date_from") and values.get("date_to"):
         if values["date_from"] >= values["date_to"]:
-            errors["to"] = "to must not be before from."
+            errors["to"] = tr("to must not be before from.")
     if errors:
-        raise ValidationFailed("Some filters are not valid.", errors=errors)
+        raise ValidationFailed(tr("Some filters are not valid."), errors=errors)
     return ChargeFilters(**values)
 
 
@@ -276,7 +277,7 @@ async def charge_detail(charge_id: int) -> dict[str, Any]:
         .first()
     )
     if charge is None:
-        raise NotFound("There is no such charge.")
+        raise NotFound(tr("There is no such charge."))
     refunds = (
         await Refund.select(
             Refund.id,

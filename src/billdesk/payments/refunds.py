@@ -17,6 +17,7 @@ import stripe
 
 from billdesk import audit, clock, outbox
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import money_text, notify
 from billdesk.payments.states import PAID, ChargeStatus, Locked, locked_charge, move_charge
@@ -45,20 +46,20 @@ async def refund_charge(
     """
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed.field("reason", "Give the reason for the refund.")
+        raise ValidationFailed.field("reason", tr("Give the reason for the refund."))
     if len(reason) > REASON_MAX:
         raise ValidationFailed.field("reason", f"Keep the reason under {REASON_MAX} characters.")
     if amount is not None and amount <= 0:
-        raise ValidationFailed.field("amount", "The amount must be more than zero.")
+        raise ValidationFailed.field("amount", tr("The amount must be more than zero."))
     stripe_api.stripe_client()
     if not await Charge.exists().where(Charge.id == charge_id):
-        raise NotFound("There is no such charge.")
+        raise NotFound(tr("There is no such charge."))
     async with locked_charge(charge_id) as locked:
         charge = locked.charge
         if charge["status"] not in REFUNDABLE or not charge["stripe_payment_intent_id"]:
             raise InvalidTransition(
-                "Only a paid charge can be refunded.",
-                errors={"amount": "This charge has nothing paid to refund."},
+                tr("Only a paid charge can be refunded."),
+                errors={"amount": tr("This charge has nothing paid to refund.")},
             )
         left = charge["amount"] - charge["refunded_amount"]
         wanted = left if amount is None else amount
@@ -241,7 +242,11 @@ async def settle_refund(
                     charge["customer"],
                     Notification.Kind.refund_issued,
                     charge["ticket"],
-                    f"{amount_text} refunded for ticket #{charge['ticket']}.",
+                    tr(
+                        "%(amount)s refunded for ticket #%(id)s.",
+                        amount=amount_text,
+                        id=charge["ticket"],
+                    ),
                 )
         elif failed:
             if row["attempt"]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from billdesk import clock
 from billdesk.errors import InvalidTransition, NotFound
+from billdesk.i18n import tr
 from billdesk.tables import Charge, PaymentAttempt, Ticket
 from billdesk.tickets.lifecycle import for_update, locked_row, write_transaction
 
@@ -149,7 +150,7 @@ async def locked_charge(charge_id: int) -> AsyncIterator[Locked]:
     """A write transaction holding the charge's ticket, the charge and its attempts, in that order."""
     head = await Charge.select(Charge.ticket).where(Charge.id == charge_id).first()
     if head is None:
-        raise NotFound("There is no such payment.")
+        raise NotFound(tr("There is no such payment."))
     async with write_transaction():
         ticket = await locked_row(Ticket, head["ticket"])
         charge = await locked_row(Charge, charge_id)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import stripe
 
 from billdesk.errors import PaymentsUnavailable
+from billdesk.i18n import tr
 from billdesk.settings import get_settings
 from billdesk.tables import User
 
@@ -57,7 +58,7 @@ def stripe_client() -> stripe.StripeClient:
     settings = get_settings()
     if not settings.stripe_secret_key:
         raise PaymentsUnavailable(
-            "Paid tickets are not available right now: payments are not set up."
+            tr("Paid tickets are not available right now: payments are not set up.")
         )
     return _client_for(settings.stripe_secret_key, settings.stripe_api_base)
 

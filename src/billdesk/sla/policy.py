@@ -13,6 +13,7 @@ from typing import Any
 
 from billdesk import clock
 from billdesk.errors import NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.sla.hours import ROUND_THE_CLOCK, BusinessHours, ScheduleError
 from billdesk.tables import Department, DepartmentMember, ServiceLevel, Ticket, User
 from billdesk.validation import MAX_ID
@@ -145,7 +146,7 @@ def as_dict(department_id: int, policy: Policy) -> dict[str, Any]:
 
 async def service_level(department_id: int) -> dict[str, Any]:
     if not await Department.exists().where(Department.id == department_id):
-        raise NotFound("There is no such department.")
+        raise NotFound(tr("There is no such department."))
     return as_dict(department_id, await policy_for(department_id))
 
 
@@ -160,9 +161,9 @@ async def set_service_level(department_id: int, data: dict[str, Any]) -> dict[st
     """Replace the department's service level with `data` (the API shape; fields left out
     keep their current value). Every bad value is refused naming its field."""
     if not await Department.exists().where(Department.id == department_id):
-        raise NotFound("There is no such department.")
+        raise NotFound(tr("There is no such department."))
     if not isinstance(data, dict):
-        raise ValidationFailed.field("hours", "Send the service level as an object.")
+        raise ValidationFailed.field("hours", tr("Send the service level as an object."))
     unknown = sorted(set(data) - {*as_dict(0, NO_PROMISE)} - {"department_id"})
     if unknown:
         raise ValidationFailed.field(unknown[0], f"{unknown[0]} is not a service-level field.")
@@ -179,11 +180,11 @@ async def set_service_level(department_id: int, data: dict[str, Any]) -> dict[st
     rule = merged.get("rule") or ""
     if rule not in RULES:
         raise ValidationFailed.field(
-            "rule", "The rule is one of: none (''), raise_priority, reassign."
+            "rule", tr("The rule is one of: none (''), raise_priority, reassign.")
         )
     stage = merged.get("rule_stage") or "breached"
     if stage not in STAGES:
-        raise ValidationFailed.field("rule_stage", "The rule acts at_risk or breached.")
+        raise ValidationFailed.field("rule_stage", tr("The rule acts at_risk or breached."))
     reassign_to = merged.get("reassign_to_id")
     if rule == "reassign":
         if (
@@ -191,7 +192,7 @@ async def set_service_level(department_id: int, data: dict[str, Any]) -> dict[st
             or isinstance(reassign_to, bool)
             or not 0 < reassign_to <= MAX_ID
         ):
-            raise ValidationFailed.field("reassign_to_id", "Choose whom the rule reassigns to.")
+            raise ValidationFailed.field("reassign_to_id", tr("Choose whom the rule reassigns to."))
         member = await DepartmentMember.exists().where(
             (DepartmentMember.department == department_id)
             & (DepartmentMember.user == reassign_to)
@@ -200,7 +201,7 @@ async def set_service_level(department_id: int, data: dict[str, Any]) -> dict[st
         )
         if not member:
             raise ValidationFailed.field(
-                "reassign_to_id", "The rule reassigns to an active staff member of the department."
+                "reassign_to_id", tr("The rule reassigns to an active staff member of the department.")
             )
     else:
         reassign_to = None

@@ -27,6 +27,7 @@ from typing import Any
 from billdesk.auth import CurrentUser
 from billdesk.db import DB
 from billdesk.errors import NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import Charge, Department, DepartmentMember, Ticket, TicketRating, User
 
 INTERVALS = ("day", "week", "month")
@@ -77,12 +78,12 @@ def parse_query(
     end = _parse_date("to", date_to, today)
     start = _parse_date("from", date_from, end - timedelta(days=29))
     if start > end:
-        raise ValidationFailed.field("from", "from must not be after to.")
+        raise ValidationFailed.field("from", tr("from must not be after to."))
     if (end - start).days + 1 > MAX_DAYS:
         raise ValidationFailed.field("to", f"A report covers at most {MAX_DAYS} days.")
     interval = interval or "day"
     if interval not in INTERVALS:
-        raise ValidationFailed.field("interval", "The interval is day, week or month.")
+        raise ValidationFailed.field("interval", tr("The interval is day, week or month."))
     return ReportQuery(start, end, interval, department, agent)
 
 
@@ -196,7 +197,7 @@ async def _scope(user: CurrentUser, query: ReportQuery) -> list[int] | None:
     if query.department is not None:
         exists = await Department.exists().where(Department.id == query.department)
         if not exists or (allowed is not None and query.department not in allowed):
-            raise NotFound("There is no such department among yours.")
+            raise NotFound(tr("There is no such department among yours."))
         return [query.department]
     return allowed
 

@@ -11,6 +11,7 @@ from typing import Any
 from billdesk import clock
 from billdesk.auth import CurrentUser
 from billdesk.errors import InvalidTransition, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import Ticket, TicketEvent, TicketRating
 from billdesk.tickets.actions import customer_ticket
 from billdesk.tickets.lifecycle import record_event, write_transaction
@@ -27,7 +28,7 @@ def may_be_rated(ticket: dict[str, Any]) -> bool:
 
 def check_score(score: Any) -> int:
     if isinstance(score, bool) or not isinstance(score, int) or score not in SCORES:
-        raise ValidationFailed.field("score", "Rate from 1 (poor) to 5 (excellent).")
+        raise ValidationFailed.field("score", tr("Rate from 1 (poor) to 5 (excellent)."))
     return score
 
 
@@ -35,7 +36,7 @@ def check_comment(comment: Any) -> str:
     if comment is None:
         return ""
     if not isinstance(comment, str):
-        raise ValidationFailed.field("comment", "The comment must be text.")
+        raise ValidationFailed.field("comment", tr("The comment must be text."))
     text = comment.replace("\r\n", "\n").replace("\x00", "").strip()
     if len(text) > COMMENT_MAX:
         raise ValidationFailed.field(
@@ -75,8 +76,8 @@ async def rate_ticket(
     ticket = await customer_ticket(ticket_id, customer.id)
     if not may_be_rated(ticket):
         raise InvalidTransition(
-            "Only a solved ticket can be rated.",
-            errors={"score": "Only a solved ticket can be rated."},
+            tr("Only a solved ticket can be rated."),
+            errors={"score": tr("Only a solved ticket can be rated.")},
         )
     value = check_score(score)
     text = check_comment(comment)
@@ -99,8 +100,8 @@ async def rate_ticket(
         else:
             if now >= existing["created_at"] + CHANGEABLE_FOR:
                 raise InvalidTransition(
-                    "A rating can be changed for 7 days after it was given.",
-                    errors={"score": "This rating can no longer be changed."},
+                    tr("A rating can be changed for 7 days after it was given."),
+                    errors={"score": tr("This rating can no longer be changed.")},
                 )
             await TicketRating.update(
                 {

@@ -18,6 +18,7 @@ from typing import Any
 from billdesk import clock
 from billdesk.auth import CurrentUser
 from billdesk.errors import Forbidden
+from billdesk.i18n import tr
 from billdesk.tables import TelegramChat, TelegramLink, TelegramLinkToken, User
 from billdesk.telegram.client import TelegramUnavailable, bot_username
 from billdesk.tickets import write_transaction
@@ -39,7 +40,7 @@ async def create_link(user: CurrentUser) -> DeepLink:
     """A fresh single-use deep link for the customer, valid 15 minutes."""
     if not user.is_customer:
         raise Forbidden(
-            "Only customers can connect Telegram.", errors={"user": "Only customers can connect."}
+            tr("Only customers can connect Telegram."), errors={"user": tr("Only customers can connect.")}
         )
     username = await bot_username()
     if not username:

@@ -37,7 +37,7 @@ async def customer_ticket(ticket_id: int, customer_id: int) -> dict[str, Any]:
         (Ticket.id == ticket_id) & (Ticket.customer == customer_id) & Ticket.removed_at.is_null()
     ).first()
     if row is None:
-        raise NotFound("There is no such ticket.")
+        raise NotFound(tr("There is no such ticket."))
     return row
 
 
@@ -45,7 +45,7 @@ async def staff_ticket(ticket_id: int, user: CurrentUser) -> dict[str, Any]:
     """A ticket of one of the staff member's departments (any for admins), else NotFound."""
     row = await Ticket.select().where(Ticket.id == ticket_id).first()
     if row is None or not await attachments.staff_may_see_department(user, row["department"]):
-        raise NotFound("There is no such ticket.")
+        raise NotFound(tr("There is no such ticket."))
     return row
 
 
@@ -126,7 +126,12 @@ async def reply_as_staff(
                 ).where(Ticket.id == ticket_id)
                 await notifications.notify(
                     user_id=ticket["customer"], kind=notifications.Kind.reply_received,
-                    ticket_id=ticket_id, text=f"Support replied on #{ticket_id}: {ticket['subject']}",
+                    ticket_id=ticket_id,
+                    text=tr(
+                        "Support replied on #%(id)s: %(subject)s",
+                        id=ticket_id,
+                        subject=ticket["subject"],
+                    ),
                 )
                 if ticket["assignee"] is None:
                     await _take_on_reply(ticket, author)
@@ -211,7 +216,10 @@ async def close_ticket(ticket: dict[str, Any] | int, actor: CurrentUser) -> Stat
         if actor.id != current["customer"]:
             await notifications.notify(
                 user_id=current["customer"], kind=notifications.Kind.ticket_solved,
-                ticket_id=ticket_id, text=f"#{ticket_id} was marked solved: {current['subject']}",
+                ticket_id=ticket_id,
+                text=tr(
+                    "#%(id)s was marked solved: %(subject)s", id=ticket_id, subject=current["subject"]
+                ),
             )
     return new
 
@@ -243,11 +251,11 @@ async def delete_own_reply(*, ticket_id: int, message_id: int, customer: Current
             & (Message.author == customer.id) & (Message.internal == False)  # noqa: E712
         ).first()
         if message is None:
-            raise NotFound("There is no such message.")
+            raise NotFound(tr("There is no such message."))
         if message["opening"]:
             raise InvalidTransition(
-                "The opening message cannot be deleted.",
-                errors={"message_id": "The opening message cannot be deleted."},
+                tr("The opening message cannot be deleted."),
+                errors={"message_id": tr("The opening message cannot be deleted.")},
             )
         if message["deleted"]:
             return
@@ -273,11 +281,11 @@ async def delete_message_as_staff(*, ticket_id: int, message_id: int, actor: Cur
             (Message.id == message_id) & (Message.ticket == ticket_id)
         ).first()
         if message is None:
-            raise NotFound("There is no such message.")
+            raise NotFound(tr("There is no such message."))
         if message["opening"]:
             raise InvalidTransition(
-                "The opening message cannot be deleted.",
-                errors={"message_id": "The opening message cannot be deleted."},
+                tr("The opening message cannot be deleted."),
+                errors={"message_id": tr("The opening message cannot be deleted.")},
             )
         if message["deleted"]:
             return

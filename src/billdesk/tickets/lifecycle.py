@@ -25,6 +25,7 @@ from billdesk.errors import (
     TicketClosed,
     ValidationFailed,
 )
+from billdesk.i18n import tr
 from billdesk.navigation import support_enabled
 from billdesk.tables import Message, Ticket, TicketEvent, User
 
@@ -85,13 +86,13 @@ def next_status(current: str | Status, action: Action) -> Status:
         Action.customer_reply, Action.staff_reply, Action.internal_note
     ):
         raise TicketClosed(
-            "This ticket is solved and read-only. Open a new ticket to continue.",
-            errors={"body": "This ticket is solved and read-only."},
+            tr("This ticket is solved and read-only. Open a new ticket to continue."),
+            errors={"body": tr("This ticket is solved and read-only.")},
         )
     if action == Action.archive:
         raise InvalidTransition(
-            "Only a solved ticket can be archived. Close it first.",
-            errors={"status": "Only a solved ticket can be archived."},
+            tr("Only a solved ticket can be archived. Close it first."),
+            errors={"status": tr("Only a solved ticket can be archived.")},
         )
     raise InvalidTransition(
         f"A ticket that is {CUSTOMER_LABELS[status].lower()} cannot be changed this way.",
@@ -240,5 +241,5 @@ async def current_row(ticket_id: int) -> dict[str, Any]:
     """The ticket's current row, locked inside the write transaction."""
     row = await locked_row(Ticket, ticket_id)
     if row is None:
-        raise NotFound("There is no such ticket.")
+        raise NotFound(tr("There is no such ticket."))
     return row

@@ -18,6 +18,7 @@ from billdesk.errors import (
     PriceChanged,
     ValidationFailed,
 )
+from billdesk.i18n import tr
 from billdesk.quotas import Price
 from billdesk.settings import get_settings
 from billdesk.tables import Department, Message, RequestKind, Service, Ticket, TicketEvent, User
@@ -66,7 +67,7 @@ async def usable_department(department_id: int | None) -> dict[str, Any]:
             & (Department.active == True)  # noqa: E712
         ).first()
     if row is None:
-        raise ValidationFailed.field("department_id", "Choose one of the departments listed.")
+        raise ValidationFailed.field("department_id", tr("Choose one of the departments listed."))
     return row
 
 
@@ -80,7 +81,7 @@ async def check_service(service_id: int | None, customer_id: int) -> None:
     )
     if not ok:
         raise ValidationFailed.field(
-            "service_id", "Choose one of your services, or \u201cnot about a service\u201d."
+            "service_id", tr("Choose one of your services, or \u201cnot about a service\u201d.")
         )
 
 
@@ -159,7 +160,7 @@ async def open_ticket(
                     raise PaymentsUnavailable(
                         "Paid tickets cannot be taken right now, because card payments are "
                         "not available. Nothing was charged and no ticket was opened.",
-                        errors={"accept_price": "Card payments are not available right now."},
+                        errors={"accept_price": tr("Card payments are not available right now.")},
                     )
             ticket_id = await _insert_ticket(
                 customer_id=customer.id, department_id=department["id"], service_id=service_id,
@@ -222,20 +223,20 @@ async def open_ticket_for_customer(
             (Department.id == department_id) & (Department.active == True)  # noqa: E712
         ).first()
     if department is None or not await staff_may_see_department(staff, department["id"]):
-        raise ValidationFailed.field("department_id", "Choose one of your departments.")
+        raise ValidationFailed.field("department_id", tr("Choose one of your departments."))
     customer = None
     if customer_id is not None:
         customer = await User.select(User.id, User.active).where(
             (User.id == customer_id) & (User.role == User.Role.customer.value)
         ).first()
     if customer is None or not customer["active"]:
-        raise ValidationFailed.field("customer_id", "Choose an active customer.")
+        raise ValidationFailed.field("customer_id", tr("Choose an active customer."))
     if service_id is not None:
         try:
             await check_service(service_id, customer_id)  # type: ignore[arg-type]
         except ValidationFailed:
             raise ValidationFailed.field(
-                "service_id", "Choose one of the customer's services, or none."
+                "service_id", tr("Choose one of the customer's services, or none.")
             ) from None
     body = check_body(message, "message")
     checked = attachments.check_files(files)
@@ -272,7 +273,7 @@ async def _request_kind(
     ).first()
     if kind is None:
         raise ValidationFailed.field(
-            "request_kind_id", "Choose one of the requests this department takes."
+            "request_kind_id", tr("Choose one of the requests this department takes.")
         )
     if kind["requires_service"] and service_id is None:
         raise ValidationFailed.field(
@@ -344,7 +345,7 @@ async def confirm_ticket_price(
         (Ticket.id == ticket_id) & (Ticket.customer == customer.id) & Ticket.removed_at.is_null()
     ).first()
     if ticket is None:
-        raise NotFound("There is no such ticket.")
+        raise NotFound(tr("There is no such ticket."))
     if not ticket["price_unconfirmed"] or ticket["status"] != Status.awaiting_payment.value:
         return Opened(ticket_id, created=False)
     department = await Department.select().where(Department.id == ticket["department"]).first()
@@ -365,8 +366,8 @@ async def confirm_ticket_price(
     charger = _payments_charger()
     if charger is None:
         raise PaymentsUnavailable(
-            "Card payments are not available right now. Nothing was charged; try again later.",
-            errors={"accept_price": "Card payments are not available right now."},
+            tr("Card payments are not available right now. Nothing was charged; try again later."),
+            errors={"accept_price": tr("Card payments are not available right now.")},
         )
     async with write_transaction():
         confirmed = await Ticket.update({Ticket.price_unconfirmed: False}).where(

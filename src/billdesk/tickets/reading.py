@@ -6,6 +6,7 @@ from typing import Any
 
 from billdesk import attachments, quotas, search
 from billdesk.errors import NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import Department, Message, Service, Ticket
 from billdesk.tickets.lifecycle import Status
 
@@ -158,7 +159,7 @@ async def ticket_detail(ticket_id: int) -> dict[str, Any]:
         *REQUEST_COLUMNS[1:],
     ).where(Ticket.id == ticket_id).first()
     if row is None:
-        raise NotFound("There is no such ticket.")
+        raise NotFound(tr("There is no such ticket."))
     return row
 
 
@@ -187,6 +188,14 @@ async def customer_services(customer_id: int) -> list[dict[str, Any]]:
     return rows
 
 
+SERVICE_STATUSES = {
+    "active": tr("active"),
+    "suspended": tr("suspended"),
+    "cancelled": tr("cancelled"),
+}
+
+
 def service_label(service: dict[str, Any]) -> str:
     """A service as a person picks it: its name and its status ("VPS-1 · suspended")."""
-    return f"{service['name']} \u00b7 {service['status']}"
+    status = SERVICE_STATUSES.get(service["status"], service["status"])
+    return tr("%(name)s · %(status)s", name=service["name"], status=status)

@@ -13,6 +13,7 @@ from litestar.response import Redirect, Response, Template
 from billdesk import auth, clock, sessions, telegram, two_factor
 from billdesk.auth import CurrentUser, LoginRefused, requires_login
 from billdesk.errors import RateLimited, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.settings import get_settings
 from billdesk.tables import ApiToken
 from billdesk.web import flashes
@@ -107,7 +108,7 @@ class AccountController(Controller):
         name = str(form.get("name", "")).strip()
         if len(name) > 100:
             return await self._account(
-                request, errors={"name": "Keep the label under 100 characters."}, name=name
+                request, errors={"name": tr("Keep the label under 100 characters.")}, name=name
             )
         _, secret = await auth.create_api_token(
             user_id=user.id, name=name, read_only="read_only" in form
@@ -145,6 +146,10 @@ async def signed_in(
         target = "/account/two-factor"
     response = Redirect(path=target)
     set_session_cookie(response, token, expires_at)
+    if user.language:
+        from billdesk.web.language import language_cookie
+
+        response.set_cookie(language_cookie(user.language))
     return response
 
 

@@ -9,6 +9,7 @@ from litestar.response import Template
 
 from billdesk.auth import CurrentUser, requires_login
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.mail import preferences
 
 
@@ -55,7 +56,7 @@ class MailPreferencesApiController(Controller):
         """Turn mails on or off: `{"choices": {"ticket_solved": false}}`; others stay as they are."""
         user: CurrentUser = request.scope["user"]
         if not isinstance(data.choices, dict):
-            raise ValidationFailed.field("choices", "choices is an object of true or false.")
+            raise ValidationFailed.field("choices", tr("choices is an object of true or false."))
         saved = await preferences.set_preferences(
             user_id=user.id, role=user.role, wanted=data.choices
         )

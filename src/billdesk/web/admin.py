@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 from billdesk import accounts, departments, formatting, queues, two_factor
 from billdesk.auth import CurrentUser, Role, requires_admin
 from billdesk.errors import DeskError, NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.navigation import support_enabled
 from billdesk.tables import User
 from billdesk.validation import parse_id, parse_int
@@ -42,10 +43,10 @@ def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[st
     try:
         values["free_tickets"] = parse_int("free_tickets", typed["free_tickets"])
     except ValidationFailed:
-        errors["free_tickets"] = "Free tickets must be a whole number of 0 or more."
+        errors["free_tickets"] = tr("Free tickets must be a whole number of 0 or more.")
     values["currency"] = typed["currency"].lower()
     if values["currency"] not in departments.CURRENCIES:
-        errors["currency"] = "Choose a currency from the list."
+        errors["currency"] = tr("Choose a currency from the list.")
     elif not typed["ticket_price"]:
         values["ticket_price"] = 0
     else:
@@ -190,7 +191,7 @@ class AdminController(Controller):
         try:
             user_id = parse_id("user_id", raw)
             if user_id is None:
-                raise ValidationFailed.field("user_id", "Choose a staff member.")
+                raise ValidationFailed.field("user_id", tr("Choose a staff member."))
             await departments.add_member(department_id=department_id, user_id=user_id)
         except DeskError as exc:
             if exc.status == 404:
@@ -300,7 +301,7 @@ class AdminController(Controller):
             User.id == user_id
         ).first()
         if row is None:
-            raise NotFound("There is no such user.")
+            raise NotFound(tr("There is no such user."))
         return row
 
     async def _user(

@@ -90,6 +90,7 @@ class AdminWebhooksApiController(Controller):
 
     @get("/{endpoint_id:int}")
     async def get_endpoint(self, endpoint_id: FromPath[int]) -> dict[str, Any]:
+        """One endpoint, without its secret."""
         return endpoint_out(await webhooks.get_endpoint(endpoint_id))
 
     @patch("/{endpoint_id:int}")
@@ -106,6 +107,7 @@ class AdminWebhooksApiController(Controller):
 
     @delete("/{endpoint_id:int}", status_code=HTTP_204_NO_CONTENT)
     async def delete_endpoint(self, endpoint_id: FromPath[int]) -> None:
+        """Forget the endpoint and its delivery log."""
         await webhooks.delete_endpoint(endpoint_id)
 
     @get("/{endpoint_id:int}/deliveries")

@@ -16,10 +16,10 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 
-from billdesk import attachments, notifications, tickets
+from billdesk import attachments, formatting, notifications, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
 from billdesk.errors import DeskError, NotFound
-from billdesk.formatting import count
+from billdesk.i18n import tr, tr_n
 from billdesk.navigation import support_enabled
 from billdesk.quotas import QuotaStatus
 from billdesk.sla import satisfaction
@@ -33,10 +33,10 @@ from billdesk.web.params import CursorQuery, PageQuery
 PAGE_SIZE = 25
 NEW_TICKET_FIELDS = ("department_id", "service_id", "message", "attachments", "accept_price")
 STATUS_OPTIONS = [
-    ("in_progress", "In progress"),
-    ("waiting_for_reply", "Waiting for your reply"),
-    ("awaiting_payment", "Awaiting payment"),
-    ("solved", "Solved"),
+    ("in_progress", tr("In progress")),
+    ("waiting_for_reply", tr("Waiting for your reply")),
+    ("awaiting_payment", tr("Awaiting payment")),
+    ("solved", tr("Solved")),
 ]
 
 
@@ -53,23 +53,38 @@ def _form_files(form: Any) -> list[UploadFile]:
 def quota_text(quota: QuotaStatus) -> str:
     """What the form says about a department's quota."""
     if quota.always_free:
-        return "Support here is always free."
+        return tr("Support here is always free.")
     if quota.always_paid:
-        return f"Every ticket here costs {quota.price.label()}." if quota.price else ""
-    resets = (
-        f"; resets on {quota.resets_at:%d %B %Y}" if quota.resets_at else " (for the life of your account)"
+        return (
+            tr("Every ticket here costs %(price)s.", price=quota.price.label()) if quota.price else ""
+        )
+    if quota.resets_at is None:
+        return tr_n(
+            "%(remaining)s of %(num)s free ticket left (for the life of your account).",
+            "%(remaining)s of %(num)s free tickets left (for the life of your account).",
+            quota.free_per_period or 0,
+            remaining=quota.remaining,
+        )
+    return tr_n(
+        "%(remaining)s of %(num)s free ticket left; resets on %(day)s.",
+        "%(remaining)s of %(num)s free tickets left; resets on %(day)s.",
+        quota.free_per_period or 0,
+        remaining=quota.remaining,
+        day=formatting.long_date(quota.resets_at),
     )
-    return f"{quota.remaining} of {count(quota.free_per_period or 0, 'free ticket')} left{resets}."
 
 
 def price_warning(quota: QuotaStatus) -> str:
     if not quota.next_ticket_paid or quota.price is None:
         return ""
     if quota.always_paid:
-        return f"This ticket will be charged {quota.price.label()} to your saved card."
-    return (
-        f"No free tickets are left here this period: this ticket will be charged "
-        f"{quota.price.label()} to your saved card."
+        return tr(
+            "This ticket will be charged %(price)s to your saved card.", price=quota.price.label()
+        )
+    return tr(
+        "No free tickets are left here this period: this ticket will be charged "
+        "%(price)s to your saved card.",
+        price=quota.price.label(),
     )
 
 
@@ -206,8 +221,9 @@ class ClientController(Controller):
             for department_id, rows in kinds.items() for kind in rows
         ]
         services = await tickets.customer_services(user.id)
-        service_options = [("", "Not about a service")] + [
-            (s["id"], f"{s['label']} ({s['kind']})") for s in services
+        service_options = [("", tr("Not about a service"))] + [
+            (s["id"], tr("%(service)s (%(kind)s)", service=s["label"], kind=s["kind"]))
+            for s in services
         ]
         chosen = next(
             (d for d in departments if str(d["id"]) == str(typed.get("department_id", ""))), None
@@ -346,7 +362,7 @@ class ClientController(Controller):
         await tickets.customer_ticket(ticket_id, user.id)
         payment = await tickets.ticket_payment(ticket_id)
         if payment is None or payment["paid_at"] is None:
-            raise NotFound("This ticket has no payment to give a receipt for.")
+            raise NotFound(tr("This ticket has no payment to give a receipt for."))
         return await render(
             request, "client/receipt.html",
             {"ticket": await tickets.ticket_detail(ticket_id), "payment": payment},
@@ -364,14 +380,14 @@ class ClientController(Controller):
         async def action() -> None:
             await tickets.reply_as_customer(ticket_id=ticket_id, customer=user, body=body, files=files)
 
-        return await self._act(request, ticket_id, action, {"body": body}, "Reply sent.")
+        return await self._act(request, ticket_id, action, {"body": body}, tr("Reply sent."))
 
     @post("/tickets/{ticket_id:int}/close")
     async def close(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
         user = _user(request)
         ticket = await tickets.customer_ticket(ticket_id, user.id)
         return await self._act(
-            request, ticket_id, lambda: tickets.close_ticket(ticket, user), {}, "Ticket closed."
+            request, ticket_id, lambda: tickets.close_ticket(ticket, user), {}, tr("Ticket closed.")
         )
 
     @post("/tickets/{ticket_id:int}/rating")
@@ -393,7 +409,7 @@ class ClientController(Controller):
         user = _user(request)
         ticket = await tickets.customer_ticket(ticket_id, user.id)
         return await self._act(
-            request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {}, "Ticket archived."
+            request, ticket_id, lambda: tickets.archive_ticket(ticket, user), {}, tr("Ticket archived.")
         )
 
     @post("/tickets/{ticket_id:int}/messages/{message_id:int}/delete")
@@ -405,7 +421,7 @@ class ClientController(Controller):
         async def action() -> None:
             await tickets.delete_own_reply(ticket_id=ticket_id, message_id=message_id, customer=user)
 
-        return await self._act(request, ticket_id, action, {}, "Reply deleted.")
+        return await self._act(request, ticket_id, action, {}, tr("Reply deleted."))
 
 
 class PersonalController(Controller):
@@ -433,7 +449,7 @@ class PersonalController(Controller):
     @post("/notifications/read")
     async def notifications_read(self, request: Request) -> Redirect:
         await notifications.mark_read(_user(request).id)
-        return flashes.saved(request, "/notifications", "All notifications marked read.")
+        return flashes.saved(request, "/notifications", tr("All notifications marked read."))
 
     @get("/attachments/{attachment_id:int}")
     async def download(self, request: Request, attachment_id: FromPath[int]) -> File:

@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 from billdesk import presence, queues, reply_templates
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import DeskError, NotFound, ValidationFailed
-from billdesk.formatting import count
+from billdesk.i18n import tr, tr_n
 from billdesk.sla import timers
 from billdesk.tables import Department, DepartmentMember, User
 from billdesk.validation import parse_id
@@ -25,29 +25,53 @@ from billdesk.web.params import CursorQuery, PageQuery
 PAGE_SIZE = 50
 TICKET_FIELDS = ("body", "attachments", "assignee_id", "department_id", "priority")
 SORT_CHOICES = (
-    ("due_at", "Due soonest"),
-    ("priority", "Priority"),
-    ("last_message_at", "Last activity"),
-    ("created_at", "Created"),
+    ("due_at", tr("Due soonest")),
+    ("priority", tr("Priority")),
+    ("last_message_at", tr("Last activity")),
+    ("created_at", tr("Created")),
 )
-SLA_CHOICES = (("breached", "Overdue"), ("at_risk", "At risk"))
+SLA_CHOICES = (("breached", tr("Overdue")), ("at_risk", tr("At risk")))
 STATUS_CHOICES = (
-    ("open", "Open (in progress and waiting)"),
-    ("in_progress", "In progress"),
-    ("waiting_for_reply", "Waiting for customer"),
-    ("solved", "Solved"),
+    ("open", tr("Open (in progress and waiting)")),
+    ("in_progress", tr("In progress")),
+    ("waiting_for_reply", tr("Waiting for customer")),
+    ("solved", tr("Solved")),
 )
-TYPE_CHOICES = (("ticket", "Tickets"), ("request", "Requests"))
-REQUEST_STATE_CHOICES = (("pending", "Pending"), ("approved", "Approved"), ("rejected", "Rejected"))
+TYPE_CHOICES = (("ticket", tr("Tickets")), ("request", tr("Requests")))
+REQUEST_STATE_CHOICES = (
+    ("pending", tr("Pending")), ("approved", tr("Approved")), ("rejected", tr("Rejected"))
+)
 FILTERS = (
     "id", "department", "status", "customer", "assignee", "service", "q", "sort", "sla",
     "priority", "type", "request_state",
 )
 
 
-BULK_DONE = {
-    "close": "Closed", "assign": "Assigned", "remove": "Moved to the trash", "approve": "Approved",
-    "reject": "Rejected",
+def _bulk_done(action: str, ids: list[int]) -> str:
+    """What a bulk action did, in a sentence of its own per action (the verb agrees)."""
+    numbers = ", ".join(f"#{ticket_id}" for ticket_id in ids)
+    if action == "close":
+        return tr_n("Closed %(num)s ticket: %(ids)s.", "Closed %(num)s tickets: %(ids)s.",
+                    len(ids), ids=numbers)
+    if action == "assign":
+        return tr_n("Assigned %(num)s ticket: %(ids)s.", "Assigned %(num)s tickets: %(ids)s.",
+                    len(ids), ids=numbers)
+    if action == "approve":
+        return tr_n("Approved %(num)s ticket: %(ids)s.", "Approved %(num)s tickets: %(ids)s.",
+                    len(ids), ids=numbers)
+    if action == "reject":
+        return tr_n("Rejected %(num)s ticket: %(ids)s.", "Rejected %(num)s tickets: %(ids)s.",
+                    len(ids), ids=numbers)
+    return tr_n(
+        "Moved %(num)s ticket to the trash: %(ids)s.",
+        "Moved %(num)s tickets to the trash: %(ids)s.",
+        len(ids),
+        ids=numbers,
+    )
+
+
+PRIORITY_LABELS = {
+    "low": tr("Low"), "normal": tr("Normal"), "high": tr("High"), "urgent": tr("Urgent")
 }
 
 
@@ -201,12 +225,12 @@ class DeskController(Controller):
                 "departments": departments,
                 "department_options": [(d["id"], d["name"]) for d in departments],
                 "colleagues": colleagues,
-                "assignee_options": [("me", "Me"), ("none", "Nobody")]
+                "assignee_options": [("me", tr("Me")), ("none", tr("Nobody"))]
                 + [(c["id"], c["name"]) for c in colleagues],
                 "status_choices": STATUS_CHOICES,
                 "sort_choices": SORT_CHOICES,
                 "sla_choices": SLA_CHOICES,
-                "priority_choices": [(p, p.capitalize()) for p in queues.PRIORITIES],
+                "priority_choices": [(p, PRIORITY_LABELS.get(p, p)) for p in queues.PRIORITIES],
                 "sla_states": {row["id"]: timers.sla_state(row) for row in found.items},
                 "type_choices": TYPE_CHOICES,
                 "request_state_choices": REQUEST_STATE_CHOICES,
@@ -231,7 +255,7 @@ class DeskController(Controller):
         try:
             ids = [_id_or_none("ticket_ids", value) for value in raw_ids]
             if any(ticket_id is None for ticket_id in ids):
-                raise ValidationFailed.field("ticket_ids", "Select tickets by their number.")
+                raise ValidationFailed.field("ticket_ids", tr("Select tickets by their number."))
             result = await queues.bulk_action(
                 actor=user, action=action,
                 ticket_ids=[ticket_id for ticket_id in ids if ticket_id is not None],
@@ -246,11 +270,14 @@ class DeskController(Controller):
         if result.updated:
             flash(
                 request, "success",
-                f"{BULK_DONE.get(action, 'Changed')} {count(len(result.updated), 'ticket')}: "
-                + ", ".join(f"#{ticket_id}" for ticket_id in result.updated) + ".",
+                _bulk_done(action, result.updated),
             )
         for skipped in result.skipped:
-            flash(request, "warning", f"Skipped #{skipped['id']}: {skipped['reason']}.")
+            flash(
+                request,
+                "warning",
+                tr("Skipped #%(id)s: %(reason)s.", id=skipped["id"], reason=skipped["reason"]),
+            )
         kept = {key: value for key, value in chosen.items() if value}
         return flashes.redirect(request, "/desk?" + urlencode(kept))
 
@@ -300,13 +327,13 @@ class DeskController(Controller):
                 "template_options": [
                     (t["id"], t["title"], False, {"data-body": t["filled"]}) for t in templates
                 ],
-                "assignee_options": [("", "Nobody"), ("me", "Me")] + [
+                "assignee_options": [("", tr("Nobody")), ("me", tr("Me"))] + [
                     (member["user.id"], member["user.name"])
                     for member in await queues.department_staff(ticket["department.id"])
                     if member["user.id"] != user.id
                 ],
                 "department_options": [(d["id"], d["name"]) for d in active_departments],
-                "priority_options": [(p, p.capitalize()) for p in queues.PRIORITIES],
+                "priority_options": [(p, PRIORITY_LABELS.get(p, p)) for p in queues.PRIORITIES],
                 "errors": errors or {},
                 "typed": typed or {},
                 "solved": ticket["status"] == queues.Status.solved.value,
@@ -340,12 +367,18 @@ class DeskController(Controller):
                 request, ticket_id, errors=page_errors(exc, TICKET_FIELDS), typed=typed,
                 status_code=exc.status,
             )
-        message = done or "Saved."
+        message = done or tr("Saved.")
         try:
             await queues.visible_ticket(_user(request), ticket_id, include_removed=True)
         except NotFound:
             return flashes.saved(
-                request, "/desk", f"Ticket #{ticket_id}: {message} It is no longer in your queue."
+                request,
+                "/desk",
+                tr(
+                    "Ticket #%(id)s: %(message)s It is no longer in your queue.",
+                    id=ticket_id,
+                    message=message,
+                ),
             )
         return flashes.saved(request, f"/desk/tickets/{ticket_id}", message)
 
@@ -363,7 +396,7 @@ class DeskController(Controller):
                 ticket_id=ticket_id, author=user, body=body, internal=internal, files=files,
                 last_seen_message_id=last_seen, force=force,
             )
-            return "Internal note added." if internal else "Reply sent to the customer."
+            return tr("Internal note added.") if internal else tr("Reply sent to the customer.")
 
         return await self._act(
             request, ticket_id, action, {"body": body, "internal": internal, "seen": last_seen}
@@ -388,11 +421,11 @@ class DeskController(Controller):
             assignee_id = user.id if raw == "me" else _id_or_none("assignee_id", raw)
             await queues.assign_ticket(actor=user, ticket_id=ticket_id, assignee_id=assignee_id)
             if assignee_id is None:
-                return "Nobody is assigned now."
+                return tr("Nobody is assigned now.")
             if assignee_id == user.id:
-                return "Assigned to you."
+                return tr("Assigned to you.")
             name = await User.select(User.name).where(User.id == assignee_id).first()
-            return f"Assigned to {name['name']}." if name else "Assigned."
+            return tr("Assigned to %(name)s.", name=name["name"]) if name else tr("Assigned.")
 
         return await self._act(request, ticket_id, action, {"assignee_id": raw})
 
@@ -405,7 +438,7 @@ class DeskController(Controller):
         async def action() -> str:
             department_id = _id_or_none("department_id", raw)
             if department_id is None:
-                raise ValidationFailed.field("department_id", "Choose a department.")
+                raise ValidationFailed.field("department_id", tr("Choose a department."))
             await queues.transfer_ticket(
                 actor=user, ticket_id=ticket_id, department_id=department_id
             )
@@ -414,7 +447,7 @@ class DeskController(Controller):
                 .where(Department.id == department_id)
                 .first()
             )
-            return f"Moved to {target['name']}." if target else "Moved."
+            return tr("Moved to %(department)s.", department=target["name"]) if target else tr("Moved.")
 
         return await self._act(request, ticket_id, action, {"department_id": raw})
 
@@ -426,7 +459,7 @@ class DeskController(Controller):
 
         async def action() -> str:
             await queues.set_priority(actor=user, ticket_id=ticket_id, priority=value)
-            return f"Priority set to {value.capitalize()}."
+            return tr("Priority set to %(priority)s.", priority=PRIORITY_LABELS.get(value, value))
 
         return await self._act(request, ticket_id, action, {"priority": value})
 
@@ -439,7 +472,7 @@ class DeskController(Controller):
         async def action() -> str:
             await queues.visible_ticket(user, ticket_id)
             await tickets.close_ticket(ticket_id, actor=user)
-            return "Ticket closed."
+            return tr("Ticket closed.")
 
         return await self._act(request, ticket_id, action, {})
 
@@ -558,9 +591,9 @@ class DeskController(Controller):
             row["editable"] = user.is_admin or (
                 row["scope"] == "personal" and row["owner.id"] == user.id
             ) or (row["scope"] == "department" and row["department.id"] in mine)
-        scopes = [("personal", "Personal (only me)"), ("department", "A department")]
+        scopes = [("personal", tr("Personal (only me)")), ("department", tr("A department"))]
         if user.is_admin:
-            scopes.append(("global", "Global (everyone)"))
+            scopes.append(("global", tr("Global (everyone)")))
         return await render(
             request,
             "desk/templates.html",
@@ -593,7 +626,7 @@ class DeskController(Controller):
             return await self._templates_page(
                 request, errors=exc.errors, typed=typed, status_code=exc.status
             )
-        return flashes.saved(request, "/desk/templates", "Template added.")
+        return flashes.saved(request, "/desk/templates", tr("Template added."))
 
     @get("/templates/{template_id:int}")
     async def edit_template(self, request: Request, template_id: FromPath[int]) -> Template:
@@ -619,9 +652,9 @@ class DeskController(Controller):
             return await self._templates_page(
                 request, errors=exc.errors, typed=typed, editing=row, status_code=exc.status
             )
-        return flashes.saved(request, "/desk/templates", "Template saved.")
+        return flashes.saved(request, "/desk/templates", tr("Template saved."))
 
     @post("/templates/{template_id:int}/delete")
     async def delete_template(self, request: Request, template_id: FromPath[int]) -> Redirect:
         await reply_templates.delete_template(user=_user(request), template_id=template_id)
-        return flashes.saved(request, "/desk/templates", "Template deleted.")
+        return flashes.saved(request, "/desk/templates", tr("Template deleted."))

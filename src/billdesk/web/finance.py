@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 from billdesk import payments
 from billdesk.auth import CurrentUser, requires_finance
 from billdesk.errors import DeskError, NotFound, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.payments import finance, ledger
 from billdesk.tables import Charge, Department
 from billdesk.web.layout import render
@@ -157,7 +158,7 @@ class FinanceController(Controller):
         try:
             charge = await Charge.select(Charge.currency).where(Charge.id == charge_id).first()
             if charge is None:
-                raise NotFound("There is no such charge.")
+                raise NotFound(tr("There is no such charge."))
             amount = finance.parse_amount("amount", typed["amount"], charge["currency"])
             await payments.refund_charge(
                 charge_id=charge_id, amount=amount, reason=typed["reason"], actor_id=user.id

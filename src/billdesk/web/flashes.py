@@ -17,9 +17,11 @@ from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.response import Redirect
 
+from billdesk.i18n import current_language, tr, translate
 from billdesk.settings import get_settings
 
 COOKIE = "billdesk_flash"
+SAVED = tr("Saved.")
 SCOPE_KEY = "_flashes"
 CATEGORIES = ("success", "error", "info", "warning")
 _MAX_MESSAGES = 10
@@ -61,6 +63,9 @@ def redirect(request: Request, path: str, *messages: tuple[str, str]) -> Redirec
     Messages already flashed for this request travel too.
     """
     carried = list(request.scope.get(SCOPE_KEY, [])) + list(messages)  # type: ignore[call-overload]
+    # The cookie carries plain text, so messages go in the language of this request.
+    language = current_language()
+    carried = [(category, translate(message, language)) for category, message in carried]
     cookies = (
         [
             Cookie(
@@ -78,7 +83,7 @@ def redirect(request: Request, path: str, *messages: tuple[str, str]) -> Redirec
     return Redirect(path=path, cookies=cookies)
 
 
-def saved(request: Request, path: str, message: str = "Saved.") -> Redirect:
+def saved(request: Request, path: str, message: str = SAVED) -> Redirect:
     """The answer to a form that saved something: back to `path`, saying so."""
     return redirect(request, path, ("success", message))
 

@@ -29,6 +29,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from billdesk.errors import NotFound, PayloadTooLarge, ValidationFailed
+from billdesk.i18n import tr
 from billdesk.validation import MAX_ID, MAX_INT, MIN_INT, has_nul
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -45,7 +46,7 @@ def check_path_params(params: dict[str, Any]) -> None:
     for name, value in params.items():
         if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ID:
             raise NotFound(
-                "There is nothing with this id.",
+                tr("There is nothing with this id."),
                 errors={name: f"{name} must be a whole number from 1 to {MAX_ID}."},
             )
         if isinstance(value, str) and has_nul(value):

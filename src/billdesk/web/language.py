@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, post
+from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 
 from billdesk import accounts
 from billdesk.auth import CurrentUser, requires_login
 from billdesk.errors import ValidationFailed
+from billdesk.i18n.choice import COOKIE
+from billdesk.settings import get_settings
 from billdesk.web.account import account_page
+
+
+def language_cookie(language: str) -> Cookie:
+    """The person's chosen language for requests that come before they are recognised;
+    an empty choice (follow the browser) removes it."""
+    return Cookie(
+        key=COOKIE,
+        value=language,
+        max_age=365 * 86400 if language else 0,
+        path="/",
+        samesite="lax",
+        secure=get_settings().secure_cookies,
+        httponly=True,
+    )
 
 
 class LanguageController(Controller):
@@ -23,7 +40,11 @@ class LanguageController(Controller):
         user: CurrentUser = request.scope["user"]
         form = await request.form()
         try:
-            await accounts.set_language(user_id=user.id, language=str(form.get("language", "")))
+            chosen = await accounts.set_language(
+                user_id=user.id, language=str(form.get("language", ""))
+            )
         except ValidationFailed as exc:
             return await account_page(request, language_errors=exc.errors, status_code=422)
-        return Redirect(path="/account#language")
+        response = Redirect(path="/account#language")
+        response.set_cookie(language_cookie(chosen))
+        return response

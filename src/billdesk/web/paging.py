@@ -30,6 +30,7 @@ from piccolo.columns.combination import WhereRaw
 from piccolo.query import Select
 
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.validation import MAX_ID
 
 DEFAULT_LIMIT = 50
@@ -84,7 +85,7 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
         return sort_value, row_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise ValidationFailed.field(
-            "cursor", "cursor is not valid: use the next_cursor of the previous page."
+            "cursor", tr("cursor is not valid: use the next_cursor of the previous page.")
         ) from exc
 
 
@@ -120,7 +121,7 @@ async def keyset_page(
             after = id_column < last_id if descending else id_column > last_id
         else:
             if isinstance(sort, (Timestamp, Timestamptz)) != isinstance(sort_value, datetime):
-                raise ValidationFailed.field("cursor", "cursor is not valid for this list.")
+                raise ValidationFailed.field("cursor", tr("cursor is not valid for this list."))
             # A row comparison, which both engines answer from a (sort, id) index
             # as a range: the page starts where the last one ended, whatever its depth.
             before_or_after = "<" if descending else ">"

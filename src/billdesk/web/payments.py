@@ -19,29 +19,32 @@ from billdesk.errors import (
     PaymentsUnavailable,
     PriceChanged,
 )
+from billdesk.i18n import tr
 from billdesk.settings import get_settings
 from billdesk.web.layout import render
 
 log = logging.getLogger("billdesk.payments")
 
 RESULTS = {
-    "paid": ("success", "Payment received. Your ticket is now in the support queue."),
-    "unpaid": ("error", "The payment did not go through. See why below."),
-    "canceled": ("info", "The ticket was cancelled. Nothing was charged."),
-    "busy": ("info", "A payment for this ticket is under way. Wait a moment, then reload."),
+    "paid": ("success", tr("Payment received. Your ticket is now in the support queue.")),
+    "unpaid": ("error", tr("The payment did not go through. See why below.")),
+    "canceled": ("info", tr("The ticket was cancelled. Nothing was charged.")),
+    "busy": ("info", tr("A payment for this ticket is under way. Wait a moment, then reload.")),
     "not_canceled": (
         "error",
-        "The ticket was not cancelled: the payment provider did not answer, so we cannot be "
-        "sure no payment is under way. Nothing was changed; try again in a moment.",
+        tr(
+            "The ticket was not cancelled: the payment provider did not answer, so we cannot be "
+            "sure no payment is under way. Nothing was changed; try again in a moment."
+        ),
     ),
-    "card_saved": ("success", "Your card is saved. It will be charged for paid tickets."),
-    "price_changed": ("error", "The price has changed since the page was shown. Confirm the new price."),
-    "card_not_saved": ("error", "The card was not saved. Try again."),
+    "card_saved": ("success", tr("Your card is saved. It will be charged for paid tickets.")),
+    "price_changed": ("error", tr("The price has changed since the page was shown. Confirm the new price.")),
+    "card_not_saved": ("error", tr("The card was not saved. Try again.")),
 }
 
 TEST_CARDS = [
-    ("4242424242424242", "4242 4242 4242 4242 — always works"),
-    ("4000000000000341", "4000 0000 0000 0341 — declined when charged"),
+    ("4242424242424242", tr("4242 4242 4242 4242 — always works")),
+    ("4000000000000341", tr("4000 0000 0000 0341 — declined when charged")),
 ]
 
 
@@ -194,7 +197,7 @@ async def _card_of(user_id: int) -> tuple[Any, str]:
         log.warning("saved card of user %s: %s", user_id, error)
         return (
             None,
-            "Your saved card cannot be shown right now: the payment provider did not answer.",
+            tr("Your saved card cannot be shown right now: the payment provider did not answer."),
         )
 
 

@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from billdesk import accounts, departments, queues, two_factor
 from billdesk.auth import CurrentUser, requires_admin
 from billdesk.errors import NotFound
+from billdesk.i18n import tr
 from billdesk.navigation import support_enabled
 from billdesk.sla import policy
 from billdesk.tables import Service, User
@@ -120,7 +121,7 @@ USER_COLUMNS = (
 async def user_out(user_id: int) -> dict[str, Any]:
     row = await User.select(*USER_COLUMNS).where(User.id == user_id).first()
     if row is None:
-        raise NotFound("There is no such user.")
+        raise NotFound(tr("There is no such user."))
     row["created_at"] = rfc3339(row["created_at"])
     row["two_factor"] = bool(row.pop("totp_enabled"))
     return row

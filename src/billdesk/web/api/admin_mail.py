@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from billdesk import passwords
 from billdesk.auth import requires_admin
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.mail import inbound, outgoing
 from billdesk.tables import InboundMail, OutgoingMail
 from billdesk.web.api.desk import rfc3339
@@ -144,7 +145,7 @@ class AdminMailApiController(Controller):
         """Mail a customer of the billing sync a link to set their password (valid 7 days,
         usable once) → 202 with the queued mail; an unknown external id → 404."""
         if not external_id or len(external_id) > 100:
-            raise ValidationFailed.field("external_id", "external_id is 1 to 100 characters.")
+            raise ValidationFailed.field("external_id", tr("external_id is 1 to 100 characters."))
         invited = await passwords.invite_customer(external_id)
         return InviteOut(
             user_id=invited["user_id"], email=invited["email"], mail=mail_out(invited["mail"])

@@ -367,7 +367,7 @@ def _archived(value: str | None) -> bool:
         return False
     if value in ("true", "1"):
         return True
-    raise ValidationFailed.field("archived", "archived must be true or false.")
+    raise ValidationFailed.field("archived", tr("archived must be true or false."))
 
 
 def _urgent(value: Any) -> bool:
@@ -610,13 +610,13 @@ class PersonalApiController(Controller):
             try:
                 data = msgspec.json.decode(raw)
             except msgspec.DecodeError as exc:
-                raise ValidationFailed.field("ids", "Send {\"ids\": [1, 2]} or nothing.") from exc
+                raise ValidationFailed.field("ids", tr("Send {\"ids\": [1, 2]} or nothing.")) from exc
             if isinstance(data, dict) and "ids" in data:
                 ids = data["ids"]
                 if not isinstance(ids, list) or not all(
                     isinstance(i, int) and not isinstance(i, bool) for i in ids
                 ):
-                    raise ValidationFailed.field("ids", "ids must be a list of notification ids.")
+                    raise ValidationFailed.field("ids", tr("ids must be a list of notification ids."))
                 if len(ids) > MAX_READ_IDS:
                     raise ValidationFailed.field(
                         "ids", f"Mark at most {MAX_READ_IDS} notifications at once (or send no ids: all)."

@@ -505,10 +505,10 @@ async def read_reply(request: Request) -> tuple[str, bool, list[Any]]:
     try:
         data = msgspec.json.decode(await request.body())
     except msgspec.DecodeError as exc:
-        raise ValidationFailed.field("body", "Send JSON like {\"body\": \"…\"}.") from exc
+        raise ValidationFailed.field("body", tr("Send JSON like {\"body\": \"…\"}.")) from exc
     if not isinstance(data, dict) or not isinstance(data.get("body"), str):
-        raise ValidationFailed.field("body", "Write the reply's text in body.")
+        raise ValidationFailed.field("body", tr("Write the reply's text in body."))
     internal = data.get("internal", False)
     if not isinstance(internal, bool):
-        raise ValidationFailed.field("internal", "internal must be true or false.")
+        raise ValidationFailed.field("internal", tr("internal must be true or false."))
     return data["body"], internal, []

@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from billdesk import sessions, two_factor
 from billdesk.auth import CurrentUser, requires_login
 from billdesk.errors import NotFound
+from billdesk.i18n import tr
 from billdesk.tables import ApiToken
 from billdesk.web.api.desk import rfc3339
 
@@ -56,7 +57,7 @@ class MeController(Controller):
     async def end_session(self, request: Request, session_id: FromPath[int]) -> None:
         """Sign one of the caller's browsers out (it is signed out on its next request)."""
         if not await sessions.revoke_session(request.scope["user"], session_id):
-            raise NotFound("There is no such session.")
+            raise NotFound(tr("There is no such session."))
 
     @get("/me/tokens")
     async def my_tokens(self, request: Request) -> dict[str, Any]:

@@ -1,0 +1,133 @@
+"""The client area and the desk in Russian: a browser walks every page a customer and
+an agent use and finds no English left, by comparing what it shows with the English
+catalog (messages.pot). Data typed by people (names, subjects) is Russian here, so
+whatever English remains came from billdesk."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from babel.messages.pofile import read_po
+
+from billdesk.i18n.extract import POT_PATH
+from billdesk.tables import Notification, User
+from tests.desk_support import make_desk_ticket
+from tests.factories import PASSWORD, add_member, make_department, make_service, make_user
+
+# Words that read the same in both languages, or are names.
+# E-mail addresses and template placeholders ({customer_name}) are not words to translate.
+EMAIL = re.compile(r"\S+@\S+|\{\w+\}")
+SAME_IN_BOTH = {"ID", "API", "Telegram", "Email", "Stripe", "billdesk", "JPG", "PNG", "GIF", "ZIP"}
+
+
+def _english_patterns() -> list[re.Pattern]:
+    """One pattern per English string: placeholders match anything, markup is dropped."""
+    with POT_PATH.open("rb") as pot:
+        catalog = read_po(pot)
+    patterns = []
+    for message in catalog:
+        if not message.id:
+            continue
+        for english in [message.id] if isinstance(message.id, str) else list(message.id):
+            text = re.sub(r"<[^>]+>", "", english).replace("&lt;", "<").replace("&gt;", ">")
+            text = " ".join(text.split())
+            if text in SAME_IN_BOTH or not re.search(r"[A-Za-z]{2,}", text):
+                continue
+            parts = re.split(r"%\(\w+\)[sd]|\{n\}", text)
+            body = r".+?".join(re.escape(part) for part in parts)
+            if sum(len(part) for part in parts) < 4:
+                continue
+            patterns.append(re.compile(r"(?<![A-Za-z])" + body + r"(?![A-Za-z])"))
+    return patterns
+
+
+async def _english_left(page, patterns) -> list[str]:
+    text = await page.evaluate("document.body.innerText")
+    title = await page.title()
+    found = []
+    for line in [title, *text.splitlines()]:
+        line = " ".join(EMAIL.sub("", line).split())
+        found += [f"{line!r} ~ {p.pattern}" for p in patterns if p.search(line)]
+    return found
+
+
+async def _log_in(page, email: str, landing: str) -> None:
+    await page.goto("/login")
+    await page.fill("#login-email", email)
+    await page.fill("#login-password", PASSWORD)
+    await page.click("form[action='/login'] button[type=submit]")
+    await page.wait_for_url(f"**{landing}")
+
+
+@pytest.mark.browser
+async def test_the_client_area_and_the_desk_have_no_english_left_in_russian(browser_page):
+    page = browser_page
+    patterns = _english_patterns()
+    free = await make_department(name="Техподдержка", free_tickets=3)
+    paid = await make_department(name="Администрирование", free_tickets=0, ticket_price=4900)
+    customer = await make_user(role="customer", name="Алиса Петрова")
+    staff = await make_user(role="staff", name="Сергей Иванов")
+    for department in (free, paid):
+        await add_member(department_id=department, user_id=staff.id)
+    await User.update({User.language: "ru"}).where(User.id.is_in([customer.id, staff.id]))
+    service = await make_service(customer_id=customer.id, name="vps-москва")
+    answered = await make_desk_ticket(
+        customer_id=customer.id, department_id=free, subject="Сервер не отвечает",
+        status="waiting_for_reply", service_id=service, minutes_ago=5,
+    )
+    await make_desk_ticket(
+        customer_id=customer.id, department_id=free, subject="Перенос домена", minutes_ago=3
+    )
+    await make_desk_ticket(
+        customer_id=customer.id, department_id=paid, subject="Решённый вопрос",
+        status="solved", minutes_ago=1,
+    )
+    await Notification.insert(
+        Notification(user=customer.id, ticket=answered, kind="reply", text="Поддержка ответила")
+    )
+
+    await _log_in(page, customer.email, "/tickets")
+    client_pages = [
+        "/tickets",
+        "/tickets?status=solved",
+        "/tickets?archived=1",
+        "/tickets/new",
+        f"/tickets/{answered}",
+        "/notifications",
+        "/payment-method",
+        "/account",
+        "/no-such-page",
+    ]
+    left = {}
+    for path in client_pages:
+        await page.goto(path)
+        if english := await _english_left(page, patterns):
+            left[path] = english
+    await page.goto("/tickets/new")
+    await page.select_option("#f-department_id", str(paid))
+    if english := await _english_left(page, patterns):
+        left["/tickets/new (a paid department chosen)"] = english
+
+    await page.context.clear_cookies()
+    await _log_in(page, staff.email, "/desk")
+    desk_pages = [
+        "/desk",
+        f"/desk?department={free}",
+        "/desk?status=solved",
+        f"/desk/tickets/{answered}",
+        "/desk/templates",
+        "/notifications",
+        "/account",
+    ]
+    for path in desk_pages:
+        await page.goto(path)
+        if english := await _english_left(page, patterns):
+            left[path] = english
+    await page.goto("/desk")
+    await page.check(f"input[name=ids][value='{answered}']")
+    assert await page.text_content("[data-selected-count=ids]") == "Выбрано: 1"
+
+    assert not left, "English left on Russian pages:\n" + "\n".join(
+        f"{path}: {line}" for path, lines in left.items() for line in lines
+    )
