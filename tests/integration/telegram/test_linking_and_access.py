@@ -65,7 +65,7 @@ async def test_connect_on_the_account_page_links_once_for_15_minutes(telegram, c
     )
     assert shown.status_code == 200
     url = re.search(r'href="(https://t\.me/billdesk_test_bot\?start=[A-Za-z0-9_-]+)"', shown.text)[1]
-    assert "until 09:15 UTC" in shown.text
+    assert re.search(r"until \d{4}-\d\d-\d\d 09:15 UTC", shown.text)
     token = url.split("start=")[1]
 
     chat = Chat(client, telegram)
