@@ -23,7 +23,9 @@ from billdesk.web.layout import page_errors, render
 from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 50
-TICKET_FIELDS = ("body", "attachments", "assignee_id", "department_id", "priority")
+TICKET_FIELDS = (
+    "body", "attachments", "assignee_id", "department_id", "priority", "last_seen_message_id",
+)
 SORT_CHOICES = (
     ("due_at", tr("Due soonest")),
     ("priority", tr("Priority")),
