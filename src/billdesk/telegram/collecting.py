@@ -20,15 +20,22 @@ from aiogram.types import Message
 from billdesk import attachments
 from billdesk.attachments import MAX_BYTES, MAX_FILES, Upload
 from billdesk.errors import DeskError
+from billdesk.formatting import number
+from billdesk.i18n import tr
+from billdesk.telegram.speech import _, ngettext, shown
 from billdesk.tickets import MESSAGE_MAX
 
 TEXT_LIMIT = 255
 SEPARATOR = "\n\n"
 
-LIMITS = (
-    f"Each message can have up to {TEXT_LIMIT} characters; send as many as you need, and up to "
-    f"{MAX_FILES} files (.jpg, .png, .gif or .zip, 5 MB each). Press Complete when you are done."
-)
+
+def limits() -> str:
+    return _(
+        "Each message can have up to %(chars)s characters; send as many as you need, and up to "
+        "%(files)s files (.jpg, .png, .gif or .zip, 5 MB each). Press Complete when you are done.",
+        chars=TEXT_LIMIT,
+        files=MAX_FILES,
+    )
 
 
 class FileRefused(DeskError):
@@ -48,7 +55,7 @@ async def fetch(bot: Bot, file_id: str) -> bytes:
     try:
         handle = await bot.download(file_id)
     except TelegramAPIError as exc:
-        raise FileRefused("Telegram could not hand over that file; send it again.") from exc
+        raise FileRefused(tr("Telegram could not hand over that file; send it again.")) from exc
     assert handle is not None
     return handle.read()
 
@@ -73,14 +80,17 @@ def _file_of(message: Message) -> dict[str, Any] | None:
 def _check_text(text: str, texts: list[str]) -> str | None:
     """Why this text cannot be added, or None."""
     if len(text) > TEXT_LIMIT:
-        return (
-            f"That message has {len(text)} characters, and each message can have at most "
-            f"{TEXT_LIMIT}. It was not added: send it again in shorter parts."
+        return _(
+            "That message has %(length)s characters, and each message can have at most "
+            "%(limit)s. It was not added: send it again in shorter parts.",
+            length=len(text),
+            limit=TEXT_LIMIT,
         )
     if len(body_of([*texts, text])) > MESSAGE_MAX:
-        return (
-            f"Together your messages would be longer than {MESSAGE_MAX:,} characters, so this "
-            "one was not added. Press Complete to send what you have."
+        return _(
+            "Together your messages would be longer than %(limit)s characters, so this "
+            "one was not added. Press Complete to send what you have.",
+            limit=number(MESSAGE_MAX),
         )
     return None
 
@@ -93,7 +103,7 @@ async def collect(message: Message, state: FSMContext, bot: Bot) -> str:
     text = message.text if message.text is not None else (message.caption or "")
     file = _file_of(message)
     if file is None and message.text is None:
-        return (
+        return _(
             "Send text, photos or files (.jpg, .png, .gif, .zip); other kinds cannot be attached."
         )
     if text.strip():
@@ -102,22 +112,27 @@ async def collect(message: Message, state: FSMContext, bot: Bot) -> str:
             return refusal
     if file is not None:
         if len(files) >= MAX_FILES:
-            return f"A message can have at most {MAX_FILES} files, so {file['name']} was not added."
+            return _(
+                "A message can have at most %(files)s files, so %(name)s was not added.",
+                files=MAX_FILES,
+                name=file["name"],
+            )
         if file["size"] > MAX_BYTES:
-            return f"{file['name']} is larger than 5 MB, so it was not added."
+            return _("%(name)s is larger than 5 MB, so it was not added.", name=file["name"])
         try:
             attachments.check_files([Upload(file["name"], await fetch(bot, file["file_id"]))])
         except DeskError as refusal:
-            return f"{refusal.detail} It was not added."
+            return _("%(refusal)s It was not added.", refusal=shown(refusal.detail))
         files.append(file)
     if text.strip():
         texts.append(text)
     elif file is None:
-        return "That message is empty."
+        return _("That message is empty.")
     await state.update_data(texts=texts, files=files)
-    return (
-        f"Added. So far: {len(texts)} message{'' if len(texts) == 1 else 's'} and "
-        f"{len(files)} file{'' if len(files) == 1 else 's'}. Send more, or press Complete."
+    return _(
+        "Added. So far: %(messages)s and %(files)s. Send more, or press Complete.",
+        messages=ngettext("%(num)s message", "%(num)s messages", len(texts)),
+        files=ngettext("%(num)s file", "%(num)s files", len(files)),
     )
 
 

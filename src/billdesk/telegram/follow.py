@@ -18,9 +18,9 @@ from billdesk.tables import Message as TicketMessage
 from billdesk.tables import Ticket
 from billdesk.telegram import collecting
 from billdesk.telegram.keyboards import (
-    ALL_TICKETS,
     Step,
     TicketAction,
+    all_tickets_button,
     button,
     complete_or_cancel,
     rows,
@@ -33,6 +33,7 @@ from billdesk.telegram.sending import (
     ticket_url,
     web_button,
 )
+from billdesk.telegram.speech import _, shown
 
 LIST_LIMIT = 20
 Status = Ticket.Status
@@ -61,12 +62,12 @@ async def send_list(bot: Bot, chat_id: int, customer: CurrentUser) -> None:
     found = await open_tickets(customer.id)
     if not found:
         await bot.send_message(
-            chat_id=chat_id, text="You have no open tickets. /createticket opens one."
+            chat_id=chat_id, text=_("You have no open tickets. /createticket opens one.")
         )
         return
     await bot.send_message(
         chat_id=chat_id,
-        text="Your open tickets (press one to see it; /createticket opens a new one):",
+        text=_("Your open tickets (press one to see it; /createticket opens a new one):"),
         reply_markup=rows(
             *[
                 button(
@@ -81,7 +82,7 @@ async def send_list(bot: Bot, chat_id: int, customer: CurrentUser) -> None:
 
 async def start(message: Message, state: FSMContext, customer: CurrentUser, bot: Bot) -> None:
     if await state.get_state():
-        await message.answer("What you were writing was dropped: nothing was sent.")
+        await message.answer(_("What you were writing was dropped: nothing was sent."))
     await state.clear()
     await send_list(bot, message.chat.id, customer)
 
@@ -120,29 +121,34 @@ async def show_ticket(
     status = Status(ticket["status"])
     lines = [
         f"#{ticket['id']} \u00b7 {ticket['subject']}",
-        f"Status: {tickets.CUSTOMER_LABELS[status]}",
+        _("Status: %(status)s", status=shown(tickets.CUSTOMER_LABELS[status])),
     ]
     last = await _last_public_message(ticket["id"])
     files: list[dict[str, Any]] = []
     if last is not None:
         lines += [
             "",
-            f"Last message, from {last['author_name']} on {last['created_at']:%Y-%m-%d %H:%M} UTC:",
+            _(
+                "Last message, from %(author)s on %(when)s UTC:",
+                author=last["author_name"],
+                when=last["created_at"].strftime("%Y-%m-%d %H:%M"),
+            ),
             cut(last["body"], ticket["id"]),
         ]
         files = await message_files(last["id"])
     if status == Status.solved:
-        lines += ["", "This ticket is solved and read-only. /createticket opens a new one."]
-        markup = rows(ALL_TICKETS)
+        lines += ["", _("This ticket is solved and read-only. /createticket opens a new one.")]
+        markup = rows(all_tickets_button())
     elif status == Status.awaiting_payment:
         from billdesk.payments.charges import payment_url
 
         url = payment_url(ticket["id"])
-        lines += ["", f"It is waiting for its payment: pay at {url}"]
-        markup = rows(web_button("Pay", url), ALL_TICKETS)
+        lines += ["", _("It is waiting for its payment: pay at %(url)s", url=url)]
+        markup = rows(web_button(_("Pay"), url), all_tickets_button())
     else:
         markup = rows(
-            button("Add a reply", TicketAction(action="reply", id=ticket["id"])), ALL_TICKETS
+            button(_("Add a reply"), TicketAction(action="reply", id=ticket["id"])),
+            all_tickets_button(),
         )
     await bot.send_message(chat_id=chat_id, text="\n".join(lines), reply_markup=markup)
     for file in files:
@@ -166,13 +172,19 @@ async def start_reply(
     if status == Status.solved:
         await bot.send_message(
             chat_id=chat_id,
-            text=f"#{ticket['id']} is solved and read-only. /createticket opens a new ticket.",
+            text=_(
+                "#%(id)s is solved and read-only. /createticket opens a new ticket.",
+                id=ticket["id"],
+            ),
         )
         return
     if status == Status.awaiting_payment:
         await bot.send_message(
             chat_id=chat_id,
-            text=f"#{ticket['id']} is waiting for its payment; you can reply once it is paid.",
+            text=_(
+                "#%(id)s is waiting for its payment; you can reply once it is paid.",
+                id=ticket["id"],
+            ),
         )
         return
     await state.clear()
@@ -180,7 +192,13 @@ async def start_reply(
     await state.set_data({"ticket_id": ticket["id"], "texts": [], "files": []})
     await bot.send_message(
         chat_id=chat_id,
-        text=f"Write your reply to #{ticket['id']} \u00b7 {ticket['subject']}. {collecting.LIMITS}",
+        text=_(
+            "Write your reply to #%(id)s \u00b7 %(subject)s.",
+            id=ticket["id"],
+            subject=ticket["subject"],
+        )
+        + " "
+        + collecting.limits(),
         reply_markup=complete_or_cancel(),
     )
 
@@ -195,7 +213,7 @@ async def complete_reply(
 ) -> None:
     data = await state.get_data()
     if not data.get("texts"):
-        await callback.answer("Write your reply first, then press Complete.", show_alert=True)
+        await callback.answer(_("Write your reply first, then press Complete."), show_alert=True)
         return
     await callback.answer()
     ticket_id = data["ticket_id"]
@@ -209,13 +227,16 @@ async def complete_reply(
         )
     except TicketClosed as closed:
         await state.clear()
-        await bot.send_message(chat_id=callback.from_user.id, text=closed.detail)
+        await bot.send_message(chat_id=callback.from_user.id, text=shown(closed.detail))
         return
     await state.clear()
     await bot.send_message(
         chat_id=callback.from_user.id,
-        text=f"Your reply was added to #{ticket_id}. Support will answer here and at "
-        f"{ticket_url(ticket_id)}.",
+        text=_(
+            "Your reply was added to #%(id)s. Support will answer here and at %(url)s.",
+            id=ticket_id,
+            url=ticket_url(ticket_id),
+        ),
     )
 
 

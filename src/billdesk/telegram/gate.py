@@ -15,18 +15,21 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update
 
+from billdesk.auth import CurrentUser
 from billdesk.errors import DeskError
+from billdesk.i18n import speaking, supported
 from billdesk.settings import get_settings
 from billdesk.telegram import links
+from billdesk.telegram.speech import _, shown
 
 log = logging.getLogger("billdesk.telegram")
 
 
 def not_linked_text() -> str:
-    return (
+    return _(
         "This chat is not linked to a billdesk account. To link it, open your account "
-        f"page ({get_settings().base_url}/account), press \u201cConnect Telegram\u201d "
-        "and open the link it shows."
+        "page (%(url)s), press \u201cConnect Telegram\u201d and open the link it shows.",
+        url=get_settings().base_url + "/account",
     )
 
 
@@ -62,13 +65,31 @@ class Gate(BaseMiddleware):
             if isinstance(inner, Message)
             else (inner.message.chat if inner.message else None)
         )
+        customer = (
+            await links.customer_of_chat(chat.id)
+            if chat is not None and chat.type == "private"
+            else None
+        )
+        # The customer's chosen language, else the one Telegram reports for the person.
+        reported = inner.from_user.language_code if inner.from_user else None
+        with speaking(supported(customer.language if customer else None) or reported):
+            return await self._within(handler, event, data, inner, chat, customer)
+
+    async def _within(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: Update,
+        data: dict[str, Any],
+        inner: Message | CallbackQuery,
+        chat: Chat | None,
+        customer: CurrentUser | None,
+    ) -> Any:
         if chat is None or chat.type != "private":
             if isinstance(inner, CallbackQuery):
-                await inner.answer("billdesk works in a private chat with the bot only.")
+                await inner.answer(_("billdesk works in a private chat with the bot only."))
             elif chat is not None:
-                await inner.answer("billdesk works in a private chat with the bot only.")
+                await inner.answer(_("billdesk works in a private chat with the bot only."))
             return None
-        customer = await links.customer_of_chat(chat.id)
         data["customer"] = customer
         if customer is None and not _links_the_chat(event.message):
             if isinstance(inner, CallbackQuery):
@@ -79,5 +100,5 @@ class Gate(BaseMiddleware):
         try:
             return await handler(event, data)
         except DeskError as refusal:
-            await answer(inner, refusal.detail)
+            await answer(inner, shown(refusal.detail))
             return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from billdesk.telegram.speech import _
+
 
 class Step(CallbackData, prefix="step"):
     """complete, cancel, skip, confirm (the price), list (the tickets)."""
@@ -41,15 +43,23 @@ def rows(*buttons: InlineKeyboardButton | None) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(inline_keyboard=kept) if kept else None
 
 
-CANCEL = button("Cancel", Step(action="cancel"))
-COMPLETE = button("Complete", Step(action="complete"))
-SKIP = button("Skip", Step(action="skip"))
-ALL_TICKETS = button("All my tickets", Step(action="list"))
+# The buttons every conversation has, labelled in its language when they are sent.
+def cancel_button() -> InlineKeyboardButton:
+    return button(_("Cancel"), Step(action="cancel"))
+
+
+def skip_button() -> InlineKeyboardButton:
+    return button(_("Skip"), Step(action="skip"))
+
+
+def all_tickets_button() -> InlineKeyboardButton:
+    return button(_("All my tickets"), Step(action="list"))
 
 
 def cancel_only() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[CANCEL]])
+    return InlineKeyboardMarkup(inline_keyboard=[[cancel_button()]])
 
 
 def complete_or_cancel() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[COMPLETE, CANCEL]])
+    complete = button(_("Complete"), Step(action="complete"))
+    return InlineKeyboardMarkup(inline_keyboard=[[complete, cancel_button()]])

@@ -9,14 +9,18 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from billdesk.auth import CurrentUser
+from billdesk.i18n import current_language, speaking
 from billdesk.telegram import links
 from billdesk.telegram.keyboards import Step
 from billdesk.telegram.new_ticket import edit
+from billdesk.telegram.speech import _
 
-HELP = (
-    "/createticket opens a ticket, /start shows your open tickets, /cancel drops what you "
-    "were writing, /stop disconnects this chat from billdesk."
-)
+
+def help_text() -> str:
+    return _(
+        "/createticket opens a ticket, /start shows your open tickets, /cancel drops what you "
+        "were writing, /stop disconnects this chat from billdesk."
+    )
 
 
 async def link_chat(
@@ -29,24 +33,30 @@ async def link_chat(
         username=message.from_user.username or "",
     )
     if linked is None:
-        text = (
+        text = _(
             "This link has expired or was already used. Press \u201cConnect Telegram\u201d on "
             "your account page again for a new one (a link works once, for 15 minutes)."
         )
         if customer is not None:
-            text += f"\nThis chat stays linked to {customer.name}."
+            text += "\n" + _("This chat stays linked to %(name)s.", name=customer.name)
         await message.answer(text)
         return
     await state.clear()
-    await message.answer(f"This chat is now linked to {linked.name} ({linked.email}).\n{HELP}")
+    with speaking(linked.language or current_language()):
+        linked_text = _(
+            "This chat is now linked to %(name)s (%(email)s).", name=linked.name, email=linked.email
+        )
+        await message.answer(f"{linked_text}\n{help_text()}")
 
 
 async def unlink_chat(message: Message, state: FSMContext) -> None:
     await links.unlink_chat(message.chat.id)
     await state.clear()
     await message.answer(
-        "This chat is disconnected from billdesk: it will get no more messages about your "
-        "tickets. Connect it again from your account page."
+        _(
+            "This chat is disconnected from billdesk: it will get no more messages about your "
+            "tickets. Connect it again from your account page."
+        )
     )
 
 
@@ -54,7 +64,9 @@ async def cancel_command(message: Message, state: FSMContext) -> None:
     was = await state.get_state()
     await state.clear()
     await message.answer(
-        "Cancelled: nothing was sent." if was else f"There is nothing to cancel. {HELP}"
+        _("Cancelled: nothing was sent.")
+        if was
+        else _("There is nothing to cancel.") + " " + help_text()
     )
 
 
@@ -62,11 +74,13 @@ async def cancel_button(callback: CallbackQuery, state: FSMContext) -> None:
     was = await state.get_state()
     await state.clear()
     await callback.answer()
-    await edit(callback, "Cancelled: nothing was sent." if was else "There was nothing to cancel.")
+    await edit(
+        callback, _("Cancelled: nothing was sent.") if was else _("There was nothing to cancel.")
+    )
 
 
 async def help_command(message: Message) -> None:
-    await message.answer(HELP)
+    await message.answer(help_text())
 
 
 def router() -> Router:

@@ -40,7 +40,8 @@ async def create_link(user: CurrentUser) -> DeepLink:
     """A fresh single-use deep link for the customer, valid 15 minutes."""
     if not user.is_customer:
         raise Forbidden(
-            tr("Only customers can connect Telegram."), errors={"user": tr("Only customers can connect.")}
+            tr("Only customers can connect Telegram."),
+            errors={"user": tr("Only customers can connect.")},
         )
     username = await bot_username()
     if not username:
@@ -71,7 +72,7 @@ async def redeem(token: str, *, chat_id: int, username: str) -> CurrentUser | No
         if not used:
             return None
         user = (
-            await User.select(User.id, User.email, User.name, User.role)
+            await User.select(User.id, User.email, User.name, User.role, User.language)
             .where(
                 (User.id == used[0]["user"]) & (User.active == True)  # noqa: E712
             )
@@ -85,7 +86,13 @@ async def redeem(token: str, *, chat_id: int, username: str) -> CurrentUser | No
         await TelegramLink.insert(
             TelegramLink(user=user["id"], chat_id=chat_id, username=username[:64], linked_at=now)
         )
-    return CurrentUser(id=user["id"], email=user["email"], name=user["name"], role=user["role"])
+    return CurrentUser(
+        id=user["id"],
+        email=user["email"],
+        name=user["name"],
+        role=user["role"],
+        language=user["language"] or "",
+    )
 
 
 async def customer_of_chat(chat_id: int) -> CurrentUser | None:
@@ -97,6 +104,7 @@ async def customer_of_chat(chat_id: int) -> CurrentUser | None:
             TelegramLink.user.name,
             TelegramLink.user.role,
             TelegramLink.user.active,
+            TelegramLink.user.language,
         )
         .where(TelegramLink.chat_id == chat_id)
         .first()
@@ -104,7 +112,11 @@ async def customer_of_chat(chat_id: int) -> CurrentUser | None:
     if row is None or not row["user.active"] or row["user.role"] != User.Role.customer.value:
         return None
     return CurrentUser(
-        id=row["user.id"], email=row["user.email"], name=row["user.name"], role=row["user.role"]
+        id=row["user.id"],
+        email=row["user.email"],
+        name=row["user.name"],
+        role=row["user.role"],
+        language=row["user.language"] or "",
     )
 
 

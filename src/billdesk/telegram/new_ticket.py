@@ -24,22 +24,25 @@ from aiogram.types import CallbackQuery, Message
 from billdesk import quotas, tickets
 from billdesk.auth import CurrentUser
 from billdesk.errors import PaymentConfirmationRequired, PriceChanged
+from billdesk.i18n import current_language, gettext
 from billdesk.quotas import Price
 from billdesk.tables import Charge, Service, Ticket
 from billdesk.tables import Message as TicketMessage
 from billdesk.telegram import collecting, deliveries
 from billdesk.telegram.keyboards import (
-    CANCEL,
-    SKIP,
     DepartmentChoice,
     ServiceChoice,
     Step,
     button,
+    cancel_button,
     cancel_only,
     complete_or_cancel,
     rows,
+    skip_button,
 )
 from billdesk.telegram.sending import ticket_url, web_button
+from billdesk.telegram.speech import _
+from billdesk.telegram.speech import shown as said
 
 log = logging.getLogger("billdesk.telegram")
 
@@ -57,12 +60,25 @@ class NewTicket(StatesGroup):
 def department_label(department: dict[str, Any]) -> str:
     quota: quotas.QuotaStatus = department["quota"]
     if quota.always_free:
-        return f"{department['name']} \u00b7 free"
+        return _("%(department)s \u00b7 free", department=department["name"])
     if quota.always_paid and quota.price is not None:
-        return f"{department['name']} \u00b7 {quota.price.label()} a ticket"
+        return _(
+            "%(department)s \u00b7 %(price)s a ticket",
+            department=department["name"],
+            price=quota.price.label(),
+        )
     if quota.next_ticket_paid and quota.price is not None:
-        return f"{department['name']} \u00b7 {quota.price.label()} (no free tickets left)"
-    return f"{department['name']} \u00b7 {quota.remaining} of {quota.free_per_period} free left"
+        return _(
+            "%(department)s \u00b7 %(price)s (no free tickets left)",
+            department=department["name"],
+            price=quota.price.label(),
+        )
+    return _(
+        "%(department)s \u00b7 %(left)s of %(free)s free left",
+        department=department["name"],
+        left=quota.remaining,
+        free=quota.free_per_period,
+    )
 
 
 async def edit(callback: CallbackQuery, text: str) -> None:
@@ -82,15 +98,15 @@ async def create_ticket(message: Message, state: FSMContext, customer: CurrentUs
     await tickets.ensure_support_enabled()
     departments = await tickets.customer_departments(customer.id)
     if not departments:
-        await message.answer("There is no department to write to right now.")
+        await message.answer(_("There is no department to write to right now."))
         return
     await state.set_state(NewTicket.department)
     await state.set_data({"token": secrets.token_urlsafe(16)})
     await message.answer(
-        "Which department is your question for?",
+        _("Which department is your question for?"),
         reply_markup=rows(
             *[button(department_label(d), DepartmentChoice(id=d["id"])) for d in departments],
-            CANCEL,
+            cancel_button(),
         ),
     )
 
@@ -104,11 +120,11 @@ async def choose_department(
     department = await tickets.usable_department(callback_data.id)
     await callback.answer()
     await state.update_data(department_id=department["id"])
-    await edit(callback, f"Department: {department['name']}")
+    await edit(callback, _("Department: %(name)s", name=department["name"]))
     await state.set_state(NewTicket.subject)
     await callback.bot.send_message(  # type: ignore[union-attr]
         chat_id=callback.from_user.id,
-        text="What is it about? Send the subject in one line.",
+        text=_("What is it about? Send the subject in one line."),
         reply_markup=cancel_only(),
     )
 
@@ -117,18 +133,16 @@ async def _ask_for_service(message: Message, customer: CurrentUser) -> None:
     services = await tickets.customer_services(customer.id)
     shown = services[:MAX_SERVICE_BUTTONS]
     await message.answer(
-        "Which of your services is it about? Press one, send its id, or press Skip."
+        _("Which of your services is it about? Press one, send its id, or press Skip.")
         if shown
-        else "Is it about one of your services? Send its id, or press Skip.",
+        else _("Is it about one of your services? Send its id, or press Skip."),
         reply_markup=rows(
             *[
-                button(
-                    f"{s['label']} ({s['external_id'] or s['id']})", ServiceChoice(id=s["id"])
-                )
+                button(f"{s['label']} ({s['external_id'] or s['id']})", ServiceChoice(id=s["id"]))
                 for s in shown
             ],
-            SKIP,
-            CANCEL,
+            skip_button(),
+            cancel_button(),
         ),
     )
 
@@ -137,12 +151,15 @@ async def enter_subject(message: Message, state: FSMContext, customer: CurrentUs
     text = message.text or ""
     subject = " ".join(text.split())
     if not subject:
-        await message.answer("The subject cannot be empty. Send it in one line.")
+        await message.answer(_("The subject cannot be empty. Send it in one line."))
         return
     if len(text) > collecting.TEXT_LIMIT:
         await message.answer(
-            f"That subject has {len(text)} characters; at most {collecting.TEXT_LIMIT}. "
-            "Send a shorter one."
+            _(
+                "That subject has %(length)s characters; at most %(limit)s. Send a shorter one.",
+                length=len(text),
+                limit=collecting.TEXT_LIMIT,
+            )
         )
         return
     await state.update_data(subject=subject)
@@ -155,7 +172,7 @@ async def _ask_for_message(bot: Bot, chat_id: int, state: FSMContext) -> None:
     await state.update_data(texts=[], files=[])
     await bot.send_message(
         chat_id=chat_id,
-        text=f"Now write your message. {collecting.LIMITS}",
+        text=_("Now write your message.") + " " + collecting.limits(),
         reply_markup=complete_or_cancel(),
     )
 
@@ -185,18 +202,18 @@ async def choose_service(
 ) -> None:
     service = await _own_service(customer, Service.id == callback_data.id)
     if service is None:
-        await callback.answer("That is not one of your services.", show_alert=True)
+        await callback.answer(_("That is not one of your services."), show_alert=True)
         return
     await callback.answer()
     await state.update_data(service_id=service["id"])
-    await edit(callback, f"Service: {tickets.service_label(service)}")
+    await edit(callback, _("Service: %(service)s", service=said(tickets.service_label(service))))
     await _ask_for_message(bot, callback.from_user.id, state)
 
 
 async def skip_service(callback: CallbackQuery, state: FSMContext, bot: Bot) -> None:
     await callback.answer()
     await state.update_data(service_id=None)
-    await edit(callback, "Service: none")
+    await edit(callback, _("Service: none"))
     await _ask_for_message(bot, callback.from_user.id, state)
 
 
@@ -204,17 +221,18 @@ async def enter_service(
     message: Message, state: FSMContext, customer: CurrentUser, bot: Bot
 ) -> None:
     typed = (message.text or "").strip()
-    service = (
-        await _own_service(customer, _typed_service(typed)) if len(typed) <= 100 else None
-    )
+    service = await _own_service(customer, _typed_service(typed)) if len(typed) <= 100 else None
     if service is None:
         await message.answer(
-            f"None of your services has the id \u201c{typed[:100]}\u201d. "
-            "Press one of the buttons, send another id, or press Skip."
+            _(
+                "None of your services has the id \u201c%(id)s\u201d. "
+                "Press one of the buttons, send another id, or press Skip.",
+                id=typed[:100],
+            )
         )
         return
     await state.update_data(service_id=service["id"])
-    await message.answer(f"Service: {tickets.service_label(service)}")
+    await message.answer(_("Service: %(service)s", service=said(tickets.service_label(service))))
     await _ask_for_message(bot, message.chat.id, state)
 
 
@@ -228,7 +246,7 @@ async def complete(
 ) -> None:
     data = await state.get_data()
     if not data.get("texts"):
-        await callback.answer("Write your message first, then press Complete.", show_alert=True)
+        await callback.answer(_("Write your message first, then press Complete."), show_alert=True)
         return
     await callback.answer()
     await _submit(bot, callback.from_user.id, state, customer, accept_price=None)
@@ -239,7 +257,10 @@ async def confirm_price(
 ) -> None:
     price = (await state.get_data())["price"]
     await callback.answer()
-    await edit(callback, f"Price accepted: {Price(price['amount'], price['currency']).label()}")
+    await edit(
+        callback,
+        _("Price accepted: %(price)s", price=Price(price["amount"], price["currency"]).label()),
+    )
     await _submit(
         bot,
         callback.from_user.id,
@@ -277,9 +298,13 @@ async def _submit(
         await state.set_state(NewTicket.price)
         await bot.send_message(
             chat_id=chat_id,
-            text=asked.detail,
+            text=said(asked.detail),
             reply_markup=rows(
-                button(f"Pay {price.label()} and open the ticket", Step(action="confirm")), CANCEL
+                button(
+                    _("Pay %(price)s and open the ticket", price=price.label()),
+                    Step(action="confirm"),
+                ),
+                cancel_button(),
             ),
         )
         return
@@ -304,27 +329,43 @@ async def _report(bot: Bot, chat_id: int, ticket_id: int) -> None:
     )
     if ticket["status"] == Ticket.Status.awaiting_payment.value and charge is not None:
         url = payment_url(ticket_id)
-        reason = charge["failure_reason"] or "the saved card could not be charged"
+        reason = (
+            gettext(current_language(), charge["failure_reason"])
+            if charge["failure_reason"]
+            else _("the saved card could not be charged")
+        )
         price = Price(charge["amount"], charge["currency"]).label()
         # The payment problem notification must not say it a second time.
         await deliveries.mark_sent(deliveries.payment_key(charge["id"], charge["failure_reason"]))
         await bot.send_message(
             chat_id=chat_id,
-            text=(
-                f"Ticket #{ticket_id} \u00b7 {ticket['subject']} is waiting for its payment of "
-                f"{price}: {reason}. Pay here: {url}\nSupport sees the ticket once it is paid."
-            ),
-            reply_markup=rows(web_button(f"Pay {price}", url)),
+            text=_(
+                "Ticket #%(id)s \u00b7 %(subject)s is waiting for its payment of %(price)s: "
+                "%(reason)s. Pay here: %(url)s",
+                id=ticket_id,
+                subject=ticket["subject"],
+                price=price,
+                reason=reason,
+                url=url,
+            )
+            + "\n"
+            + _("Support sees the ticket once it is paid."),
+            reply_markup=rows(web_button(_("Pay %(price)s", price=price), url)),
         )
         return
     paid = ""
     if charge is not None and charge["status"] == Charge.Status.succeeded.value:
-        paid = f" {Price(charge['amount'], charge['currency']).label()} was charged to your saved card."
+        paid = " " + _(
+            "%(price)s was charged to your saved card.",
+            price=Price(charge["amount"], charge["currency"]).label(),
+        )
     await bot.send_message(
         chat_id=chat_id,
         text=(
-            f"Ticket #{ticket_id} is open: {ticket['subject']}.{paid}\n"
-            f"Support will answer here and at {ticket_url(ticket_id)}."
+            _("Ticket #%(id)s is open: %(subject)s.", id=ticket_id, subject=ticket["subject"])
+            + paid
+            + "\n"
+            + _("Support will answer here and at %(url)s.", url=ticket_url(ticket_id))
         ),
     )
 

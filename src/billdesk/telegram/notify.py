@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from billdesk import clock, jobs, outbox
+from billdesk.i18n import current_language, gettext, speaking
 from billdesk.quotas import Price
 from billdesk.settings import get_settings
 from billdesk.tables import (
@@ -30,6 +31,7 @@ from billdesk.tables import (
 )
 from billdesk.telegram import deliveries
 from billdesk.telegram.client import bot
+from billdesk.telegram.speech import _
 
 log = logging.getLogger("billdesk.telegram")
 
@@ -92,9 +94,24 @@ async def _send_part(key: str, send: Any) -> None:
 
 @jobs.handler(NOTIFY, max_attempts=12)
 async def notify(payload: dict[str, Any]) -> None:
+    """Tell the ticket's customer, in their language."""
+    from billdesk.accounts import language_of
+
+    owner = await Ticket.select(Ticket.customer).where(Ticket.id == payload["ticket_id"]).first()
+    with speaking(await language_of(owner["customer"]) if owner else None):
+        await _notify(payload)
+
+
+async def _notify(payload: dict[str, Any]) -> None:
     from aiogram.types import InlineKeyboardMarkup
 
-    from billdesk.telegram.keyboards import ALL_TICKETS, TicketAction, button, link_button, rows
+    from billdesk.telegram.keyboards import (
+        TicketAction,
+        all_tickets_button,
+        button,
+        link_button,
+        rows,
+    )
     from billdesk.telegram.sending import cut, message_files, read_file, send_file
 
     ticket = (
@@ -131,12 +148,13 @@ async def notify(payload: dict[str, Any]) -> None:
         )
         if message is None or message["internal"] or message["deleted"]:
             return
-        text = f"{message['author_name']} replied on {heading}:\n\n{cut(message['body'], ticket['id'])}"
+        said = _("%(author)s replied on %(ticket)s:", author=message["author_name"], ticket=heading)
+        text = f"{said}\n\n{cut(message['body'], ticket['id'])}"
         markup = rows(
-            button("Add a reply", TicketAction(action="reply", id=ticket["id"]))
+            button(_("Add a reply"), TicketAction(action="reply", id=ticket["id"]))
             if ticket["status"] != Ticket.Status.solved.value
             else None,
-            ALL_TICKETS,
+            all_tickets_button(),
         )
 
         async def send_text() -> None:
@@ -158,13 +176,21 @@ async def notify(payload: dict[str, Any]) -> None:
         if payload.get("actor_id") == ticket["customer"]:
             return  # the customer closed it themselves
         solved = (
-            f"{heading} was marked solved. It is read-only now; /createticket opens a new ticket."
-            "\n\nHow did we do? Rate it from 1 (poor) to 5 (excellent):"
+            _(
+                "%(ticket)s was marked solved. It is read-only now; /createticket opens a new "
+                "ticket.",
+                ticket=heading,
+            )
+            + "\n\n"
+            + _("How did we do? Rate it from 1 (poor) to 5 (excellent):")
         )
         ticket_url = f"{get_settings().base_url}/tickets/{ticket['id']}"
         rating = InlineKeyboardMarkup(
             inline_keyboard=[
-                [link_button(str(score), f"{ticket_url}?rate={score}#rating") for score in range(1, 6)]
+                [
+                    link_button(str(score), f"{ticket_url}?rate={score}#rating")
+                    for score in range(1, 6)
+                ]
             ]
         )
 
@@ -194,15 +220,29 @@ async def _payment_problem(payload: dict[str, Any], heading: str, chat_id: int) 
     reason = payload.get("reason") or ""
     url = payment_url(payload["ticket_id"])
     price = Price(charge["amount"], charge["currency"]).label()
-    text = (
-        f"The payment of {price} for {heading} did not go through"
-        f"{': ' + reason if reason else ''}. Pay here: {url}"
-    )
+    if reason:
+        text = _(
+            "The payment of %(price)s for %(ticket)s did not go through: %(reason)s. "
+            "Pay here: %(url)s",
+            price=price,
+            ticket=heading,
+            reason=gettext(current_language(), reason),
+            url=url,
+        )
+    else:
+        text = _(
+            "The payment of %(price)s for %(ticket)s did not go through. Pay here: %(url)s",
+            price=price,
+            ticket=heading,
+            url=url,
+        )
     current = bot()
 
     async def send() -> None:
         await current.send_message(
-            chat_id=chat_id, text=text, reply_markup=rows(web_button(f"Pay {price}", url))
+            chat_id=chat_id,
+            text=text,
+            reply_markup=rows(web_button(_("Pay %(price)s", price=price), url)),
         )
 
     await _send_part(deliveries.payment_key(charge["id"], reason), send)

@@ -11,6 +11,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton
 from billdesk.settings import get_settings
 from billdesk.tables import Attachment
 from billdesk.telegram.keyboards import link_button
+from billdesk.telegram.speech import _
 
 # Telegram takes 4,096 characters in a message; a quoted body gets at most this
 # many, so the heading and the link always fit.
@@ -27,7 +28,8 @@ def cut(body: str, ticket_id: int, limit: int = BODY_LIMIT) -> str:
         return body
     return (
         body[:limit].rstrip()
-        + f"…\n\n(The message goes on: read all of it at {ticket_url(ticket_id)})"
+        + "…\n\n"
+        + _("(The message goes on: read all of it at %(url)s)", url=ticket_url(ticket_id))
     )
 
 

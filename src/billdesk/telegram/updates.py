@@ -22,6 +22,7 @@ from billdesk import clock
 from billdesk.tables import TelegramUpdate
 from billdesk.telegram import follow, gate, linking, new_ticket
 from billdesk.telegram.client import bot
+from billdesk.telegram.speech import _
 from billdesk.telegram.storage import DatabaseIsolation, DatabaseStorage
 
 log = logging.getLogger("billdesk.telegram")
@@ -31,13 +32,13 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 
 async def anything_else(message: Message, state: FSMContext) -> None:
     if await state.get_state():
-        await message.answer("Answer the question above with text, or press Cancel.")
+        await message.answer(_("Answer the question above with text, or press Cancel."))
         return
-    await message.answer(linking.HELP)
+    await message.answer(linking.help_text())
 
 
 async def stale_button(callback: CallbackQuery) -> None:
-    await callback.answer("That button no longer does anything. /start shows your tickets.")
+    await callback.answer(_("That button no longer does anything. /start shows your tickets."))
 
 
 @lru_cache(maxsize=1)
