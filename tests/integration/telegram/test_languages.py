@@ -13,11 +13,11 @@ from tests.integration.telegram.conftest import Chat, link
 
 async def test_a_russian_customer_opens_a_ticket_and_hears_the_reply_in_russian(telegram, client):
     customer = await make_user(name="Алиса")
-    await set_language(user_id=customer.id, language="ru")
     agent = await make_user(role="staff", name="Ada Staff")
     department = await make_department(name="Technical", free_tickets=3)
     await add_member(department_id=department, user_id=agent.id)
     chat = await link(client, telegram, customer)
+    await set_language(user_id=customer.id, language="ru")  # chosen on the account page
 
     await chat.send("/createticket")
     question = chat.new_calls("sendMessage")[-1]
