@@ -237,10 +237,12 @@ def cmd_stripe_dev_server(args: argparse.Namespace) -> None:
 
 
 def cmd_demo_cards(_: argparse.Namespace) -> None:
-    from billdesk.stripe_dev import give_demo_cards
+    from billdesk.stripe_dev import give_demo_cards, give_demo_payments
 
     for email, last4 in asyncio.run(_with_db(give_demo_cards)):
         print(f"  {email:<24} card ending {last4}")
+    for ticket_id, state in asyncio.run(_with_db(give_demo_payments)):
+        print(f"  ticket #{ticket_id:<16} {state}")
 
 
 # sysexits.h EX_TEMPFAIL: the MTA keeps the mail and tries again later.
@@ -408,7 +410,8 @@ def parser() -> argparse.ArgumentParser:
     dev_server.add_argument("--webhook-secret", default=None)
     dev_server.set_defaults(run=cmd_stripe_dev_server)
     commands.add_parser(
-        "demo-cards", help="save the demo customers' test cards (Alice's works, Bob's is declined)"
+        "demo-cards", help="save the demo customers' test cards (Alice's works, Bob's is declined) "
+        "and leave a paid ticket and a refunded one for finance"
     ).set_defaults(run=cmd_demo_cards)
 
     mail_receive = commands.add_parser(

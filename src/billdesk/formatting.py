@@ -182,3 +182,18 @@ def when_zoned(moment: datetime | None, zone: str | None = None) -> str:
 def day(moment: datetime | None, zone: str | None = None) -> str:
     """The date alone, in the person's zone: '2026-11-27'."""
     return "" if moment is None else f"{local(moment, zone):%Y-%m-%d}"
+
+
+# Stripe's card brands as their owners write them; others are shown capitalised.
+CARD_BRANDS = {
+    "amex": "American Express", "diners": "Diners Club", "discover": "Discover",
+    "eftpos_au": "eftpos", "jcb": "JCB", "mastercard": "Mastercard", "unionpay": "UnionPay",
+    "visa": "Visa", "cartes_bancaires": "Cartes Bancaires", "interac": "Interac",
+}
+
+
+def card_brand(brand: str | None) -> str:
+    """A card brand as Stripe names it ("visa"), as a person reads it ("Visa")."""
+    if not brand:
+        return "Card"
+    return CARD_BRANDS.get(brand.lower(), brand.replace("_", " ").capitalize())

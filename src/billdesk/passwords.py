@@ -28,8 +28,8 @@ log = logging.getLogger("billdesk.passwords")
 
 Purpose = PasswordToken.Purpose
 LIFETIMES = {
-    Purpose.reset.value: (timedelta(hours=1), "one hour"),
-    Purpose.invite.value: (timedelta(days=7), "7 days"),
+    Purpose.reset.value: (timedelta(hours=1), tr("one hour")),
+    Purpose.invite.value: (timedelta(days=7), tr("7 days")),
 }
 # Reset mails to one account in an hour, at most: the form cannot be used to flood a mailbox.
 RESETS_PER_HOUR = 3

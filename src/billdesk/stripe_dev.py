@@ -7,7 +7,9 @@ repeated idempotency keys the way Stripe does (plain localstripe ignores them),
 and delivers its events, signed, to the app's webhook.
 
 `billdesk demo-cards` gives the demo customers their saved cards: Alice one
-that works, Bob one that is declined when charged.
+that works, Bob one that is declined when charged. It also leaves Alice two paid
+tickets in Premium administration, one of them refunded, so that finance does not
+start on an empty screen (`give_demo_payments`).
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ def make_localstripe_stripe_like() -> None:
     - `off_session` when confirming a PaymentIntent (Stripe takes it; billdesk creates
       a PaymentIntent, writes its id, then confirms it off-session);
     - the `customer` and `created` filters of the PaymentIntent and Refund lists (the
-      ledger check lists what Stripe holds since a date).
+      ledger check lists what Stripe holds since a date);
+    - a charge's `payment_method_details.card` (brand, last 4), which a paid ticket shows.
+      localstripe gives no `receipt_url`, so billdesk's own receipt page stands in.
 
     Call it before `localstripe.server` is imported: that import routes the endpoints.
     """
@@ -127,6 +131,17 @@ def make_localstripe_stripe_like() -> None:
     ]
     intents._api_list_all = classmethod(list_intents_filtered)  # type: ignore[assignment]
     resources.Refund._api_list_all = classmethod(list_refunds_filtered)  # type: ignore[assignment]
+    def payment_method_details(charge: Any) -> Any:
+        try:
+            method = resources.PaymentMethod._api_retrieve(charge.payment_method)
+        except Exception:
+            return None
+        card = getattr(method, "card", None) or {}
+        return {"type": "card", "card": {"brand": card.get("brand"), "last4": card.get("last4")}}
+
+    resources.Charge.payment_method_details = property(  # type: ignore[attr-defined]
+        payment_method_details
+    )
     intents._billdesk_patched = True  # type: ignore[attr-defined]
 
 
@@ -214,3 +229,71 @@ async def give_demo_cards() -> list[tuple[str, str]]:
         await User.update({User.stripe_customer_id: customer_id}).where(User.id == user["id"])
         given.append((email, number[-4:]))
     return given
+
+
+# Alice's paid demo tickets: (opening message, refunded by finance?).
+DEMO_PAYMENTS = [
+    ("Migrate our shop to the new server\n"
+     "Please move shop.example.com and its database to the new VPS this weekend.", False),
+    ("Harden SSH on web-2\n"
+     "Turn off password log-ins on web-2 and allow only our office's addresses.", True),
+]
+DEMO_REFUND_REASON = "Demo: the work was covered by the customer's plan."
+
+
+async def give_demo_payments() -> list[tuple[int, str]]:
+    """Alice's paid demo tickets, charged to her working card, the second refunded in full.
+
+    Opened and paid through the same calls as the client area, refunded as finance
+    does it. Run again, it finds them by subject and adds nothing. Returns (ticket id,
+    what it shows) of each; nothing when the demo data or Alice's card is missing.
+    """
+    from billdesk import tickets
+    from billdesk.auth import CurrentUser
+    from billdesk.payments import refunds, stripe_api
+    from billdesk.tables import Charge, Department, Ticket
+
+    alice = await User.select(User.id, User.email, User.name, User.stripe_customer_id).where(
+        User.email == "alice@example.com"
+    ).first()
+    finance = await User.select(User.id).where(User.email == "finance@example.com").first()
+    premium = await Department.select(Department.id, Department.ticket_price).where(
+        Department.slug == "premium-administration"
+    ).first()
+    if alice is None or premium is None or not alice["stripe_customer_id"]:
+        return []
+    customer = CurrentUser(id=alice["id"], email=alice["email"], name=alice["name"],
+                           role="customer")
+    shown = []
+    for message, refunded in DEMO_PAYMENTS:
+        subject = message.split("\n", 1)[0]
+        found = await Ticket.select(Ticket.id).where(
+            (Ticket.customer == alice["id"]) & (Ticket.subject == subject)
+        ).first()
+        if found is None:
+            opened = await tickets.open_ticket(
+                customer=customer, department_id=premium["id"], service_id=None,
+                message=message, files=[], accept_price=premium["ticket_price"],
+                client_token=None,
+            )
+            ticket_id = opened.ticket_id
+        else:
+            ticket_id = found["id"]
+        charge = await Charge.select(
+            Charge.id, Charge.status, Charge.refunded_amount, Charge.stripe_payment_intent_id,
+            Charge.card_last4,
+        ).where(Charge.ticket == ticket_id).first()
+        if charge is None or charge["status"] not in ("succeeded", "partially_refunded",
+                                                       "refunded"):
+            shown.append((ticket_id, "not paid"))
+            continue
+        if charge["card_last4"] is None and charge["stripe_payment_intent_id"]:
+            # The worker's job writes it too; written now so the pages show it at once.
+            await stripe_api.note_paying_card(charge["id"], charge["stripe_payment_intent_id"])
+        if refunded and charge["refunded_amount"] == 0:
+            await refunds.refund_charge(
+                charge_id=charge["id"], amount=None, reason=DEMO_REFUND_REASON,
+                actor_id=finance["id"] if finance else None,
+            )
+        shown.append((ticket_id, "paid and refunded" if refunded else "paid"))
+    return shown

@@ -479,6 +479,12 @@ class Charge(Table, tablename="charges", db=DB):
         help_text="Payments that arrived although the charge was already paid or cancelled; "
         "each is refunded automatically.",
     )
+    card_brand = Varchar(
+        length=20, null=True, default=None,
+        help_text="The card that paid (Stripe's brand, e.g. visa), read from the paying charge.",
+    )
+    card_last4 = Varchar(length=4, null=True, default=None)
+    receipt_url = Text(null=True, default=None, help_text="Stripe's receipt page, when it has one.")
 
 
 class PaymentAttempt(Table, tablename="payment_attempts", db=DB):

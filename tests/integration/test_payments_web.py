@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from billdesk import payments
+from billdesk import jobs, payments
 from billdesk.payments.stripe_api import use_stripe_client
-from billdesk.tables import Ticket
-from tests.factories import csrf_token, make_department, make_token, make_user
+from billdesk.tables import Charge, Ticket
+from tests.factories import csrf_token, login, make_department, make_token, make_user
 from tests.payment_helpers import (
     DECLINED_CARD,
     GOOD_CARD,
@@ -169,3 +169,38 @@ async def test_checkout_link_redirects_to_stripe(customer_client):
     assert answer.status_code == 303
     assert answer.headers["location"] == "https://checkout.stripe.com/c/pay/cs_web"
     assert broken.status_code == 503 and "payment page cannot be opened" in broken.text
+
+
+async def test_a_paid_ticket_shows_the_card_and_the_receipt(sdk, customer_client):
+    client = customer_client
+    department = await make_department(free_tickets=0, ticket_price=2500, currency="eur")
+    await give_card(sdk, client.user.id, GOOD_CARD)
+    ticket_id = await awaiting_ticket(customer_id=client.user.id, department_id=department)
+    outcome = await payments.charge_new_ticket(ticket_id=ticket_id)
+    assert outcome.paid
+
+    # The card is read from Stripe by a job after the payment is written.
+    await jobs.drain()
+
+    page = await client.get(f"/tickets/{ticket_id}")
+    assert "with Visa ending in 4242" in page.text
+    # The local test server gives no Stripe receipt page: billdesk's own stands in.
+    assert f'data-receipt href="/tickets/{ticket_id}/receipt"' in page.text
+    receipt = await client.get(f"/tickets/{ticket_id}/receipt")
+    assert "Visa ending in 4242" in receipt.text
+
+    # Where Stripe gives a receipt page, the ticket links to it, and keeps the printable one.
+    stripe_receipt = "https://pay.stripe.com/receipts/payment/test_receipt"
+    await Charge.update({Charge.receipt_url: stripe_receipt}).where(
+        Charge.id == outcome.charge_id
+    )
+    page = await client.get(f"/tickets/{ticket_id}")
+    assert f'data-receipt href="{stripe_receipt}"' in page.text
+    assert f'href="/tickets/{ticket_id}/receipt"' in page.text
+
+    finance = await make_user(role="finance")
+    client.cookies.clear()
+    await login(client, finance.email)
+    charge_page = await client.get(f"/finance/charges/{outcome.charge_id}")
+    assert charge_page.status_code == 200
+    assert "Visa ending in 4242" in charge_page.text and stripe_receipt in charge_page.text

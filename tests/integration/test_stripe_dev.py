@@ -18,7 +18,7 @@ import stripe
 from billdesk import payments
 from billdesk.demo import load_demo
 from billdesk.payments import charges as charge_module
-from billdesk.tables import Charge, Department, User
+from billdesk.tables import Charge, Department, Refund, Ticket, User
 from tests.payment_helpers import awaiting_ticket, stripe_settings
 
 pytestmark = [pytest.mark.stripe, pytest.mark.slow]
@@ -71,6 +71,22 @@ async def test_demo_cards_then_alice_is_charged_and_bob_declined(dev_server):
     assert "bob@example.com" in given.stdout and "0341" in given.stdout
     again = billdesk("demo-cards", api_base=dev_server)
     assert again.returncode == 0, again.stderr
+
+    # Finance starts with a paid ticket and a refunded one, made once however often it runs.
+    alice = await User.select(User.id).where(User.email == "alice@example.com").first()
+    charges = await Charge.select(
+        Charge.id, Charge.status, Charge.refunded_amount, Charge.amount, Charge.card_brand,
+        Charge.card_last4, Charge.ticket,
+    ).where(Charge.customer == alice["id"]).order_by(Charge.id)
+    assert [c["status"] for c in charges] == ["succeeded", "refunded"]
+    assert charges[1]["refunded_amount"] == charges[1]["amount"] == 4900
+    assert all((c["card_brand"], c["card_last4"]) == ("visa", "4242") for c in charges)
+    assert await Refund.count().where(Refund.charge == charges[1]["id"]) == 1
+    shown = await Ticket.select(Ticket.status).where(
+        Ticket.id.is_in([c["ticket"] for c in charges])
+    )
+    assert [t["status"] for t in shown] == ["in_progress", "in_progress"]
+    assert "paid and refunded" in given.stdout and "paid and refunded" in again.stdout
 
     premium = await Department.select(Department.id).where(
         Department.slug == "premium-administration"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from billdesk import formatting
 from billdesk.formatting import MoneyFormatError, count, major_units, money, parse_money
 
 
@@ -54,3 +55,24 @@ def test_counts_agree_with_their_noun():
     assert count(1, "ticket") == "1 ticket"
     assert count(0, "ticket") == "0 tickets"
     assert count(2, "reply", "replies") == "2 replies"
+
+
+def test_card_brands_read_as_their_owners_write_them():
+    assert formatting.card_brand("visa") == "Visa"
+    assert formatting.card_brand("amex") == "American Express"
+    assert formatting.card_brand("some_new_brand") == "Some new brand"
+
+
+def test_what_a_stripe_charge_says_about_its_card_and_receipt():
+    from billdesk.payments.stripe_api import paid_with
+
+    found = paid_with({
+        "payment_method_details": {"card": {"brand": "mastercard", "last4": "4444"}},
+        "receipt_url": "https://pay.stripe.com/receipts/x",
+    })
+    assert (found.brand, found.last4, found.receipt_url) == (
+        "mastercard", "4444", "https://pay.stripe.com/receipts/x"
+    )
+    bare = paid_with({"payment_method": "pm_1"})
+    assert (bare.brand, bare.last4, bare.receipt_url) == (None, None, None)
+    assert paid_with({"receipt_url": "javascript:alert(1)"}).receipt_url is None

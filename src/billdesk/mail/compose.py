@@ -14,30 +14,33 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from billdesk import clock
+from billdesk.i18n import DEFAULT_LANGUAGE, Text, speaking, tr, translate
+from billdesk.i18n.jinja import install
 from billdesk.settings import get_settings, resource_dir
 
-# kind: who it is for and the subject. `{id}` and `{subject}` are the ticket's;
-# `{their_subject}` is the subject of the mail billdesk is answering.
-KINDS: dict[str, str] = {
+# kind: who it is for and the subject, in English (translated for each recipient).
+# `%(id)s` and `%(subject)s` are the ticket's; `%(their_subject)s` is the subject of
+# the mail billdesk is answering.
+KINDS: dict[str, Text] = {
     # customers
-    "staff_reply": "[#{id}] {subject}",
-    "ticket_solved": "[#{id}] Solved: {subject}",
-    "payment_failed": "[#{id}] Payment needed: {subject}",
-    "mail_received": "[#{id}] Received: {subject}",
-    "confirm_price": "[#{id}] Confirm the price: {subject}",
-    "reply_to_solved": "[#{id}] This ticket is solved: {subject}",
-    "mail_refused": "Not added to a ticket: {their_subject}",
-    "unknown_sender": "We could not find your account: {their_subject}",
-    "password_reset": "Reset your password",
-    "invite": "Set your password",
+    "staff_reply": tr("[#%(id)s] %(subject)s"),
+    "ticket_solved": tr("[#%(id)s] Solved: %(subject)s"),
+    "payment_failed": tr("[#%(id)s] Payment needed: %(subject)s"),
+    "mail_received": tr("[#%(id)s] Received: %(subject)s"),
+    "confirm_price": tr("[#%(id)s] Confirm the price: %(subject)s"),
+    "reply_to_solved": tr("[#%(id)s] This ticket is solved: %(subject)s"),
+    "mail_refused": tr("Not added to a ticket: %(their_subject)s"),
+    "unknown_sender": tr("We could not find your account: %(their_subject)s"),
+    "password_reset": tr("Reset your password"),
+    "invite": tr("Set your password"),
     # staff
-    "new_ticket": "[#{id}] New ticket in {department}: {subject}",
-    "customer_reply": "[#{id}] Customer replied: {subject}",
-    "paid_ticket": "[#{id}] Paid ticket in {department}: {subject}",
-    "sla_escalation": "[#{id}] Service level alert: {subject}",
+    "new_ticket": tr("[#%(id)s] New ticket in %(department)s: %(subject)s"),
+    "customer_reply": tr("[#%(id)s] Customer replied: %(subject)s"),
+    "paid_ticket": tr("[#%(id)s] Paid ticket in %(department)s: %(subject)s"),
+    "sla_escalation": tr("[#%(id)s] Service level alert: %(subject)s"),
     # customers, about service levels
-    "inactivity_reminder": "[#{id}] Closes tomorrow unless you reply: {subject}",
-    "rating_request": "[#{id}] How did we do? {subject}",
+    "inactivity_reminder": tr("[#%(id)s] Closes tomorrow unless you reply: %(subject)s"),
+    "rating_request": tr("[#%(id)s] How did we do? %(subject)s"),
 }
 # Answers to a mail that came in (RFC 3834 calls them auto-replied); the rest are notifications.
 AUTO_REPLIES = {
@@ -56,15 +59,30 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def subject_for(kind: str, *, ticket: dict[str, Any] | None = None, **values: Any) -> str:
-    """The subject of a mail of `kind`; `ticket` has id, subject and department name."""
-    fields = {"their_subject": "(no subject)", "department": "", "id": "", "subject": ""}
+NO_SUBJECT = tr("(no subject)")
+
+
+def subject_for(
+    kind: str,
+    *,
+    ticket: dict[str, Any] | None = None,
+    language: str = DEFAULT_LANGUAGE,
+    **values: Any,
+) -> str:
+    """The subject of a mail of `kind` in `language`; `ticket` has id, subject and
+    department name."""
+    fields = {
+        "their_subject": translate(NO_SUBJECT, language),
+        "department": "",
+        "id": "",
+        "subject": "",
+    }
     if ticket is not None:
         fields.update(
             id=ticket["id"], subject=ticket["subject"], department=ticket.get("department_name", "")
         )
     fields.update({key: value for key, value in values.items() if value})
-    subject = _one_line(KINDS[kind].format(**fields))
+    subject = _one_line(translate(KINDS[kind], language) % fields)
     return subject if len(subject) <= SUBJECT_MAX else subject[: SUBJECT_MAX - 1] + "…"
 
 
@@ -114,7 +132,7 @@ def bracketed(message_id: str) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(resource_dir("templates")),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
@@ -122,14 +140,16 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    return install(env)
 
 
-def render(kind: str, context: dict[str, Any]) -> tuple[str, str]:
-    """The text and the HTML part of a mail of `kind`."""
+def render(kind: str, context: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
+    """The text and the HTML part of a mail of `kind`, in `language`."""
     env = environment()
-    page = {"site_name": sender()[0], **context}
-    text = env.get_template(f"mail/{kind}.txt").render(page)
-    html = env.get_template(f"mail/{kind}.html").render(page)
+    with speaking(language) as chosen:
+        page = {"site_name": sender()[0], "language": chosen, **context}
+        text = env.get_template(f"mail/{kind}.txt").render(page)
+        html = env.get_template(f"mail/{kind}.html").render(page)
     return text, html
 
 

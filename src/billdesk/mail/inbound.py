@@ -112,7 +112,7 @@ async def _answer(
         params={
             "name": mail.sender_name,
             "reason": reason,
-            "their_subject": mail.subject or "(no subject)",
+            "their_subject": mail.subject,
             "in_reply_to": None if ticket else mail.message_id,
         },
     )

@@ -16,7 +16,7 @@ from piccolo.query import Select
 
 from billdesk import clock, jobs
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
-from billdesk.i18n import tr
+from billdesk.i18n import speaking, tr
 from billdesk.jobs.store import attempt_limit
 from billdesk.mail import compose, smtp
 from billdesk.settings import get_settings
@@ -78,7 +78,10 @@ async def queue_mail(
     """
     if kind not in compose.KINDS:
         raise ValueError(f"no mail template {kind!r}")
-    subject = compose.subject_for(kind, ticket=ticket, their_subject=their_subject)
+    language = await _language(user_id)
+    subject = compose.subject_for(
+        kind, ticket=ticket, their_subject=their_subject, language=language
+    )
     configured = bool(get_settings().smtp_url)
     query = OutgoingMail.insert(
         OutgoingMail(
@@ -107,6 +110,14 @@ async def queue_mail(
     else:
         log.warning("mail %s (%s) not sent: BILLDESK_SMTP_URL is not set", mail_id, kind)
     return mail_id
+
+
+async def _language(user_id: int | None) -> str:
+    """The language a mail is written in: its recipient's, English for a stranger."""
+    from billdesk.accounts import language_of
+    from billdesk.i18n import DEFAULT_LANGUAGE
+
+    return await language_of(user_id) if user_id is not None else DEFAULT_LANGUAGE
 
 
 # ----------------------------------------------------------------- sending
@@ -187,8 +198,10 @@ async def _reply_to(ticket: dict[str, Any] | None) -> str:
 async def message_for(mail: dict[str, Any]):
     """The EmailMessage of a logged mail, rendered now."""
     ticket = await ticket_summary(mail["ticket"]) if mail["ticket"] is not None else None
-    context = await _context(mail, ticket)
-    text, html = compose.render(mail["kind"], context)
+    language = await _language(mail["user"])
+    with speaking(language):  # prices and dates in the context read in it too
+        context = await _context(mail, ticket)
+    text, html = compose.render(mail["kind"], context, language)
     in_reply_to, references = (None, None)
     if ticket is not None:
         in_reply_to, references = await _thread(ticket["id"])

@@ -15,14 +15,21 @@ from datetime import datetime
 from typing import Any
 
 from billdesk import outbox
+from billdesk.i18n import tr
 from billdesk.mail.notify import STAFF_ROLES, _mail_people
 from billdesk.mail.outgoing import ticket_summary
 from billdesk.sla.automation import INACTIVITY_REMINDER
 from billdesk.sla.escalation import ESCALATED
-from billdesk.sla.timers import LABELS
 from billdesk.tables import Ticket, User
 
 CUSTOMER = (User.Role.customer.value,)
+# Kept in the mail's parameters in English and shown in the recipient's language.
+TARGETS = {
+    "first_response": tr("first response"),
+    "next_response": tr("next response"),
+    "resolution": tr("resolution"),
+}
+BREACHED, AT_RISK = tr("breached"), tr("at risk")
 
 
 async def wants_rating(ticket_id: int) -> bool:
@@ -49,8 +56,8 @@ async def mail_service_levels(happening: dict[str, Any]) -> None:
             roles=STAFF_ROLES,
             ticket=ticket,
             params={
-                "target_label": LABELS.get(happening.get("target", ""), "service-level"),
-                "stage_label": "breached" if happening.get("stage") == "breached" else "at risk",
+                "target_label": TARGETS.get(happening.get("target", ""), tr("service-level")),
+                "stage_label": BREACHED if happening.get("stage") == "breached" else AT_RISK,
                 "due_label": f"{due:%Y-%m-%d %H:%M} UTC",
             },
         )

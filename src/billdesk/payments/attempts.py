@@ -31,6 +31,8 @@ SURPLUS_AFTER_CANCEL = tr("Paid after the ticket was cancelled: refunded automat
 SURPLUS_SECOND = tr("A second payment for a ticket already paid: refunded automatically.")
 # The job sending an automatic refund to Stripe (payments/jobs.py).
 SEND_REFUND = "payments.send_refund"
+# The job reading the paying card and Stripe's receipt link onto a paid charge (payments/jobs.py).
+NOTE_CARD = "payments.note_card"
 
 
 def money_text(amount: int, currency: str) -> str:
@@ -101,6 +103,9 @@ async def _pay_charge(
             old_value=ticket["status"], new_value=new_status.value,
         )
         ticket["status"] = new_status.value
+    if intent_id:
+        # Read from Stripe after this transaction, never under the charge's lock.
+        await jobs.enqueue(NOTE_CARD, {"charge_id": charge["id"], "payment_intent_id": intent_id})
     await outbox.publish(
         outbox.CHARGE_SUCCEEDED, ticket_id=ticket["id"], charge_id=charge["id"],
         amount=charge["amount"], currency=charge["currency"],

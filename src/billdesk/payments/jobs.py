@@ -1,4 +1,5 @@
-"""The payments' jobs: automatic refunds sent to Stripe, and the daily ledger check."""
+"""The payments' jobs: automatic refunds sent to Stripe, the paying card read onto a paid
+charge, and the daily ledger check."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from billdesk import jobs
-from billdesk.payments.attempts import SEND_REFUND
+from billdesk.payments.attempts import NOTE_CARD, SEND_REFUND
 from billdesk.settings import get_settings
 
 log = logging.getLogger("billdesk.payments")
@@ -27,6 +28,15 @@ async def send_automatic_refund(payload: dict[str, Any]) -> None:
         raise RuntimeError("Stripe has not confirmed the refund yet")
     if outcome == "refused":
         raise jobs.GiveUp("Stripe refused the refund: see the charge's page in finance")
+
+
+@jobs.handler(NOTE_CARD, max_attempts=20, backoff=[10, 60, 600, 3600])
+async def note_paying_card(payload: dict[str, Any]) -> None:
+    """Write the card that paid a charge (brand, last 4) and Stripe's receipt link on it,
+    read once from the PaymentIntent's latest charge. Retried while Stripe does not answer."""
+    from billdesk.payments.stripe_api import note_paying_card as note
+
+    await note(int(payload["charge_id"]), str(payload["payment_intent_id"]))
 
 
 @jobs.periodic("payments.verify_ledger", every=timedelta(hours=24))

@@ -206,3 +206,59 @@ async def make_default_card(stripe_customer_id: str, payment_method_id: str) -> 
             params={"invoice_settings": {"default_payment_method": payment_method_id}},
         )
     )
+
+
+@dataclass(frozen=True)
+class PaidWith:
+    """The card that paid, and Stripe's receipt page for the payment where it has one."""
+
+    brand: str | None
+    last4: str | None
+    receipt_url: str | None
+
+
+def _field(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def paid_with(stripe_charge: Any) -> PaidWith:
+    """What a Stripe charge says about its card and receipt (fields missing stay None)."""
+    card = _field(_field(stripe_charge, "payment_method_details"), "card")
+    brand, last4 = _field(card, "brand"), _field(card, "last4")
+    receipt = _field(stripe_charge, "receipt_url")
+    return PaidWith(
+        brand=str(brand)[:20] if brand else None,
+        last4=str(last4)[-4:] if last4 else None,
+        receipt_url=str(receipt) if receipt and str(receipt).startswith("https://") else None,
+    )
+
+
+def _read_paying_charge(client: stripe.StripeClient, intent_id: str) -> Any:
+    intent = client.v1.payment_intents.retrieve(intent_id, params={"expand": ["latest_charge"]})
+    latest = _field(intent, "latest_charge")
+    if isinstance(latest, str):
+        latest = client.v1.charges.retrieve(latest)
+    return latest
+
+
+async def note_paying_card(charge_id: int, intent_id: str) -> PaidWith | None:
+    """Read the PaymentIntent's latest charge once and write its card and receipt link on
+    billdesk's charge, if that PaymentIntent is still the one that paid it."""
+    from billdesk.tables import Charge
+
+    latest = await call(functools.partial(_read_paying_charge, intent_id=intent_id))
+    if latest is None:
+        return None
+    found = paid_with(latest)
+    await Charge.update(
+        {
+            Charge.card_brand: found.brand,
+            Charge.card_last4: found.last4,
+            Charge.receipt_url: found.receipt_url,
+        }
+    ).where((Charge.id == charge_id) & (Charge.stripe_payment_intent_id == intent_id))
+    return found

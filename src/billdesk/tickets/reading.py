@@ -109,6 +109,7 @@ async def ticket_payment(ticket_id: int) -> dict[str, Any] | None:
     charge = await Charge.select(
         Charge.id, Charge.amount, Charge.currency, Charge.status, Charge.refunded_amount,
         Charge.failure_reason, Charge.created_at, Charge.paid_at,
+        Charge.card_brand, Charge.card_last4, Charge.receipt_url,
     ).where(Charge.ticket == ticket_id).first()
     if charge is None:
         return None
