@@ -18,6 +18,10 @@ from tests.factories import PASSWORD, add_member, make_department, make_service,
 # Words that read the same in both languages, or are names.
 # E-mail addresses and template placeholders ({customer_name}) are not words to translate.
 EMAIL = re.compile(r"\S+@\S+|\{\w+\}")
+# Identifiers shown as they are: slugs (vps-support), event names (ticket.opened).
+IDENTIFIER = re.compile(r"(?<![\w.-])[a-z0-9]+(?:[-._][a-z0-9]+)+(?![\w-])")
+# Recorded values the audit log shows verbatim (field: value before and after a change).
+VERBATIM = "[data-audit] td div"
 SAME_IN_BOTH = {"ID", "API", "Telegram", "Email", "Stripe", "billdesk", "JPG", "PNG", "GIF", "ZIP"}
 
 
@@ -43,11 +47,15 @@ def _english_patterns() -> list[re.Pattern]:
 
 
 async def _english_left(page, patterns) -> list[str]:
-    text = await page.evaluate("document.body.innerText")
+    text = await page.evaluate(
+        "(sel) => { document.querySelectorAll(sel).forEach(e => e.style.display = 'none');"
+        " return document.body.innerText; }",
+        VERBATIM,
+    )
     title = await page.title()
     found = []
     for line in [title, *text.splitlines()]:
-        line = " ".join(EMAIL.sub("", line).split())
+        line = " ".join(IDENTIFIER.sub("", EMAIL.sub("", line)).split())
         found += [f"{line!r} ~ {p.pattern}" for p in patterns if p.search(line)]
     return found
 
@@ -127,6 +135,65 @@ async def test_the_client_area_and_the_desk_have_no_english_left_in_russian(brow
     await page.goto("/desk")
     await page.check(f"input[name=ids][value='{answered}']")
     assert await page.text_content("[data-selected-count=ids]") == "Выбрано: 1"
+
+    assert not left, "English left on Russian pages:\n" + "\n".join(
+        f"{path}: {line}" for path, lines in left.items() for line in lines
+    )
+
+
+@pytest.mark.browser
+async def test_the_admin_and_finance_pages_have_no_english_left_in_russian(browser_page):
+    from tests.payment_helpers import make_charge
+
+    page = browser_page
+    patterns = _english_patterns()
+    department = await make_department(name="Хостинг", free_tickets=2, ticket_price=4900)
+    customer = await make_user(role="customer", name="Алиса Петрова")
+    admin = await make_user(role="admin", name="Ольга Смирнова")
+    clerk = await make_user(role="finance", name="Павел Кузнецов")
+    await add_member(department_id=department, user_id=admin.id)
+    await User.update({User.language: "ru"}).where(User.id.is_in([admin.id, clerk.id]))
+    ticket = await make_desk_ticket(
+        customer_id=customer.id, department_id=department, subject="Продление VPS",
+        status="awaiting_payment", minutes_ago=5,
+    )
+    charge = await make_charge(
+        ticket_id=ticket, customer_id=customer.id, department_id=department, amount=4900
+    )
+
+    await _log_in(page, admin.email, "/desk")
+    admin_pages = [
+        "/admin/departments",
+        f"/admin/departments/{department}",
+        f"/admin/departments/{department}/service-level",
+        "/admin/users",
+        f"/admin/users/{clerk.id}",
+        "/admin/settings",
+        "/admin/trash",
+        "/admin/audit",
+        "/admin/jobs",
+        "/admin/mail",
+        "/admin/webhooks",
+    ]
+    left = {}
+    for path in admin_pages:
+        await page.goto(path)
+        if english := await _english_left(page, patterns):
+            left[path] = english
+
+    await page.context.clear_cookies()
+    await _log_in(page, clerk.email, "/finance")
+    finance_pages = [
+        "/finance",
+        f"/finance/charges/{charge}",
+        "/finance/summary",
+        "/finance/ledger",
+    ]
+    for path in finance_pages:
+        await page.goto(path)
+        if english := await _english_left(page, patterns):
+            left[path] = english
+    assert await page.title() != "" and "Сверка" in await page.text_content("h1")
 
     assert not left, "English left on Russian pages:\n" + "\n".join(
         f"{path}: {line}" for path, lines in left.items() for line in lines

@@ -18,8 +18,18 @@ from billdesk.validation import parse_id, parse_int
 from billdesk.web import flashes
 from billdesk.web.layout import render
 
-PERIOD_OPTIONS = [("month", "Calendar month"), ("year", "Calendar year"), ("lifetime", "Lifetime")]
-ROLE_OPTIONS = [(role, role.capitalize()) for role in Role.ALL]
+PERIOD_OPTIONS = [
+    ("month", tr("Calendar month")),
+    ("year", tr("Calendar year")),
+    ("lifetime", tr("Lifetime")),
+]
+ROLE_LABELS = {
+    "customer": tr("Customer"),
+    "staff": tr("Staff"),
+    "finance": tr("Finance"),
+    "admin": tr("Admin"),
+}
+ROLE_OPTIONS = [(role, ROLE_LABELS.get(role, role.capitalize())) for role in Role.ALL]
 
 
 def _department_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
@@ -114,7 +124,7 @@ class AdminController(Controller):
                 errors = exc.errors
             else:
                 return flashes.saved(
-                    request, f"/admin/departments/{department_id}", "Department created."
+                    request, f"/admin/departments/{department_id}", tr("Department created.")
                 )
         return await self._departments(request, typed=typed, errors=errors, status_code=422)
 
@@ -178,7 +188,7 @@ class AdminController(Controller):
     ) -> Redirect:
         await departments.update_department(department_id, {"active": False})
         return flashes.saved(
-            request, f"/admin/departments/{department_id}", "Department deactivated."
+            request, f"/admin/departments/{department_id}", tr("Department deactivated.")
         )
 
     @post("/departments/{department_id:int}/members")
@@ -199,7 +209,7 @@ class AdminController(Controller):
             return await self._department(
                 request, row, typed=_typed_from_row(row), errors=exc.errors, status_code=422
             )
-        return flashes.saved(request, f"/admin/departments/{department_id}", "Member added.")
+        return flashes.saved(request, f"/admin/departments/{department_id}", tr("Member added."))
 
     @post("/departments/{department_id:int}/request-kinds")
     async def add_request_kind(
@@ -250,7 +260,7 @@ class AdminController(Controller):
         self, request: Request, department_id: FromPath[int], user_id: FromPath[int]
     ) -> Redirect:
         await departments.remove_member(department_id=department_id, user_id=user_id)
-        return flashes.saved(request, f"/admin/departments/{department_id}", "Member removed.")
+        return flashes.saved(request, f"/admin/departments/{department_id}", tr("Member removed."))
 
     # ----------------------------------------------------------------- users
 
@@ -288,7 +298,9 @@ class AdminController(Controller):
         except DeskError as exc:
             typed.pop("password")
             return await self._users(request, typed=typed, errors=exc.errors, status_code=422)
-        return flashes.saved(request, "/admin/users", f"User {typed['email']} created.")
+        return flashes.saved(
+            request, "/admin/users", tr("User %(email)s created.", email=typed["email"])
+        )
 
     @get("/users/{user_id:int}")
     async def user_page(self, request: Request, user_id: FromPath[int]) -> Template:
@@ -321,7 +333,7 @@ class AdminController(Controller):
         await two_factor.reset(user_id)
         return flashes.saved(
             request, f"/admin/users/{user_id}",
-            "The second factor is reset; the user may set up a new one.",
+            tr("The second factor is reset; the user may set up a new one."),
         )
 
     @post("/users/{user_id:int}")
@@ -340,7 +352,9 @@ class AdminController(Controller):
             if exc.status == 404:
                 raise
             return await self._user(request, row, typed=typed, errors=exc.errors, status_code=422)
-        return flashes.saved(request, "/admin/users", f"User {typed['email']} saved.")
+        return flashes.saved(
+            request, "/admin/users", tr("User %(email)s saved.", email=typed["email"])
+        )
 
     # -------------------------------------------------------------- settings
 
@@ -360,7 +374,9 @@ class AdminController(Controller):
         await two_factor.set_required("two_factor_required" in form)
         enabled = await support_enabled()
         return flashes.saved(
-            request, "/admin/settings", "Support is on." if enabled else "Support is switched off."
+            request,
+            "/admin/settings",
+            tr("Support is on.") if enabled else tr("Support is switched off."),
         )
 
     # ----------------------------------------------------------------- trash
@@ -374,4 +390,4 @@ class AdminController(Controller):
     @post("/trash/{ticket_id:int}/restore")
     async def restore(self, request: Request, ticket_id: FromPath[int]) -> Redirect:
         await queues.restore_ticket(actor=request.scope["user"], ticket_id=ticket_id)
-        return flashes.saved(request, "/admin/trash", f"Ticket #{ticket_id} restored.")
+        return flashes.saved(request, "/admin/trash", tr("Ticket #%(id)s restored.", id=ticket_id))

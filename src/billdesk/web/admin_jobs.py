@@ -12,14 +12,22 @@ from litestar.response import Redirect, Template
 from billdesk import jobs
 from billdesk.auth import requires_admin
 from billdesk.errors import DeskError
+from billdesk.i18n import tr
 from billdesk.tables import Job
 from billdesk.web import flashes
 from billdesk.web.layout import render
 from billdesk.web.paging import keyset_page
 
 PER_PAGE = 50
-STATUS_OPTIONS = [("", "Any status")] + [
-    (status.value, status.value.capitalize()) for status in Job.Status
+STATUS_LABELS = {
+    "pending": tr("Pending"),
+    "running": tr("Running"),
+    "succeeded": tr("Succeeded"),
+    "failed": tr("Failed"),
+}
+STATUS_OPTIONS = [("", tr("Any status"))] + [
+    (status.value, STATUS_LABELS.get(status.value, status.value.capitalize()))
+    for status in Job.Status
 ]
 
 
@@ -56,7 +64,7 @@ class AdminJobsController(Controller):
             "raw": raw,
             "errors": {},
             "status_options": STATUS_OPTIONS,
-            "kind_options": [("", "Any kind")] + [(name, name) for name in jobs.kinds()],
+            "kind_options": [("", tr("Any kind"))] + [(name, name) for name in jobs.kinds()],
             "overview": None,
             "rows": [],
             "next_url": None,
@@ -88,4 +96,6 @@ class AdminJobsController(Controller):
     async def retry(self, request: Request, job_id: FromPath[int]) -> Redirect:
         await jobs.retry_job(job_id)
         form = await request.form()
-        return flashes.saved(request, _back(form.get("back")), f"Job #{job_id} will run again.")
+        return flashes.saved(
+            request, _back(form.get("back")), tr("Job #%(id)s will run again.", id=job_id)
+        )

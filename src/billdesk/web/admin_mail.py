@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 
 from billdesk.auth import requires_admin
 from billdesk.errors import DeskError
+from billdesk.i18n import tr
 from billdesk.mail import catcher, inbound, outgoing
 from billdesk.settings import get_settings
 from billdesk.tables import InboundMail, OutgoingMail
@@ -21,11 +22,24 @@ from billdesk.web.layout import render
 from billdesk.web.paging import keyset_page
 
 PER_PAGE = 50
-STATUS_OPTIONS = [("", "Any status")] + [
-    (s.value, s.value.capitalize()) for s in OutgoingMail.Status
+STATUS_LABELS = {
+    "queued": tr("Queued"),
+    "sent": tr("Sent"),
+    "failed": tr("Failed"),
+    "unsent": tr("Unsent"),
+}
+OUTCOME_LABELS = {
+    "replied": tr("Replied"),
+    "opened": tr("Opened"),
+    "refused": tr("Refused"),
+    "ignored": tr("Ignored"),
+    "duplicate": tr("Duplicate"),
+}
+STATUS_OPTIONS = [("", tr("Any status"))] + [
+    (s.value, STATUS_LABELS.get(s.value, s.value.capitalize())) for s in OutgoingMail.Status
 ]
-OUTCOME_OPTIONS = [("", "Any outcome")] + [
-    (o.value, o.value.capitalize()) for o in InboundMail.Outcome
+OUTCOME_OPTIONS = [("", tr("Any outcome"))] + [
+    (o.value, OUTCOME_LABELS.get(o.value, o.value.capitalize())) for o in InboundMail.Outcome
 ]
 
 
@@ -55,6 +69,8 @@ class AdminMailController(Controller):
             "raw": raw,
             "errors": {},
             "status_options": STATUS_OPTIONS,
+            "status_labels": STATUS_LABELS,
+            "outcome_labels": OUTCOME_LABELS,
             "outcome_options": OUTCOME_OPTIONS,
             "sent": [],
             "received": [],
@@ -104,7 +120,7 @@ class AdminMailController(Controller):
         return flashes.saved(
             request,
             back if back.startswith("/admin/mail") and "//" not in back else "/admin/mail",
-            f"Mail #{mail_id} will be sent again.",
+            tr("Mail #%(id)s will be sent again.", id=mail_id),
         )
 
     @get("/caught/{name:str}")
@@ -113,5 +129,5 @@ class AdminMailController(Controller):
         directory = get_settings().mail_catcher_dir
         mail = catcher.caught_mail(directory, name) if directory else None
         if mail is None:
-            raise NotFoundException("There is no such caught mail.")
+            raise NotFoundException(tr("There is no such caught mail."))
         return await render(request, "admin/caught_mail.html", {"mail": mail}, active="admin_mail")

@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 from billdesk import departments
 from billdesk.auth import requires_admin
 from billdesk.errors import DeskError
+from billdesk.i18n import tr
 from billdesk.sla import policy
 from billdesk.sla.hours import WEEKDAYS
 from billdesk.web.layout import render
@@ -18,21 +19,29 @@ from billdesk.web.layout import render
 WEEKDAY_LABELS = dict(
     zip(
         WEEKDAYS,
-        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+        (
+            tr("Monday"),
+            tr("Tuesday"),
+            tr("Wednesday"),
+            tr("Thursday"),
+            tr("Friday"),
+            tr("Saturday"),
+            tr("Sunday"),
+        ),
         strict=True,
     )
 )
 KIND_LABELS = {
-    "first_response": "First response",
-    "next_response": "Next response",
-    "resolution": "Resolution",
+    "first_response": tr("First response"),
+    "next_response": tr("Next response"),
+    "resolution": tr("Resolution"),
 }
 RULE_OPTIONS = [
-    ("", "No rule"),
-    ("raise_priority", "Raise the priority one step"),
-    ("reassign", "Reassign to…"),
+    ("", tr("No rule")),
+    ("raise_priority", tr("Raise the priority one step")),
+    ("reassign", tr("Reassign to…")),
 ]
-STAGE_OPTIONS = [("at_risk", "when at risk"), ("breached", "when breached")]
+STAGE_OPTIONS = [("at_risk", tr("when at risk")), ("breached", tr("when breached"))]
 
 
 def _typed_from(level: dict[str, Any]) -> dict[str, str]:
@@ -63,7 +72,7 @@ def _number(typed: dict[str, str], name: str, errors: dict[str, str]) -> int | N
     if not text:
         return None
     if not text.isdigit() or len(text) > 7:
-        errors[name] = "Write a whole number."
+        errors[name] = tr("Write a whole number.")
         return None
     return int(text)
 

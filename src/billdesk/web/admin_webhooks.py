@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from billdesk import outgoing_webhooks as webhooks
 from billdesk.auth import requires_admin
 from billdesk.errors import DeskError
+from billdesk.i18n import tr
 from billdesk.tables import WebhookDelivery
 from billdesk.web import flashes
 from billdesk.web.api.desk import rfc3339
@@ -243,11 +244,13 @@ class AdminWebhooksController(Controller):
     @post("/{endpoint_id:int}/delete")
     async def delete_endpoint(self, request: Request, endpoint_id: FromPath[int]) -> Redirect:
         await webhooks.delete_endpoint(endpoint_id)
-        return flashes.saved(request, "/admin/webhooks", "Endpoint deleted.")
+        return flashes.saved(request, "/admin/webhooks", tr("Endpoint deleted."))
 
     @post("/{endpoint_id:int}/deliveries/{delivery_id:int}/resend")
     async def resend(
         self, request: Request, endpoint_id: FromPath[int], delivery_id: FromPath[int]
     ) -> Redirect:
         await webhooks.send_again(endpoint_id=endpoint_id, delivery_id=delivery_id)
-        return flashes.saved(request, f"/admin/webhooks/{endpoint_id}", "It will be sent again.")
+        return flashes.saved(
+            request, f"/admin/webhooks/{endpoint_id}", tr("It will be sent again.")
+        )

@@ -21,8 +21,18 @@ from billdesk.web.params import CursorQuery
 
 PER_PAGE = 50
 FILTER_NAMES = ("status", "department", "customer", "from", "to")
-STATUS_OPTIONS = [("", "Any status")] + [
-    (status.value, status.value.replace("_", " ").capitalize()) for status in Charge.Status
+STATUS_LABELS = {
+    "pending": tr("Pending"),
+    "requires_payment": tr("Requires payment"),
+    "succeeded": tr("Succeeded"),
+    "failed": tr("Failed"),
+    "canceled": tr("Cancelled"),
+    "refunded": tr("Refunded"),
+    "partially_refunded": tr("Partially refunded"),
+}
+STATUS_OPTIONS = [("", tr("Any status"))] + [
+    (status.value, STATUS_LABELS.get(status.value, status.value.replace("_", " ").capitalize()))
+    for status in Charge.Status
 ]
 
 
@@ -32,7 +42,7 @@ def _raw_filters(request: Request) -> dict[str, str]:
 
 async def _department_options() -> list[tuple[str, str]]:
     rows = await Department.select(Department.id, Department.name).order_by(Department.name)
-    return [("", "Any department")] + [(str(row["id"]), row["name"]) for row in rows]
+    return [("", tr("Any department"))] + [(str(row["id"]), row["name"]) for row in rows]
 
 
 def _page_url(raw: dict[str, str], cursor: str | None) -> str:
@@ -133,7 +143,7 @@ class FinanceController(Controller):
             {
                 "checks": await ledger.recent_checks(),
                 "configured": payments.payments_configured(),
-                "flashes": [("success", "The ledger check ran.")]
+                "flashes": [("success", tr("The ledger check ran."))]
                 if request.query_params.get("checked") else [],
             },
             active="finance_ledger",
@@ -184,7 +194,7 @@ async def _charge_page(
     detail = await finance.charge_detail(charge_id)
     flashes = []
     if request.query_params.get("refunded"):
-        flashes.append(("success", "The refund was sent to Stripe."))
+        flashes.append(("success", tr("The refund was sent to Stripe.")))
     return await render(
         request,
         "finance/charge.html",
