@@ -60,7 +60,7 @@ async def messages_of(ticket: int) -> list[dict]:
 
 
 async def test_a_gmail_reply_lands_trimmed_and_a_second_delivery_is_handled_once(mailbox):
-    customer, _, ticket, thread = await answered_ticket(mailbox)
+    customer, agent, ticket, thread = await answered_ticket(mailbox)
     raw = eml("gmail_reply.eml", customer=customer.email, **thread)
 
     first = mail_receive(raw)
@@ -82,7 +82,10 @@ async def test_a_gmail_reply_lands_trimmed_and_a_second_delivery_is_handled_once
     assert [entry["outcome"] for entry in logged] == ["replied", "duplicate"]
     assert "In-Reply-To/References" in logged[0]["reason"] and logged[0]["ticket"] == ticket
     await jobs.drain()
-    assert mailbox.raw() == []  # nobody is assigned; the customer is not told of their own mail
+    # The agent who answered took the ticket, so they hear of the reply, once; the
+    # customer is not told of their own mail.
+    assert mailbox.to(customer.email) == []
+    assert len(mailbox.to(agent.email)) == 1 and len(mailbox.raw()) == 1
 
 
 async def test_an_outlook_reply_loses_its_quoted_header_block(mailbox):

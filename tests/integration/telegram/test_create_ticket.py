@@ -197,7 +197,7 @@ async def test_a_paid_ticket_asks_to_confirm_the_price_and_charges_once(telegram
     await chat.press("Complete")
 
     asked = chat.new_calls("sendMessage")[-1]
-    assert "this ticket costs 15.00 USD" in asked.text
+    assert "Every ticket in Priority costs 15.00 USD" in asked.text
     assert [b["text"] for b in asked.buttons] == ["Pay 15.00 USD and open the ticket", "Cancel"]
     assert await Ticket.count() == 0 and await Charge.count() == 0
 
