@@ -53,6 +53,7 @@ async def test_a_ticket_life_is_told_to_subscribers_after_each_commit(heard):
     )
     assert told == sorted([
         ("ticket.opened", False, "", ""),
+        ("ticket.assigned", False, "", agent.name),  # the agent who answers takes the ticket
         ("ticket.message_added", True, "", ""),
         ("ticket.status_changed", False, "in_progress", "waiting_for_reply"),
         ("ticket.message_added", False, "", ""),
