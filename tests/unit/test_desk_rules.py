@@ -12,6 +12,7 @@ from billdesk.reply_templates import fill_placeholders
 GOOD = {
     "slug": "vps-support", "name": "VPS", "description": "", "public": True, "active": True,
     "free_tickets": 3, "quota_period": "month", "ticket_price": 1500, "currency": "usd",
+    "assign_on_reply": True,
 }
 
 
