@@ -341,7 +341,7 @@ async def test_the_figures_follow_tickets_through_the_write_paths(clock, client)
     assert totals["first_response"] == {
         "count": 2,
         "median_minutes": 60.0,  # halfway between 30 and 90
-        "p90_minutes": 84.0,  # 30 + 0.9 × 60
+        "p90_minutes": 84.0,  # 30 + 0.9 * 60
         "within_target": 0.5,
     }
     assert totals["resolution"] == {
