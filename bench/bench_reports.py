@@ -106,7 +106,7 @@ async def database_cpu() -> float | None:
 
     rows = await DB.run_ddl(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-        " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        " AND backend_type = 'client backend'"
     )
     return _processes_cpu([row["pid"] for row in rows])
 

@@ -351,7 +351,9 @@ TIMES = {
     "first_response": ("first_response_at", "first_response_seconds", "first_response_met"),
     "resolution": ("solved_at", "resolution_seconds", "resolution_met"),
 }
-SETS = "GROUPING SETS ((), (b), (d), (a))"
+# The department first: the index yields the rows in department order, so that rollup
+# (and the total's) needs no sort of its own.
+SETS = "GROUPING SETS ((d), (), (b), (a))"
 GROUPED = "GROUPING(b) AS gb, GROUPING(d) AS gd, GROUPING(a) AS ga, b, d, a"
 # A year of a large desk is half a million values to sort for the percentiles: in memory,
 # not in temporary files. Set for the transaction only (pooled connections keep no session
