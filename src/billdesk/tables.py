@@ -371,6 +371,20 @@ class DepartmentOpenCount(Table, tablename="department_open_counts", db=DB):
     open_tickets = Integer(default=0)
 
 
+class DepartmentQueueChange(Table, tablename="department_queue_changes", db=DB):
+    """How many times a department's tickets changed, kept by triggers (billdesk.queue_changes).
+
+    The desk's live queue polls the sum over a department's rows: it only grows, so
+    a page that saw another sum knows its rows are stale. `department` is a plain
+    integer for the same reason as in `department_open_counts`.
+    """
+
+    id: Serial
+    department = Integer(help_text="The department's id; (department, slot) is unique.")
+    slot = Integer(help_text="Spreads concurrent writers over rows (billdesk.queue_changes.SLOTS).")
+    changes = BigInt(default=0)
+
+
 class Message(Table, tablename="messages", db=DB):
     class Channel(str, enum.Enum):
         web = "web"

@@ -14,7 +14,7 @@ from billdesk import presence, queues, reply_templates, requests, search
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
 from billdesk.i18n import tr
-from billdesk.navigation import desk_counts
+from billdesk.navigation import desk_live
 from billdesk.sla import timers
 from billdesk.tables import Ticket
 from billdesk.validation import parse_id
@@ -370,16 +370,21 @@ class DeskApiController(Controller):
 
     @get("/counts")
     async def counts(self, request: Request) -> dict[str, Any]:
-        """Open tickets per department the caller works in."""
+        """Open tickets per department the caller works in, and `version`: a text that changes
+        whenever a ticket of those departments changes (compare it to know when to fetch the
+        queue again), with `refresh_seconds`, how often the desk's pages ask."""
         user: CurrentUser = request.scope["user"]
+        state = await desk_live(user)
         return {
             "items": [
                 {
                     "department": {"id": row["department_id"], "name": row["name"]},
                     "open": row["open"],
                 }
-                for row in await desk_counts(user)
-            ]
+                for row in state["counts"]
+            ],
+            "version": state["version"],
+            "refresh_seconds": state["refresh_seconds"],
         }
 
     @get("/templates")
