@@ -22,6 +22,7 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
+from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -356,6 +357,10 @@ class Ticket(Table, tablename="tickets", db=DB):
     request_reason = Text(default="", help_text="Why it was approved or rejected, shown to the customer.")
     decided_by = ForeignKey(User, null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
+    merged_into: ForeignKey[Ticket] = ForeignKey(
+        "self", null=True, default=None, index=True, on_delete=OnDelete.set_null,
+        help_text="Merged into this ticket (billdesk.tickets.merging): solved, its messages moved there.",
+    )
 
 
 class DepartmentOpenCount(Table, tablename="department_open_counts", db=DB):
@@ -576,6 +581,8 @@ class TicketEvent(Table, tablename="ticket_events", db=DB):
         rating = "rating"
         message_deleted = "message_deleted"
         request = "request"
+        merged_into = "merged_into"
+        merged_from = "merged_from"
 
     id: Serial
     ticket = ForeignKey(Ticket, index=True)

@@ -26,6 +26,7 @@ from billdesk.web.params import CursorQuery, PageQuery
 PAGE_SIZE = 50
 TICKET_FIELDS = (
     "body", "attachments", "assignee_id", "department_id", "priority", "last_seen_message_id",
+    "into_id",
 )
 SORT_CHOICES = (
     ("due_at", tr("Due soonest")),
@@ -558,6 +559,33 @@ class DeskController(Controller):
             return tr("Ticket closed.")
 
         return await self._act(request, ticket_id, action, {})
+
+    @post("/tickets/{ticket_id:int}/merge")
+    async def merge(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        """Merge this ticket into the one typed, then show that one, saying so."""
+        from billdesk import tickets
+
+        user = _user(request)
+        form = await request.form()
+        raw = str(form.get("into_id", "") or "")
+        try:
+            into_id = _id_or_none("into_id", raw)
+            if into_id is None:
+                raise ValidationFailed.field(
+                    "into_id", tr("Type the number of the ticket to merge this one into.")
+                )
+            await tickets.merge_ticket(actor=user, ticket_id=ticket_id, into_id=into_id)
+        except DeskError as exc:
+            if exc.status == 404 and "into_id" not in exc.errors:
+                raise
+            return await self._ticket_page(
+                request, ticket_id, errors=page_errors(exc, TICKET_FIELDS),
+                typed={"into_id": raw}, status_code=exc.status,
+            )
+        return flashes.saved(
+            request, f"/desk/tickets/{into_id}",
+            tr("Ticket #%(id)s was merged into this ticket.", id=ticket_id),
+        )
 
     @post("/tickets/{ticket_id:int}/decision")
     async def decide(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
