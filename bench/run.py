@@ -64,6 +64,16 @@ PAGES = [
     Page("staff queue page (HTML)", "/desk", "staff", cookie=True),
     Page("customer's ticket list API", "/api/v1/tickets", "customer"),
     Page("finance charges API", "/api/v1/finance/charges", "finance"),
+    # Search (billdesk.search; the seed fills its index): a word in every ticket, a
+    # customer's e-mail, a ticket number (which the answer's jump_to names).
+    Page("staff queue API, search a word", "/api/v1/desk/tickets?q=server", "staff"),
+    Page(
+        "staff queue API, search an e-mail",
+        "/api/v1/desk/tickets?q=customer17%40bench.test",
+        "staff",
+    ),
+    Page("staff queue API, search a ticket number", "/api/v1/desk/tickets?q=%234242", "staff"),
+    Page("staff queue page (HTML), search a word", "/desk?q=server", "staff", cookie=True),
 ]
 
 
