@@ -5,8 +5,10 @@ paid tickets and revenue, in total, per interval, per department and per agent.
 Every figure comes from columns the service-level clock fills as tickets move
 (`clock_started_at`, `first_response_at`/`_seconds`/`_met`, `solved_at`/
 `resolution_seconds`/`_met`), from ratings and from paid charges, each read over the
-asked window through its indexed time column: a report's cost grows with the tickets in
-its window, never with the whole table, and the window is at most 366 days.
+asked window from a covering index led by the department and the time column: a
+report's cost grows with the tickets in its window (at most 366 days), plus, for the
+backlog, the tickets open now and those solved since the window ended; never with the
+whole table.
 
 "Opened" counts tickets that reached support in the window (opening, or payment for a
 paid ticket); "backlog" is what was open at the end of the window (or interval). Agents
