@@ -442,8 +442,9 @@ class PersonalController(Controller):
             .order_by(Notification.id, ascending=False)
             .limit(100)
         )
+        shown = [{**row, "text": notifications.shown(row)} for row in rows]
         return await render(
-            request, "client/notifications.html", {"notifications": rows}, active="notifications"
+            request, "client/notifications.html", {"notifications": shown}, active="notifications"
         )
 
     @post("/notifications/read")
