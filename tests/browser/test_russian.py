@@ -10,9 +10,9 @@ import re
 import pytest
 from babel.messages.pofile import read_po
 
-from billdesk.i18n.extract import POT_PATH
 from billdesk import notifications
 from billdesk.i18n import tr
+from billdesk.i18n.extract import POT_PATH
 from billdesk.tables import Charge, Notification, User
 from tests.desk_support import make_desk_ticket
 from tests.factories import PASSWORD, add_member, make_department, make_service, make_user

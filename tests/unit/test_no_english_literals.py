@@ -51,6 +51,7 @@ MESSAGE_CALLS: dict[str, tuple[int, set[str]]] = {
     "redirect": (2, set()),  # flashes.redirect(request, path, (category, message), ...)
     "notify": (3, {"text"}),  # notify(user_id, kind, ticket_id, text) / notify(text=...)
     "ScheduleError": (1, {"message"}),  # ScheduleError(field, message)
+    "_act": (4, {"done"}),  # the client ticket page's action: (request, id, action, typed, done)
 }
 
 

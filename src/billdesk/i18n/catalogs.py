@@ -96,9 +96,10 @@ class Text(str):
 
 
 class Localized(str):
-    """A value written differently in each language (an amount of money, a day): it reads
-    as English until `in_language()` writes it for someone. Subclasses name their `kind`
-    so a stored text (`to_json`) can bring them back."""
+    """A value written differently in each language (an amount of money, a day): as a plain
+    string it reads as it was written when made; `in_language()` (and `translate()`) writes
+    it for someone. Subclasses name their `kind` so a stored text (`to_json`) can bring
+    them back."""
 
     __slots__ = ()
     kinds: ClassVar[dict[str, type[Localized]]] = {}

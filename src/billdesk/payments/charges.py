@@ -372,7 +372,7 @@ def _intent_state(intent: Any) -> tuple[str, str]:
     if intent.status == "processing":
         return AttemptStatus.unknown.value, PROCESSING
     if intent.status == "canceled":
-        return AttemptStatus.canceled.value, "The payment was cancelled."
+        return AttemptStatus.canceled.value, tr("The payment was cancelled.")
     error = getattr(intent, "last_payment_error", None)
     message = getattr(error, "message", None) if error is not None else None
     return AttemptStatus.declined.value, str(message or DECLINED)

@@ -402,7 +402,7 @@ class ClientController(Controller):
                 ticket_id=ticket_id, customer=user, score=score, comment=typed["comment"]
             )
 
-        return await self._act(request, ticket_id, rate, typed, "Thank you for your rating.")
+        return await self._act(request, ticket_id, rate, typed, tr("Thank you for your rating."))
 
     @post("/tickets/{ticket_id:int}/archive")
     async def archive(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
