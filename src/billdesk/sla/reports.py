@@ -65,7 +65,7 @@ def _parse_date(field: str, value: str | None, default: date) -> date:
     try:
         return date.fromisoformat(value.strip())
     except ValueError as exc:
-        raise ValidationFailed.field(field, f"{field} must be a date like 2026-11-01.") from exc
+        raise ValidationFailed.field(field, tr("%(field)s must be a date like 2026-11-01.", field=field)) from exc
 
 
 def parse_query(
@@ -83,7 +83,7 @@ def parse_query(
     if start > end:
         raise ValidationFailed.field("from", tr("from must not be after to."))
     if (end - start).days + 1 > MAX_DAYS:
-        raise ValidationFailed.field("to", f"A report covers at most {MAX_DAYS} days.")
+        raise ValidationFailed.field("to", tr("A report covers at most %(num)s days.", num=MAX_DAYS))
     interval = interval or "day"
     if interval not in INTERVALS:
         raise ValidationFailed.field("interval", tr("The interval is day, week or month."))
