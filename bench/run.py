@@ -232,6 +232,7 @@ def wrk(
     if script:
         command += ["-s", script]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    settle(url.split("/", 3)[0] + "//" + url.split("/", 3)[2])
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
@@ -239,6 +240,22 @@ def wrk(
     failed = re.search(r"Socket errors:.*?timeout (\d+)", out)
     errors = (int(bad.group(1)) if bad else 0) + (int(failed.group(1)) if failed else 0)
     return Run(rps, p50, p99, errors)
+
+
+def settle(base: str, timeout: float = 120) -> None:
+    """Wait until the server has worked off what wrk left behind: requests whose client
+    gave up are still answered, and a slow page's backlog would otherwise fall on the
+    next page's measurement (the customer list once measured 0 req/s behind the desk)."""
+    deadline = time.monotonic() + timeout
+    quick = 0
+    while quick < 3 and time.monotonic() < deadline:
+        started = time.monotonic()
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=10)  # noqa: S310  (loopback only)
+        except OSError:
+            pass
+        quick = quick + 1 if time.monotonic() - started < 0.05 else 0
+        time.sleep(0.1)
 
 
 def headers_for(page: Page) -> dict[str, str]:
