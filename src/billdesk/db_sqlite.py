@@ -9,8 +9,13 @@ This engine instead keeps, per process:
   write sent there by mistake fails loudly); in WAL mode they never wait for a writer;
 - writer connections, reused, for transactions and for single writing statements;
 - one asyncio lock per event loop in front of them: the process's writers queue
-  in order, without sleeping, and only one of them at a time waits on SQLite's
-  lock for the other processes (the busy timeout, `BILLDESK_SQLITE_BUSY_TIMEOUT`).
+  in order, without sleeping;
+- between processes, the writers' turn: an exclusive `flock` on `<database>.write-turn`
+  taken just before `BEGIN` and given back just after `COMMIT`. A waiting process
+  asks for it every millisecond, where SQLite's busy handler sleeps up to 100 ms
+  between tries and lets a busy process take its lock back again and again; it waits
+  up to the busy timeout (`BILLDESK_SQLITE_BUSY_TIMEOUT`), as SQLite's own lock does
+  for anything else that writes to the file.
 
 Every transaction is `BEGIN IMMEDIATE` unless asked otherwise: it takes the write
 lock at once, so it can never fail half-way upgrading a read lock.
@@ -21,9 +26,11 @@ transactions may be lost in a power cut), foreign keys on. docs/performance.md.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from queue import SimpleQueue
@@ -31,6 +38,9 @@ from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 from piccolo.querystring import QueryString
+
+# How long a writer waits behind the other writers of its own process.
+QUEUE_TIMEOUT = 60.0
 
 # The first word of a statement that only reads; anything else goes to a writer.
 _READS = ("SELECT", "VALUES")
@@ -53,9 +63,13 @@ def _settle(future: asyncio.Future, result: Any, error: BaseException | None) ->
 class Connection:
     """One sqlite3 connection on its own daemon thread; each statement is one hop."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self, connect: Callable[[], sqlite3.Connection], *, turn_path: str | None = None
+    ) -> None:
         self._queue: SimpleQueue = SimpleQueue()
         self._sqlite: sqlite3.Connection | None = None
+        self._turn_path = turn_path
+        self._turn_fd: int | None = None
         self.in_flight = 0
         self.broken = False
         self.closed = False
@@ -88,6 +102,50 @@ class Connection:
                 pass  # the caller's event loop is gone
         if self._sqlite is not None:
             self._sqlite.close()
+        if self._turn_fd is not None:
+            os.close(self._turn_fd)  # lets go of the turn, if a failure left it held
+
+    # The writers' turn: run on the connection's thread, around a write (see the module).
+
+    def _take_turn(self, timeout: float) -> None:
+        if self._turn_path is None:
+            return
+        if self._turn_fd is None:
+            self._turn_fd = os.open(self._turn_path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(self._turn_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("database is locked") from None
+                time.sleep(0.001)
+
+    def _end_turn(self) -> None:
+        if self._turn_fd is not None:
+            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+
+    def _begin(self, sqlite: sqlite3.Connection, statement: str, timeout: float) -> None:
+        self._take_turn(timeout)
+        try:
+            sqlite.execute(statement)
+        except BaseException:
+            self._end_turn()
+            raise
+
+    def _finish(self, sqlite: sqlite3.Connection, statement: str) -> None:
+        try:
+            sqlite.execute(statement)
+        finally:
+            self._end_turn()
+
+    def _write(self, sqlite: sqlite3.Connection, sql: str, args: Any, timeout: float) -> list[dict]:
+        self._take_turn(timeout)
+        try:
+            return sqlite.execute(sql, args).fetchall()
+        finally:
+            self._end_turn()
 
     async def call(self, function: Callable[[sqlite3.Connection], Any]) -> Any:
         if self.closed:
@@ -103,6 +161,18 @@ class Connection:
     async def execute(self, sql: str, args: Any = ()) -> list[dict]:
         """Run one statement and fetch all its rows, as Piccolo's row dicts."""
         return await self.call(lambda sqlite: sqlite.execute(sql, args).fetchall())
+
+    async def begin(self, statement: str, wait: float) -> None:
+        """BEGIN, once this connection has the writers' turn among the processes."""
+        await self.call(lambda sqlite: self._begin(sqlite, statement, wait))
+
+    async def finish(self, statement: str) -> None:
+        """COMMIT or ROLLBACK, and the turn goes to the next process's writer."""
+        await self.call(lambda sqlite: self._finish(sqlite, statement))
+
+    async def write(self, sql: str, args: Any, wait: float) -> list[dict]:
+        """One writing statement outside a transaction, in the writers' turn."""
+        return await self.call(lambda sqlite: self._write(sqlite, sql, args, wait))
 
     def close(self) -> None:
         """Close after the statements already queued; nothing waits for it."""
@@ -133,12 +203,18 @@ class Transaction(SQLiteTransaction):
         self.context = self.engine.current_transaction.set(self)
         return self
 
+    async def begin(self) -> None:
+        engine: BilldeskSQLiteEngine = self.engine  # type: ignore[assignment]
+        await self.connection.begin(f"BEGIN {self.transaction_type.value}", engine.busy_timeout)
+
     async def commit(self) -> None:
-        await super().commit()
+        await self.connection.finish("COMMIT")
+        self._committed = True
         self._settled = True
 
     async def rollback(self) -> None:
-        await super().rollback()
+        await self.connection.finish("ROLLBACK")
+        self._rolled_back = True
         self._settled = True
 
     async def __aexit__(self, exception_type, exception, traceback) -> bool:
@@ -190,7 +266,7 @@ class BilldeskSQLiteEngine(SQLiteEngine):
                 sqlite.execute("PRAGMA query_only = 1")
             return sqlite
 
-        return Connection(connect)
+        return Connection(connect, turn_path=None if query_only else f"{self.path}.write-turn")
 
     def _same_process(self) -> None:
         # A forked child shares no thread with its parent: it opens its own.
@@ -238,7 +314,9 @@ class BilldeskSQLiteEngine(SQLiteEngine):
         if lock is None:
             lock = self._write_locks[loop] = asyncio.Lock()
         try:
-            async with asyncio.timeout(self.busy_timeout):
+            # The process's own writers queue here in order; a long queue is load, not a
+            # deadlock, so this waits longer than one writer waits for another process.
+            async with asyncio.timeout(max(QUEUE_TIMEOUT, self.busy_timeout)):
                 await lock.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
@@ -262,7 +340,7 @@ class BilldeskSQLiteEngine(SQLiteEngine):
         clean = False
         try:
             connection = self.take_writer()
-            rows = await connection.execute(sql, args)
+            rows = await connection.write(sql, args, self.busy_timeout)
             clean = True
             return rows
         except sqlite3.Error:

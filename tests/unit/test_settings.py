@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
 from billdesk.db import engine_for
@@ -39,7 +40,7 @@ def test_postgres_url_selects_postgres(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billdesk")
     settings = load_settings()
     assert settings.is_postgres
-    assert type(engine_for(settings.database_url)).__name__ == "PostgresEngine"
+    assert isinstance(engine_for(settings.database_url), PostgresEngine)
 
 
 def test_payments_mode_follows_the_stripe_settings(monkeypatch, tmp_path):
