@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from litestar import Litestar
 from litestar.logging import LoggingConfig
@@ -14,6 +15,7 @@ from litestar.template import TemplateConfig
 
 from billdesk import jobs
 from billdesk.db import DB
+from billdesk.db_postgres import OneConnectionPerRequest
 from billdesk.i18n import jinja as i18n_jinja
 from billdesk.settings import get_settings, resource_dir
 from billdesk.telegram import close_bots, warm_up
@@ -70,8 +72,11 @@ async def _open_pool() -> None:
         )
 
 
-async def _no_reset(connection: object) -> None:
-    """A pooled connection is given back as it is (see _open_pool)."""
+async def _no_reset(connection: Any) -> None:
+    """A pooled connection is given back as it is (see _open_pool), except one left inside
+    a transaction (a request cancelled half-way), which is rolled back first."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
 
 
 async def _close_pool() -> None:
@@ -154,6 +159,7 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
     return Litestar(
         route_handlers=route_handlers(),
         middleware=[
+            OneConnectionPerRequest(DB),
             AuthMiddleware(),
             InputGuard(),
             SessionBoundCsrf(secret=settings.secret_key, secure=settings.secure_cookies),

@@ -16,6 +16,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 
+from billdesk.db_postgres import BilldeskPostgresEngine, give_back_while_waiting
 from billdesk.db_sqlite import BilldeskSQLiteEngine
 from billdesk.settings import get_settings
 
@@ -25,7 +26,7 @@ os.environ.setdefault("PICCOLO_CONF", "billdesk.db")
 def engine_for(database_url: str) -> PostgresEngine | SQLiteEngine:
     """A Piccolo engine for a `sqlite:///path` or `postgresql://…` URL."""
     if database_url.startswith(("postgres://", "postgresql://")):
-        return PostgresEngine(config={"dsn": database_url}, log_queries=False)
+        return BilldeskPostgresEngine(config={"dsn": database_url}, log_queries=False)
     parsed = urlparse(database_url)
     if parsed.scheme != "sqlite":
         raise ValueError(
@@ -62,3 +63,12 @@ async def count_up_to(query: Any, cap: int) -> tuple[int, bool]:
 
 
 APP_REGISTRY = AppRegistry(apps=["billdesk.piccolo_app"])
+
+__all__ = [
+    "APP_REGISTRY",
+    "DB",
+    "count_up_to",
+    "engine_for",
+    "give_back_while_waiting",
+    "write_transaction",
+]

@@ -32,6 +32,7 @@ from typing import Any
 
 import stripe
 
+from billdesk.db_postgres import give_back_while_waiting
 from billdesk.errors import (
     NotFound,
     PaymentConfirmationRequired,
@@ -720,6 +721,7 @@ async def _claim_for_cancel(charge_id: int) -> tuple[str | None, list[dict[str, 
                 ),
                 errors={"status": BUSY},
             )
+        await give_back_while_waiting()
         await asyncio.sleep(0.2)
 
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import stripe
 
+from billdesk.db_postgres import give_back_while_waiting
 from billdesk.errors import PaymentsUnavailable
 from billdesk.i18n import tr
 from billdesk.settings import get_settings
@@ -75,6 +76,7 @@ _STRIPE_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="stripe"
 async def call(work: Callable[[stripe.StripeClient], T]) -> T:
     """Run one SDK call with the process's client, off the event loop."""
     client = stripe_client()
+    await give_back_while_waiting()
     return await asyncio.get_running_loop().run_in_executor(_STRIPE_THREADS, work, client)
 
 
