@@ -205,11 +205,22 @@ async def _write_changes(
         await TicketTag.insert(
             *[TicketTag(ticket=ticket_id, tag=tag["id"]) for ticket_id, tag in added]
         ).on_conflict(action="DO NOTHING")
-    for tag_id in {tag["id"] for _, tag in removed}:
-        await TicketTag.delete().where(
-            (TicketTag.tag == tag_id)
-            & TicketTag.ticket.is_in([ticket_id for ticket_id, tag in removed if tag["id"] == tag_id])
-        )
+    # One delete per tag (bulk: one tag) or per ticket (one ticket's tags), whichever is fewer.
+    by_tag: dict[int, list[int]] = {}
+    by_ticket: dict[int, list[int]] = {}
+    for ticket_id, tag in removed:
+        by_tag.setdefault(tag["id"], []).append(ticket_id)
+        by_ticket.setdefault(ticket_id, []).append(tag["id"])
+    if len(by_tag) <= len(by_ticket):
+        for tag_id, ticket_ids in by_tag.items():
+            await TicketTag.delete().where(
+                (TicketTag.tag == tag_id) & TicketTag.ticket.is_in(ticket_ids)
+            )
+    else:
+        for ticket_id, tag_ids in by_ticket.items():
+            await TicketTag.delete().where(
+                (TicketTag.ticket == ticket_id) & TicketTag.tag.is_in(tag_ids)
+            )
     events = [
         TicketEvent(
             ticket=ticket_id, actor=actor.id, kind=TicketEvent.Kind.tag_added,
