@@ -10,8 +10,19 @@ import random
 import statistics
 from datetime import UTC, datetime, timedelta
 
+from billdesk.queues import transfer_ticket
+from billdesk.sla import policy
 from billdesk.tables import Charge, Ticket, TicketRating
-from tests.factories import add_member, login, make_department, make_token, make_user
+from billdesk.tickets import close_ticket, reply_as_customer, reply_as_staff
+from tests.factories import (
+    add_member,
+    as_current,
+    login,
+    make_department,
+    make_ticket,
+    make_token,
+    make_user,
+)
 
 DAY0 = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -121,7 +132,7 @@ def window(facts, key):
 
 
 async def test_figures_match_an_independent_count(client):
-    first, second, ann, bob, facts, scores, _paid = await seed()
+    first, second, ann, bob, facts, scores, paid = await seed()
     admin = await make_user(role="admin")
     headers = {"Authorization": f"Bearer {await make_token(admin)}"}
     answer = await client.get(
@@ -170,6 +181,17 @@ async def test_figures_match_an_independent_count(client):
                 statistics.median(day_solved) / 60, 1
             )
 
+    for offset in range(7):
+        day_end = DAY0 + timedelta(days=offset + 1)
+        still_open = [
+            f
+            for f in facts
+            if f["started"] < day_end and (f["solved"] is None or f["solved"] >= day_end)
+        ]
+        day = (DAY0 + timedelta(days=offset)).date().isoformat()
+        assert days[day]["backlog"] == len(still_open) + 2  # the old and the hidden ones
+        assert days[day]["solved"] == sum(f["solved"].date().isoformat() == day for f in solved)
+
     agents = {(item["agent"] or {}).get("id"): item for item in report["agents"]}
     ann_firsts = [f["first"] for f in answered if f["agent"] == ann.id]
     assert agents[ann.id]["first_response"]["median_minutes"] == round(
@@ -177,6 +199,15 @@ async def test_figures_match_an_independent_count(client):
     )
     departments = {item["department"]["id"]: item for item in report["departments"]}
     assert departments[second]["opened"] == sum(f["department"] == second for f in facts)
+    for department in (first, second):
+        open_here = [f for f in open_at_end if f["department"] == department]
+        assert departments[department]["backlog"] == len(open_here) + (department == first)
+        assert departments[department]["solved"] == sum(
+            f["department"] == department for f in solved
+        )
+    assert agents[bob.id]["backlog"] == sum(f["agent"] == bob.id for f in open_at_end)
+    assert agents[bob.id]["paid"]["count"] == sum(f["agent"] == bob.id for f in paid)
+    assert sum(item["paid"]["count"] for item in report["intervals"]) == 4
 
     # Staff see their departments only; Bob works in the first one.
     bob_headers = {"Authorization": f"Bearer {await make_token(bob)}"}
@@ -244,3 +275,94 @@ async def test_the_page_draws_charts_and_the_csv_has_the_same_numbers(client):
     assert [int(row["solved"]) for row in days] == [item["solved"] for item in report["intervals"]]
     bad = await client.get("/desk/reports?interval=hour")
     assert bad.status_code == 422 and "day, week or month" in bad.text
+
+
+async def test_the_figures_follow_tickets_through_the_write_paths(clock, client):
+    """Tickets moved by the domain's own functions (replies, a customer's answer that hands
+    the ticket back to support, a transfer, closing) show in the report as they happened."""
+    level = {
+        "hours": {"timezone": "UTC", "always": True},
+        "targets": {"normal": {"first_response": 60, "resolution": 480}},
+    }
+    sales, hosting = (
+        await make_department(free_tickets=None),
+        await make_department(free_tickets=None),
+    )
+    customer, agent = await make_user(), await make_user(role="staff", name="Ann")
+    for department in (sales, hosting):
+        await policy.set_service_level(department, level)
+        await add_member(department_id=department, user_id=agent.id)
+    staff = as_current(agent)
+    # Monday 2 November 2026, 09:00 UTC: both tickets open.
+    moved, waiting = await make_ticket(customer, sales), await make_ticket(customer, sales)
+    clock.advance(timedelta(minutes=30))
+    await reply_as_staff(moved, staff, "Which server?")  # first response: 30 minutes
+    clock.advance(timedelta(minutes=60))
+    await reply_as_staff(waiting, staff, "Restarted it")  # 90 minutes: over the hour
+    clock.advance(timedelta(minutes=120))  # 12:30: the customer answers, support again
+    await reply_as_customer(ticket_id=moved, customer=as_current(customer), body="web1", files=[])
+    clock.advance(timedelta(minutes=60))
+    await transfer_ticket(actor=staff, ticket_id=moved, department_id=hosting)
+    clock.advance(timedelta(minutes=30))  # 14:00: solved after 30 + 90 minutes of support
+    await close_ticket(moved, staff)
+    clock.advance(timedelta(hours=19))  # Tuesday 09:00: solved after its 90 minutes
+    await close_ticket(waiting, staff)
+
+    stored = {
+        row["id"]: row
+        for row in await Ticket.select(
+            Ticket.id,
+            Ticket.department,
+            Ticket.first_response_seconds,
+            Ticket.first_response_met,
+            Ticket.resolution_seconds,
+            Ticket.resolution_met,
+        ).where(Ticket.id.is_in([moved, waiting]))
+    }
+    assert stored[moved] == {
+        "id": moved,
+        "department": hosting,
+        "first_response_seconds": 30 * 60,
+        "first_response_met": True,
+        "resolution_seconds": 120 * 60,
+        "resolution_met": True,
+    }
+    assert stored[waiting]["first_response_seconds"] == 90 * 60
+    assert stored[waiting]["first_response_met"] is False
+    assert stored[waiting]["resolution_seconds"] == 90 * 60
+
+    admin = await make_user(role="admin")
+    headers = {"Authorization": f"Bearer {await make_token(admin)}"}
+    report = (
+        await client.get("/api/v1/reports/support?from=2026-11-02&to=2026-11-03", headers=headers)
+    ).json()
+    totals = report["totals"]
+    assert (totals["opened"], totals["solved"], totals["backlog"]) == (2, 2, 0)
+    assert totals["first_response"] == {
+        "count": 2,
+        "median_minutes": 60.0,  # halfway between 30 and 90
+        "p90_minutes": 84.0,  # 30 + 0.9 * 60
+        "within_target": 0.5,
+    }
+    assert totals["resolution"] == {
+        "count": 2,
+        "median_minutes": 105.0,
+        "p90_minutes": 117.0,
+        "within_target": 1.0,
+    }
+    days = [
+        (item["start"], item["opened"], item["solved"], item["backlog"])
+        for item in report["intervals"]
+    ]
+    assert days == [("2026-11-02", 2, 1, 1), ("2026-11-03", 0, 1, 0)]
+    departments = {item["department"]["id"]: item for item in report["departments"]}
+    # The transferred ticket is counted where it is now.
+    assert departments[hosting]["resolution"]["median_minutes"] == 120.0
+    assert departments[sales]["resolution"]["median_minutes"] == 90.0
+    monday = (
+        await client.get(
+            f"/api/v1/reports/support?from=2026-11-02&to=2026-11-02&department={sales}",
+            headers=headers,
+        )
+    ).json()
+    assert (monday["totals"]["opened"], monday["totals"]["backlog"]) == (1, 1)
