@@ -169,7 +169,8 @@ def live_server(database: None) -> Iterator[str]:
     """The base URL of billdesk served by two worker processes on the test database."""
     from tests.support.live_server import serve
 
-    with serve(workers=2) as base_url:
+    # Open desk pages ask for changes every second, so a browser test sees them soon.
+    with serve(workers=2, env={"BILLDESK_LIVE_QUEUE_SECONDS": "1"}) as base_url:
         yield base_url
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
-from billdesk import open_counts
+from billdesk import open_counts, queue_changes
 from billdesk.auth import CurrentUser
 from billdesk.i18n import tr
+from billdesk.settings import get_settings
 from billdesk.tables import Department, DepartmentMember, Notification, Ticket
 
 OPEN_STATUSES = (Ticket.Status.in_progress.value, Ticket.Status.waiting_for_reply.value)
@@ -44,6 +46,35 @@ async def desk_counts(user: CurrentUser) -> list[dict[str, Any]]:
     ]
 
 
+async def queue_version(user: CurrentUser) -> str:
+    """The change stamp of the queues the user works (billdesk.queue_changes), as opaque text.
+
+    It moves with every change of a ticket in those departments and when the user's
+    departments change; callers compare it for equality only.
+    """
+    from billdesk.queues import member_department_ids
+
+    departments = await member_department_ids(user)
+    stamp = await queue_changes.stamp(departments)
+    if departments is None:
+        return str(stamp)
+    worked = ",".join(str(department) for department in sorted(departments))
+    return f"{stamp}.{zlib.crc32(worked.encode()):x}"
+
+
+async def desk_live(user: CurrentUser) -> dict[str, Any]:
+    """What an open desk page polls: the queue's version and the open tickets per department.
+
+    The version is read first, so rows fetched after it are at least as new as it says.
+    """
+    version = await queue_version(user)
+    return {
+        "version": version,
+        "counts": await desk_counts(user),
+        "refresh_seconds": get_settings().live_queue_seconds,
+    }
+
+
 async def navigation_counts(user: CurrentUser | None) -> dict[str, Any]:
     nav: dict[str, Any] = {"open_tickets": 0, "unread_notifications": 0, "desk_counts": []}
     if user is None:
@@ -64,4 +95,5 @@ async def navigation_counts(user: CurrentUser | None) -> dict[str, Any]:
             )
     elif user.is_staff:
         nav["desk_counts"] = await desk_counts(user)
+        nav["live_seconds"] = get_settings().live_queue_seconds
     return nav

@@ -42,6 +42,7 @@ TICKET_OPENED = "ticket.opened"  # status (in_progress, or awaiting_payment for 
 MESSAGE_ADDED = "ticket.message_added"  # message_id, internal, author_role
 STATUS_CHANGED = "ticket.status_changed"  # old, new
 ASSIGNED = "ticket.assigned"  # old, new (user ids as text, "" for nobody)
+MERGED = "ticket.merged"  # into_id, moved_messages (told on the merged ticket, now solved)
 CHARGE_SUCCEEDED = "charge.succeeded"  # charge_id, amount, currency
 CHARGE_PAYMENT_FAILED = "charge.payment_failed"  # charge_id, reason (the customer must act)
 CHARGE_REFUNDED = "charge.refunded"  # charge_id, refund_id, amount, currency, automatic

@@ -46,6 +46,7 @@ EVENTS = (
     outbox.MESSAGE_ADDED,
     outbox.STATUS_CHANGED,
     outbox.ASSIGNED,
+    outbox.MERGED,
     outbox.CHARGE_SUCCEEDED,
     outbox.CHARGE_REFUNDED,
     outbox.REQUEST_DECIDED,

@@ -83,14 +83,23 @@ async def visible_ticket(
     """
     row = await Ticket.select().where(Ticket.id == ticket_id).first()
     departments = await member_department_ids(user)
-    if (
-        row is None
-        or row["status"] == Status.awaiting_payment.value
-        or (row["removed_at"] is not None and not (include_removed and user.is_admin))
-        or not _visible(departments, row["department"])
+    if row is None or not may_work(
+        departments, row, include_removed=include_removed and user.is_admin
     ):
         raise NotFound(tr("There is no such ticket in your departments."))
     return row
+
+
+def may_work(
+    departments: list[int] | None, row: dict[str, Any], *, include_removed: bool = False
+) -> bool:
+    """Whether a ticket row is one the desk shows someone working these departments
+    (`member_department_ids`): not awaiting payment, not in the trash, in their departments."""
+    return (
+        row["status"] != Status.awaiting_payment.value
+        and (row["removed_at"] is None or include_removed)
+        and _visible(departments, row["department"])
+    )
 
 
 # ------------------------------------------------------------------------ queue
@@ -444,7 +453,8 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
         await visible_ticket(user, ticket_id, include_removed=True)
     ticket = await (
         Ticket.select(
-            *QUEUE_COLUMNS, Ticket.removed_at, Ticket.customer.external_id, Ticket.service.status
+            *QUEUE_COLUMNS, Ticket.removed_at, Ticket.customer.external_id, Ticket.service.status,
+            Ticket.merged_into,
         )
         .where(Ticket.id == ticket_id)
         .first()
@@ -496,8 +506,13 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
         .order_by(TicketEvent.created_at)
         .order_by(TicketEvent.id)
     )
+    merged_from = await (
+        Ticket.select(Ticket.id).where(Ticket.merged_into == ticket_id).order_by(Ticket.id)
+        .output(as_list=True)
+    )
     return {
         "ticket": ticket,
+        "merged_from": merged_from,
         "messages": messages,
         "services": services,
         "recent_tickets": recent,

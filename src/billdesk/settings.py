@@ -51,6 +51,8 @@ class Settings:
     job_keep_days: int = 7
     job_modules: tuple[str, ...] = ()
     reconcile_minutes: int = 10
+    # How often an open desk page asks whether its queue changed (docs/desk.md).
+    live_queue_seconds: float = 10.0
     # Mail (docs/mail.md).
     smtp_url: str | None = None
     mail_from: str = "billdesk <billdesk@localhost>"
@@ -173,6 +175,9 @@ def load_settings() -> Settings:
             if name.strip()
         ),
         reconcile_minutes=_number("BILLDESK_RECONCILE_MINUTES", 10, minimum=1),
+        live_queue_seconds=_number(
+            "BILLDESK_LIVE_QUEUE_SECONDS", 10.0, minimum=0.5, kind=float
+        ),
         telegram_bot_token=_telegram(
             "TELEGRAM_BOT_TOKEN", r"[0-9]+:[A-Za-z0-9_-]+", "a bot token such as 123456:ABC-def"
         ),

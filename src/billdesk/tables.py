@@ -22,6 +22,7 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
+from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -356,6 +357,10 @@ class Ticket(Table, tablename="tickets", db=DB):
     request_reason = Text(default="", help_text="Why it was approved or rejected, shown to the customer.")
     decided_by = ForeignKey(User, null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
+    merged_into: ForeignKey[Ticket] = ForeignKey(
+        "self", null=True, default=None, index=True, on_delete=OnDelete.set_null,
+        help_text="Merged into this ticket (billdesk.tickets.merging): solved, its messages moved there.",
+    )
 
 
 class DepartmentOpenCount(Table, tablename="department_open_counts", db=DB):
@@ -369,6 +374,20 @@ class DepartmentOpenCount(Table, tablename="department_open_counts", db=DB):
     department = Integer(help_text="The department's id; (department, slot) is unique.")
     slot = Integer(help_text="The ticket id modulo billdesk.open_counts.SLOTS.")
     open_tickets = Integer(default=0)
+
+
+class DepartmentQueueChange(Table, tablename="department_queue_changes", db=DB):
+    """How many times a department's tickets changed, kept by triggers (billdesk.queue_changes).
+
+    The desk's live queue polls the sum over a department's rows: it only grows, so
+    a page that saw another sum knows its rows are stale. `department` is a plain
+    integer for the same reason as in `department_open_counts`.
+    """
+
+    id: Serial
+    department = Integer(help_text="The department's id; (department, slot) is unique.")
+    slot = Integer(help_text="Spreads concurrent writers over rows (billdesk.queue_changes.SLOTS).")
+    changes = BigInt(default=0)
 
 
 class Message(Table, tablename="messages", db=DB):
@@ -564,6 +583,8 @@ class TicketEvent(Table, tablename="ticket_events", db=DB):
         request = "request"
         tag_added = "tag_added"
         tag_removed = "tag_removed"
+        merged_into = "merged_into"
+        merged_from = "merged_from"
 
     id: Serial
     ticket = ForeignKey(Ticket, index=True)

@@ -6,6 +6,13 @@
  *   [data-keys-help]                      the keyboard help (<dialog>): j/k move in the queue,
  *                                         Enter opens, r replies, / searches, ? lists the keys;
  *                                         nothing fires while typing in a field
+ *   ul[data-live-counts="/desk/live"]     the live queue: polled every data-live-seconds while
+ *                                         the tab is visible; its departments' badges follow
+ *                                         the counts, and when the version moved …
+ *   [data-live-rows="/desk/rows?…"]       … the queue's rows are fetched again (same filters and
+ *                                         page) and swapped in, keeping the ticked boxes, the
+ *                                         keyboard's current row and what is on screen;
+ *                                         [data-live-note] says what changed
  */
 (function () {
   "use strict";
@@ -125,9 +132,152 @@
     event.preventDefault();
   });
 
+
+  /* Live queue ----------------------------------------------------------------- */
+
+  function updateBadges(list, counts) {
+    var label = list.getAttribute("data-open-label") || "open";
+    counts.forEach(function (item) {
+      var entry = list.querySelector('[data-department-id="' + item.department_id + '"] a');
+      if (!entry) return;
+      var badge = entry.querySelector(".badge");
+      if (!item.open) {
+        if (badge) badge.remove();
+        return;
+      }
+      if (!badge) {
+        badge = document.createElement("span");
+        badge.className = "badge badge--alert";
+        var hidden = document.createElement("span");
+        hidden.className = "visually-hidden";
+        hidden.textContent = " " + label;
+        badge.appendChild(document.createTextNode(""));
+        badge.appendChild(hidden);
+        entry.appendChild(badge);
+      }
+      badge.firstChild.nodeValue = String(item.open);
+    });
+  }
+
+  function markCurrent(rows, row) {
+    rows.forEach(function (each) { each.classList.remove("is-current"); each.removeAttribute("aria-current"); });
+    if (!row) return;
+    row.classList.add("is-current");
+    row.setAttribute("aria-current", "true");
+  }
+
+  function rowWithId(rows, id) {
+    for (var i = 0; i < rows.length; i++) if (rows[i].getAttribute("data-ticket-id") === id) return rows[i];
+    return null;
+  }
+
+  // The first row still on screen, and where: after the swap it is put back there.
+  function screenAnchor(rows) {
+    for (var i = 0; i < rows.length; i++) {
+      var top = rows[i].getBoundingClientRect().top;
+      if (rows[i].getBoundingClientRect().bottom > 0) return { id: rows[i].getAttribute("data-ticket-id"), top: top };
+    }
+    return null;
+  }
+
+  function swapRows(region, fresh, note) {
+    var rows = queueRows();
+    var index = currentIndex(rows);
+    var currentId = index >= 0 ? rows[index].getAttribute("data-ticket-id") : null;
+    var ticked = $all('input[name="ids"]:checked', region).map(function (box) { return box.value; });
+    var anchor = screenAnchor(rows);
+    var scrolled = window.scrollY;
+
+    var oldFragment = region.querySelector("[data-live-fragment]");
+    var oldBody = region.querySelector("table.queue tbody");
+    var newBody = fresh.querySelector("table.queue tbody");
+    if (oldBody && newBody && oldFragment) {
+      // The bulk bar stays as the agent left it (the chosen action, a typed reason).
+      oldBody.replaceWith(document.adoptNode(newBody));
+      var oldPages = oldFragment.querySelector("nav.pagination");
+      var newPages = fresh.querySelector("nav.pagination");
+      if (oldPages && newPages) oldPages.replaceWith(document.adoptNode(newPages));
+      else if (oldPages) oldPages.remove();
+      else if (newPages) oldFragment.appendChild(document.adoptNode(newPages));
+    } else if (oldFragment) {
+      oldFragment.replaceWith(document.adoptNode(fresh));
+    }
+
+    var boxes = $all('input[name="ids"]', region);
+    boxes.forEach(function (box) { if (ticked.indexOf(box.value) >= 0) box.checked = true; });
+    if (boxes.length) boxes[0].dispatchEvent(new Event("change", { bubbles: true }));
+
+    rows = queueRows();
+    if (currentId !== null) {
+      markCurrent(rows, rowWithId(rows, currentId) || rows[Math.min(index, rows.length - 1)]);
+    }
+    var again = anchor ? rowWithId(rows, anchor.id) : null;
+    if (again) window.scrollBy(0, again.getBoundingClientRect().top - anchor.top);
+    else window.scrollTo(window.scrollX, scrolled);
+
+    var text = fresh.getAttribute("data-note") || "";
+    if (note && text) note.textContent = text;
+  }
+
+  function liveQueue(list) {
+    var seconds = parseFloat(list.getAttribute("data-live-seconds")) || 10;
+    var region = document.querySelector("[data-live-rows]");
+    var note = document.querySelector("[data-live-note]");
+    var version = region ? region.getAttribute("data-live-version") : null;
+    var timer = null;
+    var asking = false;
+
+    function later(delay) {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(ask, delay);
+    }
+
+    function fetchRows(newVersion) {
+      var rows = queueRows().map(function (row) { return row.getAttribute("data-ticket-id"); });
+      var url = region.getAttribute("data-live-rows") + "&shown=" + encodeURIComponent(rows.join(","));
+      return fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+        .then(function (answer) { return answer.ok ? answer.text() : null; })
+        .then(function (html) {
+          if (html === null) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live-fragment]");
+          if (!fresh) return;
+          swapRows(region, fresh, note);
+          version = newVersion;
+        });
+    }
+
+    function ask() {
+      // A hidden tab asks nothing; it asks at once when shown again.
+      if (asking || document.visibilityState === "hidden") return;
+      asking = true;
+      fetch(list.getAttribute("data-live-counts"), {
+        headers: { Accept: "application/json" }, credentials: "same-origin"
+      }).then(function (answer) { return answer.ok ? answer.json() : null; })
+        .then(function (data) {
+          if (!data) return null;
+          updateBadges(list, data.counts || []);
+          if (data.refresh_seconds) seconds = data.refresh_seconds;
+          if (region && data.version !== version) return fetchRows(data.version);
+          return null;
+        })
+        .catch(function () { /* the next round asks again */ })
+        .then(function () {
+          asking = false;
+          later(seconds * 1000);
+        });
+    }
+
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible") later(0);
+      else window.clearTimeout(timer);
+    });
+    later(seconds * 1000);
+  }
+
   function init() {
     $all("input[data-customer-picker]").forEach(pickerFor);
     $all("[data-presence-url]").forEach(presenceFor);
+    $all("ul[data-live-counts]").slice(0, 1).forEach(liveQueue);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

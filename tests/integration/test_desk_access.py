@@ -52,6 +52,8 @@ ROUTES = [
     Route("GET", "/desk?type=request&request_state=pending", DESK, 200),
     Route("POST", "/desk/tickets/{page_request}/decision", DEPARTMENT, 302, {"decision": "approved"}),
     Route("POST", "/desk/tickets/{ticket}/messages/{page_message}/delete", DEPARTMENT, 302),
+    Route("GET", "/desk/live", DESK, 200),
+    Route("GET", "/desk/rows?status=open&sort=due_at&page=1&shown=1,2", DESK, 200),
     Route("GET", "/desk/tickets/new", DESK, 200),
     Route("POST", "/desk/tickets/new", DESK, 302,
           {"customer_id": "{customer}", "department_id": "{department}", "message": "Abuse notice"},

@@ -144,9 +144,8 @@ async def mail_on(happening: dict[str, Any]) -> None:
     elif kind == outbox.STATUS_CHANGED:
         old, new = happening.get("old"), happening.get("new")
         if new == Status.solved.value and old != Status.solved.value:
-            if (
-                old != Status.awaiting_payment.value
-            ):  # a cancelled unpaid ticket: the customer's doing
+            # A cancelled unpaid ticket is the customer's doing; a merged one is told in-app.
+            if old != Status.awaiting_payment.value and ticket["merged_into"] is None:
                 await _mail_people(
                     happening, "ticket_solved", customer, roles=customer_role, ticket=ticket
                 )

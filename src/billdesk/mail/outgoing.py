@@ -49,6 +49,7 @@ async def ticket_summary(ticket_id: int) -> dict[str, Any] | None:
             Ticket.customer,
             Ticket.assignee,
             Ticket.price_unconfirmed,
+            Ticket.merged_into,
             Ticket.department.id.as_alias("department_id"),
             Ticket.department.name.as_alias("department_name"),
             Ticket.department.inbound_address.as_alias("department_address"),

@@ -20,6 +20,7 @@ from billdesk.mail.notify import STAFF_ROLES, _mail_people
 from billdesk.mail.outgoing import ticket_summary
 from billdesk.sla.automation import INACTIVITY_REMINDER
 from billdesk.sla.escalation import ESCALATED
+from billdesk.sla.satisfaction import may_be_rated
 from billdesk.tables import Ticket, User
 
 CUSTOMER = (User.Role.customer.value,)
@@ -33,9 +34,12 @@ BREACHED, AT_RISK = tr("breached"), tr("at risk")
 
 
 async def wants_rating(ticket_id: int) -> bool:
-    """A solved ticket support worked on (not a paid ticket given up before payment)."""
-    row = await Ticket.select(Ticket.clock_started_at).where(Ticket.id == ticket_id).first()
-    return row is not None and row["clock_started_at"] is not None
+    """A solved ticket support worked on (not a paid ticket given up before payment, nor
+    one merged into another): `satisfaction.may_be_rated`."""
+    row = await Ticket.select(
+        Ticket.status, Ticket.clock_started_at, Ticket.merged_into
+    ).where(Ticket.id == ticket_id).first()
+    return row is not None and may_be_rated(row)
 
 
 @outbox.subscriber("mail.service_levels")

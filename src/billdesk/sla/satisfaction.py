@@ -22,8 +22,13 @@ SCORES = range(1, 6)
 
 
 def may_be_rated(ticket: dict[str, Any]) -> bool:
-    """Solved, and worked on by support (a paid ticket given up before payment is not)."""
-    return ticket["status"] == Ticket.Status.solved.value and ticket["clock_started_at"] is not None
+    """Solved, and worked on by support (a paid ticket given up before payment is not);
+    a ticket merged into another is rated there."""
+    return (
+        ticket["status"] == Ticket.Status.solved.value
+        and ticket["clock_started_at"] is not None
+        and ticket.get("merged_into") is None
+    )
 
 
 def check_score(score: Any) -> int:

@@ -57,11 +57,15 @@ def wanted(happening: dict[str, Any]) -> bool:
 async def tell_telegram(happening: dict[str, Any]) -> None:
     if not get_settings().telegram_configured or not wanted(happening):
         return
-    ticket = await Ticket.select(Ticket.customer).where(Ticket.id == happening["ticket_id"]).first()
+    ticket = await Ticket.select(Ticket.customer, Ticket.merged_into).where(
+        Ticket.id == happening["ticket_id"]
+    ).first()
     if ticket is None or not await TelegramLink.exists().where(
         TelegramLink.user == ticket["customer"]
     ):
         return
+    if happening["type"] == outbox.STATUS_CHANGED and ticket["merged_into"] is not None:
+        return  # merged into another ticket, not solved: the customer is told in-app
     payload = {
         key: happening.get(key)
         for key in ("id", "type", "ticket_id", "actor_id", "message_id", "charge_id", "reason")

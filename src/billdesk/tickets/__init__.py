@@ -3,6 +3,7 @@
 - lifecycle: subjects, the table of allowed status moves, the history, shared helpers;
 - opening: open a ticket (free quota, confirmed price, payments seam, double submits);
 - actions: replies from both sides, close, archive, delete one's reply, mark read;
+- merging: merge a duplicate into another ticket of the same customer;
 - reading: the queries the client area and its API show.
 
 Everything is importable from `billdesk.tickets` itself.
@@ -36,6 +37,7 @@ from billdesk.tickets.lifecycle import (
     record_event,
     write_transaction,
 )
+from billdesk.tickets.merging import merge_ticket
 from billdesk.tickets.opening import (
     Opened,
     check_service,
@@ -87,6 +89,7 @@ __all__ = [
     "ensure_support_enabled",
     "mark_read_by_customer",
     "mark_read_by_staff",
+    "merge_ticket",
     "next_status",
     "open_ticket",
     "open_ticket_for_customer",

@@ -43,6 +43,7 @@ class Action(str, enum.Enum):
     close = "close"
     cancel = "cancel"
     archive = "archive"
+    merge = "merge"
 
 
 # (current status, action) -> the status after it. A pair not listed is refused.
@@ -59,6 +60,8 @@ TRANSITIONS: dict[tuple[Status, Action], Status] = {
     (Status.waiting_for_reply, Action.close): Status.solved,
     (Status.solved, Action.close): Status.solved,
     (Status.solved, Action.archive): Status.solved,
+    (Status.in_progress, Action.merge): Status.solved,
+    (Status.waiting_for_reply, Action.merge): Status.solved,
 }
 
 CUSTOMER_LABELS = {

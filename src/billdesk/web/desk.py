@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
@@ -13,6 +13,7 @@ from billdesk import presence, queues, reply_templates, tags
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.i18n import tr, tr_n
+from billdesk.navigation import desk_live, queue_version
 from billdesk.sla import timers
 from billdesk.tables import Department, DepartmentMember, User
 from billdesk.validation import parse_id
@@ -25,7 +26,7 @@ from billdesk.web.params import CursorQuery, PageQuery
 PAGE_SIZE = 50
 TICKET_FIELDS = (
     "body", "attachments", "assignee_id", "department_id", "priority", "last_seen_message_id",
-    "tag_ids",
+    "into_id", "tag_ids",
 )
 SORT_CHOICES = (
     ("due_at", tr("Due soonest")),
@@ -82,6 +83,28 @@ def _bulk_done(action: str, ids: list[int]) -> str:
 PRIORITY_LABELS = {
     "low": tr("Low"), "normal": tr("Normal"), "high": tr("High"), "urgent": tr("Urgent")
 }
+
+
+def _chosen(**values: str | None) -> dict[str, str]:
+    """The queue's filters as the person chose them, with the page's defaults."""
+    chosen = {key: str(values.get(key) or "") for key in FILTERS}
+    chosen["status"] = chosen["status"] or "open"
+    chosen["sort"] = chosen["sort"] or "due_at"
+    return chosen
+
+
+MAX_SHOWN = 500
+
+
+def _shown_ids(raw: str) -> set[int]:
+    """The ticket ids a live page says it shows ("12,15,40"); a 422 naming `shown` otherwise."""
+    parts = [part for part in raw.split(",") if part.strip()]
+    if len(parts) > MAX_SHOWN:
+        raise ValidationFailed.field(
+            "shown", tr("List at most %(max)s ticket ids.", max=MAX_SHOWN)
+        )
+    ids = {_id_or_none("shown", part) for part in parts}
+    return {ticket_id for ticket_id in ids if ticket_id is not None}
 
 
 def _user(request: Request) -> CurrentUser:
@@ -161,16 +184,58 @@ class DeskController(Controller):
                 return Redirect(path=f"/desk/tickets/{target}", status_code=303)
         return await self._queue_page(
             request,
-            {
-                "id": id or "", "department": department or "", "status": status or "open",
-                "customer": customer or "", "assignee": assignee or "", "service": service or "",
-                "q": q or "", "sort": sort or "due_at", "sla": sla or "",
-                "priority": priority or "",
-                "type": type or "", "request_state": request_state or "",
-                "tag": tag or "",
-            },
+            _chosen(
+                id=id, department=department, status=status, customer=customer,
+                assignee=assignee, service=service, q=q, sort=sort, sla=sla, priority=priority,
+                type=type, request_state=request_state, tag=tag,
+            ),
             cursor=cursor,
             page=max(page, 1),
+        )
+
+    @get("/live", media_type="application/json")
+    async def live(self, request: Request) -> dict[str, Any]:
+        """What an open desk page polls: the queue's version and the open counts."""
+        state = await desk_live(_user(request))
+        return {
+            "version": state["version"],
+            "counts": [
+                {"department_id": row["department_id"], "open": row["open"]}
+                for row in state["counts"]
+            ],
+            "refresh_seconds": state["refresh_seconds"],
+        }
+
+    @get("/rows", media_type=MediaType.HTML)
+    async def rows(
+        self,
+        request: Request,
+        cursor: CursorQuery = None,
+        page: PageQuery = 1,
+        shown: FromQuery[str | None] = None,
+    ) -> Template:
+        """The queue's results for the same filters and page as /desk, without the layout:
+        what the open queue page swaps in when its version moved. `shown` lists the ticket
+        ids the page shows now; rows not among them are marked new."""
+        params = request.query_params
+        chosen = _chosen(**{key: params.get(key) for key in FILTERS})
+        context, status_code = await self._queue_context(
+            request, chosen, cursor=cursor, page=max(page, 1)
+        )
+        if shown is not None:
+            before = _shown_ids(shown)
+            new_ids = [row["id"] for row in context["tickets"] if row["id"] not in before]
+            context["new_ids"] = set(new_ids)
+            context["live_note"] = (
+                tr_n("%(num)s new ticket", "%(num)s new tickets", len(new_ids))
+                if new_ids
+                else tr("The queue was updated.")
+            )
+        return Template(
+            template_name="desk/_queue_results.html",
+            context={**context, "current_user": _user(request)},
+            status_code=status_code,
+            headers={"Cache-Control": "no-store"},
         )
 
     async def _queue_page(
@@ -179,7 +244,22 @@ class DeskController(Controller):
         status_code: int = 200, result: queues.BulkResult | None = None,
         errors: dict[str, str] | None = None,
     ) -> Template:
+        context, status_code = await self._queue_context(
+            request, chosen, cursor=cursor, page=page, status_code=status_code, errors=errors
+        )
+        context["result"] = result
+        return await render(
+            request, "desk/queue.html", context, active="desk", status_code=status_code
+        )
+
+    async def _queue_context(
+        self, request: Request, chosen: dict[str, str], *, cursor: str | None = None,
+        page: int = 1, status_code: int = 200, errors: dict[str, str] | None = None,
+    ) -> tuple[dict[str, Any], int]:
+        """The queue's results and filter choices for the page and for its live rows."""
         user = _user(request)
+        # Read before the rows: a change committed meanwhile then shows as a newer version.
+        live_version = await queue_version(user)
         statuses = (
             list(queues.OPEN_STATUSES) if chosen["status"] in ("", "open") else [chosen["status"]]
         )
@@ -221,9 +301,8 @@ class DeskController(Controller):
         colleagues = await _colleagues(user)
         departments = await _departments_for(user)
         all_tags = await tags.list_tags()
-        return await render(
-            request,
-            "desk/queue.html",
+        live_query = {**kept, **({"cursor": cursor} if cursor else {"page": page})}
+        return (
             {
                 "tickets": found.items,
                 "snippets": found.snippets,
@@ -248,12 +327,15 @@ class DeskController(Controller):
                 "type_choices": TYPE_CHOICES,
                 "request_state_choices": REQUEST_STATE_CHOICES,
                 "tag_options": [(tag["id"], tag["name"]) for tag in all_tags],
-                "result": result,
                 "errors": errors,
                 "back_url": page_url(**({"cursor": cursor} if cursor else {"page": page})),
+                "live_version": live_version,
+                # A page showing refusals stays as it is; a good one follows the queue.
+                "live_rows_url": None if errors else "/desk/rows?" + urlencode(live_query),
+                "new_ids": set(),
+                "live_note": "",
             },
-            active="desk",
-            status_code=status_code,
+            status_code,
         )
 
     @post("/bulk")
@@ -262,9 +344,7 @@ class DeskController(Controller):
         user = _user(request)
         form = await request.form()
         raw_ids = form.getall("ids") if "ids" in form else []
-        chosen = {key: str(form.get(f"filter_{key}", "") or "") for key in FILTERS}
-        chosen["status"] = chosen["status"] or "open"
-        chosen["sort"] = chosen["sort"] or "due_at"
+        chosen = _chosen(**{key: str(form.get(f"filter_{key}", "") or "") for key in FILTERS})
         action = str(form.get("action", ""))
         try:
             ids = [_id_or_none("ticket_ids", value) for value in raw_ids]
@@ -508,6 +588,33 @@ class DeskController(Controller):
             return tr("Ticket closed.")
 
         return await self._act(request, ticket_id, action, {})
+
+    @post("/tickets/{ticket_id:int}/merge")
+    async def merge(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        """Merge this ticket into the one typed, then show that one, saying so."""
+        from billdesk import tickets
+
+        user = _user(request)
+        form = await request.form()
+        raw = str(form.get("into_id", "") or "")
+        try:
+            into_id = _id_or_none("into_id", raw)
+            if into_id is None:
+                raise ValidationFailed.field(
+                    "into_id", tr("Type the number of the ticket to merge this one into.")
+                )
+            await tickets.merge_ticket(actor=user, ticket_id=ticket_id, into_id=into_id)
+        except DeskError as exc:
+            if exc.status == 404 and "into_id" not in exc.errors:
+                raise
+            return await self._ticket_page(
+                request, ticket_id, errors=page_errors(exc, TICKET_FIELDS),
+                typed={"into_id": raw}, status_code=exc.status,
+            )
+        return flashes.saved(
+            request, f"/desk/tickets/{into_id}",
+            tr("Ticket #%(id)s was merged into this ticket.", id=ticket_id),
+        )
 
     @post("/tickets/{ticket_id:int}/decision")
     async def decide(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:

@@ -89,6 +89,7 @@ PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/desk/templates"): (404,),  # ?ticket_id= of a ticket the caller cannot see
     ("PATCH", "/api/v1/desk/tickets/{ticket_id}"): (409,),
     ("POST", "/api/v1/desk/tickets/{ticket_id}/close"): (409,),
+    ("POST", "/api/v1/desk/tickets/{ticket_id}/merge"): (409,),
     ("POST", "/api/v1/desk/tickets/{ticket_id}/decision"): (409,),
     ("DELETE", "/api/v1/desk/tickets/{ticket_id}/messages/{message_id}"): (409,),
     ("POST", "/api/v1/admin/customers/{external_id}/login-link"): (409,),

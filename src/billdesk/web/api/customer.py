@@ -194,6 +194,7 @@ class TicketFull(msgspec.Struct):
     rating: RatingOut | None = None
     type: str = "ticket"
     request: RequestOut | None = None
+    merged_into_id: int | None = None
 
 
 class NotificationOut(msgspec.Struct):
@@ -312,6 +313,7 @@ async def full_ticket(ticket_id: int) -> TicketFull:
         messages=[_message_out(message) for message in messages],
         payment_url=_payment_url(ticket_id) if awaiting else None,
         rating=_rating_struct(await satisfaction.rating_of(ticket_id)),
+        merged_into_id=row["merged_into"],
     )
 
 

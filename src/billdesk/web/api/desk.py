@@ -14,7 +14,7 @@ from billdesk import presence, queues, reply_templates, requests, search, tags
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
 from billdesk.i18n import tr
-from billdesk.navigation import desk_counts
+from billdesk.navigation import desk_live
 from billdesk.sla import timers
 from billdesk.tables import Ticket
 from billdesk.validation import parse_id
@@ -78,6 +78,8 @@ def full_ticket(detail: dict[str, Any]) -> dict[str, Any]:
     ticket = detail["ticket"]
     answer = ticket_summary(ticket)
     answer["removed_at"] = rfc3339(ticket["removed_at"])
+    answer["merged_into_id"] = ticket["merged_into"]
+    answer["merged_from_ids"] = detail["merged_from"]
     rating = detail.get("rating")
     answer["rating"] = (
         None if rating is None
@@ -176,6 +178,10 @@ class BulkRequest(msgspec.Struct):
 
 class TicketTagsIn(msgspec.Struct, forbid_unknown_fields=True):
     tag_ids: list[Id]
+
+
+class MergeIn(msgspec.Struct, forbid_unknown_fields=True):
+    into_id: Id
 
 
 class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -327,6 +333,22 @@ class DeskApiController(Controller):
         await tickets.close_ticket(ticket_id, actor=user)
         return full_ticket(await queues.desk_ticket(user, ticket_id))
 
+    @post("/tickets/{ticket_id:int}/merge", status_code=HTTP_200_OK)
+    async def merge(
+        self, request: Request, ticket_id: FromPath[int], data: JSONBody[MergeIn]
+    ) -> dict[str, Any]:
+        """Merge this ticket into ticket `into_id` of the same customer: its messages and
+        attachments move there in time order, it is solved with `merged_into_id`, its charge
+        stays with it. Answers the ticket merged into. 404 `not_found` for a ticket outside
+        the caller's departments (either one); 409 `ticket_closed` when either is solved;
+        409 `invalid_transition` for a service request; 422 `validation_error` naming
+        `into_id` for the same ticket or another customer's."""
+        from billdesk import tickets
+
+        user: CurrentUser = request.scope["user"]
+        into_id = await tickets.merge_ticket(actor=user, ticket_id=ticket_id, into_id=data.into_id)
+        return full_ticket(await queues.desk_ticket(user, into_id))
+
     @post("/tickets/bulk", status_code=HTTP_200_OK)
     async def bulk(self, request: Request, data: JSONBody[BulkRequest]) -> dict[str, Any]:
         """Close, assign or remove many tickets, approve or reject requests, or add or
@@ -394,16 +416,21 @@ class DeskApiController(Controller):
 
     @get("/counts")
     async def counts(self, request: Request) -> dict[str, Any]:
-        """Open tickets per department the caller works in."""
+        """Open tickets per department the caller works in, and `version`: a text that changes
+        whenever a ticket of those departments changes (compare it to know when to fetch the
+        queue again), with `refresh_seconds`, how often the desk's pages ask."""
         user: CurrentUser = request.scope["user"]
+        state = await desk_live(user)
         return {
             "items": [
                 {
                     "department": {"id": row["department_id"], "name": row["name"]},
                     "open": row["open"],
                 }
-                for row in await desk_counts(user)
-            ]
+                for row in state["counts"]
+            ],
+            "version": state["version"],
+            "refresh_seconds": state["refresh_seconds"],
         }
 
     @get("/templates")
