@@ -144,4 +144,6 @@ async def test_each_list_costs_a_fixed_number_of_queries(app_client_factory, nam
     full_page = 25 if name == "customer page" else 50
     assert (shown_few, shown_many) == (10, full_page)
     assert few == many, f"{few} queries for 10 rows, {many} for 200"
-    assert many <= 12
+    # The desk page asks the most: session, departments, live version, the page, its tickets'
+    # tags, total, colleagues, departments, the tag list, notifications, navigation counts.
+    assert many <= 13
