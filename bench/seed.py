@@ -94,6 +94,24 @@ SEED = [
 ]
 
 
+SEARCH_INDEX = """
+INSERT INTO ticket_search (ticket, customer, public_text, internal_text, document)
+SELECT id, customer, public_text, '',
+       setweight(to_tsvector('simple',
+                             lower(regexp_replace(public_text, '[^[:alnum:]]+', ' ', 'g'))), 'A')
+FROM (
+    SELECT t.id, t.customer, concat_ws(E'\\n', m.bodies, t.subject, u.name, u.email) AS public_text
+    FROM tickets t
+    JOIN users u ON u.id = t.customer
+    LEFT JOIN (
+        SELECT ticket, string_agg(body, E'\\n' ORDER BY created_at, id) AS bodies
+        FROM messages WHERE NOT internal AND NOT deleted GROUP BY ticket
+    ) m ON m.ticket = t.id
+) AS documents"""
+"""The search index as billdesk.search writes it (public messages in order, then the subject,
+the customer's name and e-mail; the seed has no notes, services or attachments), set-based."""
+
+
 SESSIONS = {"staff": "bench-staff-session"}
 """Session cookies for the HTML pages, only ever valid in the bench's own databases."""
 
@@ -118,11 +136,12 @@ async def _current(url: str, size: int) -> bool:
     try:
         applied = await connection.fetchval("SELECT count(*) FROM migration")
         tickets = await connection.fetchval("SELECT count(*) FROM tickets")
+        searchable = await connection.fetchval("SELECT count(*) FROM ticket_search")
     except asyncpg.PostgresError:
         return False
     finally:
         await connection.close()
-    return applied == migrations and tickets == size
+    return applied == migrations and tickets == size == searchable
 
 
 async def seed(admin_url: str, size: int) -> str:
@@ -181,8 +200,18 @@ async def seed(admin_url: str, size: int) -> str:
             "WHERE status IN ('in_progress', 'waiting_for_reply') AND removed_at IS NULL "
             "GROUP BY department, id % 4"
         )
+        indexing = time.monotonic()
+        await connection.execute(SEARCH_INDEX)
+        print(f"search index filled in {time.monotonic() - indexing:.0f} s", file=sys.stderr)
         await _sessions(connection)
-        for table in ("users", "tickets", "messages", "charges", "department_open_counts"):
+        for table in (
+            "users",
+            "tickets",
+            "messages",
+            "charges",
+            "department_open_counts",
+            "ticket_search",
+        ):
             await connection.execute(f"VACUUM ANALYZE {table}")
         print(f"seeded {size:,} tickets in {time.monotonic() - started:.0f} s", file=sys.stderr)
     finally:

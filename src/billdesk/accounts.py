@@ -27,7 +27,7 @@ def check_email(email: str) -> str:
 
 def check_role(role: str) -> str:
     if role not in Role.ALL:
-        raise ValidationFailed.field("role", f"The role must be one of: {', '.join(Role.ALL)}.")
+        raise ValidationFailed.field("role", tr("The role must be one of: %(choices)s.", choices=", ".join(Role.ALL)))
     return role
 
 
@@ -53,19 +53,21 @@ def check_password(password: str) -> str:
     """A password that may be set: 8 to 256 characters, not only blanks, not a common one."""
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed.field(
-            "password", f"The password must have at least {MIN_PASSWORD} characters."
+            "password", tr("The password must have at least %(num)s characters.", num=MIN_PASSWORD)
         )
     if len(password) > MAX_PASSWORD:
         raise ValidationFailed.field(
-            "password", f"The password must have at most {MAX_PASSWORD} characters."
+            "password", tr("The password must have at most %(num)s characters.", num=MAX_PASSWORD)
         )
     if not password.strip():
         raise ValidationFailed.field("password", tr("The password cannot be only blanks."))
     if _is_common(password):
         raise ValidationFailed.field(
             "password",
-            "This password is among the most common ones and easy to guess: choose another, "
-            "for example a few unrelated words.",
+            tr(
+                "This password is among the most common ones and easy to guess: choose another, "
+                "for example a few unrelated words."
+            ),
         )
     return password
 

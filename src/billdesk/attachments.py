@@ -100,28 +100,35 @@ def check_files(uploads: Sequence[Any]) -> list[CheckedFile]:
     given = [upload for upload in given if upload.filename or upload.data]
     if len(given) > MAX_FILES:
         raise AttachmentRejected(
-            f"At most {MAX_FILES} files can be attached to a message; {len(given)} were sent.",
-            errors={FIELD: f"Attach at most {MAX_FILES} files."},
+            tr(
+                "At most %(max)s files can be attached to a message; %(sent)s were sent.",
+                max=MAX_FILES,
+                sent=len(given),
+            ),
+            errors={FIELD: tr("Attach at most %(max)s files.", max=MAX_FILES)},
         )
     checked = []
     for upload in given:
         filename = clean_filename(upload.filename)
         if len(upload.data) > MAX_BYTES:
-            raise PayloadTooLarge(
-                f"{filename} is larger than 5 MB.",
-                errors={FIELD: f"{filename} is larger than 5 MB."},
-            )
+            message = tr("%(file)s is larger than 5 MB.", file=filename)
+            raise PayloadTooLarge(message, errors={FIELD: message})
         if not upload.data:
-            raise AttachmentRejected(
-                f"{filename} is empty.", errors={FIELD: f"{filename} is empty."}
-            )
+            message = tr("%(file)s is empty.", file=filename)
+            raise AttachmentRejected(message, errors={FIELD: message})
         extension = filename.rpartition(".")[2].lower() if "." in filename else ""
         if extension not in ALLOWED:
-            message = f"{filename}: only .jpg, .png, .gif and .zip files can be attached."
+            message = tr(
+                "%(file)s: only .jpg, .png, .gif and .zip files can be attached.", file=filename
+            )
             raise AttachmentRejected(message, errors={FIELD: message})
         content_type = _content_type(extension, upload.data)
         if content_type is None:
-            message = f"{filename} is not a real .{extension} file (its content does not match its name)."
+            message = tr(
+                "%(file)s is not a real .%(extension)s file (its content does not match its name).",
+                file=filename,
+                extension=extension,
+            )
             raise AttachmentRejected(message, errors={FIELD: message})
         checked.append(CheckedFile(filename=filename, content_type=content_type, data=upload.data))
     return checked

@@ -179,7 +179,7 @@ def parse_filters(
             dates[field_name] = date.fromisoformat(raw[:10]) if raw else None
         except ValueError:
             raise ValidationFailed.field(
-                field_name, f"{field_name} must be a date like 2026-11-27."
+                field_name, tr("%(field)s must be a date like 2026-11-27.", field=field_name)
             ) from None
     return AuditFilters(
         person=person,

@@ -17,6 +17,7 @@ from litestar.handlers.base import BaseRouteHandler
 from billdesk import audit, clock, login_throttle
 from billdesk.db import write_transaction
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 from billdesk.tables import ApiToken, User
 
 SESSION_COOKIE = "billdesk_session"
@@ -128,21 +129,21 @@ async def authenticate(*, email: str, password: str, ip: str) -> CurrentUser:
     """
     email = normalize_email(email)
     if len(email) > MAX_EMAIL:
-        raise ValidationFailed.field("email", f"An email address has at most {MAX_EMAIL} characters.")
+        raise ValidationFailed.field("email", tr("An email address has at most %(num)s characters.", num=MAX_EMAIL))
     if len(password) > MAX_PASSWORD:
         raise ValidationFailed.field(
-            "password", f"A password has at most {MAX_PASSWORD} characters."
+            "password", tr("A password has at most %(num)s characters.", num=MAX_PASSWORD)
         )
     attempt = await login_throttle.begin(email=email, ip=ip)
     row = await User.select().where(User.email == email).first()
     # An unknown email is checked against a dummy hash, so both answers take as long.
     if not verify_password(row["password_hash"] if row else "", password) or row is None:
         await _refused(email, row, ip, "wrong email or password")
-        raise LoginRefused("The email or the password is not right.", 401)
+        raise LoginRefused(tr("The email or the password is not right."), 401)
     await login_throttle.succeeded(attempt)
     if not row["active"]:
         await _refused(email, row, ip, "account disabled")
-        raise LoginRefused("This account is disabled. Contact your hosting provider.", 403)
+        raise LoginRefused(tr("This account is disabled. Contact your hosting provider."), 403)
     return _current(row)
 
 
@@ -262,7 +263,7 @@ async def user_for_api_token(secret: str) -> CurrentUser | None:
 def _user(connection: ASGIConnection) -> CurrentUser:
     user = connection.scope.get("user")
     if user is None:
-        raise NotAuthorizedException("Log in to continue.")
+        raise NotAuthorizedException(tr("Log in to continue."))
     return user
 
 
@@ -272,19 +273,19 @@ async def requires_login(connection: ASGIConnection, _: BaseRouteHandler) -> Non
 
 async def requires_customer(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if not _user(connection).is_customer:
-        raise PermissionDeniedException("This part of billdesk is for customers.")
+        raise PermissionDeniedException(tr("This part of billdesk is for customers."))
 
 
 async def requires_staff(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if not _user(connection).is_staff:
-        raise PermissionDeniedException("This part of billdesk is for support staff.")
+        raise PermissionDeniedException(tr("This part of billdesk is for support staff."))
 
 
 async def requires_finance(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if not _user(connection).is_finance:
-        raise PermissionDeniedException("This part of billdesk is for finance.")
+        raise PermissionDeniedException(tr("This part of billdesk is for finance."))
 
 
 async def requires_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if not _user(connection).is_admin:
-        raise PermissionDeniedException("This part of billdesk is for administrators.")
+        raise PermissionDeniedException(tr("This part of billdesk is for administrators."))

@@ -49,7 +49,7 @@ def _check_department(values: dict[str, Any]) -> dict[str, str]:
     errors: dict[str, str] = {}
     slug = values.get("slug")
     if not isinstance(slug, str) or not SLUG.match(slug) or len(slug) > 60:
-        errors["slug"] = (
+        errors["slug"] = tr(
             "The slug is lower-case letters, digits and single hyphens, like 'vps-support'."
         )
     name = values.get("name")
@@ -62,7 +62,7 @@ def _check_department(values: dict[str, Any]) -> dict[str, str]:
     if free is not None and (
         not isinstance(free, int) or isinstance(free, bool) or not 0 <= free <= MAX_INT
     ):
-        errors["free_tickets"] = (
+        errors["free_tickets"] = tr(
             "Free tickets must be a whole number of 0 or more (empty: always free)."
         )
     if values.get("quota_period") not in PERIODS:
@@ -76,12 +76,12 @@ def _check_department(values: dict[str, Any]) -> dict[str, str]:
         errors["currency"] = tr("The currency must be a lower-case ISO 4217 code, like usd or eur.")
     for flag in ("public", "active", "assign_on_reply"):
         if not isinstance(values.get(flag), bool):
-            errors[flag] = f"{flag} must be true or false."
+            errors[flag] = tr("%(field)s must be true or false.", field=flag)
     address = values.get("inbound_address")
     if address is not None and (
         not isinstance(address, str) or len(address) > 254 or not EMAIL.match(address)
     ):
-        errors["inbound_address"] = (
+        errors["inbound_address"] = tr(
             "The inbound address is an email address like support@example.com, or empty."
         )
     return errors
@@ -298,9 +298,11 @@ async def upsert_service(
     if not name or len(name) > 200:
         errors["name"] = tr("Enter a name of 1 to 200 characters.")
     if kind not in SERVICE_KINDS:
-        errors["kind"] = "The kind must be one of: " + ", ".join(SERVICE_KINDS) + "."
+        errors["kind"] = tr("The kind must be one of: %(choices)s.", choices=", ".join(SERVICE_KINDS))
     if status not in SERVICE_STATUSES:
-        errors["status"] = "The status must be one of: " + ", ".join(SERVICE_STATUSES) + "."
+        errors["status"] = tr(
+            "The status must be one of: %(choices)s.", choices=", ".join(SERVICE_STATUSES)
+        )
     async with write_transaction():
         customer = await User.select(User.id).where(
             (User.external_id == customer_external_id) & (User.role == Role.CUSTOMER)

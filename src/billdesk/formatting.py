@@ -15,12 +15,13 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel.dates import format_date
 from babel.numbers import format_decimal, get_currency_name, get_currency_precision
 
-from billdesk.i18n import babel_locale, current_language, tr, tr_n
+from billdesk.i18n import Localized, babel_locale, current_language, tr, tr_n
 
 
 def count(number: int, noun: str, plural: str | None = None) -> str:
@@ -60,6 +61,57 @@ def money(amount: int | None, currency: str | None, language: str | None = None)
         locale=babel_locale(language or current_language()),
     )
     return f"{value} {code}"
+
+
+class LocalMoney(Localized):
+    """An amount written by `money()` in whichever language it is read in (a notification
+    read later, a refusal put in a sentence): 15.00 USD, 15,00 USD. As a plain string
+    (`%s`, f-strings) it reads in the language current when it was made."""
+
+    __slots__ = ("amount", "currency")
+    kind = "money"
+    amount: int
+    currency: str
+
+    def __new__(cls, amount: int, currency: str) -> LocalMoney:
+        # As a plain string it reads in the current language, like money() itself.
+        self = super().__new__(cls, money(amount, currency))
+        self.amount, self.currency = amount, currency
+        return self
+
+    def in_language(self, language: str) -> str:
+        return money(self.amount, self.currency, language)
+
+    def as_json(self) -> Any:
+        return [self.amount, self.currency]
+
+    @classmethod
+    def from_json(cls, data: Any) -> LocalMoney:
+        amount, currency = data
+        return cls(int(amount), str(currency))
+
+
+class LocalDay(Localized):
+    """A day written out (`long_date`) in the language it is read in: 1 December 2026."""
+
+    __slots__ = ("day",)
+    kind = "day"
+    day: date
+
+    def __new__(cls, day: date) -> LocalDay:
+        self = super().__new__(cls, long_date(day))
+        self.day = day
+        return self
+
+    def in_language(self, language: str) -> str:
+        return long_date(self.day, language)
+
+    def as_json(self) -> Any:
+        return self.day.isoformat()
+
+    @classmethod
+    def from_json(cls, data: Any) -> LocalDay:
+        return cls(date.fromisoformat(str(data)))
 
 
 def major_units(amount: int, currency: str) -> str:

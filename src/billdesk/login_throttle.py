@@ -24,6 +24,7 @@ from datetime import timedelta
 from billdesk import clock
 from billdesk.db import write_transaction
 from billdesk.errors import RateLimited
+from billdesk.i18n import tr, tr_n
 from billdesk.settings import get_settings
 from billdesk.tables import LoginThrottle
 
@@ -78,9 +79,9 @@ def attempt_for(*, email: str, ip: str) -> Attempt:
 
 
 MESSAGES = {
-    PAIR: "Too many failed log-in attempts for this account from your address.",
-    ADDRESS: "Too many failed log-in attempts from your address.",
-    ACCOUNT: "Too many failed log-in attempts for this account.",
+    PAIR: tr("Too many failed log-in attempts for this account from your address."),
+    ADDRESS: tr("Too many failed log-in attempts from your address."),
+    ACCOUNT: tr("Too many failed log-in attempts for this account."),
 }
 
 
@@ -110,7 +111,12 @@ async def begin(*, email: str, ip: str) -> Attempt:
                 minutes = int(limits().window.total_seconds() // 60)
                 # Raising inside the transaction gives back the places taken so far.
                 raise RateLimited(
-                    f"{MESSAGES[kind]} Wait {minutes} minutes and try again.",
+                    tr_n(
+                        "%(refusal)s Wait %(num)s minute and try again.",
+                        "%(refusal)s Wait %(num)s minutes and try again.",
+                        minutes,
+                        refusal=MESSAGES[kind],
+                    ),
                     errors={"email": MESSAGES[kind]},
                 )
     return attempt

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from billdesk.i18n import translate
+from billdesk.i18n import Text, catalog_text, from_json, to_json, translate
 from billdesk.tables import Notification
 
 Kind = Notification.Kind
@@ -13,20 +14,40 @@ Kind = Notification.Kind
 async def notify(*, user_id: int, kind: Kind, ticket_id: int | None, text: str) -> None:
     """Tell a user something happened (call inside the action's transaction).
 
-    `text` is a tr() string: it is kept in the language the user reads billdesk in."""
+    `text` is a tr() text. Its message id and values are kept (`message`), so it reads in
+    the language of whoever opens it, when they open it: their chosen language, else
+    their browser's. `text` keeps it written once, in their chosen language or English."""
     from billdesk.accounts import language_of
 
     written = translate(text, await language_of(user_id))
     await Notification.insert(
-        Notification(user=user_id, kind=kind, ticket=ticket_id, text=written[:300])
+        Notification(
+            user=user_id,
+            kind=kind,
+            ticket=ticket_id,
+            text=written[:300],
+            message=to_json(text) if isinstance(text, Text) else {},
+        )
     )
+
+
+def shown(row: dict[str, Any]) -> Text:
+    """A notification's text, to be read in the reader's language (`{{ }}` or translate())."""
+    message = row.get("message")
+    if isinstance(message, str):
+        try:
+            message = json.loads(message)
+        except ValueError:
+            message = None
+    restored = from_json(message) if message else None
+    return restored if isinstance(restored, Text) else catalog_text(row["text"])
 
 
 def notifications_query(user_id: int):
     """The user's notifications, for a keyset page newest first."""
     return Notification.select(
         Notification.id, Notification.kind, Notification.ticket, Notification.text,
-        Notification.read, Notification.created_at,
+        Notification.message, Notification.read, Notification.created_at,
     ).where(Notification.user == user_id)
 
 

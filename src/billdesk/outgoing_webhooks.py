@@ -112,7 +112,7 @@ def check_url(url: Any, *, allow_insecure: bool) -> str:
         raise ValidationFailed.field("url", tr("Give the URL billdesk should post events to."))
     url = url.strip()
     if len(url) > URL_MAX:
-        raise ValidationFailed.field("url", f"The URL has at most {URL_MAX} characters.")
+        raise ValidationFailed.field("url", tr("The URL has at most %(num)s characters.", num=URL_MAX))
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValidationFailed.field("url", tr("The URL must start with https:// and name a host."))
@@ -131,7 +131,7 @@ def check_events(events: Any) -> list[str]:
     unknown = [event for event in events if event not in EVENTS]
     if unknown:
         raise ValidationFailed.field(
-            "events", "Unknown event; choose among: " + ", ".join(EVENTS) + "."
+            "events", tr("Unknown event; choose among: %(choices)s.", choices=", ".join(EVENTS))
         )
     return [event for event in EVENTS if event in events]
 
@@ -141,7 +141,7 @@ def _description(value: Any) -> str:
         return ""
     if not isinstance(value, str) or len(value) > DESCRIPTION_MAX:
         raise ValidationFailed.field(
-            "description", f"The description is text of at most {DESCRIPTION_MAX} characters."
+            "description", tr("The description is text of at most %(num)s characters.", num=DESCRIPTION_MAX)
         )
     return value.strip()
 
@@ -483,5 +483,8 @@ async def _note_failure(endpoint: dict[str, Any], now: Any) -> None:
             user_id=admin_id,
             kind=Notification.Kind.webhook_disabled,
             ticket_id=None,
-            text=f"The webhook endpoint {endpoint['url']} failed for 24 hours and was disabled.",
+            text=tr(
+                "The webhook endpoint %(url)s failed for 24 hours and was disabled.",
+                url=endpoint["url"],
+            ),
         )

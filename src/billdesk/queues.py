@@ -131,8 +131,8 @@ class QueueFilters:
             errors["request_state"] = tr("The request state must be pending, approved or rejected.")
         for status in self.statuses:
             if status not in QUEUE_STATUSES:
-                errors["status"] = (
-                    "The status must be one of: " + ", ".join(QUEUE_STATUSES) + "."
+                errors["status"] = tr(
+                    "The status must be one of: %(choices)s.", choices=", ".join(QUEUE_STATUSES)
                 )
         if self.assignee not in (None, "", "me", "none"):
             try:
@@ -634,7 +634,7 @@ async def set_priority(*, actor: CurrentUser, ticket_id: int, priority: str) -> 
     """Set the ticket's priority: low, normal, high or urgent."""
     if priority not in PRIORITIES:
         raise ValidationFailed.field(
-            "priority", "The priority must be one of: " + ", ".join(PRIORITIES) + "."
+            "priority", tr("The priority must be one of: %(choices)s.", choices=", ".join(PRIORITIES))
         )
     async with write_transaction():
         row = await visible_ticket(actor, ticket_id)
@@ -705,7 +705,7 @@ async def bulk_action(
     if not ids:
         raise ValidationFailed.field("ticket_ids", tr("Select at least one ticket."))
     if len(ids) > MAX_BULK:
-        raise ValidationFailed.field("ticket_ids", f"Select at most {MAX_BULK} tickets at once.")
+        raise ValidationFailed.field("ticket_ids", tr("Select at most %(num)s tickets at once.", num=MAX_BULK))
     if action == "assign" and assignee_id is None:
         raise ValidationFailed.field("assignee_id", tr("Choose whom to assign the tickets to."))
     tagging = action in ("add_tag", "remove_tag")
@@ -725,7 +725,8 @@ async def bulk_action(
         if missing:
             listed = ", ".join(f"#{ticket_id}" for ticket_id in missing)
             raise ValidationFailed.field(
-                "ticket_ids", f"No such ticket in your departments: {listed}. Nothing was changed."
+                "ticket_ids",
+                tr("No such ticket in your departments: %(tickets)s. Nothing was changed.", tickets=listed),
             )
         if tagging:
             return await _bulk_tag(actor, [by_id[ticket_id] for ticket_id in ids], tag_id, action)

@@ -27,8 +27,8 @@ class Price:
         return {"amount": self.amount, "currency": self.currency}
 
     def label(self) -> str:
-        """The price as a person reads it: `15.00 USD`."""
-        return formatting.money(self.amount, self.currency)
+        """The price as a person reads it, in the language of whoever reads it: `15.00 USD`."""
+        return formatting.LocalMoney(self.amount, self.currency)
 
 
 @dataclass(frozen=True)

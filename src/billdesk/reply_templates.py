@@ -82,11 +82,11 @@ async def _check(
     if not title:
         errors["title"] = tr("Give the template a title.")
     elif len(title) > TITLE_MAX:
-        errors["title"] = f"Keep the title under {TITLE_MAX} characters."
+        errors["title"] = tr("Keep the title under %(num)s characters.", num=TITLE_MAX)
     if not body.strip():
         errors["body"] = tr("The template's text cannot be empty.")
     elif len(body) > BODY_MAX:
-        errors["body"] = f"Keep the text under {BODY_MAX} characters."
+        errors["body"] = tr("Keep the text under %(num)s characters.", num=BODY_MAX)
     if scope not in SCOPES:
         errors["scope"] = tr("The scope must be global, department or personal.")
     elif scope == Scope.global_.value and not user.is_admin:

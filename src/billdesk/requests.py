@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from billdesk import notifications, outbox
+from billdesk.accounts import language_of
 from billdesk.auth import CurrentUser
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
-from billdesk.i18n import tr
+from billdesk.i18n import Text, tr, translate
 from billdesk.tables import Department, Message, RequestKind, Ticket, TicketEvent, User
 from billdesk.tickets.lifecycle import (
     Action,
@@ -58,11 +59,11 @@ async def create_kind(
     if not name:
         errors["name"] = tr("Give the request a name, e.g. \u201cUnblock SMTP port 25\u201d.")
     elif len(name) > NAME_MAX:
-        errors["name"] = f"The name has at most {NAME_MAX} characters."
+        errors["name"] = tr("The name has at most %(num)s characters.", num=NAME_MAX)
     if not isinstance(description, str):
         errors["description"] = tr("The description is text.")
     elif len(description) > DESCRIPTION_MAX:
-        errors["description"] = f"The description has at most {DESCRIPTION_MAX} characters."
+        errors["description"] = tr("The description has at most %(num)s characters.", num=DESCRIPTION_MAX)
     if not isinstance(requires_service, bool):
         errors["requires_service"] = tr("requires_service must be true or false.")
     if errors:
@@ -128,14 +129,21 @@ def check_decision(decision: Any, reason: Any) -> tuple[str, str]:
         raise ValidationFailed.field("reason", tr("The reason is text."))
     reason = reason.replace("\r\n", "\n").strip()
     if len(reason) > REASON_MAX:
-        raise ValidationFailed.field("reason", f"The reason has at most {REASON_MAX} characters.")
+        raise ValidationFailed.field("reason", tr("The reason has at most %(num)s characters.", num=REASON_MAX))
     return decision, reason
 
 
-def decision_message(decision: str, kind_name: str, reason: str) -> str:
-    verdict = "approved" if decision == State.approved.value else "rejected"
-    text = f"Your request \u201c{kind_name}\u201d was {verdict}."
-    return f"{text}\n\n{reason}" if reason else text
+DECIDED_ALREADY = {
+    State.approved.value: tr("This request was approved already."),
+    State.rejected.value: tr("This request was rejected already."),
+}
+
+
+def decision_message(decision: str, kind_name: str) -> Text:
+    """What the customer reads when their request is decided (the reason, typed by staff, follows)."""
+    if decision == State.approved.value:
+        return tr("Your request \u201c%(request)s\u201d was approved.", request=kind_name)
+    return tr("Your request \u201c%(request)s\u201d was rejected.", request=kind_name)
 
 
 async def decide_request(
@@ -160,8 +168,8 @@ async def decide_request(
             )
         if ticket["request_state"] != State.pending.value:
             raise InvalidTransition(
-                f"This request was {ticket['request_state']} already.",
-                errors={"decision": f"This request was {ticket['request_state']} already."},
+                DECIDED_ALREADY[ticket["request_state"]],
+                errors={"decision": DECIDED_ALREADY[ticket["request_state"]]},
             )
         kind = (
             await RequestKind.select(RequestKind.name)
@@ -173,7 +181,15 @@ async def decide_request(
         await add_message(
             ticket_id=ticket_id,
             author_id=actor.id,
-            body=decision_message(decision, kind_name, reason),
+            # The thread keeps the message as written, in the customer's language.
+            body="\n\n".join(
+                part
+                for part in (
+                    translate(decision_message(decision, kind_name), await language_of(ticket["customer"])),
+                    reason,
+                )
+                if part
+            ),
             internal=False,
             opening=False,
             files=[],
@@ -206,7 +222,9 @@ async def decide_request(
             user_id=ticket["customer"],
             kind=notifications.Kind.request_decided,
             ticket_id=ticket_id,
-            text=f"#{ticket_id}: {decision_message(decision, kind_name, '')}",
+            text=tr(
+                "#%(id)s: %(decision)s", id=ticket_id, decision=decision_message(decision, kind_name)
+            ),
         )
         await outbox.publish(
             outbox.REQUEST_DECIDED,

@@ -9,7 +9,8 @@ and delivers its events, signed, to the app's webhook.
 `billdesk demo-cards` gives the demo customers their saved cards: Alice one
 that works, Bob one that is declined when charged. It also leaves Alice two paid
 tickets in Premium administration, one of them refunded, so that finance does not
-start on an empty screen (`give_demo_payments`).
+start on an empty screen, and Bob one charged to his declined card, which waits
+for payment (`give_demo_payments`).
 """
 
 from __future__ import annotations
@@ -242,7 +243,8 @@ DEMO_REFUND_REASON = "Demo: the work was covered by the customer's plan."
 
 
 async def give_demo_payments() -> list[tuple[int, str]]:
-    """Alice's paid demo tickets, charged to her working card, the second refunded in full.
+    """Alice's paid demo tickets, charged to her working card, the second refunded in full,
+    and Bob's, declined on his card and waiting for payment.
 
     Opened and paid through the same calls as the client area, refunded as finance
     does it. Run again, it finds them by subject and adds nothing. Returns (ticket id,
@@ -296,4 +298,40 @@ async def give_demo_payments() -> list[tuple[int, str]]:
                 actor_id=finance["id"] if finance else None,
             )
         shown.append((ticket_id, "paid and refunded" if refunded else "paid"))
+    waiting = await _bob_waits_for_payment(premium)
+    if waiting is not None:
+        shown.append((waiting, "waiting for payment: Bob's card was declined"))
     return shown
+
+
+# Bob's paid demo ticket: he accepted the price, his card was declined, so the ticket
+# waits for payment and his ticket page shows the Pay step.
+DEMO_DECLINED = (
+    "Move our backups to a second data centre\n"
+    "Please copy the nightly backups of vps-3307 to Frankfurt as well."
+)
+
+
+async def _bob_waits_for_payment(premium: dict[str, Any]) -> int | None:
+    """Bob's Premium administration ticket, charged to his declined card (once)."""
+    from billdesk import tickets
+    from billdesk.auth import CurrentUser
+    from billdesk.tables import Ticket
+
+    bob = await User.select(User.id, User.email, User.name, User.stripe_customer_id).where(
+        User.email == "bob@example.com"
+    ).first()
+    if bob is None or not bob["stripe_customer_id"]:
+        return None
+    subject = DEMO_DECLINED.split("\n", 1)[0]
+    found = await Ticket.select(Ticket.id).where(
+        (Ticket.customer == bob["id"]) & (Ticket.subject == subject)
+    ).first()
+    if found is not None:
+        return int(found["id"])
+    opened = await tickets.open_ticket(
+        customer=CurrentUser(id=bob["id"], email=bob["email"], name=bob["name"], role="customer"),
+        department_id=premium["id"], service_id=None, message=DEMO_DECLINED, files=[],
+        accept_price=premium["ticket_price"], client_token=None,
+    )
+    return opened.ticket_id

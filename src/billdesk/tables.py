@@ -653,6 +653,10 @@ class Notification(Table, tablename="notifications", db=DB):
     kind = Varchar(length=30, choices=Kind)
     ticket = ForeignKey(Ticket, null=True, default=None)
     text = Varchar(length=300)
+    message = JSON(
+        default="{}",
+        help_text="The text's message id and values, to be read in the reader's language.",
+    )
     read = Boolean(default=False, index=True)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from billdesk.errors import ValidationFailed
+from billdesk.i18n import tr
 
 MAX_INT = 2**31 - 1
 """The largest value of the database's INTEGER columns (and of SERIAL ids)."""
@@ -39,7 +40,10 @@ def parse_id(field: str, value: Any, *, what: str = "id") -> int | None:
         return None
     number = as_whole_number(value)
     if number is None or not 1 <= number <= MAX_ID:
-        raise ValidationFailed.field(field, f"{field} must be a {what} (a whole number from 1 to {MAX_ID}).")
+        raise ValidationFailed.field(
+            field,
+            tr("%(field)s must be an id (a whole number from 1 to %(max)s).", field=field, max=MAX_ID),
+        )
     return number
 
 
@@ -50,7 +54,13 @@ def parse_int(field: str, value: Any, *, minimum: int = 0, maximum: int = MAX_IN
     number = as_whole_number(value)
     if number is None or not max(minimum, MIN_INT) <= number <= min(maximum, MAX_INT):
         raise ValidationFailed.field(
-            field, f"{field} must be a whole number from {minimum} to {min(maximum, MAX_INT)}."
+            field,
+            tr(
+                "%(field)s must be a whole number from %(low)s to %(high)s.",
+                field=field,
+                low=minimum,
+                high=min(maximum, MAX_INT),
+            ),
         )
     return number
 
@@ -65,5 +75,7 @@ def has_nul(text: str) -> bool:
 
 def check_no_nul(field: str, text: str) -> str:
     if has_nul(text):
-        raise ValidationFailed.field(field, f"{field} contains a NUL character, which is not allowed.")
+        raise ValidationFailed.field(
+            field, tr("%(field)s contains a NUL character, which is not allowed.", field=field)
+        )
     return text

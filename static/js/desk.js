@@ -180,7 +180,15 @@
     return null;
   }
 
+  // What a person reads in the results: the same text means nothing to swap or to say.
+  function readable(root) {
+    return root ? $all("table.queue tbody tr, nav.pagination", root).map(function (el) {
+      return (el.getAttribute("data-ticket-id") || "") + el.textContent.replace(/\s+/g, " ");
+    }).join("|") : "";
+  }
+
   function swapRows(region, fresh, note) {
+    if (readable(region.querySelector("[data-live-fragment]")) === readable(fresh)) return;
     var rows = queueRows();
     var index = currentIndex(rows);
     var currentId = index >= 0 ? rows[index].getAttribute("data-ticket-id") : null;

@@ -10,10 +10,13 @@ import re
 import pytest
 from babel.messages.pofile import read_po
 
+from billdesk import notifications
+from billdesk.i18n import tr
 from billdesk.i18n.extract import POT_PATH
-from billdesk.tables import Notification, User
+from billdesk.tables import Charge, Notification, User
 from tests.desk_support import make_desk_ticket
 from tests.factories import PASSWORD, add_member, make_department, make_service, make_user
+from tests.payment_helpers import make_charge
 
 # Words that read the same in both languages, or are names.
 # E-mail addresses and template placeholders ({customer_name}) are not words to translate.
@@ -94,6 +97,23 @@ async def test_the_client_area_and_the_desk_have_no_english_left_in_russian(brow
     await Notification.insert(
         Notification(user=customer.id, ticket=answered, kind="reply", text="Поддержка ответила")
     )
+    # A notification as billdesk writes it (message id and values), read in Russian.
+    await notifications.notify(
+        user_id=customer.id, kind=notifications.Kind.reply_received, ticket_id=answered,
+        text=tr("Support replied on #%(id)s: %(subject)s", id=answered, subject="Сервер не отвечает"),
+    )
+    # A paid ticket whose card was declined: its page shows the Pay step and the reason.
+    unpaid = await make_desk_ticket(
+        customer_id=customer.id, department_id=paid, subject="Настройка бэкапов",
+        status="awaiting_payment", minutes_ago=2,
+    )
+    charge = await make_charge(
+        ticket_id=unpaid, customer_id=customer.id, department_id=paid, amount=4900,
+        status="requires_payment",
+    )
+    await Charge.update({Charge.failure_reason: "Your card was declined."}).where(
+        Charge.id == charge
+    )
 
     await _log_in(page, customer.email, "/tickets")
     client_pages = [
@@ -102,9 +122,12 @@ async def test_the_client_area_and_the_desk_have_no_english_left_in_russian(brow
         "/tickets?archived=1",
         "/tickets/new",
         f"/tickets/{answered}",
+        f"/tickets/{unpaid}",
+        f"/tickets/{unpaid}/payment",
         "/notifications",
         "/payment-method",
         "/account",
+        "/account/two-factor",
         "/no-such-page",
     ]
     left = {}
@@ -116,6 +139,13 @@ async def test_the_client_area_and_the_desk_have_no_english_left_in_russian(brow
     await page.select_option("#f-department_id", str(paid))
     if english := await _english_left(page, patterns):
         left["/tickets/new (a paid department chosen)"] = english
+    # Sent with only blanks: the form comes back with the refusal, in Russian.
+    await page.select_option("#f-department_id", str(free))
+    await page.fill("#f-message", "   ")
+    await page.click("form[action='/tickets/new'] button[type=submit]")
+    await page.wait_for_selector("text=Напишите сообщение: оно не может быть пустым.")
+    if english := await _english_left(page, patterns):
+        left["/tickets/new (sent empty)"] = english
 
     await page.context.clear_cookies()
     await _log_in(page, staff.email, "/desk")
@@ -124,7 +154,9 @@ async def test_the_client_area_and_the_desk_have_no_english_left_in_russian(brow
         f"/desk?department={free}",
         "/desk?status=solved",
         f"/desk/tickets/{answered}",
+        "/desk/tickets/new",
         "/desk/templates",
+        "/desk/reports",
         "/notifications",
         "/account",
     ]

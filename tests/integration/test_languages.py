@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from billdesk.tables import User
-from tests.factories import csrf_token, login, make_token, make_user
+from billdesk.tickets import reply_as_staff
+from tests.factories import (
+    add_member,
+    as_current,
+    csrf_token,
+    login,
+    make_department,
+    make_ticket,
+    make_token,
+    make_user,
+)
 
 RUSSIAN_BROWSER = {"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.8"}
 
@@ -65,3 +75,88 @@ async def test_error_pages_and_problem_documents_speak_the_language(client):
     await login(client, user.email)
     page = await client.get("/no-such-page", headers=RUSSIAN_BROWSER)
     assert page.status_code == 404 and "Здесь ничего нет" in page.text
+
+
+async def test_a_russian_api_user_is_refused_in_russian_with_the_price_in_russian(client):
+    """The price-confirmation refusal and a field error read in Russian for a person whose
+    browser asks for Russian and for one who chose Russian on the account page; the
+    `code`s, the fields and the price object stay as they are."""
+    department = await make_department(name="Премиум", free_tickets=0, ticket_price=150000)
+    by_browser = await make_user(role="customer")
+    by_choice = await make_user(role="customer")
+    await User.update({User.language: "ru"}).where(User.id == by_choice.id)
+    english = await make_user(role="customer")
+
+    for user, headers in ((by_browser, RUSSIAN_BROWSER), (by_choice, {})):
+        api = {"Authorization": f"Bearer {await make_token(user)}", **headers}
+        refused = await client.post(
+            "/api/v1/tickets", json={"department_id": department, "message": "Сервер не отвечает"},
+            headers=api,
+        )
+        assert refused.status_code == 402
+        body = refused.json()
+        assert body["code"] == "payment_confirmation_required"
+        assert body["price"] == {"amount": 150000, "currency": "usd"}
+        assert body["title"] == "Этот тикет платный"
+        assert body["detail"] == (
+            "Каждый тикет в отделе «Премиум» стоит 1\u00a0500,00 USD. "
+            "Подтвердите цену, чтобы открыть его."
+        )
+        assert body["errors"] == [
+            {"field": "accept_price", "message": "Подтвердите цену 1\u00a0500,00 USD."}
+        ]
+
+        empty = await client.post(
+            "/api/v1/tickets", json={"department_id": department, "message": "   "}, headers=api
+        )
+        assert empty.status_code == 422
+        assert empty.json()["code"] == "validation_error"
+        assert empty.json()["errors"] == [
+            {"field": "message", "message": "Напишите сообщение: оно не может быть пустым."}
+        ]
+        bad_id = await client.get("/api/v1/tickets?department=abc", headers=api)
+        assert bad_id.status_code == 422
+        assert bad_id.json()["errors"][0]["message"] == (
+            "department — идентификатор (целое число от 1 до 2147483647)."
+        )
+
+    english_api = {"Authorization": f"Bearer {await make_token(english)}"}
+    refused = await client.post(
+        "/api/v1/tickets", json={"department_id": department, "message": "Server down"},
+        headers=english_api,
+    )
+    assert refused.json()["detail"] == (
+        "Every ticket in Премиум costs 1,500.00 USD. Confirm the price to open it."
+    )
+
+
+async def test_notifications_read_in_the_language_of_whoever_opens_them(client):
+    """A person who never chose a language reads their notifications in their browser's
+    language, on the page and in the API; choosing a language later changes the old ones too."""
+    customer = await make_user(role="customer")
+    staff = await make_user(role="staff")
+    department = await make_department()
+    await add_member(department_id=department, user_id=staff.id)
+    ticket_id = await make_ticket(customer, department, "Сайт не открывается\nС утра.")
+    await reply_as_staff(
+        ticket_id=ticket_id, author=as_current(staff), internal=False, files=[], body="Смотрим."
+    )
+
+    await login(client, customer.email)
+    russian = await client.get("/notifications", headers=RUSSIAN_BROWSER)
+    assert f"Поддержка ответила в тикете #{ticket_id}: Сайт не открывается" in russian.text
+    assert "Support replied" not in russian.text
+    english = await client.get("/notifications", headers={"Accept-Language": "en"})
+    assert f"Support replied on #{ticket_id}: Сайт не открывается" in english.text
+
+    api = {"Authorization": f"Bearer {await make_token(customer)}"}
+    listed = await client.get("/api/v1/notifications", headers={**api, **RUSSIAN_BROWSER})
+    assert [item["text"] for item in listed.json()["items"]] == [
+        f"Поддержка ответила в тикете #{ticket_id}: Сайт не открывается"
+    ]
+    listed = await client.get("/api/v1/notifications", headers={**api, "Accept-Language": "en"})
+    assert listed.json()["items"][0]["text"] == f"Support replied on #{ticket_id}: Сайт не открывается"
+
+    await User.update({User.language: "ru"}).where(User.id == customer.id)
+    chosen = await client.get("/notifications", headers={"Accept-Language": "en"})
+    assert f"Поддержка ответила в тикете #{ticket_id}" in chosen.text

@@ -16,9 +16,10 @@ import pytest
 import stripe
 
 from billdesk import payments
-from billdesk.demo import load_demo
+from billdesk.demo import PASSWORD, load_demo
 from billdesk.payments import charges as charge_module
 from billdesk.tables import Charge, Department, Refund, Ticket, User
+from tests.factories import login
 from tests.payment_helpers import awaiting_ticket, stripe_settings
 
 pytestmark = [pytest.mark.stripe, pytest.mark.slow]
@@ -63,7 +64,7 @@ def billdesk(*args: str, api_base: str) -> subprocess.CompletedProcess[str]:
                           timeout=60, check=False)
 
 
-async def test_demo_cards_then_alice_is_charged_and_bob_declined(dev_server):
+async def test_demo_cards_then_alice_is_charged_and_bob_declined(dev_server, app_client_factory):
     await load_demo()
     given = billdesk("demo-cards", api_base=dev_server)
     assert given.returncode == 0, given.stderr
@@ -87,6 +88,26 @@ async def test_demo_cards_then_alice_is_charged_and_bob_declined(dev_server):
     )
     assert [t["status"] for t in shown] == ["in_progress", "in_progress"]
     assert "paid and refunded" in given.stdout and "paid and refunded" in again.stdout
+
+    # Bob's paid ticket was charged to his declined card: it waits for payment, once.
+    bob = await User.select(User.id).where(User.email == "bob@example.com").first()
+    waiting = await Ticket.select(Ticket.id, Ticket.status, Ticket.price_unconfirmed).where(
+        (Ticket.customer == bob["id"]) & (Ticket.status == "awaiting_payment")
+    )
+    assert len(waiting) == 1 and not waiting[0]["price_unconfirmed"]
+    declined = await Charge.select(Charge.status, Charge.amount).where(
+        Charge.ticket == waiting[0]["id"]
+    ).first()
+    assert declined == {"status": "requires_payment", "amount": 4900}
+    assert "waiting for payment" in given.stdout and "waiting for payment" in again.stdout
+    # His ticket page offers the Pay step, and the payment page says why in words.
+    with stripe_settings(dev_server, secret_key=KEY):
+        async with app_client_factory() as browser:
+            await login(browser, "bob@example.com", PASSWORD)
+            page = await browser.get(f"/tickets/{waiting[0]['id']}")
+            assert "Awaiting payment" in page.text and "Pay or cancel" in page.text
+            paying = await browser.get(f"/tickets/{waiting[0]['id']}/payment")
+            assert paying.status_code == 200 and "declined" in paying.text
 
     premium = await Department.select(Department.id).where(
         Department.slug == "premium-administration"

@@ -56,3 +56,34 @@ def test_money_and_numbers_are_written_the_way_the_locale_writes_them():
             formatting.parse_money("20.001", "USD")
         except formatting.MoneyFormatError as exc:
             assert translate(exc.args[0], "ru").startswith("У валюты USD 2 знака")
+
+
+def test_a_stored_text_reads_later_in_any_language_with_its_money_and_its_day():
+    """What a notification keeps (`to_json`) comes back (`from_json`) as the same text, and
+    the amount, the day and the count inside it are written for whoever reads it."""
+    import json
+    from datetime import date
+
+    from billdesk.formatting import LocalDay, LocalMoney
+    from billdesk.i18n import from_json, to_json
+
+    paid = tr(
+        "Payment of %(amount)s received for ticket #%(id)s. It is now in the support queue.",
+        amount=LocalMoney(150000, "usd"), id=7,
+    )
+    closes = tr(
+        "#%(id)s waits for your reply and closes on %(day)s: %(subject)s",
+        id=7, day=LocalDay(date(2026, 12, 1)), subject="Сервер",
+    )
+    closed = tr_n(
+        "#%(id)s was closed after %(num)s day without your reply: %(subject)s",
+        "#%(id)s was closed after %(num)s days without your reply: %(subject)s",
+        5, id=7, subject="Сервер",
+    )
+    back = [from_json(json.loads(json.dumps(to_json(text)))) for text in (paid, closes, closed)]
+    assert [str(text) for text in back] == [str(paid), str(closes), str(closed)]
+    assert translate(back[0], "ru").startswith("Оплата 1\u00a0500,00 USD")
+    assert translate(back[0], "en").startswith("Payment of 1,500.00 USD received")
+    assert "1 декабря 2026" in translate(back[1], "ru")
+    assert "December 1, 2026" in translate(back[1], "en")
+    assert translate(back[2], "ru") == "#7 закрыт: 5 дней без вашего ответа: Сервер"

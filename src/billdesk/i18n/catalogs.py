@@ -6,7 +6,7 @@ import gettext as _gettext
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from babel import Locale
 from babel.messages.mofile import write_mo
@@ -95,6 +95,64 @@ class Text(str):
         return text % {key: translate(value, language) for key, value in self.params.items()}
 
 
+class Localized(str):
+    """A value written differently in each language (an amount of money, a day): as a plain
+    string it reads as it was written when made; `in_language()` (and `translate()`) writes
+    it for someone. Subclasses name their `kind` so a stored text (`to_json`) can bring
+    them back."""
+
+    __slots__ = ()
+    kinds: ClassVar[dict[str, type[Localized]]] = {}
+    kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            Localized.kinds[cls.kind] = cls
+
+    def __reduce__(self) -> Any:
+        return (str, (str(self),))
+
+    def in_language(self, language: str) -> str:
+        raise NotImplementedError
+
+    def as_json(self) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def from_json(cls, data: Any) -> Localized:
+        raise NotImplementedError
+
+
+def to_json(value: Any) -> Any:
+    """A `tr()` text (with its values) as JSON, to be read later in any language (`from_json`)."""
+    if isinstance(value, Text):
+        return {
+            "msgid": value.msgid,
+            "plural": value.plural,
+            "n": value.n,
+            "params": {key: to_json(item) for key, item in value.params.items()},
+        }
+    if isinstance(value, Localized):
+        return {"kind": value.kind, "value": value.as_json()}
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)
+
+
+def from_json(data: Any) -> Any:
+    """What `to_json` wrote: a `Text` again, a `Localized` value, or the plain value."""
+    if isinstance(data, dict) and "msgid" in data:
+        params = {key: from_json(item) for key, item in (data.get("params") or {}).items()}
+        if data.get("plural") is not None:
+            params.pop("num", None)
+            return Text(str(data["msgid"]), str(data["plural"]), int(data.get("n") or 0), **params)
+        return Text(str(data["msgid"]), **params)
+    if isinstance(data, dict) and data.get("kind") in Localized.kinds:
+        return Localized.kinds[data["kind"]].from_json(data.get("value"))
+    return data
+
+
 def tr(message: str, /, **params: Any) -> Text:
     """Mark `message` for translation; `%(name)s` placeholders take `params`."""
     return Text(message, **params)
@@ -112,7 +170,7 @@ def catalog_text(value: str | None) -> Text:
 
 
 def translate(value: Any, language: str) -> Any:
-    """`value` in `language` when it is a `Text`; anything else as it is."""
-    if isinstance(value, Text):
+    """`value` in `language` when it is a `Text` or a `Localized` value; anything else as it is."""
+    if isinstance(value, Text | Localized):
         return value.in_language(language)
     return value

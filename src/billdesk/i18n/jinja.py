@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
-from billdesk.i18n.catalogs import LANGUAGES, Text, gettext, supported, translations
+from billdesk.i18n.catalogs import LANGUAGES, Localized, Text, gettext, supported, translations
 from billdesk.i18n.choice import current_language
 
 
@@ -51,7 +51,7 @@ def _npgettext(context: Context, msgctxt: str, singular: str, plural: str, n: in
 def _finalize(context: Context, value: Any) -> Any:
     # `{{ text }}` of a tr() string from Python (a flash, a field error, a label) is
     # shown in the page's language.
-    if isinstance(value, Text):
+    if isinstance(value, Text | Localized):
         return value.in_language(context_language(context))
     return value
 

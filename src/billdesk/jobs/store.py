@@ -365,7 +365,7 @@ def jobs_query(*, status: str | None = None, kind: str | None = None) -> Select:
     query = Job.select(*JOB_COLUMNS)
     if status:
         if status not in STATUSES:
-            raise ValidationFailed.field("status", f"status must be one of {', '.join(STATUSES)}.")
+            raise ValidationFailed.field("status", tr("status must be one of %(choices)s.", choices=", ".join(STATUSES)))
         query = query.where(Job.status == status)
     if kind:
         if len(kind) > 100:
@@ -397,7 +397,9 @@ async def retry_job(job_id: int) -> dict[str, Any]:
     )
     if not rows:
         job = await get_job(job_id)
-        raise JobNotFailed(f"Only a failed job can be retried; this one is {job['status']}.")
+        raise JobNotFailed(
+            tr("Only a failed job can be retried; this one is %(status)s.", status=job["status"])
+        )
     return await get_job(job_id)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
@@ -153,6 +154,19 @@ def render(kind: str, context: dict[str, Any], language: str = DEFAULT_LANGUAGE)
     return text, html
 
 
+def _set_subject(message: EmailMessage, subject: str) -> None:
+    """The Subject, with non-ASCII words encoded so that a reader sees every space.
+
+    The standard library's folding of a long non-ASCII header can leave the space
+    between two words as the fold between two RFC 2047 encoded-words, where readers
+    drop it ("сервер не" arrives as "серверне"). `Header` puts the spaces inside the
+    encoded-words, and `set_raw` keeps its folding as it is (its lines are short)."""
+    if subject.isascii():
+        message["Subject"] = subject
+        return
+    message.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
+
+
 def build_message(
     *,
     kind: str,
@@ -171,7 +185,7 @@ def build_message(
     message = EmailMessage()
     message["From"] = formataddr((name, address))
     message["To"] = Address(display_name=_one_line(to_name), addr_spec=to_address)
-    message["Subject"] = subject
+    _set_subject(message, subject)
     message["Date"] = format_datetime(clock.now())
     message["Message-ID"] = bracketed(message_id)
     if reply_to:

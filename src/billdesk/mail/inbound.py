@@ -35,6 +35,7 @@ from billdesk import clock
 from billdesk.attachments import Upload
 from billdesk.auth import CurrentUser
 from billdesk.errors import DeskError
+from billdesk.i18n import tr
 from billdesk.mail.outgoing import queue_mail, ticket_summary
 from billdesk.mail.parsing import IncomingMail, Unreadable, parse
 from billdesk.mail.routing import (
@@ -452,7 +453,7 @@ def inbound_query(*, outcome: str | None = None):
         outcomes = [item.value for item in Outcome]
         if outcome not in outcomes:
             raise ValidationFailed.field(
-                "outcome", f"outcome must be one of {', '.join(outcomes)}."
+                "outcome", tr("outcome must be one of %(choices)s.", choices=", ".join(outcomes))
             )
         query = query.where(InboundMail.outcome == outcome)
     return query

@@ -299,7 +299,7 @@ def mails_query(*, status: str | None = None, ticket_id: int | None = None) -> S
     query = OutgoingMail.select(*MAIL_COLUMNS)
     if status:
         if status not in STATUSES:
-            raise ValidationFailed.field("status", f"status must be one of {', '.join(STATUSES)}.")
+            raise ValidationFailed.field("status", tr("status must be one of %(choices)s.", choices=", ".join(STATUSES)))
         query = query.where(OutgoingMail.status == status)
     if ticket_id is not None:
         query = query.where(OutgoingMail.ticket == ticket_id)
@@ -320,8 +320,11 @@ async def retry_mail(mail_id: int) -> dict[str, Any]:
     mail = await get_mail(mail_id)
     if mail["status"] not in (Status.failed.value, Status.unsent.value):
         raise MailNotRetriable(
-            f"Only a failed or unsent mail can be sent again; this one is {mail['status']}.",
-            errors={"status": f"The mail is {mail['status']}."},
+            tr(
+                "Only a failed or unsent mail can be sent again; this one is %(status)s.",
+                status=mail["status"],
+            ),
+            errors={"status": tr("The mail is %(status)s.", status=mail["status"])},
         )
     if not get_settings().smtp_url:
         raise MailNotRetriable(NOT_CONFIGURED, errors={"status": NOT_CONFIGURED})

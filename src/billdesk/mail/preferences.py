@@ -44,12 +44,15 @@ async def set_preferences(*, user_id: int, role: str, wanted: dict[str, bool]) -
     if unknown:
         raise ValidationFailed.field(
             unknown[0],
-            f"{unknown[0]} is not a mail you can choose; choose from: "
-            + (", ".join(sorted(allowed)) or "none"),
+            tr(
+                "%(kind)s is not a mail you can choose; choose from: %(choices)s",
+                kind=unknown[0],
+                choices=", ".join(sorted(allowed)) or "-",
+            ),
         )
     for kind, value in wanted.items():
         if not isinstance(value, bool):
-            raise ValidationFailed.field(kind, f"{kind} must be true or false.")
+            raise ValidationFailed.field(kind, tr("%(field)s must be true or false.", field=kind))
     current = await preferences(user_id)
     current.update(wanted)
     row = MailPreference(user=user_id)

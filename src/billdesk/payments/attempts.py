@@ -36,7 +36,8 @@ NOTE_CARD = "payments.note_card"
 
 
 def money_text(amount: int, currency: str) -> str:
-    return formatting.money(amount, currency)
+    """The amount as a person reads it, in the language of whoever reads it."""
+    return formatting.LocalMoney(amount, currency)
 
 
 async def notify(user_id: int, kind: Notification.Kind, ticket_id: int, text: str) -> None:

@@ -372,7 +372,7 @@ def _intent_state(intent: Any) -> tuple[str, str]:
     if intent.status == "processing":
         return AttemptStatus.unknown.value, PROCESSING
     if intent.status == "canceled":
-        return AttemptStatus.canceled.value, "The payment was cancelled."
+        return AttemptStatus.canceled.value, tr("The payment was cancelled.")
     error = getattr(intent, "last_payment_error", None)
     message = getattr(error, "message", None) if error is not None else None
     return AttemptStatus.declined.value, str(message or DECLINED)
@@ -713,9 +713,11 @@ async def _claim_for_cancel(charge_id: int) -> tuple[str | None, list[dict[str, 
                 return token, live
         if time.monotonic() > deadline:
             raise PaymentInProgress(
-                "A payment for this ticket is under way, so it cannot be cancelled now. "
-                "Wait a moment and look again: if the payment went through, the ticket is "
-                "in the support queue.",
+                tr(
+                    "A payment for this ticket is under way, so it cannot be cancelled now. "
+                    "Wait a moment and look again: if the payment went through, the ticket is "
+                    "in the support queue."
+                ),
                 errors={"status": BUSY},
             )
         await asyncio.sleep(0.2)
@@ -749,9 +751,11 @@ async def cancel_unpaid_ticket(*, ticket_id: int, customer_id: int) -> ChargeOut
         log.warning("cancelling ticket %s: Stripe did not answer: %s", ticket_id, error)
         await _release(charge["id"], token)
         raise PaymentsUnavailable(
-            "The ticket was not cancelled: the payment provider did not answer, so we "
-            "cannot be sure that no payment is under way. Nothing was changed; try again "
-            "in a moment."
+            tr(
+                "The ticket was not cancelled: the payment provider did not answer, so we "
+                "cannot be sure that no payment is under way. Nothing was changed; try again "
+                "in a moment."
+            )
         ) from None
     except Exception:
         await _release(charge["id"], token)
@@ -772,8 +776,10 @@ async def cancel_unpaid_ticket(*, ticket_id: int, customer_id: int) -> ChargeOut
         await release_lease(locked, token)
     if processing:
         raise PaymentInProgress(
-            "A payment for this ticket is being processed, so it cannot be cancelled now. "
-            "Look again in a few minutes.",
+            tr(
+                "A payment for this ticket is being processed, so it cannot be cancelled now. "
+                "Look again in a few minutes."
+            ),
             errors={"status": BUSY},
         )
     return await outcome_of(charge["id"])

@@ -77,7 +77,7 @@ def _day_or_time(field: str, value: str, *, end: bool) -> datetime:
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     except ValueError:
         raise ValidationFailed.field(
-            field, f"{field} must be a date (2026-11-20) or an RFC 3339 time."
+            field, tr("%(field)s must be a date (2026-11-20) or an RFC 3339 time.", field=field)
         ) from None
 
 
@@ -91,7 +91,9 @@ def parse_filters(raw: Mapping[str, str | None]) -> ChargeFilters:
     values: dict[str, Any] = {}
     status = (raw.get("status") or "").strip()
     if status and status not in {s.value for s in Status}:
-        errors["status"] = "status must be one of " + ", ".join(s.value for s in Status) + "."
+        errors["status"] = tr(
+            "status must be one of %(choices)s.", choices=", ".join(s.value for s in Status)
+        )
     elif status:
         values["status"] = status
     for field, key in (("department", "department_id"), ("customer", "customer_id")):

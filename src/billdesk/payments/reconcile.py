@@ -19,6 +19,7 @@ from typing import Any
 import stripe
 
 from billdesk import audit, clock
+from billdesk.i18n import tr
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import find_attempt, record_closed, record_decline, record_success
 from billdesk.payments.charges import UNREACHABLE
@@ -130,7 +131,7 @@ async def reconcile_charge(
                 if asked and locked.is_current(attempt) and locked.unpaid:
                     moved |= await record_decline(
                         locked, attempt, reason=LOST if state == "missing" else
-                        "The payment was cancelled.",
+                        tr("The payment was cancelled."),
                     )
                 await record_closed(locked, attempt)
         if not busy and not looked:

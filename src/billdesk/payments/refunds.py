@@ -48,7 +48,7 @@ async def refund_charge(
     if not reason:
         raise ValidationFailed.field("reason", tr("Give the reason for the refund."))
     if len(reason) > REASON_MAX:
-        raise ValidationFailed.field("reason", f"Keep the reason under {REASON_MAX} characters.")
+        raise ValidationFailed.field("reason", tr("Keep the reason under %(num)s characters.", num=REASON_MAX))
     if amount is not None and amount <= 0:
         raise ValidationFailed.field("amount", tr("The amount must be more than zero."))
     stripe_api.stripe_client()
@@ -66,7 +66,10 @@ async def refund_charge(
         if wanted <= 0 or wanted > left:
             raise ValidationFailed.field(
                 "amount",
-                f"At most {money_text(left, charge['currency'])} is left to refund.",
+                tr(
+                    "At most %(amount)s is left to refund.",
+                    amount=money_text(left, charge["currency"]),
+                ),
             )
         # The amount is reserved now, so two refunds at once can never exceed the charge.
         await Charge.update(
@@ -149,7 +152,7 @@ async def send_refund(
                     message)
         if refusal_is_error:
             raise ValidationFailed.field(
-                "amount", f"Stripe refused the refund: {message}"
+                "amount", tr("Stripe refused the refund: %(reason)s", reason=message)
             ) from None
         return "refused"
     await settle_refund(

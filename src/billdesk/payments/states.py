@@ -173,8 +173,8 @@ async def move_charge(locked: Locked, to: ChargeStatus, **values: Any) -> None:
     current = locked.charge["status"]
     if not charge_may_move(current, to):
         raise InvalidTransition(
-            f"A {current} payment cannot become {to.value}.",
-            errors={"status": f"Not possible while the payment is {current}."},
+            tr("A %(current)s payment cannot become %(to)s.", current=current, to=to.value),
+            errors={"status": tr("Not possible while the payment is %(current)s.", current=current)},
         )
     changes: dict[Any, Any] = {Charge.status: to, Charge.updated_at: clock.now()}
     changes.update({getattr(Charge, name): value for name, value in values.items()})
@@ -189,8 +189,8 @@ async def move_attempt(
     current = attempt["status"]
     if not attempt_may_move(current, to):
         raise InvalidTransition(
-            f"A {current} payment attempt cannot become {to.value}.",
-            errors={"status": f"Not possible while the attempt is {current}."},
+            tr("A %(current)s payment attempt cannot become %(to)s.", current=current, to=to.value),
+            errors={"status": tr("Not possible while the attempt is %(current)s.", current=current)},
         )
     changes: dict[Any, Any] = {PaymentAttempt.status: to, PaymentAttempt.updated_at: clock.now()}
     changes.update({getattr(PaymentAttempt, name): value for name, value in values.items()})

@@ -84,8 +84,10 @@ async def checkout_call(work: Callable[[stripe.StripeClient], T]) -> T:
         return await call(work)
     except stripe.StripeError as error:
         raise PaymentsUnavailable(
-            "Stripe's payment page cannot be opened right now. Try again in a moment"
-            " or pay with your saved card."
+            tr(
+                "Stripe's payment page cannot be opened right now. Try again in a moment"
+                " or pay with your saved card."
+            )
         ) from error
 
 

@@ -14,7 +14,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from billdesk import clock, jobs, notifications, outbox
+from billdesk import clock, formatting, jobs, notifications, outbox
+from billdesk.i18n import tr, tr_n
 from billdesk.tables import ServiceLevel, Ticket, TicketEvent
 from billdesk.tickets.lifecycle import (
     Action,
@@ -89,8 +90,12 @@ async def _remind_or_close(ticket_id: int, days: int, now: datetime) -> str:
             user_id=ticket["customer"],
             kind=notifications.Kind.inactivity_reminder,
             ticket_id=ticket_id,
-            text=f"#{ticket_id} waits for your reply and closes on {closes_at:%Y-%m-%d}: "
-            f"{ticket['subject']}",
+            text=tr(
+                "#%(id)s waits for your reply and closes on %(day)s: %(subject)s",
+                id=ticket_id,
+                day=formatting.LocalDay(closes_at.date()),
+                subject=ticket["subject"],
+            ),
         )
         await outbox.publish(
             INACTIVITY_REMINDER, ticket_id=ticket_id, closes_at=f"{closes_at:%Y-%m-%d %H:%M} UTC"
@@ -113,7 +118,13 @@ async def _remind_or_close(ticket_id: int, days: int, now: datetime) -> str:
         user_id=ticket["customer"],
         kind=notifications.Kind.ticket_solved,
         ticket_id=ticket_id,
-        text=f"#{ticket_id} was closed after {days} days without your reply: {ticket['subject']}",
+        text=tr_n(
+            "#%(id)s was closed after %(num)s day without your reply: %(subject)s",
+            "#%(id)s was closed after %(num)s days without your reply: %(subject)s",
+            days,
+            id=ticket_id,
+            subject=ticket["subject"],
+        ),
     )
     log.info("ticket %s closed for inactivity", ticket_id)
     return "closed"

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billdesk import clock, jobs, notifications, outbox
+from billdesk.i18n import tr
 from billdesk.sla.policy import PRIORITIES, policy_for
 from billdesk.sla.timers import LABELS, deadline_key, told_with
 from billdesk.tables import DepartmentMember, Ticket, TicketEvent, User
@@ -118,6 +119,17 @@ async def _apply_rule(ticket: dict[str, Any], stage: str) -> dict[str, Any]:
     return ticket
 
 
+# What the agents are told, by deadline and by whether it passed (True) or is near.
+ESCALATION_NOTES = {
+    ("first_response", False): tr("#%(id)s first response at risk: %(subject)s"),
+    ("first_response", True): tr("#%(id)s first response breached: %(subject)s"),
+    ("next_response", False): tr("#%(id)s next response at risk: %(subject)s"),
+    ("next_response", True): tr("#%(id)s next response breached: %(subject)s"),
+    ("resolution", False): tr("#%(id)s resolution at risk: %(subject)s"),
+    ("resolution", True): tr("#%(id)s resolution breached: %(subject)s"),
+}
+
+
 async def escalate_ticket(ticket_id: int, now: datetime) -> str | None:
     """Escalate one ticket if its moment has come and it was not told (inside a write
     transaction); returns the stage told, or None. A deadline already passed is told as
@@ -164,7 +176,11 @@ async def escalate_ticket(ticket_id: int, now: datetime) -> str | None:
             user_id=user_id,
             kind=kind,
             ticket_id=ticket_id,
-            text=f"#{ticket_id} {label} {words}: {ticket['subject']}",
+            text=tr(
+                ESCALATION_NOTES.get((target, breached), ESCALATION_NOTES["resolution", breached]),
+                id=ticket_id,
+                subject=ticket["subject"],
+            ),
         )
     await outbox.publish(
         ESCALATED,

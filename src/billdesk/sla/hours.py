@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from billdesk.i18n import tr
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_MINUTES = 24 * 60
 MAX_DAYS = 3 * 366
@@ -29,6 +31,7 @@ MAX_DAYS = 3 * 366
 _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 Span = tuple[int, int]  # local minutes of the day: start, end (end may be 1440, midnight)
+
 
 
 class ScheduleError(ValueError):
@@ -48,7 +51,8 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ScheduleError(
-            "timezone", f"{name!r} is not a time zone: use an IANA name such as Europe/Berlin."
+            "timezone",
+            tr("%(value)s is not a time zone: use an IANA name such as Europe/Berlin.", value=repr(name)),
         ) from exc
 
 
@@ -56,13 +60,13 @@ def parse_span(text: str, field: str) -> Span:
     """`'09:00-17:00'` as minutes of the day; the end may be `24:00`."""
     match = _SPAN.match(text)
     if not match:
-        raise ScheduleError(field, f"{text!r} is not a span: write it like 09:00-17:00.")
+        raise ScheduleError(field, tr("%(value)s is not a span: write it like 09:00-17:00.", value=repr(text)))
     sh, sm, eh, em = (int(part) for part in match.groups())
     start, end = sh * 60 + sm, eh * 60 + em
     if sm > 59 or em > 59 or start >= DAY_MINUTES or end > DAY_MINUTES:
-        raise ScheduleError(field, f"{text!r} is not a time of day (00:00 to 24:00).")
+        raise ScheduleError(field, tr("%(value)s is not a time of day (00:00 to 24:00).", value=repr(text)))
     if end <= start:
-        raise ScheduleError(field, f"{text!r} ends before it starts.")
+        raise ScheduleError(field, tr("%(value)s ends before it starts.", value=repr(text)))
     return start, end
 
 
@@ -100,44 +104,44 @@ class BusinessHours:
         """
         data = data or {}
         if not isinstance(data, dict):
-            raise ScheduleError("hours", "Business hours must be an object.")
+            raise ScheduleError("hours", tr("Business hours must be an object."))
         timezone = data.get("timezone", "UTC")
         if not isinstance(timezone, str):
-            raise ScheduleError("timezone", "The time zone must be a name such as Europe/Berlin.")
+            raise ScheduleError("timezone", tr("The time zone must be a name such as Europe/Berlin."))
         zone(timezone)
         always = data.get("always", True)
         if not isinstance(always, bool):
-            raise ScheduleError("always", "always must be true or false.")
+            raise ScheduleError("always", tr("always must be true or false."))
         raw_week = data.get("week") or {}
         if not isinstance(raw_week, dict) or set(raw_week) - set(WEEKDAYS):
-            raise ScheduleError("week", "week maps mon, tue, … sun to lists like ['09:00-17:00'].")
+            raise ScheduleError("week", tr("week maps mon, tue, … sun to lists like ['09:00-17:00']."))
         week: list[tuple[Span, ...]] = []
         for name in WEEKDAYS:
             texts = raw_week.get(name) or []
             if isinstance(texts, str):
                 texts = [part for part in re.split(r"[,\s]+(?=\d)", texts) if part.strip()]
             if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-                raise ScheduleError(f"week.{name}", "List the day's spans like ['09:00-17:00'].")
+                raise ScheduleError(f"week.{name}", tr("List the day's spans like ['09:00-17:00']."))
             spans = sorted(parse_span(text, f"week.{name}") for text in texts)
             for before, after in itertools.pairwise(spans):
                 if after[0] < before[1]:
-                    raise ScheduleError(f"week.{name}", "The day's spans overlap.")
+                    raise ScheduleError(f"week.{name}", tr("The day's spans overlap."))
             week.append(tuple(spans))
         if not always and not any(week):
             raise ScheduleError(
-                "week", "Give at least one opening span, or choose round the clock."
+                "week", tr("Give at least one opening span, or choose round the clock.")
             )
         raw_holidays = data.get("holidays") or []
         if not isinstance(raw_holidays, list) or len(raw_holidays) > 1000:
             raise ScheduleError(
-                "holidays", "List holidays as dates like 2026-12-25 (at most 1000)."
+                "holidays", tr("List holidays as dates like 2026-12-25 (at most 1000).")
             )
         holidays = set()
         for text in raw_holidays:
             try:
                 holidays.add(date.fromisoformat(str(text).strip()))
             except ValueError as exc:
-                raise ScheduleError("holidays", f"{text!r} is not a date like 2026-12-25.") from exc
+                raise ScheduleError("holidays", tr("%(value)s is not a date like 2026-12-25.", value=repr(text))) from exc
         return cls(timezone=timezone, always=always, week=tuple(week), holidays=frozenset(holidays))
 
     def as_dict(self) -> dict:
@@ -189,7 +193,7 @@ class BusinessHours:
             if remaining <= length:
                 return begin + remaining
             remaining -= length
-        raise ScheduleError("week", "The schedule has no opening hours in the next three years.")
+        raise ScheduleError("week", tr("The schedule has no opening hours in the next three years."))
 
     def add_minutes(self, start: datetime, minutes: int) -> datetime:
         return self.add_seconds(start, minutes * 60)

@@ -74,17 +74,17 @@ def parse_targets(data: Any, name: str) -> dict[str, Targets]:
     the field like `targets.high.resolution`."""
     data = _loads(data) or {}
     if not isinstance(data, dict):
-        raise ValidationFailed.field(name, "Targets map a priority to its minutes.")
+        raise ValidationFailed.field(name, tr("Targets map a priority to its minutes."))
     result: dict[str, Targets] = {}
     for priority, minutes in data.items():
         where = f"{name}.{priority}"
         if priority not in PRIORITIES:
             raise ValidationFailed.field(
-                where, "The priority must be one of: " + ", ".join(PRIORITIES) + "."
+                where, tr("The priority must be one of: %(choices)s.", choices=", ".join(PRIORITIES))
             )
         if not isinstance(minutes, dict) or set(minutes) - set(TARGET_KINDS):
             raise ValidationFailed.field(
-                where, "Give first_response, next_response and resolution in minutes."
+                where, tr("Give first_response, next_response and resolution in minutes.")
             )
         values: dict[str, int | None] = {}
         for kind in TARGET_KINDS:
@@ -96,7 +96,10 @@ def parse_targets(data: Any, name: str) -> dict[str, Targets]:
             ):
                 raise ValidationFailed.field(
                     f"{where}.{kind}",
-                    f"A target is a whole number of business minutes, 1 to {MAX_TARGET_MINUTES}.",
+                    tr(
+                        "A target is a whole number of business minutes, 1 to %(max)s.",
+                        max=MAX_TARGET_MINUTES,
+                    ),
                 )
             values[kind] = value
         if any(value is not None for value in values.values()):
@@ -153,7 +156,9 @@ async def service_level(department_id: int) -> dict[str, Any]:
 def _int_field(data: dict[str, Any], name: str, low: int, high: int, default: int) -> int:
     value = data.get(name, default)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValidationFailed.field(name, f"{name} must be a whole number from {low} to {high}.")
+        raise ValidationFailed.field(
+            name, tr("%(field)s must be a whole number from %(low)s to %(high)s.", field=name, low=low, high=high)
+        )
     return value
 
 
@@ -166,7 +171,7 @@ async def set_service_level(department_id: int, data: dict[str, Any]) -> dict[st
         raise ValidationFailed.field("hours", tr("Send the service level as an object."))
     unknown = sorted(set(data) - {*as_dict(0, NO_PROMISE)} - {"department_id"})
     if unknown:
-        raise ValidationFailed.field(unknown[0], f"{unknown[0]} is not a service-level field.")
+        raise ValidationFailed.field(unknown[0], tr("%(field)s is not a service-level field.", field=unknown[0]))
     current = as_dict(department_id, await policy_for(department_id))
     merged = {**current, **data}
     try:

@@ -5,8 +5,10 @@ paid tickets and revenue, in total, per interval, per department and per agent.
 Every figure comes from columns the service-level clock fills as tickets move
 (`clock_started_at`, `first_response_at`/`_seconds`/`_met`, `solved_at`/
 `resolution_seconds`/`_met`), from ratings and from paid charges, each read over the
-asked window through its indexed time column: a report's cost grows with the tickets in
-its window, never with the whole table, and the window is at most 366 days.
+asked window from a covering index led by the department and the time column: a
+report's cost grows with the tickets in its window (at most 366 days), plus, for the
+backlog, the tickets open now and those solved since the window ended; never with the
+whole table.
 
 "Opened" counts tickets that reached support in the window (opening, or payment for a
 paid ticket); "backlog" is what was open at the end of the window (or interval). Agents
@@ -16,7 +18,6 @@ are tickets' assignees; percentiles interpolate linearly between ranks (as Postg
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections import defaultdict
@@ -66,7 +67,7 @@ def _parse_date(field: str, value: str | None, default: date) -> date:
     try:
         return date.fromisoformat(value.strip())
     except ValueError as exc:
-        raise ValidationFailed.field(field, f"{field} must be a date like 2026-11-01.") from exc
+        raise ValidationFailed.field(field, tr("%(field)s must be a date like 2026-11-01.", field=field)) from exc
 
 
 def parse_query(
@@ -84,7 +85,7 @@ def parse_query(
     if start > end:
         raise ValidationFailed.field("from", tr("from must not be after to."))
     if (end - start).days + 1 > MAX_DAYS:
-        raise ValidationFailed.field("to", f"A report covers at most {MAX_DAYS} days.")
+        raise ValidationFailed.field("to", tr("A report covers at most %(num)s days.", num=MAX_DAYS))
     interval = interval or "day"
     if interval not in INTERVALS:
         raise ValidationFailed.field("interval", tr("The interval is day, week or month."))
@@ -222,7 +223,9 @@ async def support_report(user: CurrentUser, query: ReportQuery) -> dict[str, Any
     departments = await _scope(user, query)
     groups: dict[tuple[str, Any], Figures] = defaultdict(Figures)
     if DB.engine_type == "postgres":
-        await _aggregate_in_postgres(groups, query, departments)
+        from billdesk.sla.reports_postgres import aggregate_in_postgres
+
+        await aggregate_in_postgres(groups, query, departments)
     else:
         await _aggregate_here(groups, query, departments)
         await _paid(groups, query, departments)
@@ -346,188 +349,7 @@ async def _aggregate_here(
     await _open_at_end(groups, query, departments)
 
 
-# ------------------------------------------------------------------ PostgreSQL
-
-# The report's covering indexes (migration 2026-11-27T13:00) lead with the department and
-# then the time column, and carry the assignee and the figures: each window below is read
-# from its index alone, for any set of departments (an admin passes them all).
-TIMES = {
-    # family: (time column, business seconds, within target)
-    "first_response": ("first_response_at", "first_response_seconds", "first_response_met"),
-    "resolution": ("solved_at", "resolution_seconds", "resolution_met"),
-}
-SETS = "GROUPING SETS ((), (b), (d), (a))"
-GROUPED = "GROUPING(b) AS gb, GROUPING(d) AS gd, GROUPING(a) AS ga, b, d, a"
-# A year of a large desk is half a million values to sort for the percentiles: in memory,
-# not in temporary files. Set for the transaction only (pooled connections keep no session
-# settings); JIT would spend longer compiling than these queries run.
-TUNING = ("SET LOCAL work_mem = '64MB'", "SET LOCAL jit = off")
-
-
-def _group_key(row: dict[str, Any]) -> tuple[str, Any]:
-    if not row["gb"]:
-        return ("interval", row["b"])
-    if not row["gd"]:
-        return ("department", row["d"])
-    if not row["ga"]:
-        return ("agent", row["a"])
-    return ("total", None)
-
-
-def _window_sql(moment: str, query: ReportQuery, args: list[Any], *, agent: str) -> str:
-    """The window on `moment` over the given departments (and the agent), args appended."""
-    sql = f"{moment} >= {{}} AND {moment} < {{}} AND department = ANY({{}})"
-    if query.agent is not None:
-        args.append(query.agent)
-        sql += f" AND {agent} = {{}}"
-    return sql
-
-
-async def _tuned(sql: str, args: list[Any]) -> list[dict[str, Any]]:
-    async with DB.transaction():
-        for statement in TUNING:
-            await DB.run_ddl(statement)
-        rows: list[dict[str, Any]] = await Ticket.raw(sql, *args)
-    return rows
-
-
-async def _times_in_postgres(name: str, query: ReportQuery, departments: list[int]) -> Any:
-    moment, value, met = TIMES[name]
-    args: list[Any] = [query.start, query.end, departments]
-    where = _window_sql(moment, query, args, agent="assignee")
-    return await _tuned(
-        f"""SELECT {GROUPED}, count(*) AS n,
-               percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY v) AS pct,
-               count(m) AS met_n, count(*) FILTER (WHERE m) AS met_yes
-           FROM (SELECT date_trunc('{query.interval}', {moment} AT TIME ZONE 'UTC')::date AS b,
-                        department AS d, assignee AS a, coalesce({value}, 0) AS v, {met} AS m
-                 FROM tickets WHERE removed_at IS NULL AND {where}) AS window_rows
-           GROUP BY {SETS}""",  # noqa: S608 (names are constants)
-        args,
-    )
-
-
-async def _opened_in_postgres(query: ReportQuery, departments: list[int]) -> Any:
-    args: list[Any] = [query.start, query.end, departments]
-    where = _window_sql("clock_started_at", query, args, agent="assignee")
-    return await _tuned(
-        f"""SELECT {GROUPED}, count(*) AS n
-           FROM (SELECT date_trunc('{query.interval}', clock_started_at AT TIME ZONE 'UTC')::date
-                        AS b, department AS d, assignee AS a
-                 FROM tickets WHERE removed_at IS NULL AND {where}) AS window_rows
-           GROUP BY {SETS}""",  # noqa: S608
-        args,
-    )
-
-
-async def _ratings_in_postgres(query: ReportQuery, departments: list[int]) -> Any:
-    args: list[Any] = [query.start, query.end, departments]
-    where = _window_sql("created_at", query, args, agent="agent")
-    return await _tuned(
-        f"""SELECT {GROUPED}, count(*) AS n, avg(score) AS average
-           FROM (SELECT date_trunc('{query.interval}', created_at AT TIME ZONE 'UTC')::date AS b,
-                        department AS d, agent AS a, score
-                 FROM ticket_ratings WHERE {where}) AS window_rows
-           GROUP BY {SETS}""",  # noqa: S608
-        args,
-    )
-
-
-async def _open_at_end_in_postgres(query: ReportQuery, departments: list[int]) -> Any:
-    """Tickets open at the end of the window, in total, per department and per agent: those
-    not solved yet and those solved since, both started before the end (two index ranges)."""
-    args: list[Any] = [query.end, departments]
-    agent = ""
-    if query.agent is not None:
-        args.append(query.agent)
-        agent = " AND assignee = {}"
-    started = "removed_at IS NULL AND clock_started_at < {} AND department = ANY({})" + agent
-    return await _tuned(
-        f"""SELECT GROUPING(d) AS gd, GROUPING(a) AS ga, d, a, count(*) AS n FROM (
-               SELECT department AS d, assignee AS a FROM tickets
-               WHERE solved_at IS NULL AND {started}
-               UNION ALL
-               SELECT department, assignee FROM tickets
-               WHERE solved_at >= {{}} AND {started}) AS open_rows
-           GROUP BY GROUPING SETS ((), (d), (a))""",  # noqa: S608
-        [*args, query.end, *args],
-    )
-
-
-async def _paid_in_postgres(query: ReportQuery, departments: list[int]) -> Any:
-    """Paid charges and revenue per currency; each charge's agent is its ticket's assignee,
-    looked up by the ticket's key (a hash join would read every ticket)."""
-    args: list[Any] = [query.start, query.end, departments]
-    agent = "(SELECT assignee FROM tickets WHERE tickets.id = charges.ticket)"
-    where = _window_sql("paid_at", query, args, agent=agent)
-    statuses = ", ".join(f"'{status}'" for status in PAID)
-    return await _tuned(
-        f"""SELECT {GROUPED}, c, count(*) AS n, sum(amount) AS amount
-           FROM (SELECT date_trunc('{query.interval}', paid_at AT TIME ZONE 'UTC')::date AS b,
-                        department AS d, {agent} AS a, currency AS c,
-                        amount - refunded_amount AS amount
-                 FROM charges WHERE status IN ({statuses}) AND {where}) AS window_rows
-           GROUP BY GROUPING SETS ((c), (b, c), (d, c), (a, c))""",  # noqa: S608
-        args,
-    )
-
-
-async def _aggregate_in_postgres(
-    groups: dict[tuple[str, Any], Figures], query: ReportQuery, departments: list[int] | None
-) -> None:
-    """PostgreSQL: each figure family is one query over its window, read from a covering
-    index and grouped for the total, the intervals, the departments and the agents at once
-    (GROUPING SETS, percentile_cont for medians and 90th percentiles); only the groups come
-    back. The families run side by side, each on its own connection."""
-    if departments is None:
-        departments = await Department.select(Department.id).output(as_list=True)
-    calls = [
-        _opened_in_postgres(query, departments),
-        _times_in_postgres("first_response", query, departments),
-        _times_in_postgres("resolution", query, departments),
-        _ratings_in_postgres(query, departments),
-        _paid_in_postgres(query, departments),
-        _open_at_end_in_postgres(query, departments),
-    ]
-    if DB.current_transaction.get() is None:
-        answers = await asyncio.gather(*calls)
-    else:  # one connection: one query at a time
-        answers = [await call for call in calls]
-    opened, first_response, resolution, ratings, paid, open_at_end = answers
-    for row in opened:
-        groups[_group_key(row)].opened = row["n"]
-    for name, rows in (("first_response", first_response), ("resolution", resolution)):
-        for row in rows:
-            figures = groups[_group_key(row)]
-            median, p90 = row["pct"] or (None, None)  # no rows: the total's empty group
-            figures.computed[name] = {
-                "n": row["n"],
-                "median": None if median is None else float(median),
-                "p90": None if p90 is None else float(p90),
-                "met_n": row["met_n"],
-                "met_yes": row["met_yes"],
-            }
-            if name == "resolution":
-                figures.solved = row["n"]
-    for row in ratings:
-        groups[_group_key(row)].computed["satisfaction"] = {
-            "n": row["n"],
-            "median": None if row["average"] is None else float(row["average"]),
-        }
-    for row in paid:
-        figures = groups[_group_key(row)]
-        figures.paid += row["n"]
-        figures.revenue[row["c"]] += row["amount"]
-    ends = [row for row in open_at_end if not row["gd"] or not row["ga"]]
-    for row in ends:
-        key = ("department", row["d"]) if not row["gd"] else ("agent", row["a"])
-        groups[key].backlog = row["n"]
-    total = next((row["n"] for row in open_at_end if row["gd"] and row["ga"]), 0)
-    groups[("total", None)].backlog = total
-    _interval_backlog(groups, query, total)
-
-
-def _interval_backlog(
+def interval_backlog(
     groups: dict[tuple[str, Any], Figures], query: ReportQuery, open_at_end: int
 ) -> None:
     """Open at the end of each interval, counted back from the end of the window: what was
@@ -567,7 +389,7 @@ async def _open_at_end(
         groups[("department", row["department"])].backlog += row["n"]
         groups[("agent", row["agent"])].backlog += row["n"]
     groups[("total", None)].backlog = total
-    _interval_backlog(groups, query, total)
+    interval_backlog(groups, query, total)
 
 
 async def _names(table: Any, ids: Iterable[int]) -> dict[int, str]:

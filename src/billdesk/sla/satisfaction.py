@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from billdesk import clock
+from billdesk import clock, formatting
 from billdesk.auth import CurrentUser
 from billdesk.errors import InvalidTransition, ValidationFailed
 from billdesk.i18n import tr
@@ -46,7 +46,11 @@ def check_comment(comment: Any) -> str:
     if len(text) > COMMENT_MAX:
         raise ValidationFailed.field(
             "comment",
-            f"The comment is {len(text):,} characters long; the limit is {COMMENT_MAX:,}.",
+            tr(
+                "The comment is %(length)s characters long; the limit is %(limit)s.",
+                length=formatting.number(len(text)),
+                limit=formatting.number(COMMENT_MAX),
+            ),
         )
     return text
 

@@ -39,7 +39,9 @@ def bot() -> Bot:
     settings = get_settings()
     token = settings.telegram_bot_token
     if not token:
-        raise TelegramUnavailable("The Telegram bot is not set up (TELEGRAM_BOT_TOKEN is empty).")
+        raise TelegramUnavailable(
+            tr("The Telegram bot is not set up (TELEGRAM_BOT_TOKEN is empty).")
+        )
     from aiogram import Bot
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
@@ -71,7 +73,7 @@ async def bot_username() -> str:
             me = await current.get_me()
         except Exception as exc:
             raise TelegramUnavailable(
-                "Telegram cannot be reached right now; try again in a minute."
+                tr("Telegram cannot be reached right now; try again in a minute.")
             ) from exc
         name = me.username or ""
         _usernames[current.token] = name

@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from billdesk.i18n import from_accept_language, tr
+
 log = logging.getLogger("billdesk.telegram")
 
 BOT_ID = 777000111
@@ -94,7 +96,8 @@ class BotApiStandIn:
         self.transcripts: dict[int, list[dict[str, Any]]] = {}
         self.failures: dict[str, list[int]] = {}
         self.pending: list[dict[str, Any]] = []
-        self.last_delivery = ""
+        self.last_delivery: str = ""
+        self.languages: dict[int, str] = {}
         self._new_updates = asyncio.Event()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -325,6 +328,7 @@ class BotApiStandIn:
             "is_bot": False,
             "first_name": f"Customer {chat_id}",
             "username": f"customer{chat_id}",
+            **({"language_code": self.languages[chat_id]} if chat_id in self.languages else {}),
         }
 
     def message_update(
@@ -379,15 +383,15 @@ class BotApiStandIn:
         if not self.webhook_url:
             self.pending.append(update)
             self._new_updates.set()
-            self.last_delivery = "kept for getUpdates (no webhook registered)"
+            self.last_delivery = tr("kept for getUpdates (no webhook registered)")
             return self.last_delivery
         headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret or ""}
         try:
             async with ClientSession(timeout=ClientTimeout(total=90)) as session:
                 async with session.post(self.webhook_url, json=update, headers=headers) as answer:
-                    self.last_delivery = f"webhook answered {answer.status}"
+                    self.last_delivery = tr("webhook answered %(status)s", status=answer.status)
         except OSError as error:
-            self.last_delivery = f"webhook unreachable: {error}"
+            self.last_delivery = tr("webhook unreachable: %(error)s", error=str(error))
         return self.last_delivery
 
     async def _person_sends(self, request: web.Request) -> web.Response:
@@ -437,7 +441,15 @@ class BotApiStandIn:
         from billdesk.telegram.dev_page import render_page
 
         chat_id = int(request.query.get("chat", "1001"))
-        return web.Response(text=render_page(self, chat_id), content_type="text/html")
+        # The person typing here is a Telegram user of the browser's language: the bot
+        # hears it as their `language_code`, as it would from Telegram.
+        language = from_accept_language(request.headers.get("Accept-Language"))
+        self.languages[chat_id] = language
+        return web.Response(
+            text=render_page(self, chat_id, language),
+            content_type="text/html",
+            headers={"Content-Language": language},
+        )
 
 
 def serve(*, host: str, port: int, webhook_url: str | None, webhook_secret: str | None) -> None:

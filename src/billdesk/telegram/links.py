@@ -45,7 +45,7 @@ async def create_link(user: CurrentUser) -> DeepLink:
         )
     username = await bot_username()
     if not username:
-        raise TelegramUnavailable("The bot has no username, so there is no link to open.")
+        raise TelegramUnavailable(tr("The bot has no username, so there is no link to open."))
     token = secrets.token_urlsafe(24)  # 32 characters of [A-Za-z0-9_-], as Telegram allows
     expires_at = clock.now() + LINK_VALID_FOR
     await TelegramLinkToken.insert(

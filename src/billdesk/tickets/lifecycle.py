@@ -16,7 +16,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import LockStrength
 from piccolo.table import Table
 
-from billdesk import attachments, clock, outbox, search
+from billdesk import attachments, clock, formatting, outbox, search
 from billdesk.db import DB
 from billdesk.errors import (
     InvalidTransition,
@@ -98,8 +98,15 @@ def next_status(current: str | Status, action: Action) -> Status:
             errors={"status": tr("Only a solved ticket can be archived.")},
         )
     raise InvalidTransition(
-        f"A ticket that is {CUSTOMER_LABELS[status].lower()} cannot be changed this way.",
-        errors={"status": f"Not possible while the ticket is {CUSTOMER_LABELS[status].lower()}."},
+        tr(
+            "A ticket in the status “%(status)s” cannot be changed this way.",
+            status=CUSTOMER_LABELS[status],
+        ),
+        errors={
+            "status": tr(
+                "Not possible in the status “%(status)s”.", status=CUSTOMER_LABELS[status]
+            )
+        },
     )
 
 
@@ -166,10 +173,15 @@ def check_body(body: str | None, field: str) -> str:
     """The message text, or a validation error naming `field` (1-10,000 characters, not only blanks)."""
     text = (body or "").replace("\r\n", "\n")
     if not text.strip():
-        raise ValidationFailed.field(field, "Write a message: it cannot be empty.")
+        raise ValidationFailed.field(field, tr("Write a message: it cannot be empty."))
     if len(text) > MESSAGE_MAX:
         raise ValidationFailed.field(
-            field, f"The message is {len(text):,} characters long; the limit is {MESSAGE_MAX:,}."
+            field,
+            tr(
+                "The message is %(length)s characters long; the limit is %(limit)s.",
+                length=formatting.number(len(text)),
+                limit=formatting.number(MESSAGE_MAX),
+            ),
         )
     return text
 
@@ -177,8 +189,10 @@ def check_body(body: str | None, field: str) -> str:
 async def ensure_support_enabled() -> None:
     if not await support_enabled():
         raise SupportDisabled(
-            "Support is switched off for now: you can read your tickets, "
-            "but not open new ones or reply."
+            tr(
+                "Support is switched off for now: you can read your tickets, "
+                "but not open new ones or reply."
+            )
         )
 
 

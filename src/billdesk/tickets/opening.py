@@ -139,27 +139,38 @@ async def open_ticket(
                 price = Price(department["ticket_price"], department["currency"])
                 if accept_price is None and not confirm_price_later:
                     raise PaymentConfirmationRequired(
-                        (
-                            f"Every ticket in {department['name']} costs {price.label()}."
-                            if department["free_tickets"] == 0
-                            else f"No free tickets are left in {department['name']} this period: "
-                            f"this ticket costs {price.label()}."
+                        tr(
+                            "Every ticket in %(department)s costs %(price)s. "
+                            "Confirm the price to open it.",
+                            department=department["name"],
+                            price=price.label(),
                         )
-                        + " Confirm the price to open it.",
-                        errors={"accept_price": f"Confirm the price of {price.label()}."},
+                        if department["free_tickets"] == 0
+                        else tr(
+                            "No free tickets are left in %(department)s this period: "
+                            "this ticket costs %(price)s. Confirm the price to open it.",
+                            department=department["name"],
+                            price=price.label(),
+                        ),
+                        errors={"accept_price": tr("Confirm the price of %(price)s.", price=price.label())},
                         extra={"price": price.as_dict()},
                     )
                 if accept_price is not None and not _accepted(accept_price, price):
                     raise PriceChanged(
-                        f"The price is now {price.label()}. Confirm the new price to open the ticket.",
-                        errors={"accept_price": f"The price is now {price.label()}."},
+                        tr(
+                            "The price is now %(price)s. Confirm the new price to open the ticket.",
+                            price=price.label(),
+                        ),
+                        errors={"accept_price": tr("The price is now %(price)s.", price=price.label())},
                         extra={"price": price.as_dict()},
                     )
                 charger = _payments_charger()
                 if charger is None:
                     raise PaymentsUnavailable(
-                        "Paid tickets cannot be taken right now, because card payments are "
-                        "not available. Nothing was charged and no ticket was opened.",
+                        tr(
+                            "Paid tickets cannot be taken right now, because card payments are "
+                            "not available. Nothing was charged and no ticket was opened."
+                        ),
                         errors={"accept_price": tr("Card payments are not available right now.")},
                     )
             ticket_id = await _insert_ticket(
@@ -252,7 +263,11 @@ async def open_ticket_for_customer(
             await notifications.notify(
                 user_id=customer["id"], kind=notifications.Kind.ticket_opened,
                 ticket_id=ticket_id,
-                text=f"Support opened #{ticket_id} for you: {derive_subject(body)}",
+                text=tr(
+                    "Support opened #%(id)s for you: %(subject)s",
+                    id=ticket_id,
+                    subject=derive_subject(body),
+                ),
             )
     except BaseException:
         attachments.discard_files(storage_names)
@@ -277,7 +292,8 @@ async def _request_kind(
         )
     if kind["requires_service"] and service_id is None:
         raise ValidationFailed.field(
-            "service_id", f"Choose the service this request ({kind['name']}) is about."
+            "service_id",
+            tr("Choose the service this request (%(request)s) is about.", request=kind["name"]),
         )
     return kind
 
@@ -353,14 +369,20 @@ async def confirm_ticket_price(
     price = Price(department["ticket_price"], department["currency"])
     if accept_price is None:
         raise PaymentConfirmationRequired(
-            f"This ticket costs {price.label()}. Confirm the price to have it handled.",
-            errors={"accept_price": f"Confirm the price of {price.label()}."},
+            tr(
+                "This ticket costs %(price)s. Confirm the price to have it handled.",
+                price=price.label(),
+            ),
+            errors={"accept_price": tr("Confirm the price of %(price)s.", price=price.label())},
             extra={"price": price.as_dict()},
         )
     if not _accepted(accept_price, price):
         raise PriceChanged(
-            f"The price is now {price.label()}. Confirm the new price to have the ticket handled.",
-            errors={"accept_price": f"The price is now {price.label()}."},
+            tr(
+                "The price is now %(price)s. Confirm the new price to have the ticket handled.",
+                price=price.label(),
+            ),
+            errors={"accept_price": tr("The price is now %(price)s.", price=price.label())},
             extra={"price": price.as_dict()},
         )
     charger = _payments_charger()

@@ -85,7 +85,8 @@ def check_status_filter(value: str | None) -> str | None:
         return Status(value).value
     except ValueError:
         raise ValidationFailed.field(
-            "status", "status must be one of " + ", ".join(s.value for s in Status) + "."
+            "status",
+            tr("status must be one of %(choices)s.", choices=", ".join(s.value for s in Status)),
         ) from None
 
 

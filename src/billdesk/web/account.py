@@ -66,7 +66,7 @@ class AccountController(Controller):
             return await render(
                 request,
                 "auth/login.html",
-                {**context, "error": "Enter your email and your password."},
+                {**context, "error": tr("Enter your email and your password.")},
                 status_code=400,
             )
         try:
@@ -126,7 +126,7 @@ class AccountController(Controller):
 
             raise NotFoundException()
         await auth.revoke_api_token(token_id)
-        return flashes.saved(request, "/account", "Token revoked.")
+        return flashes.saved(request, "/account", tr("Token revoked."))
 
 
 async def signed_in(

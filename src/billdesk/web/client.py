@@ -402,7 +402,7 @@ class ClientController(Controller):
                 ticket_id=ticket_id, customer=user, score=score, comment=typed["comment"]
             )
 
-        return await self._act(request, ticket_id, rate, typed, "Thank you for your rating.")
+        return await self._act(request, ticket_id, rate, typed, tr("Thank you for your rating."))
 
     @post("/tickets/{ticket_id:int}/archive")
     async def archive(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
@@ -442,8 +442,9 @@ class PersonalController(Controller):
             .order_by(Notification.id, ascending=False)
             .limit(100)
         )
+        shown = [{**row, "text": notifications.shown(row)} for row in rows]
         return await render(
-            request, "client/notifications.html", {"notifications": rows}, active="notifications"
+            request, "client/notifications.html", {"notifications": shown}, active="notifications"
         )
 
     @post("/notifications/read")

@@ -22,6 +22,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
 from billdesk.auth import SESSION_COOKIE
+from billdesk.i18n import tr
 
 ANONYMOUS_COOKIE = "billdesk_csrf"
 FIELD = "_csrf_token"
@@ -87,7 +88,7 @@ class SessionBoundCsrf(ASGIMiddleware):
             if new_anonymous or not isinstance(sent, str) or not token_matches(
                 self.secret, binding, sent
             ):
-                raise PermissionDeniedException("CSRF token verification failed")
+                raise PermissionDeniedException(tr("CSRF token verification failed"))
         state.csrf_token = make_token(self.secret, binding)
         if new_anonymous:
             send = self._setting_cookie(send, new_anonymous)

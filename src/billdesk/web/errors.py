@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from billdesk.errors import DeskError
-from billdesk.i18n import current_language, set_request_language, tr, translate
+from billdesk.i18n import Text, current_language, set_request_language, tr, translate
 from billdesk.settings import get_settings
 from billdesk.web.middleware import API_PREFIX
 
@@ -158,7 +158,8 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
 
     if isinstance(exc, HTTPException):
         status = exc.status_code
-        detail = str(exc.detail or "")
+        # A tr() detail stays a Text, so it is shown in the asker's language.
+        detail = exc.detail if isinstance(exc.detail, Text) else str(exc.detail or "")
         # Allow on 405, WWW-Authenticate on 401: what the exception says goes out.
         headers = dict(exc.headers or {})
         if isinstance(exc, ValidationException) or status == 400:

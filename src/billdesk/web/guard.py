@@ -39,7 +39,9 @@ FORMS = (RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART)
 
 
 def _nul(field: str) -> ValidationFailed:
-    return ValidationFailed.field(field, f"{field} contains a NUL character, which is not allowed.")
+    return ValidationFailed.field(
+        field, tr("%(field)s contains a NUL character, which is not allowed.", field=field)
+    )
 
 
 def check_path_params(params: dict[str, Any]) -> None:
@@ -47,7 +49,14 @@ def check_path_params(params: dict[str, Any]) -> None:
         if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ID:
             raise NotFound(
                 tr("There is nothing with this id."),
-                errors={name: f"{name} must be a whole number from 1 to {MAX_ID}."},
+                errors={
+                    name: tr(
+                        "%(field)s must be a whole number from %(low)s to %(high)s.",
+                        field=name,
+                        low=1,
+                        high=MAX_ID,
+                    )
+                },
             )
         if isinstance(value, str) and has_nul(value):
             raise _nul(name)
@@ -72,7 +81,7 @@ def check_json(value: Any, field: str = "", depth: int = 0) -> None:
     """Walk a decoded JSON document; the first NUL, out-of-range integer or excess depth is refused."""
     if depth > MAX_DEPTH:
         raise ValidationFailed.field(
-            field or "body", f"The JSON is nested more than {MAX_DEPTH} levels deep."
+            field or "body", tr("The JSON is nested more than %(num)s levels deep.", num=MAX_DEPTH)
         )
     if isinstance(value, str):
         if has_nul(value):
@@ -83,8 +92,14 @@ def check_json(value: Any, field: str = "", depth: int = 0) -> None:
         if not MIN_INT <= value <= MAX_INT:
             name = field or "body"
             raise ValidationFailed.field(
-                name, f"{name} is outside the range of whole numbers billdesk stores "
-                f"({MIN_INT} to {MAX_INT})."
+                name,
+                tr(
+                    "%(field)s is outside the range of whole numbers billdesk stores "
+                    "(%(low)s to %(high)s).",
+                    field=name,
+                    low=MIN_INT,
+                    high=MAX_INT,
+                ),
             )
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -99,8 +114,8 @@ def check_json(value: Any, field: str = "", depth: int = 0) -> None:
 def _too_large() -> PayloadTooLarge:
     limit = f"{MAX_BODY_BYTES // 1024} KiB"
     return PayloadTooLarge(
-        f"The request body is larger than {limit}.",
-        errors={"body": f"Send at most {limit} (files go in a multipart upload)."},
+        tr("The request body is larger than %(limit)s.", limit=limit),
+        errors={"body": tr("Send at most %(limit)s (files go in a multipart upload).", limit=limit)},
     )
 
 
@@ -136,7 +151,7 @@ async def check_body(scope: Scope, receive: Receive) -> None:
         return  # not JSON: the handler answers with its own message
     except RecursionError:
         raise ValidationFailed.field(
-            "body", f"The JSON is nested more than {MAX_DEPTH} levels deep."
+            "body", tr("The JSON is nested more than %(num)s levels deep.", num=MAX_DEPTH)
         ) from None
     check_json(document)
 

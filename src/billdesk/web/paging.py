@@ -44,7 +44,7 @@ def parse_limit(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed.field("limit", f"limit must be between 1 and {MAX_LIMIT}.")
+        raise ValidationFailed.field("limit", tr("limit must be between 1 and %(max)s.", max=MAX_LIMIT))
     return limit
 
 

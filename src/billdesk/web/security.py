@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from billdesk import auth, sessions, two_factor
 from billdesk.auth import CurrentUser, requires_login
 from billdesk.errors import RateLimited, ValidationFailed
-from billdesk.i18n import tr_n
+from billdesk.i18n import tr, tr_n
 from billdesk.sessions import SessionInfo
 from billdesk.web import flashes
 from billdesk.web.account import _client_ip, _safe_next, set_session_cookie
@@ -32,7 +32,7 @@ def _enrolling(request: Request) -> tuple[CurrentUser, SessionInfo | None]:
         return user, None
     pending = _pending(request, sessions.ENROL)
     if pending is None:
-        raise NotAuthorizedException("Log in to continue.")
+        raise NotAuthorizedException(tr("Log in to continue."))
     return pending.user, pending
 
 

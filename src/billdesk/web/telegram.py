@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from billdesk import telegram
 from billdesk.auth import CurrentUser, requires_customer
+from billdesk.i18n import tr
 from billdesk.settings import get_settings
 from billdesk.web import flashes
 from billdesk.web.layout import render
@@ -131,4 +132,4 @@ class TelegramPagesController(Controller):
     async def disconnect(self, request: Request) -> Redirect:
         user: CurrentUser = request.scope["user"]
         await telegram.unlink_customer(user.id)
-        return flashes.saved(request, "/account", "Telegram disconnected.")
+        return flashes.saved(request, "/account", tr("Telegram disconnected."))

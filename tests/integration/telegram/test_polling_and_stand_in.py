@@ -74,3 +74,30 @@ async def test_set_webhook_registers_the_address_and_the_secret(telegram):
     assert refused.stderr.strip() == (
         "billdesk: TELEGRAM_WEBHOOK_SECRET is not set: the webhook would refuse every update"
     )
+
+
+async def test_the_stand_in_page_follows_the_browser_language_and_so_does_the_bot(telegram):
+    """A developer with a Russian browser reads the stand-in's page in Russian, and the
+    person they type as is a Russian Telegram user, whom the bot answers in Russian."""
+    telegram.webhook_url = "http://127.0.0.1:9/not-used"
+    stop, task = await _polling(telegram)
+    try:
+        async with httpx.AsyncClient(base_url=telegram.base_url) as page:
+            russian = await page.get("/", params={"chat": 7007}, headers={"Accept-Language": "ru"})
+            await page.post("/chat/7007/send", data={"text": "/start"})
+            await _until(lambda: len(telegram.sent("sendMessage", 7007)) == 1)
+            after = (
+                await page.get("/", params={"chat": 7007}, headers={"Accept-Language": "ru"})
+            ).text
+            english = (await page.get("/", params={"chat": 7008})).text
+    finally:
+        stop.set()
+        await task
+    assert russian.headers["Content-Language"] == "ru"
+    assert '<html lang="ru">' in russian.text
+    for words in ("Заглушка Telegram", "Открыть ссылку", "Отправить", "Сообщений пока нет"):
+        assert words in russian.text
+    for english_words in ("Telegram stand-in", "Open link", "No messages yet", "refresh"):
+        assert english_words not in russian.text
+    assert "Этот чат не привязан к учётной записи billdesk" in after
+    assert "Telegram stand-in" in english and "Open link" in english

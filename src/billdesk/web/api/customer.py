@@ -20,7 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from billdesk import attachments, notifications, requests, search, tickets
 from billdesk.auth import CurrentUser, requires_customer, requires_login
 from billdesk.errors import ValidationFailed
-from billdesk.i18n import tr
+from billdesk.i18n import current_language, tr, translate
 from billdesk.quotas import Price, QuotaStatus
 from billdesk.sla import satisfaction
 from billdesk.tables import Message, Notification, Service, Ticket
@@ -334,7 +334,8 @@ def _accept_price(value: Any) -> Price | int | None:
         if amount is not None:
             return amount
     raise ValidationFailed.field(
-        "accept_price", 'accept_price is the price shown: {"amount": 1500, "currency": "usd"} or 1500.'
+        "accept_price",
+        tr('accept_price is the price shown: {"amount": 1500, "currency": "usd"} or 1500.'),
     )
 
 
@@ -355,12 +356,12 @@ async def _read_body(request: Request, text_field: str) -> tuple[dict[str, Any],
     try:
         data = msgspec.json.decode(await request.body())
     except msgspec.DecodeError as exc:
-        raise ValidationFailed.field(text_field, "Send a JSON object.") from exc
+        raise ValidationFailed.field(text_field, tr("Send a JSON object.")) from exc
     if not isinstance(data, dict):
-        raise ValidationFailed.field(text_field, "Send a JSON object.")
+        raise ValidationFailed.field(text_field, tr("Send a JSON object."))
     value = data.get(text_field)
     if value is not None and not isinstance(value, str):
-        raise ValidationFailed.field(text_field, f"{text_field} must be text.")
+        raise ValidationFailed.field(text_field, tr("%(field)s must be text.", field=text_field))
     return data, []
 
 
@@ -596,7 +597,8 @@ class PersonalApiController(Controller):
         )
         items = [
             NotificationOut(
-                id=row["id"], kind=row["kind"], ticket_id=row["ticket"], text=row["text"],
+                id=row["id"], kind=row["kind"], ticket_id=row["ticket"],
+                text=translate(notifications.shown(row), current_language()),
                 read=row["read"], created_at=rfc3339(row["created_at"]) or "",
             )
             for row in rows
@@ -621,7 +623,11 @@ class PersonalApiController(Controller):
                     raise ValidationFailed.field("ids", tr("ids must be a list of notification ids."))
                 if len(ids) > MAX_READ_IDS:
                     raise ValidationFailed.field(
-                        "ids", f"Mark at most {MAX_READ_IDS} notifications at once (or send no ids: all)."
+                        "ids",
+                        tr(
+                            "Mark at most %(num)s notifications at once (or send no ids: all).",
+                            num=MAX_READ_IDS,
+                        ),
                     )
                 ids = [parse_id("ids", i, what="notification id") for i in ids]
         return MarkedRead(updated=await notifications.mark_read(_user(request).id, ids))
