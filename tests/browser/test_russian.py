@@ -19,8 +19,9 @@ from tests.factories import PASSWORD, add_member, make_department, make_service,
 from tests.payment_helpers import make_charge
 
 # Words that read the same in both languages, or are names.
-# E-mail addresses and template placeholders ({customer_name}) are not words to translate.
-EMAIL = re.compile(r"\S+@\S+|\{\w+\}")
+# E-mail addresses, template placeholders ({customer_name}) and product names (1Password)
+# are not words to translate.
+EMAIL = re.compile(r"\S+@\S+|\{\w+\}|1Password")
 # Identifiers shown as they are: slugs (vps-support), event names (ticket.opened).
 IDENTIFIER = re.compile(r"(?<![\w.-])[a-z0-9]+(?:[-._][a-z0-9]+)+(?![\w-])")
 # Recorded values the audit log shows verbatim (field: value before and after a change).

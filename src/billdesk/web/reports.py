@@ -14,6 +14,7 @@ from litestar.response import Response, Template
 from billdesk import clock
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import DeskError
+from billdesk.i18n import Text, tr
 from billdesk.sla import reports
 from billdesk.validation import parse_id
 from billdesk.web.desk import _colleagues, _departments_for
@@ -24,7 +25,8 @@ DateFrom = Annotated[str | None, Parameter(query="from", description="First day,
 DateTo = Annotated[str | None, Parameter(query="to", description="Last day, inclusive.")]
 CHART_WIDTH = 640
 CHART_HEIGHT = 200
-INTERVAL_CHOICES = [("day", "Day"), ("week", "Week"), ("month", "Month")]
+INTERVAL_LABELS = {"day": tr("Day"), "week": tr("Week"), "month": tr("Month")}
+INTERVAL_CHOICES = list(INTERVAL_LABELS.items())
 
 
 def _query(
@@ -45,14 +47,14 @@ def _query(
     )
 
 
-def bar_chart(labels: list[str], series: list[tuple[str, list[float | None]]]) -> dict[str, Any]:
+def bar_chart(labels: list[str], series: list[tuple[Text, list[float | None]]]) -> dict[str, Any]:
     """Bars for each label, one per series, scaled into the chart's box (drawn by the template)."""
     peak = max([value or 0 for _, values in series for value in values] + [0]) or 1
     slot = CHART_WIDTH / max(len(labels), 1)
     width = max(slot * 0.8 / max(len(series), 1), 1)
     bars = []
     for index, label in enumerate(labels):
-        for number, (name, values) in enumerate(series):
+        for number, (_name, values) in enumerate(series):
             value = values[index] or 0
             height = value / peak * (CHART_HEIGHT - 20)
             bars.append(
@@ -62,7 +64,9 @@ def bar_chart(labels: list[str], series: list[tuple[str, list[float | None]]]) -
                     "width": round(width, 2),
                     "height": round(height, 2),
                     "series": number,
-                    "title": f"{label} {name}: {values[index] if values[index] is not None else '—'}",
+                    # The template writes the title: the interval, the series' name, the value.
+                    "label": label,
+                    "value": values[index] if values[index] is not None else "—",
                 }
             )
     return {
@@ -120,22 +124,22 @@ class ReportsController(Controller):
                 "volume": bar_chart(
                     labels,
                     [
-                        ("opened", [item["opened"] for item in report["intervals"]]),
-                        ("solved", [item["solved"] for item in report["intervals"]]),
+                        (tr("Opened"), [item["opened"] for item in report["intervals"]]),
+                        (tr("Solved"), [item["solved"] for item in report["intervals"]]),
                     ],
                 ),
                 "times": bar_chart(
                     labels,
                     [
                         (
-                            "first response median (min)",
+                            tr("First response median"),
                             [
                                 item["first_response"]["median_minutes"]
                                 for item in report["intervals"]
                             ],
                         ),
                         (
-                            "resolution median (min)",
+                            tr("Resolution median"),
                             [item["resolution"]["median_minutes"] for item in report["intervals"]],
                         ),
                     ],
@@ -153,6 +157,7 @@ class ReportsController(Controller):
                 "chosen": chosen,
                 "errors": errors,
                 "interval_choices": INTERVAL_CHOICES,
+                "interval_label": INTERVAL_LABELS.get(chosen["interval"], chosen["interval"]),
                 "department_options": [(d["id"], d["name"]) for d in departments],
                 "agent_options": [(c["id"], c["name"]) for c in colleagues],
                 "csv_url": "/desk/reports/support.csv?" + csv_query,
