@@ -99,10 +99,13 @@ FINANCE = (
     'ORDER BY "charges"."created_at" DESC, "charges"."id" DESC LIMIT 51'
 )
 FINANCE_TOTALS = (
-    'SELECT ALL "charges"."currency" AS "currency", SUM("charges"."amount") AS "charged", '
-    'SUM("charges"."refunded_amount") AS "refunded" FROM "charges" '
-    "WHERE \"charges\".\"status\" IN ('succeeded', 'partially_refunded', 'refunded') "
-    'GROUP BY "charges"."currency" ORDER BY "charges"."currency" ASC'
+    # billdesk's totals without a date filter: the month totals its triggers keep.
+    'SELECT ALL "charge_month_totals"."currency" AS "currency", '
+    'SUM("charge_month_totals"."charged") AS "charged", '
+    'SUM("charge_month_totals"."refunded") AS "refunded", '
+    'SUM("charge_month_totals"."charges") AS "charges" FROM "charge_month_totals" '
+    "WHERE \"charge_month_totals\".\"status\" IN ('succeeded', 'partially_refunded', 'refunded') "
+    'GROUP BY "charge_month_totals"."currency"'
 )
 
 

@@ -45,7 +45,8 @@ def database_name(size: int) -> str:
 SEED = [
     "SET session_replication_role = replica",  # no triggers while loading; recounted below
     "TRUNCATE users, departments, tickets, messages, charges, api_tokens, department_members, "
-    "department_open_counts, quota_counters, payment_attempts, ticket_events, sessions "
+    "department_open_counts, charge_month_totals, quota_counters, payment_attempts, "
+    "ticket_events, sessions "
     "RESTART IDENTITY CASCADE",
     """INSERT INTO departments (name, slug, description, public, active, free_tickets,
                                 quota_period, ticket_price, currency, created_at)
@@ -199,6 +200,14 @@ async def seed(admin_url: str, size: int) -> str:
             "SELECT department, id % 4, COUNT(*) FROM tickets "
             "WHERE status IN ('in_progress', 'waiting_for_reply') AND removed_at IS NULL "
             "GROUP BY department, id % 4"
+        )
+        await connection.execute(
+            "INSERT INTO charge_month_totals "
+            "(month, department, currency, status, charged, refunded, charges) "
+            "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM'), department, currency, "
+            "status, SUM(amount), SUM(refunded_amount), COUNT(*) FROM charges "
+            "WHERE status IN ('succeeded', 'partially_refunded', 'refunded') "
+            "GROUP BY 1, department, currency, status"
         )
         indexing = time.monotonic()
         await connection.execute(SEARCH_INDEX)

@@ -1,6 +1,5 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import Boolean
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.column_types import Boolean, Varchar
 from piccolo.columns.indexes import IndexMethod
 
 ID = "2026-11-27T10:02:18:817040"

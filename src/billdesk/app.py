@@ -78,6 +78,8 @@ async def _no_reset(connection: object) -> None:
 async def _close_pool() -> None:
     if get_settings().is_postgres:
         await DB.close_connection_pool()
+    else:
+        await DB.close_connections()  # type: ignore[union-attr]
 
 
 def _install_template_helpers(engine: JinjaTemplateEngine) -> None:

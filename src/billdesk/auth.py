@@ -245,7 +245,14 @@ async def token_for(secret: str) -> TokenUse | None:
         return None
     now = _now()
     if row["last_used_at"] is None or row["last_used_at"] + TOKEN_TOUCH_EVERY <= now:
-        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["id"])
+        # Only the first of the calls that arrive together writes; the others find it done.
+        await ApiToken.update({ApiToken.last_used_at: now}).where(
+            (ApiToken.id == row["id"])
+            & (
+                ApiToken.last_used_at.is_null()
+                | (ApiToken.last_used_at <= now - TOKEN_TOUCH_EVERY)
+            )
+        )
     return TokenUse(user=_current(row, "user."), read_only=row["read_only"])
 
 

@@ -36,6 +36,8 @@ async def _with_db(work: Callable[[], Awaitable[Any]]) -> Any:
     finally:
         if pooled:
             await DB.close_connection_pool()
+        else:
+            await DB.close_connections()  # type: ignore[union-attr]
 
 
 async def migrate() -> int:
@@ -136,6 +138,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
             await close_bots()
             if settings.is_postgres:
                 await DB.close_connection_pool()
+            else:
+                await DB.close_connections()  # type: ignore[union-attr]
 
     asyncio.run(work())
 

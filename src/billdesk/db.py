@@ -16,6 +16,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 
+from billdesk.db_sqlite import BilldeskSQLiteEngine
 from billdesk.settings import get_settings
 
 os.environ.setdefault("PICCOLO_CONF", "billdesk.db")
@@ -34,8 +35,10 @@ def engine_for(database_url: str) -> PostgresEngine | SQLiteEngine:
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    # A generous busy timeout lets concurrent writers queue instead of failing.
-    return SQLiteEngine(path=path, timeout=30)
+    settings = get_settings()
+    return BilldeskSQLiteEngine(
+        path=path, busy_timeout=settings.sqlite_busy_timeout, readers=settings.sqlite_readers
+    )
 
 
 DB = engine_for(get_settings().database_url)

@@ -38,6 +38,8 @@ class Settings:
     session_idle_minutes: int = 480
     # Database connections and the access log (docs/performance.md).
     db_pool_size: int = 10
+    sqlite_busy_timeout: float = 5.0
+    sqlite_readers: int = 4
     access_log: bool = False
     login_limit_pair: int = 10
     login_limit_address: int = 50
@@ -159,6 +161,8 @@ def load_settings() -> Settings:
         session_days=_number("BILLDESK_SESSION_DAYS", 14, minimum=1),
         session_idle_minutes=_number("BILLDESK_SESSION_IDLE_MINUTES", 480, minimum=5),
         db_pool_size=_number("BILLDESK_DB_POOL_SIZE", 10, minimum=1),
+        sqlite_busy_timeout=_number("BILLDESK_SQLITE_BUSY_TIMEOUT", 5.0, minimum=0.1, kind=float),
+        sqlite_readers=_number("BILLDESK_SQLITE_READERS", 4, minimum=1),
         access_log=_flag("BILLDESK_ACCESS_LOG", False),
         login_limit_pair=_number("BILLDESK_LOGIN_LIMIT_PAIR", 10, minimum=1),
         login_limit_address=_number("BILLDESK_LOGIN_LIMIT_ADDRESS", 50, minimum=1),

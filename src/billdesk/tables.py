@@ -506,6 +506,24 @@ class Charge(Table, tablename="charges", db=DB):
     receipt_url = Text(null=True, default=None, help_text="Stripe's receipt page, when it has one.")
 
 
+class ChargeMonthTotal(Table, tablename="charge_month_totals", db=DB):
+    """Money taken and refunded per month, department, currency and status, kept by triggers
+    on charges (billdesk.payments.month_totals); the finance totals add these rows up.
+
+    `department` is a plain integer, not a foreign key: the triggers write it while
+    charges are deleted, and a total must never stop that.
+    """
+
+    id: Serial
+    month = Varchar(length=7, help_text="The charges' month in UTC, YYYY-MM.")
+    department = Integer(help_text="The department's id; (month, department, currency, status) is unique.")
+    currency = Varchar(length=3)
+    status = Varchar(length=20)
+    charged = BigInt(default=0, help_text="The sum of the charges' amounts, in minor units.")
+    refunded = BigInt(default=0, help_text="The sum of what was refunded of them.")
+    charges = BigInt(default=0, help_text="How many charges.")
+
+
 class PaymentAttempt(Table, tablename="payment_attempts", db=DB):
     """One way billdesk asked Stripe for a charge's money: a PaymentIntent on the saved card
     or a Checkout Session. The charge points at its current attempt by number."""

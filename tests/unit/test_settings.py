@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
 
 from billdesk.db import engine_for
 from billdesk.settings import load_settings
@@ -30,7 +32,7 @@ def test_default_database_is_sqlite_under_the_data_folder(tmp_path, monkeypatch)
     settings = load_settings()
     assert settings.database_url == f"sqlite:///{tmp_path / 'billdesk.sqlite3'}"
     assert not settings.is_postgres
-    assert type(engine_for(settings.database_url)).__name__ == "SQLiteEngine"
+    assert isinstance(engine_for(settings.database_url), SQLiteEngine)
 
 
 def test_postgres_url_selects_postgres(monkeypatch, tmp_path):
@@ -38,7 +40,7 @@ def test_postgres_url_selects_postgres(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/billdesk")
     settings = load_settings()
     assert settings.is_postgres
-    assert type(engine_for(settings.database_url)).__name__ == "PostgresEngine"
+    assert isinstance(engine_for(settings.database_url), PostgresEngine)
 
 
 def test_payments_mode_follows_the_stripe_settings(monkeypatch, tmp_path):
