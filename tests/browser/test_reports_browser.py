@@ -86,10 +86,10 @@ async def test_reports_page_draws_charts_and_its_tables_match_the_csv(browser_pa
             assert await bar.is_visible()
     titles = [await t.text_content() for t in await page.locator("#chart-volume rect title").all()]
     assert titles[:4] == [
-        "2026-11-02 opened: 2",
-        "2026-11-02 solved: 1",
-        "2026-11-03 opened: 1",
-        "2026-11-03 solved: 2",
+        "2026-11-02, Opened: 2",
+        "2026-11-02, Solved: 1",
+        "2026-11-03, Opened: 1",
+        "2026-11-03, Solved: 2",
     ]
 
     volume = await table_rows(page, "table-volume")

@@ -199,6 +199,29 @@ async def test_figures_match_an_independent_count(client):
     )
     departments = {item["department"]["id"]: item for item in report["departments"]}
     assert departments[second]["opened"] == sum(f["department"] == second for f in facts)
+    # Every group's count, median and 90th percentile, for both times.
+    groups = [
+        *(
+            (days[day], lambda f, moment, day=day: f[moment].date().isoformat() == day)
+            for day in days
+        ),
+        *((departments[d], lambda f, moment, d=d: f["department"] == d) for d in (first, second)),
+        *((agents[a], lambda f, moment, a=a: f["agent"] == a) for a in (ann.id, bob.id, None)),
+    ]
+    for figure, moment, value, chosen in (
+        ("first_response", "answered", "first", answered),
+        ("resolution", "solved", "resolution", solved),
+    ):
+        for item, holds in groups:
+            values = [f[value] for f in chosen if holds(f, moment)]
+            shown = item[figure]
+            assert shown["count"] == len(values), (figure, item)
+            if not values:
+                assert shown["median_minutes"] is None
+                continue
+            assert shown["median_minutes"] == round(statistics.median(values) / 60, 1)
+            expected = p90(values) if len(values) > 1 else values[0]
+            assert shown["p90_minutes"] == round(expected / 60, 1), (figure, item, values)
     for department in (first, second):
         open_here = [f for f in open_at_end if f["department"] == department]
         assert departments[department]["backlog"] == len(open_here) + (department == first)
