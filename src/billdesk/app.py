@@ -25,6 +25,7 @@ from billdesk.web.admin import AdminController
 from billdesk.web.admin_jobs import AdminJobsController
 from billdesk.web.admin_mail import AdminMailController
 from billdesk.web.admin_sla import AdminServiceLevelController
+from billdesk.web.admin_tags import AdminTagsApiController, AdminTagsController
 from billdesk.web.admin_webhooks import AdminWebhooksApiController, AdminWebhooksController
 from billdesk.web.api.admin import AdminApiController
 from billdesk.web.api.admin_jobs import AdminJobsApiController
@@ -113,6 +114,8 @@ def route_handlers() -> list:
         AdminController,
         AdminJobsController,
         AdminServiceLevelController,
+        AdminTagsController,
+        AdminTagsApiController,
         MeController,
         CustomerApiController,
         PersonalApiController,

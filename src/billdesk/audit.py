@@ -54,6 +54,9 @@ ACTIONS: dict[str, str] = {
     "refund.reconciled": tr("Refund reconciled"),
     "ticket.trashed": tr("Ticket moved to the trash"),
     "ticket.restored": tr("Ticket restored"),
+    "tag.created": tr("Tag created"),
+    "tag.updated": tr("Tag changed"),
+    "tag.deleted": tr("Tag deleted"),
 }
 MONEY_ACTIONS = frozenset({"refund.created", "charge.reconciled", "refund.reconciled"})
 

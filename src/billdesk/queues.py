@@ -15,7 +15,7 @@ from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
-from billdesk import audit, clock, open_counts, search
+from billdesk import audit, clock, open_counts, search, tags
 from billdesk.auth import CurrentUser, Role
 from billdesk.db import DB, count_up_to
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
@@ -27,8 +27,10 @@ from billdesk.tables import (
     DepartmentMember,
     Message,
     Service,
+    Tag,
     Ticket,
     TicketEvent,
+    TicketTag,
     User,
 )
 from billdesk.tickets import record_event, write_transaction
@@ -44,7 +46,7 @@ PRIORITIES = tuple(priority.value for priority in Ticket.Priority)
 OPEN_SQL = "tickets.status IN ('in_progress', 'waiting_for_reply')"
 PRIORITY_RANKS = {priority: rank for rank, priority in enumerate(PRIORITIES)}
 SLA_FILTERS = ("breached", "at_risk")
-BULK_ACTIONS = ("close", "assign", "remove", "approve", "reject")
+BULK_ACTIONS = ("close", "assign", "remove", "approve", "reject", "add_tag", "remove_tag")
 TYPES = tuple(kind.value for kind in Ticket.Type)
 REQUEST_STATES = tuple(state.value for state in Ticket.RequestState)
 MAX_BULK = 100
@@ -119,6 +121,7 @@ class QueueFilters:
     priorities: list[str] = field(default_factory=list)
     type: str | None = None  # "ticket" or "request"
     request_state: str | None = None  # pending, approved, rejected (requests only)
+    tag: int | None = None  # a tag's id
 
     def check(self) -> None:
         errors: dict[str, str] = {}
@@ -230,6 +233,11 @@ def _queue_where(user: CurrentUser, departments: list[int] | None, filters: Queu
         conditions.append(Ticket.type == filters.type)
     if filters.request_state:
         conditions.append(Ticket.request_state == filters.request_state)
+    if filters.tag is not None:
+        # Read from the (tag, ticket) index of ticket_tags.
+        conditions.append(
+            Ticket.id.is_in(TicketTag.select(TicketTag.ticket).where(TicketTag.tag == filters.tag))
+        )
     where: Any = conditions[0]
     for condition in conditions[1:]:
         where = where & condition
@@ -315,6 +323,7 @@ async def queue(
     With search words in `filters.q` the page is ranked by how well each ticket
     matches (paged by `offset`), carries each one's matching passage, and has no total."""
     filters.check()
+    await tags.check_filter(filters.tag)
     departments = await member_department_ids(user)
     if departments is not None and not departments:
         return QueuePage(items=[], total=0)
@@ -328,6 +337,7 @@ async def queue(
             limit=limit,
             offset=offset,
         )
+        await tags.attach_tags(found.rows)
         return QueuePage(
             items=found.rows, has_more=found.has_more, snippets=found.snippets,
             ranked=found.ranked,
@@ -336,6 +346,7 @@ async def queue(
         select, sort=sort_column(filters), id_column=Ticket.id, limit=limit, cursor=cursor,
         descending=sort_descending(filters),
     )
+    await tags.attach_tags(rows)
     total, capped = await _total(departments, filters, where)
     return QueuePage(
         items=rows, next_cursor=next_cursor, total=total, total_capped=capped,
@@ -450,6 +461,7 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
     )
     if ticket is None:
         raise NotFound(tr("There is no such ticket in your departments."))
+    await tags.attach_tags([ticket])
     messages = await (
         Message.select(
             Message.id, Message.body, Message.internal, Message.opening, Message.deleted,
@@ -669,9 +681,10 @@ class BulkResult:
 
 async def bulk_action(
     *, actor: CurrentUser, action: str, ticket_ids: list[int], assignee_id: int | None = None,
-    reason: str | None = None,
+    reason: str | None = None, tag_id: int | None = None,
 ) -> BulkResult:
-    """Close, assign, remove (to the trash), approve or reject (requests) many tickets at once.
+    """Close, assign, remove (to the trash), approve or reject (requests), add or remove a
+    tag (`tag_id`) on many tickets at once.
 
     Ids that do not exist or are not in the caller's departments refuse the whole
     request, naming `ticket_ids`; tickets that cannot take the action (already
@@ -682,7 +695,8 @@ async def bulk_action(
 
     if action not in BULK_ACTIONS:
         raise ValidationFailed.field(
-            "action", tr("The action must be close, assign, remove, approve or reject.")
+            "action",
+            tr("The action must be close, assign, remove, approve, reject, add_tag or remove_tag."),
         )
     decision = {"approve": "approved", "reject": "rejected"}.get(action)
     if decision:
@@ -694,6 +708,9 @@ async def bulk_action(
         raise ValidationFailed.field("ticket_ids", tr("Select at most %(num)s tickets at once.", num=MAX_BULK))
     if action == "assign" and assignee_id is None:
         raise ValidationFailed.field("assignee_id", tr("Choose whom to assign the tickets to."))
+    tagging = action in ("add_tag", "remove_tag")
+    if tagging and (tag_id is None or not await Tag.exists().where(Tag.id == tag_id)):
+        raise ValidationFailed.field("tag_id", tr("Choose a tag."))
     result = BulkResult(updated=[], skipped=[])
     async with write_transaction():
         departments = await member_department_ids(actor)
@@ -711,6 +728,8 @@ async def bulk_action(
                 "ticket_ids",
                 tr("No such ticket in your departments: %(tickets)s. Nothing was changed.", tickets=listed),
             )
+        if tagging:
+            return await _bulk_tag(actor, [by_id[ticket_id] for ticket_id in ids], tag_id, action)
         assignee_name = await _name_of(assignee_id) if action == "assign" else ""
         for ticket_id in ids:
             row = by_id[ticket_id]
@@ -759,6 +778,29 @@ async def bulk_action(
                     before={"in_trash": False}, after={"in_trash": True},
                 )
             result.updated.append(ticket_id)
+    return result
+
+
+async def _bulk_tag(
+    actor: CurrentUser, rows: list[dict[str, Any]], tag_id: int | None, action: str
+) -> BulkResult:
+    """Add or remove one tag on checked tickets at once (a fixed few queries); solved
+    tickets may be tagged, tickets in the trash are skipped."""
+    adding = action == "add_tag"
+    result = BulkResult(updated=[], skipped=[])
+    live = [row["id"] for row in rows if row["removed_at"] is None]
+    done = await tags.tag_tickets(actor=actor, ticket_ids=live, tag_id=tag_id, add=adding)
+    result.updated = done.changed
+    for row in rows:
+        if row["removed_at"] is not None:
+            reason = "already in the trash"
+        elif row["id"] in done.already:
+            reason = "already tagged" if adding else "not tagged"
+        elif row["id"] in done.full:
+            reason = f"it has {tags.MAX_PER_TICKET} tags already"
+        else:
+            continue
+        result.skipped.append({"id": row["id"], "reason": reason})
     return result
 
 

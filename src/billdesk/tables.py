@@ -599,6 +599,8 @@ class TicketEvent(Table, tablename="ticket_events", db=DB):
         rating = "rating"
         message_deleted = "message_deleted"
         request = "request"
+        tag_added = "tag_added"
+        tag_removed = "tag_removed"
         merged_into = "merged_into"
         merged_from = "merged_from"
 
@@ -609,6 +611,29 @@ class TicketEvent(Table, tablename="ticket_events", db=DB):
     old_value = Varchar(length=200, default="")
     new_value = Varchar(length=200, default="")
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class Tag(Table, tablename="tags", db=DB):
+    """A label staff put on tickets (billdesk.tags); admins manage the list."""
+
+    id: Serial
+    name = Varchar(length=40)
+    name_key = Varchar(
+        length=40, unique=True, index=True,
+        help_text="The name lower-cased: two tags never differ only in case.",
+    )
+    colour = Varchar(length=7, help_text="'#rrggbb', one of billdesk.tags.PALETTE.")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class TicketTag(Table, tablename="ticket_tags", db=DB):
+    """A tag on a ticket. The pair is unique, and indexed (tag, ticket) for the queue's
+    tag filter, by a unique index the migration creates."""
+
+    id: Serial
+    ticket = ForeignKey(Ticket, index=True)
+    tag = ForeignKey(Tag)
+    created_at = Timestamptz(default=TimestamptzNow())
 
 
 class ReplyTemplate(Table, tablename="reply_templates", db=DB):

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from billdesk.db import DB
-from billdesk.tables import Charge, Message, Ticket
+from billdesk.tables import Charge, Message, Tag, Ticket, TicketTag
 from tests.desk_support import bearer
 from tests.factories import add_member, login, make_department, make_service, make_user
 
@@ -39,8 +39,8 @@ def counting_queries():
 
 
 async def _add_tickets(start: int, stop: int, *, customer_id: int, department: int, staff_id: int):
-    """Tickets with their opening message, half assigned, each with a service and a charge,
-    written in bulk: the joins of every list are exercised."""
+    """Tickets with their opening message, half assigned, each with a service, a charge and
+    one or two tags, written in bulk: the joins of every list are exercised."""
     now = datetime.now(UTC)
     services = [await make_service(customer_id=customer_id) for _ in range(3)]
     made = await Ticket.insert(
@@ -62,6 +62,14 @@ async def _add_tickets(start: int, stop: int, *, customer_id: int, department: i
         *[
             Message(ticket=ticket_id, author=customer_id, body="Help", opening=True)
             for ticket_id in ids
+        ]
+    )
+    tag_ids = await Tag.select(Tag.id).output(as_list=True)
+    await TicketTag.insert(
+        *[
+            TicketTag(ticket=ticket_id, tag=tag_id)
+            for ticket_id in ids
+            for tag_id in tag_ids[: 1 + ticket_id % 2]
         ]
     )
     await Charge.insert(
@@ -106,6 +114,10 @@ async def test_each_list_costs_a_fixed_number_of_queries(app_client_factory, nam
     department = await make_department(name="Hosting")
     people = {role: await make_user(role=role) for role in ("staff", "customer", "finance")}
     await add_member(department_id=department, user_id=people["staff"].id)
+    await Tag.insert(
+        Tag(name="VIP", name_key="vip", colour="#be185d"),
+        Tag(name="Outage", name_key="outage", colour="#b91c1c"),
+    )
     user = people[who]
     headers = await bearer(user) if "/api/" in path else {}
 
@@ -132,4 +144,6 @@ async def test_each_list_costs_a_fixed_number_of_queries(app_client_factory, nam
     full_page = 25 if name == "customer page" else 50
     assert (shown_few, shown_many) == (10, full_page)
     assert few == many, f"{few} queries for 10 rows, {many} for 200"
-    assert many <= 12
+    # The desk page asks the most: session, departments, live version, the page, its tickets'
+    # tags, total, colleagues, departments, the tag list, notifications, navigation counts.
+    assert many <= 13

@@ -28,6 +28,7 @@ from typing import Any
 
 from piccolo.query.functions.aggregate import Count
 
+from billdesk import tags
 from billdesk.auth import CurrentUser
 from billdesk.db import DB
 from billdesk.errors import NotFound, ValidationFailed
@@ -228,7 +229,11 @@ async def support_report(user: CurrentUser, query: ReportQuery) -> dict[str, Any
     else:
         await _aggregate_here(groups, query, departments)
         await _paid(groups, query, departments)
-    return await _answer(groups, query)
+    answer = await _answer(groups, query)
+    answer["tags"] = await tags.report_by_tag(
+        start=query.start, end=query.end, departments=departments, agent=query.agent
+    )
+    return answer
 
 
 def _add(
@@ -496,6 +501,9 @@ def as_csv(report: dict[str, Any]) -> str:
     for item in report["agents"]:
         name = item["agent"]["name"] if item["agent"] else "(unassigned)"
         writer.writerow(_csv_row("agent", _safe(name), item))
+    for item in report.get("tags", []):
+        figures = [item["opened"], item["solved"]]
+        writer.writerow(["tag", _safe(item["tag"]["name"]), *figures, *[""] * (len(CSV_COLUMNS) - 4)])
     return out.getvalue()
 
 

@@ -9,7 +9,7 @@ from litestar import Controller, MediaType, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from billdesk import presence, queues, reply_templates
+from billdesk import presence, queues, reply_templates, tags
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.i18n import tr, tr_n
@@ -26,7 +26,7 @@ from billdesk.web.params import CursorQuery, PageQuery
 PAGE_SIZE = 50
 TICKET_FIELDS = (
     "body", "attachments", "assignee_id", "department_id", "priority", "last_seen_message_id",
-    "into_id",
+    "into_id", "tag_ids",
 )
 SORT_CHOICES = (
     ("due_at", tr("Due soonest")),
@@ -47,7 +47,7 @@ REQUEST_STATE_CHOICES = (
 )
 FILTERS = (
     "id", "department", "status", "customer", "assignee", "service", "q", "sort", "sla",
-    "priority", "type", "request_state",
+    "priority", "type", "request_state", "tag",
 )
 
 
@@ -66,6 +66,12 @@ def _bulk_done(action: str, ids: list[int]) -> str:
     if action == "reject":
         return tr_n("Rejected %(num)s ticket: %(ids)s.", "Rejected %(num)s tickets: %(ids)s.",
                     len(ids), ids=numbers)
+    if action == "add_tag":
+        return tr_n("Tagged %(num)s ticket: %(ids)s.", "Tagged %(num)s tickets: %(ids)s.",
+                    len(ids), ids=numbers)
+    if action == "remove_tag":
+        return tr_n("Took the tag off %(num)s ticket: %(ids)s.",
+                    "Took the tag off %(num)s tickets: %(ids)s.", len(ids), ids=numbers)
     return tr_n(
         "Moved %(num)s ticket to the trash: %(ids)s.",
         "Moved %(num)s tickets to the trash: %(ids)s.",
@@ -168,6 +174,7 @@ class DeskController(Controller):
         priority: FromQuery[str | None] = None,
         type: FromQuery[str | None] = None,
         request_state: FromQuery[str | None] = None,
+        tag: FromQuery[str | None] = None,
         cursor: CursorQuery = None,
         page: PageQuery = 1,
     ) -> Template | Redirect:
@@ -180,7 +187,7 @@ class DeskController(Controller):
             _chosen(
                 id=id, department=department, status=status, customer=customer,
                 assignee=assignee, service=service, q=q, sort=sort, sla=sla, priority=priority,
-                type=type, request_state=request_state,
+                type=type, request_state=request_state, tag=tag,
             ),
             cursor=cursor,
             page=max(page, 1),
@@ -269,6 +276,7 @@ class DeskController(Controller):
                 priorities=[chosen["priority"]] if chosen.get("priority") else [],
                 type=chosen.get("type") or None,
                 request_state=chosen.get("request_state") or None,
+                tag=_id_or_none("tag", chosen.get("tag")),
             )
             found = await queues.queue(
                 user, filters, limit=PAGE_SIZE, cursor=cursor, offset=(page - 1) * PAGE_SIZE
@@ -292,6 +300,7 @@ class DeskController(Controller):
 
         colleagues = await _colleagues(user)
         departments = await _departments_for(user)
+        all_tags = await tags.list_tags()
         live_query = {**kept, **({"cursor": cursor} if cursor else {"page": page})}
         return (
             {
@@ -317,6 +326,7 @@ class DeskController(Controller):
                 "sla_states": {row["id"]: timers.sla_state(row) for row in found.items},
                 "type_choices": TYPE_CHOICES,
                 "request_state_choices": REQUEST_STATE_CHOICES,
+                "tag_options": [(tag["id"], tag["name"]) for tag in all_tags],
                 "errors": errors,
                 "back_url": page_url(**({"cursor": cursor} if cursor else {"page": page})),
                 "live_version": live_version,
@@ -345,6 +355,7 @@ class DeskController(Controller):
                 ticket_ids=[ticket_id for ticket_id in ids if ticket_id is not None],
                 assignee_id=_id_or_none("assignee_id", form.get("assignee_id")),
                 reason=str(form.get("reason", "") or ""),
+                tag_id=_id_or_none("tag_id", form.get("tag_id")),
             )
         except DeskError as exc:
             flash(request, "error", exc.detail)
@@ -407,6 +418,7 @@ class DeskController(Controller):
             "desk/ticket.html",
             {
                 **detail,
+                "all_tags": await tags.list_tags(),
                 "templates": templates,
                 "template_options": [
                     (t["id"], t["title"], False, {"data-body": t["filled"]}) for t in templates
@@ -546,6 +558,23 @@ class DeskController(Controller):
             return tr("Priority set to %(priority)s.", priority=PRIORITY_LABELS.get(value, value))
 
         return await self._act(request, ticket_id, action, {"priority": value})
+
+    @post("/tickets/{ticket_id:int}/tags")
+    async def set_tags(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:
+        """The ticket's tags as ticked in its Tags box."""
+        user = _user(request)
+        form = await request.form()
+        raw = [str(value) for value in form.getall("tag_ids")] if "tag_ids" in form else []
+
+        async def action() -> str:
+            ids = [_id_or_none("tag_ids", value) for value in raw]
+            await tags.set_ticket_tags(
+                actor=user, ticket_id=ticket_id,
+                tag_ids=[tag_id for tag_id in ids if tag_id is not None],
+            )
+            return tr("Tags saved.")
+
+        return await self._act(request, ticket_id, action, {"tag_ids": raw})
 
     @post("/tickets/{ticket_id:int}/close")
     async def close(self, request: Request, ticket_id: FromPath[int]) -> Template | Redirect:

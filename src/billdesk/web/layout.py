@@ -8,7 +8,7 @@ from litestar import Request
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 
-from billdesk import formatting
+from billdesk import formatting, tags
 from billdesk.auth import CurrentUser
 from billdesk.errors import DeskError
 from billdesk.navigation import navigation_counts
@@ -32,6 +32,7 @@ def install_filters(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["when"] = formatting.when
     engine.engine.filters["when_zoned"] = formatting.when_zoned
     engine.engine.filters["day"] = formatting.day
+    engine.engine.filters["tag_class"] = tags.colour_class
     engine.engine.globals["card_brand"] = formatting.card_brand
     engine.engine.globals["current_time_zone"] = formatting.current_time_zone
     engine.engine.globals["TIME_ZONES"] = [(zone, zone) for zone in formatting.time_zones()]

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from billdesk import presence, queues, reply_templates, requests, search
+from billdesk import presence, queues, reply_templates, requests, search, tags
 from billdesk.auth import CurrentUser, requires_staff
 from billdesk.errors import ValidationFailed
 from billdesk.i18n import tr
@@ -53,6 +53,7 @@ def ticket_summary(row: dict[str, Any]) -> dict[str, Any]:
         "unread": row["unread_by_staff"],
         "type": row["type"],
         "request": requests.request_out(row),
+        "tags": [tags.tag_out(tag) for tag in row.get("tags", [])],
         **sla_fields(row),
     }
 
@@ -172,6 +173,11 @@ class BulkRequest(msgspec.Struct):
     ticket_ids: list[Id]
     assignee_id: Id | None = None
     reason: str | None = None
+    tag_id: Id | None = None
+
+
+class TicketTagsIn(msgspec.Struct, forbid_unknown_fields=True):
+    tag_ids: list[Id]
 
 
 class MergeIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -240,19 +246,20 @@ class DeskApiController(Controller):
         priority: FromQuery[list[str] | None] = None,
         type: FromQuery[str | None] = None,
         request_state: FromQuery[str | None] = None,
+        tag: IdQuery = None,
         limit: LimitQuery = None,
         cursor: CursorQuery = None,
     ) -> dict[str, Any]:
         """The queue of the caller's departments; newest activity (or creation) first,
         soonest due first (`sort=due_at`) or most urgent first (`sort=priority`);
         `sla=breached|at_risk` and `priority=high,urgent` filter; so do `type` (ticket,
-        request) and `request_state` (pending, approved, rejected)."""
+        request), `request_state` (pending, approved, rejected) and `tag` (a tag's id)."""
         user: CurrentUser = request.scope["user"]
         filters = queues.QueueFilters(
             id=id, department=department, statuses=_status_list(status), customer=customer,
             assignee=assignee, service=service, q=q or "", sort=sort, sla=sla or "",
             priorities=_status_list(priority) if priority else [], type=type,
-            request_state=request_state,
+            request_state=request_state, tag=tag,
         )
         size = parse_limit(limit)
         query = search.parse_query(q)
@@ -301,6 +308,21 @@ class DeskApiController(Controller):
         await queues.update_ticket(actor=user, ticket_id=ticket_id, changes=_given(data))
         return full_ticket(await queues.desk_ticket(user, ticket_id, check=False))
 
+    @put("/tickets/{ticket_id:int}/tags")
+    async def set_tags(
+        self, request: Request, ticket_id: FromPath[int], data: JSONBody[TicketTagsIn]
+    ) -> dict[str, Any]:
+        """Make the ticket carry exactly these tags (`[]` takes them all off); solved tickets
+        too. Each tag put on or taken off is a line of the ticket's history."""
+        user: CurrentUser = request.scope["user"]
+        await tags.set_ticket_tags(actor=user, ticket_id=ticket_id, tag_ids=data.tag_ids)
+        return full_ticket(await queues.desk_ticket(user, ticket_id))
+
+    @get("/tags")
+    async def list_tags(self) -> dict[str, Any]:
+        """Every tag, by name: the ids to tag tickets with and to filter the queue by."""
+        return {"items": [tags.tag_out(row) for row in await tags.list_tags()], "next_cursor": None}
+
     @post("/tickets/{ticket_id:int}/close", status_code=HTTP_200_OK)
     async def close(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
         """Close the ticket: it becomes solved and read-only; closing a solved ticket does nothing."""
@@ -329,11 +351,13 @@ class DeskApiController(Controller):
 
     @post("/tickets/bulk", status_code=HTTP_200_OK)
     async def bulk(self, request: Request, data: JSONBody[BulkRequest]) -> dict[str, Any]:
-        """Close, assign or remove many tickets; says which were changed and which skipped."""
+        """Close, assign or remove many tickets, approve or reject requests, or add or
+        remove a tag (`add_tag`, `remove_tag` with `tag_id`); says which were changed and
+        which skipped."""
         user: CurrentUser = request.scope["user"]
         result = await queues.bulk_action(
             actor=user, action=data.action, ticket_ids=data.ticket_ids,
-            assignee_id=data.assignee_id, reason=data.reason,
+            assignee_id=data.assignee_id, reason=data.reason, tag_id=data.tag_id,
         )
         return {"updated": result.updated, "skipped": result.skipped}
 
