@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from billdesk import audit, clock
-from billdesk.auth import MAX_PASSWORD, Role, hash_password, normalize_email
+from billdesk.auth import MAX_PASSWORD, Role, hashed, normalize_email
 from billdesk.db import write_transaction
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.i18n import tr
@@ -105,13 +105,14 @@ async def create_user(
         errors["email"] = tr("A user with this email exists already.")
     if errors:
         raise ValidationFailed(next(iter(errors.values())), errors=errors)
+    password_hash = await hashed(password) if password else ""
     async with write_transaction():
         rows = await User.insert(
             User(
                 email=email,
                 name=check_name(name),
                 role=role,
-                password_hash=hash_password(password) if password else "",
+                password_hash=password_hash,
                 active=active,
                 external_id=external_id,
             )
@@ -168,7 +169,7 @@ async def update_user(user_id: int, changes: dict, *, actor_id: int | None = Non
                 errors.update(exc.errors)
     if changes.get("password") is not None:
         try:
-            values["password_hash"] = hash_password(check_password(changes["password"]))
+            values["password_hash"] = await hashed(check_password(changes["password"]))
         except ValidationFailed as exc:
             errors.update(exc.errors)
     if "email" in values and await User.exists().where(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from litestar.connection import ASGIConnection
@@ -87,6 +88,17 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+async def hashed(password: str) -> str:
+    """hash_password on a worker thread: argon2 takes tens of milliseconds of CPU,
+    which on the event loop would hold up every other request of the process."""
+    return await anyio.to_thread.run_sync(hash_password, password)
+
+
+async def password_matches(password_hash: str, password: str) -> bool:
+    """verify_password on a worker thread, for the same reason as `hashed`."""
+    return await anyio.to_thread.run_sync(verify_password, password_hash, password)
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -137,7 +149,7 @@ async def authenticate(*, email: str, password: str, ip: str) -> CurrentUser:
     attempt = await login_throttle.begin(email=email, ip=ip)
     row = await User.select().where(User.email == email).first()
     # An unknown email is checked against a dummy hash, so both answers take as long.
-    if not verify_password(row["password_hash"] if row else "", password) or row is None:
+    if not await password_matches(row["password_hash"] if row else "", password) or row is None:
         await _refused(email, row, ip, "wrong email or password")
         raise LoginRefused(tr("The email or the password is not right."), 401)
     await login_throttle.succeeded(attempt)

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from billdesk import audit, clock, jobs
 from billdesk.accounts import EMAIL, check_password, end_access
-from billdesk.auth import CurrentUser, hash_password, normalize_email, verify_password
+from billdesk.auth import CurrentUser, hashed, normalize_email, password_matches
 from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.i18n import tr
 from billdesk.tables import OutgoingMail, PasswordToken, Session, User
@@ -169,7 +169,7 @@ async def set_password_with_link(token: str, *, password: str, repeat: str | Non
     """Use a link once: the new password is set, every session ends, other links are void."""
     await link_for(token)
     check_new_password(password, repeat)
-    password_hash = hash_password(password)
+    password_hash = await hashed(password)
     async with write_transaction():
         used = (
             await PasswordToken.update({PasswordToken.used_at: clock.now()})
@@ -204,10 +204,10 @@ async def change_password(
     row = await User.select(User.password_hash).where(User.id == user.id).first()
     if row is None:
         raise NotFound(tr("There is no such user."))
-    if row["password_hash"] and not verify_password(row["password_hash"], current):
+    if row["password_hash"] and not await password_matches(row["password_hash"], current):
         raise ValidationFailed.field("current_password", tr("This is not your current password."))
     check_new_password(password, repeat)
-    password_hash = hash_password(password)
+    password_hash = await hashed(password)
     keep = hashlib.sha256(keep_session.encode()).hexdigest()
     async with write_transaction():
         await User.update({User.password_hash: password_hash}).where(User.id == user.id)

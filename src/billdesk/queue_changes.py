@@ -23,6 +23,8 @@ ticket row.
 
 from __future__ import annotations
 
+from piccolo.querystring import QueryString
+
 from billdesk.db import DB
 
 SLOTS = 64
@@ -121,6 +123,27 @@ async def install() -> None:
     await DB.run_ddl(UNIQUE_SLOT)
     for statement in POSTGRES_TRIGGERS if DB.engine_type == "postgres" else SQLITE_TRIGGERS:
         await DB.run_ddl(statement)
+
+
+async def note_changed(ticket_ids: list[int]) -> None:
+    """Count a change the triggers cannot see, to these tickets' departments: a write
+    to a table beside `tickets` that the queue's rows show (their tags). Call it in
+    the write's own transaction, so the change shows when it commits."""
+    if not ticket_ids:
+        return
+    slot = f"pg_backend_pid() % {SLOTS}" if DB.engine_type == "postgres" else "0"
+    marks = ", ".join("{}" for _ in ticket_ids)
+    changed = f"SELECT department FROM tickets WHERE id IN ({marks})"
+    await DB.run_querystring(
+        QueryString(
+            f"INSERT INTO {TABLE} (department, slot, changes) "
+            f"SELECT department, {slot}, COUNT(*) FROM ({changed}) AS changed "
+            f"GROUP BY department ORDER BY department "
+            f"ON CONFLICT (department, slot) DO UPDATE "
+            f"SET changes = {TABLE}.changes + excluded.changes",
+            *ticket_ids,
+        )
+    )
 
 
 async def stamp(department_ids: list[int] | None) -> int:

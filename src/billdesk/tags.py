@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from billdesk import audit
+from billdesk import audit, queue_changes
 from billdesk.auth import CurrentUser
 from billdesk.db import write_transaction
 from billdesk.errors import NotFound, ValidationFailed
@@ -236,6 +236,8 @@ async def _write_changes(
     ]
     if events:
         await TicketEvent.insert(*events)
+        # Queue rows show their tags: an open queue page fetches them again.
+        await queue_changes.note_changed(sorted({ticket_id for ticket_id, _ in added + removed}))
 
 
 async def set_ticket_tags(*, actor: CurrentUser, ticket_id: int, tag_ids: list[int]) -> None:

@@ -151,3 +151,24 @@ async def test_a_page_showing_refusals_does_not_follow_the_queue(client):
     page = await client.get("/desk?sort=sideways")
     assert page.status_code == 422
     assert "data-live-rows" not in page.text
+
+
+async def test_tagging_a_ticket_moves_the_version_so_an_open_queue_shows_the_chip(client):
+    from billdesk import tags
+
+    world = await make_world()
+    await login(client, world.staff.email)
+    staff = as_current(world.staff)
+    tag = await tags.create_tag(name="VIP", colour=tags.DEFAULT_COLOUR)
+    before = (await _live(client))["version"]
+
+    await tags.set_ticket_tags(actor=staff, ticket_id=world.ticket, tag_ids=[tag["id"]])
+    tagged = (await _live(client))["version"]
+    assert tagged != before
+
+    # Setting the same tags again writes nothing, so the version stays.
+    await tags.set_ticket_tags(actor=staff, ticket_id=world.ticket, tag_ids=[tag["id"]])
+    assert (await _live(client))["version"] == tagged
+
+    await tags.set_ticket_tags(actor=staff, ticket_id=world.ticket, tag_ids=[])
+    assert (await _live(client))["version"] not in (before, tagged)
