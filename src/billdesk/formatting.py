@@ -114,6 +114,30 @@ class LocalDay(Localized):
         return cls(date.fromisoformat(str(data)))
 
 
+class LocalMoment(Localized):
+    """A moment written by `when_zoned()` on the clocks of whoever reads it (their time zone
+    at the time they read it): '2026-11-27 10:15 CET'."""
+
+    __slots__ = ("moment",)
+    kind = "moment"
+    moment: datetime
+
+    def __new__(cls, moment: datetime) -> LocalMoment:
+        self = super().__new__(cls, when_zoned(moment))
+        self.moment = moment
+        return self
+
+    def in_language(self, language: str) -> str:
+        return when_zoned(self.moment)
+
+    def as_json(self) -> Any:
+        return self.moment.isoformat()
+
+    @classmethod
+    def from_json(cls, data: Any) -> LocalMoment:
+        return cls(datetime.fromisoformat(str(data)))
+
+
 def major_units(amount: int, currency: str) -> str:
     """Minor units written in the currency's units, for a form field: 2000 USD → '20.00'."""
     digits = currency_digits(currency)

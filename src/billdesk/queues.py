@@ -500,7 +500,7 @@ async def desk_ticket(user: CurrentUser, ticket_id: int, *, check: bool = True) 
     events = await (
         TicketEvent.select(
             TicketEvent.id, TicketEvent.kind, TicketEvent.old_value, TicketEvent.new_value,
-            TicketEvent.created_at, TicketEvent.actor.id, TicketEvent.actor.name,
+            TicketEvent.params, TicketEvent.created_at, TicketEvent.actor.id, TicketEvent.actor.name,
         )
         .where(TicketEvent.ticket == ticket_id)
         .order_by(TicketEvent.created_at)

@@ -610,6 +610,11 @@ class TicketEvent(Table, tablename="ticket_events", db=DB):
     kind = Varchar(length=20, choices=Kind)
     old_value = Varchar(length=200, default="")
     new_value = Varchar(length=200, default="")
+    params = JSON(
+        default="{}",
+        help_text="The line as a tr() text with its values (billdesk.tickets.history), to be "
+        "read in the reader's language; old_value/new_value stay as the API shows them.",
+    )
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
 
 

@@ -153,6 +153,10 @@ async def _surplus(locked: Locked, attempt: dict[str, Any], intent_id: str | Non
     await record_event(
         ticket_id=ticket["id"], kind=TicketEvent.Kind.charge, actor_id=None,
         old_value="", new_value=f"surplus payment of {amount} received, refunding it",
+        text=tr(
+            "A surplus payment of %(amount)s arrived; it is being refunded",
+            amount=formatting.LocalMoney(attempt["amount"], attempt["currency"]),
+        ),
     )
     await notify(
         charge["customer"], Notification.Kind.refund_issued, ticket["id"],

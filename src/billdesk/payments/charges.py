@@ -39,6 +39,7 @@ from billdesk.errors import (
     PaymentInProgress,
     PaymentsUnavailable,
 )
+from billdesk.formatting import LocalMoney
 from billdesk.i18n import tr
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import (
@@ -594,6 +595,7 @@ async def charge_new_ticket(
                 actor_id=None,
                 old_value="",
                 new_value=f"{Status.pending.value} {money_text(amount, currency)}",
+                text=tr("Charge of %(amount)s pending", amount=LocalMoney(amount, currency)),
             )
         else:
             charge_id = existing["id"]

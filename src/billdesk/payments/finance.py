@@ -388,6 +388,7 @@ async def charge_detail(charge_id: int) -> dict[str, Any]:
             TicketEvent.kind,
             TicketEvent.old_value,
             TicketEvent.new_value,
+            TicketEvent.params,
             TicketEvent.created_at,
             TicketEvent.actor.name,
         )

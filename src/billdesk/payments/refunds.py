@@ -17,7 +17,8 @@ import stripe
 
 from billdesk import audit, clock, outbox
 from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
-from billdesk.i18n import tr
+from billdesk.formatting import LocalMoney
+from billdesk.i18n import Text, tr
 from billdesk.payments import stripe_api
 from billdesk.payments.attempts import money_text, notify
 from billdesk.payments.states import PAID, ChargeStatus, Locked, locked_charge, move_charge
@@ -239,6 +240,7 @@ async def settle_refund(
                 actor_id=actor_id,
                 old_value="",
                 new_value=f"refunded {what}" + (" automatically" if row["automatic"] else ""),
+                text=_refunded_line(row, charge["currency"]),
             )
             if not row["attempt"]:
                 await notify(
@@ -260,8 +262,31 @@ async def settle_refund(
                 actor_id=actor_id,
                 old_value="",
                 new_value=f"refund of {what} {status.value}",
+                text=_refund_failed_line(row, charge["currency"], status),
             )
     return True
+
+
+def _refunded_line(row: dict[str, Any], currency: str) -> Text:
+    amount = LocalMoney(row["amount"], currency)
+    if row["attempt"]:
+        if row["automatic"]:
+            return tr("The surplus payment of %(amount)s refunded automatically", amount=amount)
+        return tr("The surplus payment of %(amount)s refunded", amount=amount)
+    if row["automatic"]:
+        return tr("%(amount)s refunded automatically", amount=amount)
+    return tr("%(amount)s refunded", amount=amount)
+
+
+def _refund_failed_line(row: dict[str, Any], currency: str, status: Refund.Status) -> Text:
+    amount = LocalMoney(row["amount"], currency)
+    if status == Refund.Status.canceled:
+        if row["attempt"]:
+            return tr("The refund of the surplus payment of %(amount)s was cancelled", amount=amount)
+        return tr("The refund of %(amount)s was cancelled", amount=amount)
+    if row["attempt"]:
+        return tr("The refund of the surplus payment of %(amount)s failed", amount=amount)
+    return tr("The refund of %(amount)s failed", amount=amount)
 
 
 async def _restatus_charge(locked: Locked) -> None:

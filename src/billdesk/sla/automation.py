@@ -85,6 +85,10 @@ async def _remind_or_close(ticket_id: int, days: int, now: datetime) -> str:
             kind=TicketEvent.Kind.automation,
             actor_id=None,
             new_value=f"reminder sent: closes for inactivity on {closes_at:%Y-%m-%d %H:%M} UTC",
+            text=tr(
+                "Reminder sent: the ticket closes for inactivity on %(when)s",
+                when=formatting.LocalMoment(closes_at),
+            ),
         )
         await notifications.notify(
             user_id=ticket["customer"],
@@ -113,6 +117,11 @@ async def _remind_or_close(ticket_id: int, days: int, now: datetime) -> str:
         actor_id=None,
         new_value=f"closed for inactivity after {days} day{'s' if days != 1 else ''} "
         "waiting for the customer",
+        text=tr_n(
+            "Closed for inactivity after %(num)s day waiting for the customer",
+            "Closed for inactivity after %(num)s days waiting for the customer",
+            days,
+        ),
     )
     await notifications.notify(
         user_id=ticket["customer"],

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billdesk import clock, jobs, notifications, outbox
-from billdesk.i18n import tr
+from billdesk.formatting import LocalMoment
+from billdesk.i18n import Text, tr
 from billdesk.sla.policy import PRIORITIES, policy_for
 from billdesk.sla.timers import LABELS, deadline_key, told_with
 from billdesk.tables import DepartmentMember, Ticket, TicketEvent, User
@@ -129,6 +130,21 @@ ESCALATION_NOTES = {
     ("resolution", True): tr("#%(id)s resolution breached: %(subject)s"),
 }
 
+# The history line of an escalation, in the reader's language and on their clocks.
+HISTORY_LINES = {
+    ("first_response", False): tr("First response at risk (due %(when)s)"),
+    ("first_response", True): tr("First response deadline missed (due %(when)s)"),
+    ("next_response", False): tr("Next response at risk (due %(when)s)"),
+    ("next_response", True): tr("Next response deadline missed (due %(when)s)"),
+    ("resolution", False): tr("Resolution at risk (due %(when)s)"),
+    ("resolution", True): tr("Resolution deadline missed (due %(when)s)"),
+}
+
+
+def _escalation_line(target: str, breached: bool, due_at: datetime) -> Text:
+    line = HISTORY_LINES.get((target, breached), HISTORY_LINES["resolution", breached])
+    return tr(line, when=LocalMoment(due_at))
+
 
 async def escalate_ticket(ticket_id: int, now: datetime) -> str | None:
     """Escalate one ticket if its moment has come and it was not told (inside a write
@@ -167,6 +183,7 @@ async def escalate_ticket(ticket_id: int, now: datetime) -> str | None:
         actor_id=None,
         old_value=target,
         new_value=f"{label} {words} (due {ticket['due_at']:%Y-%m-%d %H:%M} UTC)",
+        text=_escalation_line(target, breached, ticket["due_at"]),
     )
     ticket = await _apply_rule(ticket, stage)
     recipients = await _recipients(ticket)

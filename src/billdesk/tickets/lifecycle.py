@@ -25,7 +25,7 @@ from billdesk.errors import (
     TicketClosed,
     ValidationFailed,
 )
-from billdesk.i18n import tr
+from billdesk.i18n import Text, to_json, tr
 from billdesk.navigation import support_enabled
 from billdesk.tables import Message, Ticket, TicketEvent, User
 
@@ -131,9 +131,13 @@ def derive_subject(message: str) -> str:
 
 async def record_event(
     *, ticket_id: int, kind: TicketEvent.Kind, actor_id: int | None,
-    old_value: object = "", new_value: object = "",
+    old_value: object = "", new_value: object = "", text: Text | None = None,
 ) -> None:
     """Add a line to the ticket's history (call inside the action's transaction).
+
+    `old_value`/`new_value` are what the API shows (status names, names, English words);
+    `text`, a tr() text, is how the pages write the line, in the reader's language
+    (`billdesk.tickets.history`).
 
     Openings, status moves and assignments are also published to the channels
     (`billdesk.outbox`), so every write path that records them tells them; openings,
@@ -142,7 +146,10 @@ async def record_event(
     """
     old, new = str(old_value or "")[:200], str(new_value or "")[:200]
     await TicketEvent.insert(
-        TicketEvent(ticket=ticket_id, actor=actor_id, kind=kind, old_value=old, new_value=new)
+        TicketEvent(
+            ticket=ticket_id, actor=actor_id, kind=kind, old_value=old, new_value=new,
+            params=to_json(text) if text is not None else {},
+        )
     )
     from billdesk.sla.timers import on_ticket_event
 

@@ -18,6 +18,7 @@ from billdesk.errors import (
     PriceChanged,
     ValidationFailed,
 )
+from billdesk.formatting import LocalMoney
 from billdesk.i18n import tr
 from billdesk.quotas import Price
 from billdesk.settings import get_settings
@@ -401,6 +402,10 @@ async def confirm_ticket_price(
             await record_event(
                 ticket_id=ticket_id, kind=TicketEvent.Kind.charge, actor_id=customer.id,
                 old_value="", new_value=f"price {price.label()} confirmed",
+                text=tr(
+                    "Price of %(amount)s confirmed",
+                    amount=LocalMoney(price.amount, price.currency),
+                ),
             )
     if not confirmed:
         return Opened(ticket_id, created=False)  # another click confirmed it a moment ago

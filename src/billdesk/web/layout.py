@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from litestar import Request
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
@@ -11,8 +13,10 @@ from litestar.response import Template
 from billdesk import formatting, tags
 from billdesk.auth import CurrentUser
 from billdesk.errors import DeskError
+from billdesk.i18n.jinja import context_language
 from billdesk.navigation import navigation_counts
 from billdesk.settings import get_settings
+from billdesk.tickets.history import event_line
 from billdesk.web import flashes
 
 FLASH_KEY = flashes.SCOPE_KEY
@@ -36,6 +40,12 @@ def install_filters(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals["card_brand"] = formatting.card_brand
     engine.engine.globals["current_time_zone"] = formatting.current_time_zone
     engine.engine.globals["TIME_ZONES"] = [(zone, zone) for zone in formatting.time_zones()]
+    engine.engine.globals["event_line"] = _event_line
+
+
+@pass_context
+def _event_line(context: Context, event: dict[str, Any]) -> str | None:
+    return event_line(event, context_language(context))
 
 
 def current_user(request: Request) -> CurrentUser | None:
