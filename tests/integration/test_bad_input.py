@@ -225,3 +225,52 @@ async def test_bad_page_input_answers_a_readable_4xx_naming_the_field(app_client
                 wrong.append(f"login {form['email'][:20]!r}: {answer.status_code}")
     assert not wrong, "\n".join(wrong)
     assert await _counts() == before
+
+
+async def test_litestars_own_refusals_speak_the_askers_language(client):
+    """A wrong type, a value out of range, a missing field, broken JSON: the field and the
+    code stay as they are; the message says what was expected, in the asker's words."""
+    world = await _world(None)
+    token = await make_token(world["people"]["admin"])
+    ticket = world["ticket"]
+
+    async def ask(language: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}", "Accept-Language": language}
+        answer = await client.request(method, path, headers=headers, **kwargs)
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["code"] == "validation_error"
+        return answer.json()
+
+    query = await ask("ru", "GET", "/api/v1/desk/tickets?limit=abc")
+    assert query["title"] == "Некоторые поля заполнены неверно"
+    assert query["errors"] == [{"field": "limit", "message": "limit: нужно целое число, а не текст."}]
+    assert query["detail"] == "limit: нужно целое число, а не текст."
+    body = await ask("ru", "PATCH", f"/api/v1/desk/tickets/{ticket}", json={"assignee_id": "x"})
+    assert body["errors"] == [
+        {"field": "assignee_id", "message": "assignee_id: нужно целое число, а не текст."}
+    ]
+    flag = await ask("ru", "POST", "/api/v1/admin/departments",
+                     json={"slug": "s", "name": "S", "public": "yes"})
+    assert flag["errors"] == [{"field": "public", "message": "public: нужно true или false, а не текст."}]
+    below = await ask("ru", "POST", "/api/v1/admin/departments",
+                      json={"slug": "s", "name": "S", "free_tickets": -5})
+    assert below["errors"] == [
+        {"field": "free_tickets", "message": "free_tickets: значение должно быть не меньше 0."}
+    ]
+    missing = await ask("ru", "POST", "/api/v1/admin/departments", json={"slug": "s"})
+    assert missing["errors"] == [{"field": "data", "message": "Не указано поле name."}]
+    broken = await ask("ru", "POST", "/api/v1/admin/departments", content=b"{bad")
+    assert broken["detail"] == "Тело запроса — не корректный JSON (ошибка в байте 1)."
+
+    english = await ask("en", "GET", "/api/v1/desk/tickets?limit=abc")
+    assert english["errors"] == [{"field": "limit", "message": "limit must be a whole number, not text."}]
+    listed = await ask("en", "POST", "/api/v1/desk/tickets/bulk",
+                       json={"action": "close", "ticket_ids": ["x"]})
+    assert listed["errors"] == [
+        {"field": "ticket_ids[0]", "message": "ticket_ids[0] must be a whole number, not text."}
+    ]
+    fraction = await ask("en", "PATCH", f"/api/v1/desk/tickets/{ticket}", json={"assignee_id": 1.5})
+    assert fraction["errors"][0]["message"] == "assignee_id must be a whole number, not a decimal number."
+    missing = await ask("en", "POST", "/api/v1/admin/departments", json={"slug": "s"})
+    assert missing["detail"] == "The field name is missing."

@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from billdesk.errors import DeskError
 from billdesk.i18n import Text, current_language, set_request_language, tr, translate
 from billdesk.settings import get_settings
+from billdesk.web.litestar_messages import said_again
 from billdesk.web.middleware import API_PREFIX
 
 log = logging.getLogger("billdesk")
@@ -107,12 +108,13 @@ def problem_for(exc: DeskError) -> Response[dict[str, Any]]:
 
 
 def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
-    errors = []
+    # Litestar's and msgspec's English, said again in the asker's language.
+    errors: list[dict[str, str]] = []
     for item in exc.extra or []:
         if isinstance(item, dict):
             field = str(item.get("key") or "body")
-            errors.append({"field": field, "message": str(item.get("message", "is not valid"))})
-    return errors or [{"field": "body", "message": str(exc.detail)}]
+            errors.append({"field": field, "message": said_again(item.get("message"), field)})
+    return errors or [{"field": "body", "message": said_again(exc.detail, "body")}]
 
 
 def _error_page(
@@ -160,6 +162,8 @@ def handle_exception(request: Request, exc: Exception) -> Response[Any]:
         status = exc.status_code
         # A tr() detail stays a Text, so it is shown in the asker's language.
         detail = exc.detail if isinstance(exc.detail, Text) else str(exc.detail or "")
+        if status == 400 and detail.startswith("JSON is malformed"):
+            detail = said_again(detail, "body")
         # Allow on 405, WWW-Authenticate on 401: what the exception says goes out.
         headers = dict(exc.headers or {})
         if isinstance(exc, ValidationException) or status == 400:
