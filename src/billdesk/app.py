@@ -189,7 +189,10 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
         on_shutdown=on_shutdown,
         request_max_body_size=MAX_BODY,
         logging_config=LoggingConfig(
-            loggers={"billdesk": {"level": "INFO", "handlers": ["queue_listener"]}},
+            loggers={
+                # Not propagated: the root logger has the same handler, which printed each line twice.
+                "billdesk": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False}
+            },
             log_exceptions="never",
         ),
         debug=debug,
