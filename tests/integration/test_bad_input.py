@@ -259,7 +259,7 @@ async def test_litestars_own_refusals_speak_the_askers_language(client):
         {"field": "free_tickets", "message": "free_tickets: значение должно быть не меньше 0."}
     ]
     missing = await ask("ru", "POST", "/api/v1/admin/departments", json={"slug": "s"})
-    assert missing["errors"] == [{"field": "data", "message": "Не указано поле name."}]
+    assert missing["errors"] == [{"field": "name", "message": "Не указано поле name."}]
     broken = await ask("ru", "POST", "/api/v1/admin/departments", content=b"{bad")
     assert broken["detail"] == "Тело запроса — не корректный JSON (ошибка в байте 1)."
 

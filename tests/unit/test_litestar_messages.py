@@ -43,3 +43,24 @@ def test_a_sentence_no_pattern_knows_is_kept():
     assert said_again("Something new from msgspec", "x").in_language("ru") == (
         "Something new from msgspec"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "message", "field"),
+    [
+        # A missing body field: Litestar names the whole body; the answer names the field.
+        ("data", "Object missing required field `name`", "name"),
+        ("data", "Object missing required field `city` - at `$.address`", "address.city"),
+        ("data", "Object contains unknown field `colour`", "colour"),
+        # A missing parameter comes with no key at all.
+        (None, "Missing required query parameter 'q' for path /api/v1/x", "q"),
+        # A key Litestar did give is kept as it is.
+        ("limit", "Expected `int`, got `str`", "limit"),
+        ("data", "JSON is malformed: trailing characters (byte 3)", "data"),
+        (None, "Something else", "body"),
+    ],
+)
+def test_a_refusal_names_the_field_it_is_about(key, message, field):
+    from billdesk.web.litestar_messages import field_named
+
+    assert field_named(key, message) == field

@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from billdesk.errors import DeskError
 from billdesk.i18n import Text, current_language, set_request_language, tr, translate
 from billdesk.settings import get_settings
-from billdesk.web.litestar_messages import said_again
+from billdesk.web.litestar_messages import field_named, said_again
 from billdesk.web.middleware import API_PREFIX
 
 log = logging.getLogger("billdesk")
@@ -112,9 +112,12 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
     for item in exc.extra or []:
         if isinstance(item, dict):
-            field = str(item.get("key") or "body")
+            field = field_named(item.get("key"), item.get("message"))
             errors.append({"field": field, "message": said_again(item.get("message"), field)})
-    return errors or [{"field": "body", "message": said_again(exc.detail, "body")}]
+    if errors:
+        return errors
+    field = field_named(None, exc.detail)
+    return [{"field": field, "message": said_again(exc.detail, field)}]
 
 
 def _error_page(

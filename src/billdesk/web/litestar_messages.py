@@ -166,3 +166,28 @@ def said_again(message: object, field: str) -> Text:
         if found:
             return say(field, found)
     return catalog_text(text or tr("%(field)s is not valid.", field=field))
+
+
+_NAMED_FIELD = re.compile(
+    r"^Object (?:missing required|contains unknown) field `(?P<name>[^`]+)`"
+    r"(?: - at `\$(?P<path>[^`]*)`)?"
+)
+_MISSING_PARAMETER = re.compile(r"^Missing required \w+ parameter '(?P<name>[^']+)'")
+
+
+def field_named(key: object, message: object) -> str:
+    """The field a refusal is about. Litestar names the whole body (`data`) for a missing
+    or an unknown field, and nothing for a missing parameter: the name is then read from
+    its message."""
+    key = str(key or "")
+    if key and key not in ("data", "body"):
+        return key
+    text = str(message or "")
+    found = _NAMED_FIELD.search(text)
+    if found:
+        path = (found["path"] or "").lstrip(".")
+        return f"{path}.{found['name']}" if path else found["name"]
+    found = _MISSING_PARAMETER.search(text)
+    if found:
+        return found["name"]
+    return key or "body"
