@@ -74,15 +74,17 @@ async def test_one_update_of_a_chat_at_a_time_across_processes():
     key = StorageKey(bot_id=1, chat_id=42, user_id=42)
     first, second = DatabaseIsolation(), DatabaseIsolation()  # as in two processes
     order: list[str] = []
+    held = asyncio.Event()
 
     async def hold() -> None:
         async with first.lock(key):
             order.append("first in")
+            held.set()
             await asyncio.sleep(0.3)
             order.append("first out")
 
     async def wait() -> None:
-        await asyncio.sleep(0.05)
+        await held.wait()  # asks only once the first one holds the chat, however slow the machine
         async with second.lock(key):
             order.append("second in")
 
