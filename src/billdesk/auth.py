@@ -19,6 +19,7 @@ from billdesk import audit, clock, login_throttle
 from billdesk.db import write_transaction
 from billdesk.errors import ValidationFailed
 from billdesk.i18n import tr
+from billdesk.sql import Statement
 from billdesk.tables import ApiToken, User
 
 SESSION_COOKIE = "billdesk_session"
@@ -231,28 +232,21 @@ async def revoke_api_token(token_id: int) -> bool:
     return bool(rows)
 
 
+_TOKEN_OWNER = Statement(
+    'SELECT t.id, t.revoked_at, t.read_only, t.last_used_at, u.id AS "user.id", '
+    'u.email AS "user.email", u.name AS "user.name", u.role AS "user.role", '
+    'u.language AS "user.language", u.time_zone AS "user.time_zone", u.active AS "user.active" '
+    'FROM api_tokens t JOIN users u ON u.id = t."user" WHERE t.token_hash = :digest'
+)
+"""`token_for`'s look-up, on every API request: its SQL is built once (billdesk.sql)."""
+
+
 async def token_for(secret: str) -> TokenUse | None:
     """The active user owning this unrevoked token, in one query (and a write of
     `last_used_at` at most once a minute)."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
-    row = (
-        await ApiToken.select(
-            ApiToken.id,
-            ApiToken.user.id,
-            ApiToken.user.email,
-            ApiToken.user.name,
-            ApiToken.user.role,
-            ApiToken.user.language,
-            ApiToken.user.time_zone,
-            ApiToken.user.active,
-            ApiToken.revoked_at,
-            ApiToken.read_only,
-            ApiToken.last_used_at,
-        )
-        .where(ApiToken.token_hash == _digest(secret))
-        .first()
-    )
+    row = await _TOKEN_OWNER.first(digest=_digest(secret))
     if row is None or row["revoked_at"] is not None or not row["user.active"]:
         return None
     now = _now()
