@@ -71,7 +71,7 @@ class Statement:
             arguments = tuple(parameters[name] for name in names)
         except KeyError as missing:
             raise TypeError(f"the statement needs the parameter {missing}") from None
-        rows = await DB._run(sql, arguments)
+        rows = await DB._run(sql, arguments)  # type: ignore[union-attr]  # both billdesk engines
         if rows and not isinstance(rows[0], dict):
             return [dict(row) for row in rows]  # asyncpg's records
         return list(rows) if rows is not None else []
