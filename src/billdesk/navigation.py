@@ -5,11 +5,11 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from billdesk import open_counts, queue_changes
+from billdesk import queue_changes
 from billdesk.auth import CurrentUser
 from billdesk.i18n import tr
 from billdesk.settings import get_settings
-from billdesk.tables import Department, DepartmentMember, Notification, Ticket
+from billdesk.tables import Notification, Ticket
 
 OPEN_STATUSES = (Ticket.Status.in_progress.value, Ticket.Status.waiting_for_reply.value)
 
@@ -27,22 +27,15 @@ async def support_enabled() -> bool:
 
 
 async def desk_counts(user: CurrentUser) -> list[dict[str, Any]]:
-    """Open tickets per department the user works in (every department for admins)."""
-    departments = Department.select(Department.id, Department.name).where(Department.active == True)  # noqa: E712
-    if not user.is_admin:
-        departments = departments.where(
-            Department.id.is_in(
-                DepartmentMember.select(DepartmentMember.department).where(
-                    DepartmentMember.user == user.id
-                )
-            )
-        )
-    rows = await departments.order_by(Department.name)
+    """Open tickets per active department the user works in (every department for admins)."""
+    from billdesk.queues import open_counts_of, user_departments
+
+    departments = [row for row in await user_departments(user) if row["active"]]
     # The counters kept by the database (billdesk.open_counts): no ticket is read.
-    by_department = await open_counts.open_by_department([row["id"] for row in rows])
+    by_department = await open_counts_of(user)
     return [
         {"department_id": row["id"], "name": row["name"], "open": by_department.get(row["id"], 0)}
-        for row in rows
+        for row in departments
     ]
 
 
@@ -67,12 +60,15 @@ async def desk_live(user: CurrentUser) -> dict[str, Any]:
 
     The version is read first, so rows fetched after it are at least as new as it says.
     """
-    version = await queue_version(user)
-    return {
-        "version": version,
-        "counts": await desk_counts(user),
-        "refresh_seconds": get_settings().live_queue_seconds,
-    }
+    from billdesk.queues import reads_once_per_page
+
+    with reads_once_per_page():
+        version = await queue_version(user)
+        return {
+            "version": version,
+            "counts": await desk_counts(user),
+            "refresh_seconds": get_settings().live_queue_seconds,
+        }
 
 
 async def navigation_counts(user: CurrentUser | None) -> dict[str, Any]:

@@ -9,18 +9,22 @@ Every change here is one transaction and leaves a line in the ticket's history.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from piccolo.columns.combination import WhereRaw
 
 from billdesk import audit, clock, open_counts, search, tags
 from billdesk.auth import CurrentUser, Role
-from billdesk.db import DB, count_up_to
+from billdesk.db import DB
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
 from billdesk.i18n import tr
 from billdesk.sla import satisfaction
+from billdesk.sql import Statement
 from billdesk.tables import (
     Attachment,
     Department,
@@ -36,7 +40,7 @@ from billdesk.tables import (
 from billdesk.tickets import record_event, write_transaction
 from billdesk.tickets.reading import REQUEST_COLUMNS
 from billdesk.validation import parse_id
-from billdesk.web.paging import keyset_page
+from billdesk.web.paging import decode_cursor, encode_cursor
 
 Status = Ticket.Status
 OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
@@ -59,14 +63,65 @@ def _now() -> datetime:
 # ------------------------------------------------------------------ who sees what
 
 
+_MEMBER_OF = Statement('SELECT department FROM department_members WHERE "user" = :user')
+_DEPARTMENTS = Statement("SELECT id, name, active FROM departments ORDER BY name")
+_MEMBER_DEPARTMENTS = Statement(
+    "SELECT id, name, active FROM departments WHERE id IN "
+    '(SELECT department FROM department_members WHERE "user" = :user) ORDER BY name'
+)
+
+_PAGE_READS: ContextVar[dict[Any, Any] | None] = ContextVar("desk_page_reads", default=None)
+T = TypeVar("T")
+
+
+@contextmanager
+def reads_once_per_page() -> Iterator[None]:
+    """Within it, what several parts of one page ask for (the user's departments, the open
+    counts) is read once: the queue and the navigation then share one read.
+
+    Only around a page that changes nothing: a read is not read again after a write."""
+    token = _PAGE_READS.set({})
+    try:
+        yield
+    finally:
+        _PAGE_READS.reset(token)
+
+
+async def _read_once(key: Any, read: Callable[[], Awaitable[T]]) -> T:
+    remembered = _PAGE_READS.get()
+    if remembered is None:
+        return await read()
+    if key not in remembered:
+        remembered[key] = await read()
+    return remembered[key]
+
+
+async def user_departments(user: CurrentUser) -> list[dict[str, Any]]:
+    """The departments the user works (every department for an admin), active or not,
+    by name: `id`, `name`, `active`."""
+    if user.is_admin:
+        return await _read_once("departments", _DEPARTMENTS.rows)
+    return await _read_once(
+        ("departments", user.id), lambda: _MEMBER_DEPARTMENTS.rows(user=user.id)
+    )
+
+
 async def member_department_ids(user: CurrentUser) -> list[int] | None:
     """The departments whose tickets the user works; None means every department (admin)."""
     if user.is_admin:
         return None
-    rows = await DepartmentMember.select(DepartmentMember.department).where(
-        DepartmentMember.user == user.id
-    )
+    if _PAGE_READS.get() is not None:  # a page that shows the departments reads them once
+        return [row["id"] for row in await user_departments(user)]
+    rows = await _MEMBER_OF.rows(user=user.id)
     return [row["department"] for row in rows]
+
+
+async def open_counts_of(user: CurrentUser) -> dict[int, int]:
+    """Open tickets per department the user works (billdesk.open_counts): one small query."""
+    departments = await member_department_ids(user)
+    return await _read_once(
+        ("open counts", user.id), lambda: open_counts.open_by_department(departments)
+    )
 
 
 def _visible(departments: list[int] | None, department_id: int) -> bool:
@@ -299,18 +354,19 @@ def _is_default_queue(filters: QueueFilters) -> bool:
 
 
 async def _total(
-    departments: list[int] | None, filters: QueueFilters, where: Any
+    user: CurrentUser, filters: QueueFilters, where: str, parameters: dict[str, Any],
 ) -> tuple[int, bool]:
     """How many tickets the queue holds: exact from the counters for the default queue,
     otherwise counted up to TOTAL_CAP and no further."""
     if _is_default_queue(filters):
-        wanted = departments
+        # The user's departments only: a department filter outside them counts nothing.
+        counts = await open_counts_of(user)
         if filters.department is not None:
-            visible = departments is None or filters.department in departments
-            wanted = [filters.department] if visible else []
-        counts = await open_counts.open_by_department(wanted)
+            return counts.get(filters.department, 0), False
         return sum(counts.values()), False
-    return await count_up_to(Ticket.select(Ticket.id).where(where), TOTAL_CAP)
+    row = await _statement(COUNT_SQL.format(where=where)).first(**parameters, cap=TOTAL_CAP + 1)
+    found = int(row["n"]) if row else 0
+    return min(found, TOTAL_CAP), found > TOTAL_CAP
 
 
 async def queue(
@@ -327,10 +383,9 @@ async def queue(
     departments = await member_department_ids(user)
     if departments is not None and not departments:
         return QueuePage(items=[], total=0)
-    where = _queue_where(user, departments, filters)
-    select = Ticket.select(*QUEUE_COLUMNS).where(where)
     query = search.parse_query(filters.q)
     if query.terms:
+        select = Ticket.select(*QUEUE_COLUMNS).where(_queue_where(user, departments, filters))
         found = await search.search_tickets(
             select, query, public_only=False,
             sort=Ticket.created_at if filters.sort == "created_at" else Ticket.last_message_at,
@@ -342,16 +397,143 @@ async def queue(
             items=found.rows, has_more=found.has_more, snippets=found.snippets,
             ranked=found.ranked,
         )
-    rows, next_cursor = await keyset_page(
-        select, sort=sort_column(filters), id_column=Ticket.id, limit=limit, cursor=cursor,
-        descending=sort_descending(filters),
-    )
+    where, parameters = _queue_conditions(user, departments, filters, _now())
+    rows, next_cursor = await _queue_rows(where, parameters, filters, limit=limit, cursor=cursor)
     await tags.attach_tags(rows)
-    total, capped = await _total(departments, filters, where)
+    total, capped = await _total(user, filters, where, parameters)
     return QueuePage(
         items=rows, next_cursor=next_cursor, total=total, total_capped=capped,
         has_more=next_cursor is not None,
     )
+
+
+# ------------------------------------------------------------ the queue's SQL, written once
+# The queue's page and its capped total are every desk request's main queries, so their
+# SQL is written here once (billdesk.sql) instead of built by Piccolo on each request.
+# The conditions are fixed fragments, one per filter given; a statement is made once per
+# combination of them (and per length of an IN list) and reused after. The ranked search
+# still pages a Piccolo select (`_queue_where`), which reads the same as these fragments.
+
+QUEUE_SQL = """SELECT tickets.id, tickets.subject, tickets.status, tickets.priority,
+ tickets.priority_rank, tickets.archived, tickets.created_at, tickets.last_message_at,
+ tickets.last_author_role, tickets.answers, tickets.unread_by_staff, tickets.unread_by_customer,
+ department.id AS "department.id", department.name AS "department.name",
+ customer.id AS "customer.id", customer.name AS "customer.name",
+ customer.email AS "customer.email",
+ assignee.id AS "assignee.id", assignee.name AS "assignee.name",
+ service.id AS "service.id", service.name AS "service.name",
+ tickets.first_response_due_at, tickets.first_response_at, tickets.next_response_due_at,
+ tickets.resolution_due_at, tickets.due_at, tickets.due_kind, tickets.risk_at,
+ tickets.type, request_kind.id AS "request_kind.id", request_kind.name AS "request_kind.name",
+ tickets.request_state, tickets.request_reason,
+ decided_by.id AS "decided_by.id", decided_by.name AS "decided_by.name", tickets.decided_at
+FROM tickets
+LEFT JOIN departments department ON department.id = tickets.department
+LEFT JOIN users customer ON customer.id = tickets.customer
+LEFT JOIN users assignee ON assignee.id = tickets.assignee
+LEFT JOIN services service ON service.id = tickets.service
+LEFT JOIN request_kinds request_kind ON request_kind.id = tickets.request_kind
+LEFT JOIN users decided_by ON decided_by.id = tickets.decided_by"""
+"""QUEUE_COLUMNS, under the names Piccolo gives them ("department.name", …)."""
+
+COUNT_SQL = "SELECT COUNT(*) AS n FROM (SELECT tickets.id FROM tickets WHERE {where} LIMIT :cap) AS capped"
+
+SORT_SQL = {
+    "created_at": "tickets.created_at",
+    "due_at": "tickets.due_at",
+    "priority": "tickets.priority_rank",
+    "last_message_at": "tickets.last_message_at",
+}
+SORT_KEYS = {"priority": "priority_rank"}
+"""The row key of a sort whose column is not named like it."""
+
+_STATEMENTS: dict[str, Statement] = {}
+
+
+def _statement(text: str) -> Statement:
+    """The statement for this text, made once: its SQL is compiled once per engine."""
+    statement = _STATEMENTS.get(text)
+    if statement is None:
+        statement = _STATEMENTS[text] = Statement(text)
+    return statement
+
+
+def in_list(name: str, values: list[Any], parameters: dict[str, Any]) -> str:
+    """`:name0, :name1, …` for an IN list, its values put in `parameters`."""
+    marks = []
+    for number, value in enumerate(values):
+        parameters[f"{name}{number}"] = value
+        marks.append(f":{name}{number}")
+    return ", ".join(marks)
+
+
+def _queue_conditions(
+    user: CurrentUser, departments: list[int] | None, filters: QueueFilters, now: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """The queue's WHERE text (fixed fragments, one per filter given) and its parameters:
+    the same conditions as `_queue_where`."""
+    parameters: dict[str, Any] = {}
+    statuses = set(filters.statuses or OPEN_STATUSES)
+    conditions = [
+        "tickets.removed_at IS NULL",
+        # Literals for the open queue: see _queue_where.
+        OPEN_SQL if statuses == set(OPEN_STATUSES)
+        else f"tickets.status IN ({in_list('status', sorted(statuses), parameters)})",
+    ]
+    if departments is not None:
+        conditions.append(f"tickets.department IN ({in_list('member_of', departments, parameters)})")
+    equal = {
+        "id": filters.id, "department": filters.department, "customer": filters.customer,
+        "service": filters.service, "type": filters.type or None,
+        "request_state": filters.request_state or None,
+    }
+    for name, value in equal.items():
+        if value is not None:
+            conditions.append(f"tickets.{name} = :{name}")
+            parameters[name] = value
+    if filters.assignee == "none":
+        conditions.append("tickets.assignee IS NULL")
+    elif filters.assignee:
+        conditions.append("tickets.assignee = :assignee")
+        parameters["assignee"] = user.id if filters.assignee == "me" else int(filters.assignee)
+    if filters.priorities:
+        priorities = in_list("priority", filters.priorities, parameters)
+        conditions.append(f"tickets.priority IN ({priorities})")
+    if filters.sla == "breached":
+        conditions.append("tickets.due_at <= :now")
+        parameters["now"] = now
+    elif filters.sla:
+        conditions.append("tickets.risk_at <= :now AND tickets.due_at > :now")
+        parameters["now"] = now
+    if filters.tag is not None:
+        # Read from the (tag, ticket) index of ticket_tags.
+        conditions.append("tickets.id IN (SELECT ticket FROM ticket_tags WHERE tag = :tag)")
+        parameters["tag"] = filters.tag
+    return " AND ".join(conditions), parameters
+
+
+async def _queue_rows(
+    where: str, parameters: dict[str, Any], filters: QueueFilters, *, limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One keyset page of the queue, as `keyset_page` pages the Piccolo select: ordered by
+    (sort, id), starting strictly after the cursor's row; the next page's cursor."""
+    sort = SORT_SQL.get(filters.sort, SORT_SQL["last_message_at"])
+    order = "DESC" if sort_descending(filters) else "ASC"
+    if cursor:
+        sort_value, last_id = decode_cursor(cursor)
+        if (filters.sort != "priority") != isinstance(sort_value, datetime):
+            raise ValidationFailed.field("cursor", tr("cursor is not valid for this list."))
+        before_or_after = "<" if order == "DESC" else ">"
+        where = f"{where} AND ({sort}, tickets.id) {before_or_after} (:after_value, :after_id)"
+        parameters = {**parameters, "after_value": sort_value, "after_id": last_id}
+    text = f"{QUEUE_SQL}\nWHERE {where}\nORDER BY {sort} {order}, tickets.id {order} LIMIT :limit"
+    rows = await _statement(text).rows(**parameters, limit=limit + 1)
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    key = SORT_KEYS.get(filters.sort, sort.removeprefix("tickets."))
+    return rows, encode_cursor(rows[-1][key], rows[-1]["id"])
 
 
 PICKER_LIMIT = 10

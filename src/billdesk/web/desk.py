@@ -118,16 +118,7 @@ def _id_or_none(field: str, value: Any) -> int | None:
 
 async def _departments_for(user: CurrentUser) -> list[dict[str, Any]]:
     """The departments the user may filter by, by name."""
-    query = Department.select(Department.id, Department.name).order_by(Department.name)
-    if not user.is_admin:
-        query = query.where(
-            Department.id.is_in(
-                DepartmentMember.select(DepartmentMember.department).where(
-                    DepartmentMember.user == user.id
-                )
-            )
-        )
-    return await query
+    return await queues.user_departments(user)
 
 
 async def _colleagues(user: CurrentUser) -> list[dict[str, Any]]:
@@ -178,20 +169,21 @@ class DeskController(Controller):
         cursor: CursorQuery = None,
         page: PageQuery = 1,
     ) -> Template | Redirect:
-        if q and page <= 1:
-            target = await queues.jump_target(_user(request), q)
-            if target is not None:
-                return Redirect(path=f"/desk/tickets/{target}", status_code=303)
-        return await self._queue_page(
-            request,
-            _chosen(
-                id=id, department=department, status=status, customer=customer,
-                assignee=assignee, service=service, q=q, sort=sort, sla=sla, priority=priority,
-                type=type, request_state=request_state, tag=tag,
-            ),
-            cursor=cursor,
-            page=max(page, 1),
-        )
+        with queues.reads_once_per_page():
+            if q and page <= 1:
+                target = await queues.jump_target(_user(request), q)
+                if target is not None:
+                    return Redirect(path=f"/desk/tickets/{target}", status_code=303)
+            return await self._queue_page(
+                request,
+                _chosen(
+                    id=id, department=department, status=status, customer=customer,
+                    assignee=assignee, service=service, q=q, sort=sort, sla=sla,
+                    priority=priority, type=type, request_state=request_state, tag=tag,
+                ),
+                cursor=cursor,
+                page=max(page, 1),
+            )
 
     @get("/live", media_type="application/json")
     async def live(self, request: Request) -> dict[str, Any]:
@@ -219,9 +211,10 @@ class DeskController(Controller):
         ids the page shows now; rows not among them are marked new."""
         params = request.query_params
         chosen = _chosen(**{key: params.get(key) for key in FILTERS})
-        context, status_code = await self._queue_context(
-            request, chosen, cursor=cursor, page=max(page, 1)
-        )
+        with queues.reads_once_per_page():
+            context, status_code = await self._queue_context(
+                request, chosen, cursor=cursor, page=max(page, 1)
+            )
         if shown is not None:
             before = _shown_ids(shown)
             new_ids = [row["id"] for row in context["tickets"] if row["id"] not in before]
