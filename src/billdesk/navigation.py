@@ -30,12 +30,15 @@ async def desk_counts(user: CurrentUser) -> list[dict[str, Any]]:
     """Open tickets per active department the user works in (every department for admins)."""
     from billdesk.queues import open_counts_of, user_departments
 
-    departments = [row for row in await user_departments(user) if row["active"]]
+    departments = await user_departments(user)
     # The counters kept by the database (billdesk.open_counts): no ticket is read.
-    by_department = await open_counts_of(user)
+    by_department = await open_counts_of(
+        user, None if user.is_admin else [row["id"] for row in departments]
+    )
     return [
         {"department_id": row["id"], "name": row["name"], "open": by_department.get(row["id"], 0)}
         for row in departments
+        if row["active"]
     ]
 
 

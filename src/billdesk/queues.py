@@ -116,9 +116,9 @@ async def member_department_ids(user: CurrentUser) -> list[int] | None:
     return [row["department"] for row in rows]
 
 
-async def open_counts_of(user: CurrentUser) -> dict[int, int]:
-    """Open tickets per department the user works (billdesk.open_counts): one small query."""
-    departments = await member_department_ids(user)
+async def open_counts_of(user: CurrentUser, departments: list[int] | None) -> dict[int, int]:
+    """Open tickets per department the user works, `departments` being their
+    `member_department_ids` (billdesk.open_counts): one small query."""
     return await _read_once(
         ("open counts", user.id), lambda: open_counts.open_by_department(departments)
     )
@@ -354,13 +354,14 @@ def _is_default_queue(filters: QueueFilters) -> bool:
 
 
 async def _total(
-    user: CurrentUser, filters: QueueFilters, where: str, parameters: dict[str, Any],
+    user: CurrentUser, departments: list[int] | None, filters: QueueFilters, where: str,
+    parameters: dict[str, Any],
 ) -> tuple[int, bool]:
     """How many tickets the queue holds: exact from the counters for the default queue,
     otherwise counted up to TOTAL_CAP and no further."""
     if _is_default_queue(filters):
         # The user's departments only: a department filter outside them counts nothing.
-        counts = await open_counts_of(user)
+        counts = await open_counts_of(user, departments)
         if filters.department is not None:
             return counts.get(filters.department, 0), False
         return sum(counts.values()), False
@@ -400,7 +401,7 @@ async def queue(
     where, parameters = _queue_conditions(user, departments, filters, _now())
     rows, next_cursor = await _queue_rows(where, parameters, filters, limit=limit, cursor=cursor)
     await tags.attach_tags(rows)
-    total, capped = await _total(user, filters, where, parameters)
+    total, capped = await _total(user, departments, filters, where, parameters)
     return QueuePage(
         items=rows, next_cursor=next_cursor, total=total, total_capped=capped,
         has_more=next_cursor is not None,

@@ -17,7 +17,7 @@ from billdesk.payments import finance
 from billdesk.tickets import customer_tickets_query
 from billdesk.web.paging import keyset_page
 from tests.factories import add_member, as_current, make_department, make_user
-from tests.integration.test_desk_queries import counting_queries
+from tests.integration.test_desk_queries import SentQuery, counting_queries
 
 pytestmark = [
     pytest.mark.postgres,
@@ -53,7 +53,7 @@ SEED = [
 ]
 
 
-async def _page_queries(call) -> list[QueryString]:
+async def _page_queries(call) -> list[SentQuery]:
     """The queries a list runs that read a page (they order and limit)."""
     with counting_queries() as counted:
         await call()
@@ -71,7 +71,7 @@ def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-async def _plans(query: QueryString) -> dict[str, str]:
+async def _plans(query: SentQuery) -> dict[str, str]:
     """EXPLAIN of the query, as a custom plan and as a generic plan of a prepared statement."""
     sql, args = query.compile_string(engine_type="postgres")
     connection = await asyncpg.connect(dsn=os.environ["DATABASE_URL"])
