@@ -9,7 +9,13 @@ from billdesk import queue_changes
 from billdesk.auth import CurrentUser
 from billdesk.i18n import tr
 from billdesk.settings import get_settings
-from billdesk.tables import Notification, Ticket
+from billdesk.sql import Statement
+from billdesk.tables import Ticket
+
+_UNREAD_NOTIFICATIONS = Statement(
+    'SELECT COUNT(*) AS n FROM notifications WHERE "user" = :user AND "read" = :read'
+)
+"""The navigation's badge, on every page (billdesk.sql)."""
 
 OPEN_STATUSES = (Ticket.Status.in_progress.value, Ticket.Status.waiting_for_reply.value)
 
@@ -78,9 +84,8 @@ async def navigation_counts(user: CurrentUser | None) -> dict[str, Any]:
     nav: dict[str, Any] = {"open_tickets": 0, "unread_notifications": 0, "desk_counts": []}
     if user is None:
         return nav
-    nav["unread_notifications"] = await Notification.count().where(
-        (Notification.user == user.id) & (Notification.read == False)  # noqa: E712
-    )
+    unread = await _UNREAD_NOTIFICATIONS.first(user=user.id, read=False)
+    nav["unread_notifications"] = unread["n"] if unread else 0
     if user.is_customer:
         nav["open_tickets"] = await Ticket.count().where(
             (Ticket.customer == user.id)

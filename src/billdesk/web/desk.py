@@ -15,7 +15,8 @@ from billdesk.errors import DeskError, NotFound, ValidationFailed
 from billdesk.i18n import tr, tr_n
 from billdesk.navigation import desk_live, queue_version
 from billdesk.sla import timers
-from billdesk.tables import Department, DepartmentMember, User
+from billdesk.sql import Statement
+from billdesk.tables import Department, User
 from billdesk.validation import parse_id
 from billdesk.web import flashes
 from billdesk.web.api.desk import read_reply, read_reply_guard
@@ -121,24 +122,22 @@ async def _departments_for(user: CurrentUser) -> list[dict[str, Any]]:
     return await queues.user_departments(user)
 
 
+_EVERY_COLLEAGUE = Statement(
+    "SELECT id, name FROM users WHERE role IN ('staff', 'admin') AND active = :active "
+    "ORDER BY name"
+)
+_COLLEAGUES = Statement(
+    "SELECT id, name FROM users WHERE role IN ('staff', 'admin') AND active = :active "
+    'AND id IN (SELECT "user" FROM department_members WHERE department IN '
+    '(SELECT department FROM department_members WHERE "user" = :user)) ORDER BY name'
+)
+
+
 async def _colleagues(user: CurrentUser) -> list[dict[str, Any]]:
     """Staff who share a department with the user (everyone at the desk, for an admin)."""
-    query = User.select(User.id, User.name).where(
-        User.role.is_in(["staff", "admin"]) & (User.active == True)  # noqa: E712
-    )
-    if not user.is_admin:
-        query = query.where(
-            User.id.is_in(
-                DepartmentMember.select(DepartmentMember.user).where(
-                    DepartmentMember.department.is_in(
-                        DepartmentMember.select(DepartmentMember.department).where(
-                            DepartmentMember.user == user.id
-                        )
-                    )
-                )
-            )
-        )
-    return await query.order_by(User.name)
+    if user.is_admin:
+        return await _EVERY_COLLEAGUE.rows(active=True)
+    return await _COLLEAGUES.rows(active=True, user=user.id)
 
 
 class DeskController(Controller):
