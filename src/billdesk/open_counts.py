@@ -18,10 +18,7 @@ for the same counter row. A department's count is the sum of its slots.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from billdesk.db import DB
-from billdesk.sql import Statement
 
 SLOTS = 4
 OPEN_STATUSES = ("in_progress", "waiting_for_reply")
@@ -132,26 +129,16 @@ async def recount() -> None:
             await DB.run_ddl(statement)
 
 
-_OPEN_BY_DEPARTMENT = (
-    f'SELECT department, SUM(open_tickets) AS "open" FROM {COUNTS_TABLE} {{where}}GROUP BY department'
-)
-
-
-@lru_cache(maxsize=32)
-def _open_by_department(departments: int | None) -> Statement:
-    """The counts' statement for an IN list of this many departments (None: every one)."""
-    if departments is None:
-        return Statement(_OPEN_BY_DEPARTMENT.format(where=""))
-    marks = ", ".join(f":department{number}" for number in range(departments))
-    return Statement(_OPEN_BY_DEPARTMENT.format(where=f"WHERE department IN ({marks}) "))
-
-
 async def open_by_department(department_ids: list[int] | None = None) -> dict[int, int]:
     """Open tickets per department (all of them, or only those given): one small query."""
-    if department_ids is not None and not department_ids:
-        return {}
-    statement = _open_by_department(None if department_ids is None else len(department_ids))
-    rows = await statement.rows(
-        **{f"department{number}": department for number, department in enumerate(department_ids or [])}
-    )
+    from piccolo.query.functions.aggregate import Sum
+
+    from billdesk.tables import DepartmentOpenCount as Counts
+
+    query = Counts.select(Counts.department, Sum(Counts.open_tickets, alias="open"))
+    if department_ids is not None:
+        if not department_ids:
+            return {}
+        query = query.where(Counts.department.is_in(department_ids))
+    rows = await query.group_by(Counts.department)
     return {row["department"]: int(row["open"] or 0) for row in rows}

@@ -9,16 +9,16 @@ Every change here is one transaction and leaves a line in the ticket's history.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
-from billdesk import audit, clock, open_counts, search, tags
+from billdesk import audit, clock, search, tags
 from billdesk.auth import CurrentUser, Role
 from billdesk.db import DB
 from billdesk.errors import NotFound, TicketClosed, ValidationFailed
@@ -64,20 +64,25 @@ def _now() -> datetime:
 
 
 _MEMBER_OF = Statement('SELECT department FROM department_members WHERE "user" = :user')
-_DEPARTMENTS = Statement("SELECT id, name, active FROM departments ORDER BY name")
-_MEMBER_DEPARTMENTS = Statement(
-    "SELECT id, name, active FROM departments WHERE id IN "
-    '(SELECT department FROM department_members WHERE "user" = :user) ORDER BY name'
+_DEPARTMENTS = Statement(
+    "SELECT id, name, active, (SELECT SUM(open_tickets) FROM department_open_counts "
+    'WHERE department = departments.id) AS "open" FROM departments ORDER BY name'
 )
+_MEMBER_DEPARTMENTS = Statement(
+    "SELECT id, name, active, (SELECT SUM(open_tickets) FROM department_open_counts "
+    'WHERE department = departments.id) AS "open" FROM departments '
+    'WHERE id IN (SELECT department FROM department_members WHERE "user" = :user) ORDER BY name'
+)
+"""The user's departments and their open tickets (the counters of billdesk.open_counts)
+in one read: the queue's filter and total, and the navigation's badges, all come from it."""
 
 _PAGE_READS: ContextVar[dict[Any, Any] | None] = ContextVar("desk_page_reads", default=None)
-T = TypeVar("T")
 
 
 @contextmanager
 def reads_once_per_page() -> Iterator[None]:
-    """Within it, what several parts of one page ask for (the user's departments, the open
-    counts) is read once: the queue and the navigation then share one read.
+    """Within it, what several parts of one page ask for (the user's departments and their
+    open counts) is read once: the queue and the navigation then share one read.
 
     Only around a page that changes nothing: a read is not read again after a write."""
     token = _PAGE_READS.set({})
@@ -87,41 +92,37 @@ def reads_once_per_page() -> Iterator[None]:
         _PAGE_READS.reset(token)
 
 
-async def _read_once(key: Any, read: Callable[[], Awaitable[T]]) -> T:
-    remembered = _PAGE_READS.get()
-    if remembered is None:
-        return await read()
-    if key not in remembered:
-        remembered[key] = await read()
-    return remembered[key]
-
-
 async def user_departments(user: CurrentUser) -> list[dict[str, Any]]:
     """The departments the user works (every department for an admin), active or not,
-    by name: `id`, `name`, `active`."""
+    by name: `id`, `name`, `active` and `open`, its open tickets."""
+    remembered = _PAGE_READS.get()
+    key = ("departments", user.id)
+    if remembered is not None and key in remembered:
+        return remembered[key]
     if user.is_admin:
-        return await _read_once("departments", _DEPARTMENTS.rows)
-    return await _read_once(
-        ("departments", user.id), lambda: _MEMBER_DEPARTMENTS.rows(user=user.id)
-    )
+        rows = await _DEPARTMENTS.rows()
+    else:
+        rows = await _MEMBER_DEPARTMENTS.rows(user=user.id)
+    for row in rows:
+        row["open"] = int(row["open"] or 0)
+    if remembered is not None:
+        remembered[key] = rows
+    return rows
 
 
 async def member_department_ids(user: CurrentUser) -> list[int] | None:
     """The departments whose tickets the user works; None means every department (admin)."""
     if user.is_admin:
         return None
-    if _PAGE_READS.get() is not None:  # a page that shows the departments reads them once
+    if _PAGE_READS.get() is not None:  # a page reads the departments once, with their counts
         return [row["id"] for row in await user_departments(user)]
     rows = await _MEMBER_OF.rows(user=user.id)
     return [row["department"] for row in rows]
 
 
-async def open_counts_of(user: CurrentUser, departments: list[int] | None) -> dict[int, int]:
-    """Open tickets per department the user works, `departments` being their
-    `member_department_ids` (billdesk.open_counts): one small query."""
-    return await _read_once(
-        ("open counts", user.id), lambda: open_counts.open_by_department(departments)
-    )
+async def open_counts_of(user: CurrentUser) -> dict[int, int]:
+    """Open tickets per department the user works (billdesk.open_counts)."""
+    return {row["id"]: row["open"] for row in await user_departments(user)}
 
 
 def _visible(departments: list[int] | None, department_id: int) -> bool:
@@ -354,14 +355,13 @@ def _is_default_queue(filters: QueueFilters) -> bool:
 
 
 async def _total(
-    user: CurrentUser, departments: list[int] | None, filters: QueueFilters, where: str,
-    parameters: dict[str, Any],
+    user: CurrentUser, filters: QueueFilters, where: str, parameters: dict[str, Any],
 ) -> tuple[int, bool]:
     """How many tickets the queue holds: exact from the counters for the default queue,
     otherwise counted up to TOTAL_CAP and no further."""
     if _is_default_queue(filters):
         # The user's departments only: a department filter outside them counts nothing.
-        counts = await open_counts_of(user, departments)
+        counts = await open_counts_of(user)
         if filters.department is not None:
             return counts.get(filters.department, 0), False
         return sum(counts.values()), False
@@ -401,7 +401,7 @@ async def queue(
     where, parameters = _queue_conditions(user, departments, filters, _now())
     rows, next_cursor = await _queue_rows(where, parameters, filters, limit=limit, cursor=cursor)
     await tags.attach_tags(rows)
-    total, capped = await _total(user, departments, filters, where, parameters)
+    total, capped = await _total(user, filters, where, parameters)
     return QueuePage(
         items=rows, next_cursor=next_cursor, total=total, total_capped=capped,
         has_more=next_cursor is not None,

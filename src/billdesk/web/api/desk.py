@@ -268,7 +268,8 @@ class DeskApiController(Controller):
         query = search.parse_query(q)
         if query:
             return await _search_answer(user, filters, query, size, cursor)
-        found = await queues.queue(user, filters, limit=size, cursor=cursor)
+        with queues.reads_once_per_page():
+            found = await queues.queue(user, filters, limit=size, cursor=cursor)
         return {
             **page([ticket_summary(row) for row in found.items], found.next_cursor),
             "total": found.total,
