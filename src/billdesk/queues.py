@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from piccolo.columns.combination import WhereRaw
@@ -365,7 +366,7 @@ async def _total(
         if filters.department is not None:
             return counts.get(filters.department, 0), False
         return sum(counts.values()), False
-    row = await _statement(COUNT_SQL.format(where=where)).first(**parameters, cap=TOTAL_CAP + 1)
+    row = await _statement(COUNT_SQL.format(where=where)).first(**parameters)
     found = int(row["n"]) if row else 0
     return min(found, TOTAL_CAP), found > TOTAL_CAP
 
@@ -437,7 +438,12 @@ LEFT JOIN request_kinds request_kind ON request_kind.id = tickets.request_kind
 LEFT JOIN users decided_by ON decided_by.id = tickets.decided_by"""
 """QUEUE_COLUMNS, under the names Piccolo gives them ("department.name", …)."""
 
-COUNT_SQL = "SELECT COUNT(*) AS n FROM (SELECT tickets.id FROM tickets WHERE {where} LIMIT :cap) AS capped"
+COUNT_SQL = (
+    "SELECT COUNT(*) AS n FROM (SELECT tickets.id FROM tickets WHERE {where} "  # noqa: S608
+    f"LIMIT {TOTAL_CAP + 1}) AS capped"
+)
+# Limits are written into the SQL, not passed: PostgreSQL then keeps one plan for a
+# statement, where a parameter limit makes it plan the statement again on every run.
 
 SORT_SQL = {
     "created_at": "tickets.created_at",
@@ -448,15 +454,10 @@ SORT_SQL = {
 SORT_KEYS = {"priority": "priority_rank"}
 """The row key of a sort whose column is not named like it."""
 
-_STATEMENTS: dict[str, Statement] = {}
-
-
+@lru_cache(maxsize=512)
 def _statement(text: str) -> Statement:
     """The statement for this text, made once: its SQL is compiled once per engine."""
-    statement = _STATEMENTS.get(text)
-    if statement is None:
-        statement = _STATEMENTS[text] = Statement(text)
-    return statement
+    return Statement(text)
 
 
 def in_list(name: str, values: list[Any], parameters: dict[str, Any]) -> str:
@@ -528,8 +529,11 @@ async def _queue_rows(
         before_or_after = "<" if order == "DESC" else ">"
         where = f"{where} AND ({sort}, tickets.id) {before_or_after} (:after_value, :after_id)"
         parameters = {**parameters, "after_value": sort_value, "after_id": last_id}
-    text = f"{QUEUE_SQL}\nWHERE {where}\nORDER BY {sort} {order}, tickets.id {order} LIMIT :limit"
-    rows = await _statement(text).rows(**parameters, limit=limit + 1)
+    text = (
+        f"{QUEUE_SQL}\nWHERE {where}\n"
+        f"ORDER BY {sort} {order}, tickets.id {order} LIMIT {int(limit) + 1}"
+    )
+    rows = await _statement(text).rows(**parameters)
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
