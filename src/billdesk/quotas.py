@@ -1,8 +1,8 @@
 """Free tickets per period, and the price of the ones beyond (DESIGN.md, "Quotas").
 
 Each (customer, department, period) has one counter row. Taking a free ticket is
-a single conditional `UPDATE … SET used = used + 1 WHERE used < free RETURNING`,
-so two openings at the same moment, in any number of processes, can never both
+a single conditional upsert (`INSERT … ON CONFLICT DO UPDATE SET used = used + 1
+WHERE used < free RETURNING`), so two openings at the same moment, in any number of processes, can never both
 take the last free ticket: the database decides, not the application.
 """
 
@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from billdesk import formatting
+from billdesk.sql import Statement
 from billdesk.tables import Department, QuotaCounter
 
 LIFETIME = "lifetime"
@@ -141,15 +142,22 @@ async def take_free_ticket(customer_id: int, department: Any) -> bool:
     free = _field(department, "free_tickets")
     if free is None:
         return True
+    if free <= 0:
+        return False  # every ticket here is paid: there is nothing to count
     department_id = _field(department, "id")
     period = period_key(_field(department, "quota_period"))
-    key = counter_key(customer_id, department_id, period)
-    await QuotaCounter.insert(
-        QuotaCounter(key=key, customer=customer_id, department=department_id, period=period, used=0)
-    ).on_conflict(target=QuotaCounter.key, action="DO NOTHING")
-    taken = await (
-        QuotaCounter.update({QuotaCounter.used: QuotaCounter.used + 1})
-        .where((QuotaCounter.key == key) & (QuotaCounter.used < free))
-        .returning(QuotaCounter.used)
+    taken = await _TAKE.rows(
+        key=counter_key(customer_id, department_id, period), customer=customer_id,
+        department=department_id, period=period, free=free,
     )
     return bool(taken)
+
+
+# The first ticket of a period creates its counter at 1; any later one adds 1 only while
+# some are left. One statement: the database decides between concurrent openings.
+_TAKE = Statement(
+    "INSERT INTO quota_counters (key, customer, department, period, used) "
+    "VALUES (:key, :customer, :department, :period, 1) "
+    "ON CONFLICT (key) DO UPDATE SET used = quota_counters.used + 1 "
+    "WHERE quota_counters.used < :free RETURNING used"
+)
