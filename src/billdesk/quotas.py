@@ -142,22 +142,21 @@ async def take_free_ticket(customer_id: int, department: Any) -> bool:
     free = _field(department, "free_tickets")
     if free is None:
         return True
-    if free <= 0:
-        return False  # every ticket here is paid: there is nothing to count
     department_id = _field(department, "id")
     period = period_key(_field(department, "quota_period"))
     taken = await _TAKE.rows(
         key=counter_key(customer_id, department_id, period), customer=customer_id,
         department=department_id, period=period, free=free,
     )
-    return bool(taken)
+    return bool(taken) and taken[0]["used"] > 0
 
 
-# The first ticket of a period creates its counter at 1; any later one adds 1 only while
-# some are left. One statement: the database decides between concurrent openings.
+# The first ticket of a period creates its counter, at 1 (at 0 where none is free); any
+# later one adds 1 only while some are left. One statement: the database decides
+# between concurrent openings. A ticket was taken when the counter returned is above 0.
 _TAKE = Statement(
     "INSERT INTO quota_counters (key, customer, department, period, used) "
-    "VALUES (:key, :customer, :department, :period, 1) "
+    "VALUES (:key, :customer, :department, :period, CASE WHEN :free > 0 THEN 1 ELSE 0 END) "
     "ON CONFLICT (key) DO UPDATE SET used = quota_counters.used + 1 "
     "WHERE quota_counters.used < :free RETURNING used"
 )
