@@ -100,6 +100,7 @@ async def test_an_opening_starts_the_clock_and_indexes_as_the_general_paths_do(c
             assert row["status"] == Ticket.Status.in_progress.value
             assert row["customer"] == customer.id and row["service"] == service_id
             assert row["priority"] == ("urgent" if urgent else "normal")
+            assert row["priority_rank"] == (3 if urgent else 1)  # the queue sorts on it
             assert row["subject"] == "My site is down"
             assert row["created_at"] == row["last_message_at"] == clock.now()
             assert row["clock_started_at"] == row["clock_running_since"] == clock.now()

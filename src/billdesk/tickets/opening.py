@@ -242,9 +242,15 @@ async def open_ticket(
                 service=service,
             )
             if urgent:
-                await Ticket.update({Ticket.priority: Ticket.Priority.urgent}).where(
-                    Ticket.id == ticket_id
-                )
+                from billdesk.queues import PRIORITY_RANKS
+
+                # The rank too: the queue's priority sort reads it.
+                await Ticket.update(
+                    {
+                        Ticket.priority: Ticket.Priority.urgent,
+                        Ticket.priority_rank: PRIORITY_RANKS[Ticket.Priority.urgent.value],
+                    }
+                ).where(Ticket.id == ticket_id)
                 await record_event(
                     ticket_id=ticket_id, kind=TicketEvent.Kind.priority, actor_id=customer.id,
                     old_value=Ticket.Priority.normal.value, new_value=Ticket.Priority.urgent.value,
