@@ -157,7 +157,7 @@ LEFT JOIN users u ON u.id = c.customer
 LEFT JOIN departments d ON d.id = c.department
 WHERE {conditions}
 ORDER BY c.created_at DESC, c.id DESC
-LIMIT :limit
+LIMIT {limit}
 """
 
 _COLLECTED_SQL = ", ".join(f"'{status}'" for status in COLLECTED)
@@ -189,13 +189,14 @@ def _values(filters: ChargeFilters) -> dict[str, Any]:
 
 
 @cache
-def _page_statement(given: tuple[str, ...], after: bool) -> Statement:
+def _page_statement(given: tuple[str, ...], after: bool, limit: int) -> Statement:
+    # The limit is part of the text, as the ORM writes it (see reading._customer_page).
     conditions = [fragment for name, fragment in _FILTERS if name in given]
     if after:
         # A row comparison: the page starts where the last one ended, as a range of the
         # (…, created_at, id) index the filter picks.
         conditions.append("(c.created_at, c.id) < (:after_time, :after_id)")
-    return Statement(_PAGE.format(conditions=" AND ".join(conditions) or "TRUE"))
+    return Statement(_PAGE.format(conditions=" AND ".join(conditions) or "TRUE", limit=int(limit)))
 
 
 async def charge_page(
@@ -204,8 +205,8 @@ async def charge_page(
     """Up to `limit` of the filtered charges (the rows of `charges_query`), newest first,
     starting after the (created_at, id) of `after`; one statement."""
     after_time, after_id = after if after is not None else (None, None)
-    return await _page_statement(_given(filters), after is not None).rows(
-        **_values(filters), after_time=after_time, after_id=after_id, limit=limit
+    return await _page_statement(_given(filters), after is not None, limit).rows(
+        **_values(filters), after_time=after_time, after_id=after_id
     )
 
 
