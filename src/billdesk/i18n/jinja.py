@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
+from jinja2.utils import missing
 from markupsafe import Markup
 
 from billdesk.i18n.catalogs import LANGUAGES, Localized, Text, gettext, supported, translations
@@ -27,7 +28,10 @@ def context_language(context: Context) -> str:
 
     Macros imported without context see no `request`, so the current language
     (set once per request, or around a mail) is what they go by."""
-    chosen = supported(context.get("language"))
+    # resolve_or_missing, not get: a macro's context usually has no `language`, and get()
+    # finds that out by raising and catching a KeyError, on every `_()` of the macro.
+    value = context.resolve_or_missing("language")
+    chosen = supported(value) if value is not missing else None
     if chosen:
         return chosen
     return current_language()
