@@ -374,9 +374,70 @@ asyncio.run(main())
 """
 
 
-def paid_openings(database_url: str, seconds: int, data_dir: str) -> Run:
+# One client, one request at a time: a free opening, a paid one, and the Stripe calls a
+# paid opening makes (billdesk's own saved-card look-up, then create and confirm a
+# PaymentIntent), timed by the bench against the same stand-in, in turn, `rounds` times.
+# What a paid ticket adds beyond the Stripe call is then paid - free - stripe.
+BREAKDOWN_SCRIPT = r"""
+import asyncio, json, statistics, sys, time, urllib.request
+from billdesk.payments.stripe_api import find_saved_card, stripe_client
+from billdesk.tables import User
+base, token, paid_department, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+def open_ticket(body):
+    request = urllib.request.Request(
+        base + "/api/v1/tickets", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        answer.read()
+        assert answer.status == 201, answer.status
+    return (time.perf_counter() - started) * 1000
+
+def stripe_calls(client, customer):
+    started = time.perf_counter()
+    card = find_saved_card(client, customer)
+    intent = client.v1.payment_intents.create(params={
+        "amount": 1500, "currency": "usd", "customer": customer,
+        "payment_method": card.payment_method_id})
+    client.v1.payment_intents.confirm(intent.id, params={"off_session": True})
+    return (time.perf_counter() - started) * 1000
+
+async def customer_of():
+    row = await User.select(User.stripe_customer_id).where(
+        User.email == "customer1@bench.test").first()
+    return row["stripe_customer_id"]
+
+customer = asyncio.run(customer_of())
+client = stripe_client()
+free, paid, stripe = [], [], []
+for _ in range(rounds + 3):  # the first three warm up
+    free.append(open_ticket({"department_id": 1, "message": "Free, one at a time."}))
+    paid.append(open_ticket({"department_id": paid_department, "message": "Paid, one at a time.",
+                             "accept_price": {"amount": 1500, "currency": "usd"}}))
+    stripe.append(stripe_calls(client, customer))
+print(json.dumps({name: statistics.median(values[3:])
+                  for name, values in (("free", free), ("paid", paid), ("stripe", stripe))}))
+"""
+
+
+@dataclass
+class Breakdown:
+    """Medians, in ms, of one-at-a-time openings and of the Stripe calls of a paid one."""
+
+    free: float
+    paid: float
+    stripe: float
+
+    @property
+    def added(self) -> float:
+        return self.paid - self.free - self.stripe
+
+
+def paid_openings(database_url: str, seconds: int, data_dir: str) -> tuple[Run, Breakdown]:
     """Paid tickets opened per second: billdesk charging the bench customer's saved card on
-    the local Stripe stand-in (`billdesk stripe-dev-server`), which calls its webhook back."""
+    the local Stripe stand-in (`billdesk stripe-dev-server`), which calls its webhook back;
+    then the one-at-a-time breakdown of what a paid opening adds (BREAKDOWN_SCRIPT)."""
     stripe_port, app_port = free_port(), free_port()
     stripe_base = f"http://127.0.0.1:{stripe_port}"
     stripe_server = Server(
@@ -412,7 +473,30 @@ def paid_openings(database_url: str, seconds: int, data_dir: str) -> Run:
             database_url, data_dir, WORKERS, stripe_base=stripe_base, port=app_port
         )
         try:
-            return openings(server.base, seconds, data_dir, paid=True)
+            run = openings(server.base, seconds, data_dir, paid=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    BREAKDOWN_SCRIPT,
+                    server.base,
+                    seed.TOKENS["customer"],
+                    str(PAID_DEPARTMENT),
+                    "40",
+                ],
+                env={
+                    **os.environ,
+                    "DATABASE_URL": database_url,
+                    "BILLDESK_DATA_DIR": data_dir,
+                    "STRIPE_SECRET_KEY": STRIPE_KEY,
+                    "STRIPE_API_BASE": stripe_base,
+                },
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            return run, Breakdown(**json.loads(out.strip().splitlines()[-1]))
         finally:
             server.stop()
     finally:
@@ -540,6 +624,7 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="billdesk-bench-")
     pg_openings: Run | None = None
     pg_paid: Run | None = None
+    breakdown: Breakdown | None = None
     for size in sizes:
         seed_started = time.monotonic()
         database_url = asyncio.run(seed.seed(ADMIN_URL, size))
@@ -588,7 +673,7 @@ def main() -> None:
             theirs.stop()
         if size == sizes[0]:
             try:
-                pg_paid = paid_openings(database_url, args.seconds, data_dir)
+                pg_paid, breakdown = paid_openings(database_url, args.seconds, data_dir)
             except (RuntimeError, subprocess.CalledProcessError) as error:
                 notes.append(f"paid openings not measured: {error}")
     sqlite_server = billdesk_server(sqlite_database(data_dir), data_dir, 1)
@@ -612,6 +697,17 @@ def main() -> None:
             opening_lines.append(
                 f"| {label} | {run.rps:,.0f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} | {run.errors} |"
             )
+    if breakdown:
+        opening_lines += [
+            "",
+            "| one client, one opening at a time (PostgreSQL) | p50 ms |",
+            "| --- | --- |",
+            f"| a free ticket | {breakdown.free:.1f} |",
+            f"| a paid ticket, charged on the Stripe stand-in | {breakdown.paid:.1f} |",
+            f"| its Stripe calls alone (card look-up, create, confirm) | {breakdown.stripe:.1f} |",
+            f"| what a paid ticket adds beyond its Stripe calls (paid - free - Stripe) "
+            f"| {breakdown.added:.1f} |",
+        ]
     text = "\n".join(
         [
             "# Benchmarks",

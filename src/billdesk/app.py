@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from litestar import Litestar
@@ -87,9 +88,12 @@ async def _close_pool() -> None:
         await DB.close_connections()  # type: ignore[union-attr]
 
 
-def _install_template_helpers(engine: JinjaTemplateEngine) -> None:
+def _install_template_helpers(engine: JinjaTemplateEngine, *, debug: bool = False) -> None:
     i18n_jinja.install(engine.engine)
     install_filters(engine)
+    # A template is read once per process: without this Jinja checks each template's file
+    # on disk every time a page extends, includes or imports it. In debug an edit shows at once.
+    engine.engine.auto_reload = debug
 
 
 def route_handlers() -> list:
@@ -170,7 +174,7 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
         template_config=TemplateConfig(
             directory=resource_dir("templates"),
             engine=JinjaTemplateEngine,
-            engine_callback=_install_template_helpers,
+            engine_callback=partial(_install_template_helpers, debug=debug),
         ),
         openapi_config=OpenAPIConfig(
             title="billdesk",

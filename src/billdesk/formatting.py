@@ -214,9 +214,15 @@ def time_zones() -> tuple[str, ...]:
     return tuple(sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC"))
 
 
+@lru_cache(maxsize=1)
+def _time_zone_names() -> frozenset[str]:
+    # Looked up on every page request: a set, not a scan of the sorted list.
+    return frozenset(time_zones())
+
+
 def valid_time_zone(name: str | None) -> str | None:
     """The zone's name when it is a real IANA zone, else None."""
-    if not name or len(name) > 64 or name not in time_zones():
+    if not name or len(name) > 64 or name not in _time_zone_names():
         return None
     return name
 

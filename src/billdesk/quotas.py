@@ -1,8 +1,8 @@
 """Free tickets per period, and the price of the ones beyond (DESIGN.md, "Quotas").
 
 Each (customer, department, period) has one counter row. Taking a free ticket is
-a single conditional `UPDATE … SET used = used + 1 WHERE used < free RETURNING`,
-so two openings at the same moment, in any number of processes, can never both
+a single conditional upsert (`INSERT … ON CONFLICT DO UPDATE SET used = used + 1
+WHERE used < free RETURNING`), so two openings at the same moment, in any number of processes, can never both
 take the last free ticket: the database decides, not the application.
 """
 
@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from billdesk import formatting
+from billdesk.sql import Statement
 from billdesk.tables import Department, QuotaCounter
 
 LIFETIME = "lifetime"
@@ -143,13 +144,19 @@ async def take_free_ticket(customer_id: int, department: Any) -> bool:
         return True
     department_id = _field(department, "id")
     period = period_key(_field(department, "quota_period"))
-    key = counter_key(customer_id, department_id, period)
-    await QuotaCounter.insert(
-        QuotaCounter(key=key, customer=customer_id, department=department_id, period=period, used=0)
-    ).on_conflict(target=QuotaCounter.key, action="DO NOTHING")
-    taken = await (
-        QuotaCounter.update({QuotaCounter.used: QuotaCounter.used + 1})
-        .where((QuotaCounter.key == key) & (QuotaCounter.used < free))
-        .returning(QuotaCounter.used)
+    taken = await _TAKE.rows(
+        key=counter_key(customer_id, department_id, period), customer=customer_id,
+        department=department_id, period=period, free=free,
     )
-    return bool(taken)
+    return bool(taken) and taken[0]["used"] > 0
+
+
+# The first ticket of a period creates its counter, at 1 (at 0 where none is free); any
+# later one adds 1 only while some are left. One statement: the database decides
+# between concurrent openings. A ticket was taken when the counter returned is above 0.
+_TAKE = Statement(
+    "INSERT INTO quota_counters (key, customer, department, period, used) "
+    "VALUES (:key, :customer, :department, :period, CASE WHEN :free > 0 THEN 1 ELSE 0 END) "
+    "ON CONFLICT (key) DO UPDATE SET used = quota_counters.used + 1 "
+    "WHERE quota_counters.used < :free RETURNING used"
+)

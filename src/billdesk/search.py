@@ -32,6 +32,7 @@ from piccolo.querystring import QueryString
 from billdesk.db import DB
 from billdesk.errors import ValidationFailed
 from billdesk.i18n import tr
+from billdesk.sql import Statement
 from billdesk.tables import Attachment, Message, Ticket, TicketSearch
 
 MAX_QUERY = 200
@@ -259,16 +260,31 @@ async def _documents(ticket_ids: list[int]) -> list[tuple[int, int, str, str]]:
             row["service.name"] or "",
             row["service.external_id"] or "",
         ]
-        # The messages first, so a passage shown for a match reads from the thread.
         documents.append(
             (
                 row["id"],
                 row["customer.id"],
-                "\n".join(part for part in [*public.get(row["id"], []), *head] if part),
+                _public_text(public.get(row["id"], []), head),
                 "\n".join(internal.get(row["id"], [])),
             )
         )
     return documents
+
+
+def _public_text(messages: list[str], head: list[str]) -> str:
+    # The messages first, so a passage shown for a match reads from the thread.
+    return "\n".join(part for part in [*messages, *head] if part)
+
+
+async def index_opened_ticket(
+    *, ticket_id: int, customer_id: int, customer_name: str, customer_email: str,
+    subject: str, body: str, filenames: Sequence[str],
+    service_name: str | None = None, service_external_id: str | None = None,
+) -> None:
+    """The search row of a ticket just opened with one public message, written from what
+    the opening already holds (the same text `reindex_tickets` would read back)."""
+    head = [subject, customer_name, customer_email, service_name or "", service_external_id or ""]
+    await _write(ticket_id, customer_id, _public_text([body, *filenames], head), "")
 
 
 async def reindex_tickets(ticket_ids: Iterable[int]) -> None:
@@ -282,32 +298,32 @@ async def reindex_tickets(ticket_ids: Iterable[int]) -> None:
             await _write(ticket_id, customer_id, public_text, internal_text)
 
 
+_WRITE = Statement(
+    "INSERT INTO ticket_search (ticket, customer, public_text, internal_text) "
+    "VALUES (:ticket, :customer, :public_text, :internal_text) ON CONFLICT (ticket) DO UPDATE "
+    "SET customer = excluded.customer, public_text = excluded.public_text, "
+    "internal_text = excluded.internal_text",
+    postgres="INSERT INTO ticket_search (ticket, customer, public_text, internal_text, document) "
+    "VALUES (:ticket, :customer, :public_text, :internal_text, "
+    "setweight(to_tsvector('simple', :public_words), 'A') "
+    "|| setweight(to_tsvector('simple', :internal_words), 'B')) "
+    "ON CONFLICT (ticket) DO UPDATE SET customer = EXCLUDED.customer, "
+    "public_text = EXCLUDED.public_text, internal_text = EXCLUDED.internal_text, "
+    "document = EXCLUDED.document",
+)
+
+
 async def _write(ticket_id: int, customer_id: int, public_text: str, internal_text: str) -> None:
     if is_postgres():
-        await TicketSearch.raw(
-            "INSERT INTO ticket_search (ticket, customer, public_text, internal_text, document) "
-            "VALUES ({}, {}, {}, {}, setweight(to_tsvector('simple', {}), 'A') "
-            "|| setweight(to_tsvector('simple', {}), 'B')) "
-            "ON CONFLICT (ticket) DO UPDATE SET customer = EXCLUDED.customer, "
-            "public_text = EXCLUDED.public_text, internal_text = EXCLUDED.internal_text, "
-            "document = EXCLUDED.document",
-            ticket_id,
-            customer_id,
-            public_text,
-            internal_text,
-            " ".join(words(public_text)),
-            " ".join(words(internal_text)),
+        await _WRITE.run(
+            ticket=ticket_id, customer=customer_id, public_text=public_text,
+            internal_text=internal_text, public_words=" ".join(words(public_text)),
+            internal_words=" ".join(words(internal_text)),
         )
         return
-    await TicketSearch.raw(
-        "INSERT INTO ticket_search (ticket, customer, public_text, internal_text) "
-        "VALUES ({}, {}, {}, {}) ON CONFLICT (ticket) DO UPDATE SET "
-        "customer = excluded.customer, public_text = excluded.public_text, "
-        "internal_text = excluded.internal_text",
-        ticket_id,
-        customer_id,
-        public_text,
-        internal_text,
+    await _WRITE.run(
+        ticket=ticket_id, customer=customer_id, public_text=public_text,
+        internal_text=internal_text,
     )
 
 

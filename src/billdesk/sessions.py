@@ -23,6 +23,7 @@ from billdesk.auth import CurrentUser
 from billdesk.auth import _current as current_user_of
 from billdesk.db import write_transaction
 from billdesk.settings import get_settings
+from billdesk.sql import Statement
 from billdesk.tables import Session, User
 
 SIGNED_IN = ""
@@ -118,35 +119,30 @@ async def complete(session_id: int, user: CurrentUser, *, via: str) -> datetime:
     return expires_at
 
 
+_SESSION_OWNER = Statement(
+    'SELECT s.id, s.stage, s.expires_at, s.last_seen_at, u.id AS "user.id", '
+    'u.email AS "user.email", u.name AS "user.name", u.role AS "user.role", '
+    'u.language AS "user.language", u.time_zone AS "user.time_zone", u.active AS "user.active" '
+    'FROM sessions s JOIN users u ON u.id = s."user" WHERE s.token_hash = :digest'
+)
+"""`session_for`'s look-up, on every page request: its SQL is built once (billdesk.sql)."""
+
+_TOUCH = Statement("UPDATE sessions SET last_seen_at = :now WHERE id = :id")
+
+
 async def session_for(token: str) -> SessionInfo | None:
     """The unexpired session of an active user for this cookie, in one query (plus a
     write at most once a minute, to move `last_seen_at`)."""
     if not token or len(token) > 100:
         return None
-    row = (
-        await Session.select(
-            Session.id,
-            Session.stage,
-            Session.expires_at,
-            Session.last_seen_at,
-            Session.user.id,
-            Session.user.email,
-            Session.user.name,
-            Session.user.role,
-            Session.user.language,
-            Session.user.time_zone,
-            Session.user.active,
-        )
-        .where(Session.token_hash == digest(token))
-        .first()
-    )
+    row = await _SESSION_OWNER.first(digest=digest(token))
     now = clock.now()
     if row is None or not row["user.active"] or row["expires_at"] <= now:
         return None
     if row["stage"] == SIGNED_IN and row["last_seen_at"] + idle_limit() <= now:
         return None
     if row["last_seen_at"] + TOUCH_EVERY <= now:
-        await Session.update({Session.last_seen_at: now}).where(Session.id == row["id"])
+        await _TOUCH.run(now=now, id=row["id"])
     return SessionInfo(id=row["id"], user=current_user_of(row, "user."), stage=row["stage"])
 
 

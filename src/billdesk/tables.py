@@ -482,7 +482,10 @@ class Charge(Table, tablename="charges", db=DB):
     stripe_payment_intent_id = Varchar(length=100, null=True, default=None, index=True)
     stripe_checkout_session_id = Varchar(length=200, null=True, default=None, index=True)
     failure_reason = Text(default="")
-    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    created_at = Timestamptz(
+        default=TimestamptzNow(),
+        help_text="Indexed with id, per list, by the composite indexes of the migrations.",
+    )
     updated_at = Timestamptz(default=TimestamptzNow())
     paid_at = Timestamptz(null=True, default=None, index=True, help_text="Reports read paid revenue by it.")
     in_flight_until = Timestamptz(

@@ -9,7 +9,15 @@ from billdesk import payments
 from billdesk.errors import InvalidTransition
 from billdesk.payments import charges as charge_module
 from billdesk.payments import events as events_module
-from billdesk.tables import Charge, Notification, Refund, StripeEvent, Ticket, TicketEvent
+from billdesk.tables import (
+    Charge,
+    Notification,
+    Refund,
+    StripeEvent,
+    Ticket,
+    TicketEvent,
+    User,
+)
 from tests.factories import make_department, make_user
 from tests.payment_helpers import (
     DECLINED_CARD,
@@ -316,3 +324,18 @@ async def test_refund_in_part_then_the_rest_and_never_more(sdk):
         await payments.refund_charge(
             charge_id=outcome.charge_id, amount=1, reason="Again", actor_id=finance.id
         )
+
+
+async def test_a_customer_stripe_no_longer_has_waits_to_pay_instead_of_failing(sdk):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    await User.update({User.stripe_customer_id: "cus_deleted_in_stripe"}).where(
+        User.id == customer.id
+    )
+
+    outcome = await paid_ticket(customer.id, department)
+
+    assert outcome.status == "requires_payment" and outcome.ticket_status == "awaiting_payment"
+    assert "no saved card" in outcome.failure_reason
+    assert outcome.payment_url
+    assert intents_for_charge(sdk, outcome.charge_id) == []

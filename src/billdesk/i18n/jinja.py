@@ -3,14 +3,21 @@
 One environment serves every request at once, so the gettext callables do not hold
 a catalog: they look up the language being rendered (`billdesk.i18n.choice`) each
 time they run.
+
+A page calls `_()` hundreds of times (a status label on every row), so `_` and
+`gettext` are one function doing what Jinja's newstyle gettext does through three
+calls, and the finished text of a message without variables is kept per language.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
+from jinja2.utils import missing
+from markupsafe import Markup
 
 from billdesk.i18n.catalogs import LANGUAGES, Localized, Text, gettext, supported, translations
 from billdesk.i18n.choice import current_language
@@ -21,7 +28,10 @@ def context_language(context: Context) -> str:
 
     Macros imported without context see no `request`, so the current language
     (set once per request, or around a mail) is what they go by."""
-    chosen = supported(context.get("language"))
+    # resolve_or_missing, not get: a macro's context usually has no `language`, and get()
+    # finds that out by raising and catching a KeyError, on every `_()` of the macro.
+    value = context.resolve_or_missing("language")
+    chosen = supported(value) if value is not missing else None
     if chosen:
         return chosen
     return current_language()
@@ -78,6 +88,24 @@ def _page_language(context: Context) -> str:
     return context_language(context)
 
 
+@lru_cache(maxsize=8192)
+def _escaped_text(language: str, message: str) -> Markup:
+    # Jinja's newstyle gettext formats even without variables ("100%%" reads "100%").
+    # The message is the template's own text, which Jinja marks safe the same way.
+    return Markup(translations(language).gettext(message)) % {}  # noqa: S704
+
+
+@pass_context
+def _page_gettext(context: Context, message: str, /, **variables: Any) -> str:
+    """`_("…")`, `gettext("…")` and `{% trans %}`: Jinja's newstyle gettext in the page's language."""
+    language = context_language(context)
+    if context.eval_ctx.autoescape:
+        if not variables:
+            return _escaped_text(language, message)
+        return Markup(translations(language).gettext(message)) % variables  # noqa: S704
+    return translations(language).gettext(message) % variables
+
+
 def install(env: Environment) -> Environment:
     """Give `env` gettext (`_`, `ngettext`, `{% trans %}`) in the language of each render."""
     env.add_extension("jinja2.ext.i18n")
@@ -85,6 +113,7 @@ def install(env: Environment) -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         _gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext
     )
+    env.globals["gettext"] = env.globals["_"] = _page_gettext
     env.finalize = _finalize
     env.filters["translated"] = _translated
     env.filters["catalog"] = _catalog

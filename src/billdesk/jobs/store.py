@@ -23,6 +23,7 @@ from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
 from billdesk.i18n import tr
 from billdesk.jobs.registry import Periodic, registered
 from billdesk.settings import get_settings
+from billdesk.sql import Statement
 from billdesk.tables import Job, JobSchedule
 
 Status = Job.Status
@@ -68,6 +69,14 @@ def _loads(value: Any) -> dict:
 # ------------------------------------------------------------------ enqueue
 
 
+_ENQUEUE = Statement(
+    "INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, key, worker, "
+    "locked_until, last_error, created_at, started_at, finished_at) "
+    "VALUES (:kind, :payload, :status, :run_at, 0, :max_attempts, NULL, '', NULL, '', "
+    ":created_at, NULL, NULL) RETURNING id"
+)
+
+
 async def enqueue(
     kind: str,
     payload: dict | None = None,
@@ -94,6 +103,13 @@ async def enqueue(
         raise ValueError("a job key is 1 to 200 characters")
     body = json.dumps(payload or {})  # fails here, in the caller, on what JSON cannot hold
     now = clock.now()
+    if key is None:
+        # Every ticket change enqueues its happening: the common insert is written once.
+        rows = await _ENQUEUE.rows(
+            kind=kind, payload=body, status=Status.pending.value, run_at=run_at or now,
+            max_attempts=max_attempts, created_at=now,
+        )
+        return int(rows[0]["id"])
     query = Job.insert(
         Job(
             kind=kind,

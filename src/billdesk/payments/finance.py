@@ -7,16 +7,17 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
 from piccolo.query import Select
-from piccolo.query.functions.aggregate import Count, Sum
 
 from billdesk import formatting
 from billdesk.db import count_up_to
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.i18n import tr
-from billdesk.tables import Charge, ChargeMonthTotal, Message, PaymentAttempt, Refund, TicketEvent
+from billdesk.sql import Statement
+from billdesk.tables import Charge, Message, PaymentAttempt, Refund, TicketEvent
 from billdesk.validation import parse_id
 
 Status = Charge.Status
@@ -135,6 +136,101 @@ def charges_query(filters: ChargeFilters) -> Select:
     return _where(Charge.select(*LIST_COLUMNS), filters)
 
 
+# The list's statements, written once per combination of filters (billdesk.sql): each
+# filter given adds its fragment, in this order, so that each combination has one text.
+_FILTERS = (
+    ("status", "c.status = :status"),
+    ("department_id", "c.department = :department_id"),
+    ("customer_id", "c.customer = :customer_id"),
+    ("date_from", "c.created_at >= :date_from"),
+    ("date_to", "c.created_at < :date_to"),
+)
+
+_PAGE = """
+SELECT c.id, c.ticket, u.id AS "customer.id", u.name AS "customer.name",
+       u.email AS "customer.email", d.id AS "department.id", d.name AS "department.name",
+       c.amount, c.currency, c.status, c.refunded_amount, c.stripe_payment_intent_id,
+       c.stripe_checkout_session_id, c.failure_reason, c.created_at, c.paid_at,
+       c.surplus_payments
+FROM charges c
+LEFT JOIN users u ON u.id = c.customer
+LEFT JOIN departments d ON d.id = c.department
+WHERE {conditions}
+ORDER BY c.created_at DESC, c.id DESC
+LIMIT {limit}
+"""
+
+_COLLECTED_SQL = ", ".join(f"'{status}'" for status in COLLECTED)
+
+_CHARGE_SUMS = """
+SELECT c.currency, SUM(c.amount) AS charged, SUM(c.refunded_amount) AS refunded,
+       COUNT(c.id) AS charges
+FROM charges c
+WHERE c.status IN ({collected}){conditions}
+GROUP BY c.currency
+"""
+
+_MONTH_SUMS = """
+SELECT m.currency, SUM(m.charged) AS charged, SUM(m.refunded) AS refunded,
+       SUM(m.charges) AS charges
+FROM charge_month_totals m
+WHERE m.status IN ({collected}){conditions}
+GROUP BY m.currency
+"""
+
+
+def _given(filters: ChargeFilters) -> tuple[str, ...]:
+    """The names of the filters set, in the order of _FILTERS."""
+    return tuple(name for name, _ in _FILTERS if getattr(filters, name))
+
+
+def _values(filters: ChargeFilters) -> dict[str, Any]:
+    return {name: getattr(filters, name) for name, _ in _FILTERS}
+
+
+@cache
+def _page_statement(given: tuple[str, ...], after: bool, limit: int) -> Statement:
+    # The limit is part of the text, as the ORM writes it (see reading._customer_page).
+    conditions = [fragment for name, fragment in _FILTERS if name in given]
+    if after:
+        # A row comparison: the page starts where the last one ended, as a range of the
+        # (…, created_at, id) index the filter picks.
+        conditions.append("(c.created_at, c.id) < (:after_time, :after_id)")
+    return Statement(_PAGE.format(conditions=" AND ".join(conditions) or "TRUE", limit=int(limit)))
+
+
+async def charge_page(
+    filters: ChargeFilters, *, after: tuple[datetime, int] | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Up to `limit` of the filtered charges (the rows of `charges_query`), newest first,
+    starting after the (created_at, id) of `after`; one statement."""
+    after_time, after_id = after if after is not None else (None, None)
+    return await _page_statement(_given(filters), after is not None, limit).rows(
+        **_values(filters), after_time=after_time, after_id=after_id
+    )
+
+
+@cache
+def _charge_sums_statement(given: tuple[str, ...]) -> Statement:
+    conditions = "".join(f" AND {fragment}" for name, fragment in _FILTERS if name in given)
+    return Statement(_CHARGE_SUMS.format(collected=_COLLECTED_SQL, conditions=conditions))
+
+
+@cache
+def _month_sums_statement(status: bool, department: bool, first: bool, end: bool) -> Statement:
+    conditions = "".join(
+        f" AND {fragment}"
+        for wanted, fragment in (
+            (status, "m.status = :status"),
+            (department, "m.department = :department_id"),
+            (first, "m.month >= :first"),
+            (end, "m.month < :end"),
+        )
+        if wanted
+    )
+    return Statement(_MONTH_SUMS.format(collected=_COLLECTED_SQL, conditions=conditions))
+
+
 COUNT_CAP = 1000
 
 
@@ -154,37 +250,19 @@ def _next_month(month: datetime) -> datetime:
 
 async def _charge_sums(filters: ChargeFilters) -> list[dict[str, Any]]:
     """Per currency over the charges themselves; bounded by the caller (a customer, a month)."""
-    return await (
-        _where(
-            Charge.select(
-                Charge.currency,
-                Sum(Charge.amount, alias="charged"),
-                Sum(Charge.refunded_amount, alias="refunded"),
-                Count(Charge.id, alias="charges"),
-            ).where(Charge.status.is_in(list(COLLECTED))),
-            filters,
-        )
-        .group_by(Charge.currency)
-    )
+    return await _charge_sums_statement(_given(filters)).rows(**_values(filters))
 
 
 async def _month_sums(filters: ChargeFilters, first: datetime | None, end: datetime | None) -> list[dict[str, Any]]:
     """Per currency over the kept month totals of the whole months from `first` up to `end`."""
-    query = ChargeMonthTotal.select(
-        ChargeMonthTotal.currency,
-        Sum(ChargeMonthTotal.charged, alias="charged"),
-        Sum(ChargeMonthTotal.refunded, alias="refunded"),
-        Sum(ChargeMonthTotal.charges, alias="charges"),
-    ).where(ChargeMonthTotal.status.is_in(list(COLLECTED)))
-    if filters.status:
-        query = query.where(ChargeMonthTotal.status == filters.status)
-    if filters.department_id:
-        query = query.where(ChargeMonthTotal.department == filters.department_id)
-    if first is not None:
-        query = query.where(ChargeMonthTotal.month >= f"{first:%Y-%m}")
-    if end is not None:
-        query = query.where(ChargeMonthTotal.month < f"{end:%Y-%m}")
-    return await query.group_by(ChargeMonthTotal.currency)
+    statement = _month_sums_statement(
+        bool(filters.status), bool(filters.department_id), first is not None, end is not None
+    )
+    return await statement.rows(
+        status=filters.status, department_id=filters.department_id,
+        first=f"{first:%Y-%m}" if first is not None else None,
+        end=f"{end:%Y-%m}" if end is not None else None,
+    )
 
 
 async def totals(filters: ChargeFilters) -> list[dict[str, Any]]:

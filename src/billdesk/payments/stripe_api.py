@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,8 @@ from billdesk.errors import PaymentsUnavailable
 from billdesk.i18n import tr
 from billdesk.settings import get_settings
 from billdesk.tables import User
+
+log = logging.getLogger("billdesk.payments")
 
 T = TypeVar("T")
 
@@ -139,8 +142,22 @@ def _card_of(payment_method: Any) -> SavedCard | None:
 
 
 def find_saved_card(client: stripe.StripeClient, stripe_customer_id: str) -> SavedCard | None:
-    """The saved card, looked up with this client (synchronous; see `saved_card`)."""
-    customer = client.v1.customers.retrieve(stripe_customer_id)
+    """The saved card, looked up with this client (synchronous; see `saved_card`).
+
+    A customer that Stripe no longer has (deleted there, or an id from another
+    account or an emptied test mode) has no saved card: the ticket then waits to be
+    paid on the payment page instead of failing."""
+    try:
+        customer = client.v1.customers.retrieve(stripe_customer_id)
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404 or error.code == "resource_missing":
+            log.warning(
+                "Stripe has no customer %s: treated as having no saved card", stripe_customer_id
+            )
+            return None
+        raise
+    if getattr(customer, "deleted", False):
+        return None
     settings = getattr(customer, "invoice_settings", None)
     default = object_id(getattr(settings, "default_payment_method", None)) if settings else None
     cards = client.v1.payment_methods.list(

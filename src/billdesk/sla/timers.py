@@ -208,6 +208,15 @@ def stop(row: dict[str, Any], policy: Policy, now: datetime) -> dict[str, Any]:
     }
 
 
+def opening_clock(policy: Policy, now: datetime, *, priority: str) -> dict[str, Any]:
+    """The clock's columns of a ticket that opens waiting for support: started at `now`.
+
+    What `on_ticket_event` would write for its `opened` line, for an opening that
+    writes them with the ticket's row (and records the line with `clock_moved`)."""
+    fresh = {"priority": priority, "sla_paid": False, "first_response_at": None, "sla_told": ""}
+    return start(fresh, policy, now, paid=False)
+
+
 # ------------------------------------------------------------------ the hook
 
 

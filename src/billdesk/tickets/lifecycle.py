@@ -9,12 +9,13 @@ and the webhooks cannot disagree about what may happen to a ticket.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.query.mixins import LockStrength
 from piccolo.table import Table
+from piccolo.utils.encoding import dump_json
 
 from billdesk import attachments, clock, formatting, outbox, search
 from billdesk.db import DB
@@ -27,6 +28,7 @@ from billdesk.errors import (
 )
 from billdesk.i18n import Text, to_json, tr
 from billdesk.navigation import support_enabled
+from billdesk.sql import Statement
 from billdesk.tables import Message, Ticket, TicketEvent, User
 
 SUBJECT_MAX = 100
@@ -129,9 +131,16 @@ def derive_subject(message: str) -> str:
     return "(no subject)"
 
 
+_EVENT = Statement(
+    "INSERT INTO ticket_events (ticket, actor, kind, old_value, new_value, params, created_at) "
+    "VALUES (:ticket, :actor, :kind, :old, :new, :params, :at)"
+)
+
+
 async def record_event(
     *, ticket_id: int, kind: TicketEvent.Kind, actor_id: int | None,
     old_value: object = "", new_value: object = "", text: Text | None = None,
+    clock_moved: bool = False,
 ) -> None:
     """Add a line to the ticket's history (call inside the action's transaction).
 
@@ -142,18 +151,19 @@ async def record_event(
     Openings, status moves and assignments are also published to the channels
     (`billdesk.outbox`), so every write path that records them tells them; openings,
     status moves, priorities and transfers move the ticket's service-level clock
-    (`billdesk.sla.timers`).
+    (`billdesk.sla.timers`); `clock_moved` says the caller wrote the clock's columns
+    already (an opening writes them with the ticket's row).
     """
     old, new = str(old_value or "")[:200], str(new_value or "")[:200]
-    await TicketEvent.insert(
-        TicketEvent(
-            ticket=ticket_id, actor=actor_id, kind=kind, old_value=old, new_value=new,
-            params=to_json(text) if text is not None else {},
-        )
+    await _EVENT.run(
+        ticket=ticket_id, actor=actor_id, kind=TicketEvent.Kind(kind).value, old=old, new=new,
+        params=dump_json(to_json(text) if text is not None else {}),
+        at=datetime.now(UTC),
     )
-    from billdesk.sla.timers import on_ticket_event
+    if not clock_moved:
+        from billdesk.sla.timers import on_ticket_event
 
-    await on_ticket_event(ticket_id=ticket_id, kind=kind, old=old, new=new)
+        await on_ticket_event(ticket_id=ticket_id, kind=kind, old=old, new=new)
     published = PUBLISHED_EVENTS.get(TicketEvent.Kind(kind))
     if published == outbox.TICKET_OPENED:
         await outbox.publish(published, ticket_id=ticket_id, actor_id=actor_id, status=new)
@@ -203,24 +213,33 @@ async def ensure_support_enabled() -> None:
         )
 
 
+_MESSAGE = Statement(
+    "INSERT INTO messages (ticket, author, body, internal, opening, channel, deleted, "
+    "deleted_at, deleted_by, created_at) "
+    "VALUES (:ticket, :author, :body, :internal, :opening, :channel, FALSE, NULL, NULL, :at) "
+    "RETURNING id"
+)
+
+
 async def add_message(
     *, ticket_id: int, author_id: int, body: str, internal: bool, opening: bool,
     files: list[attachments.CheckedFile], storage_names: list[str], at: datetime,
     channel: Message.Channel = Message.Channel.web, announce: bool = False,
+    reindex: bool = True,
 ) -> int:
     """Store a message and its files; every message but a customer's opening one is told
-    to the channels (`announce` tells an opening message written by staff)."""
-    rows = await Message.insert(
-        Message(
-            ticket=ticket_id, author=author_id, body=body, internal=internal, opening=opening,
-            created_at=at, channel=channel,
-        )
-    ).returning(Message.id)
-    message_id = rows[0]["id"]
+    to the channels (`announce` tells an opening message written by staff). Without
+    `reindex` the caller writes the ticket's search row itself."""
+    rows = await _MESSAGE.rows(
+        ticket=ticket_id, author=author_id, body=body, internal=internal, opening=opening,
+        channel=Message.Channel(channel).value, at=at,
+    )
+    message_id: int = rows[0]["id"]
     await attachments.insert_rows(
         ticket_id=ticket_id, message_id=message_id, files=files, storage_names=storage_names
     )
-    await search.reindex_tickets([ticket_id])
+    if reindex:
+        await search.reindex_tickets([ticket_id])
     if not opening or announce:
         author = await User.select(User.role).where(User.id == author_id).first()
         await outbox.publish(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from billdesk import attachments, notifications, quotas
+from billdesk import attachments, notifications, quotas, search
 from billdesk.attachments import Upload
 from billdesk.auth import CurrentUser
 from billdesk.errors import (
@@ -22,7 +23,19 @@ from billdesk.formatting import LocalMoney
 from billdesk.i18n import tr
 from billdesk.quotas import Price
 from billdesk.settings import get_settings
-from billdesk.tables import Department, Message, RequestKind, Service, Ticket, TicketEvent, User
+from billdesk.sla import timers
+from billdesk.sla.policy import Policy, policy_for, policy_from_row
+from billdesk.sql import Statement
+from billdesk.tables import (
+    NEVER,
+    Department,
+    Message,
+    RequestKind,
+    Service,
+    Ticket,
+    TicketEvent,
+    User,
+)
 from billdesk.tickets.lifecycle import (
     Status,
     add_message,
@@ -72,6 +85,46 @@ async def usable_department(department_id: int | None) -> dict[str, Any]:
     return row
 
 
+# The department's columns an opening uses, and the service level's columns for its clock.
+_DEPARTMENT_FIELDS = ("id", "name", "free_tickets", "quota_period", "ticket_price", "currency")
+
+_BEFORE_OPENING = Statement(
+    "SELECT (SELECT value FROM settings WHERE key = 'support_enabled') AS support_enabled, "
+    "(SELECT id FROM tickets WHERE client_token = :token) AS existing, "
+    "d.id, d.name, d.free_tickets, d.quota_period, d.ticket_price, d.currency, "
+    "l.id AS level, l.hours, l.targets, l.paid_targets, l.at_risk_percent, l.rule, "
+    "l.rule_stage, l.reassign_to, l.auto_close_days "
+    "FROM (SELECT 1 AS one) AS one "
+    "LEFT JOIN departments d ON d.id = :department AND d.public = TRUE AND d.active = TRUE "
+    "LEFT JOIN service_levels l ON l.department = d.id"
+)
+
+
+def _switched_on(value: Any) -> bool:
+    """The `support_enabled` setting as `navigation.support_enabled` reads it (none: on)."""
+    if value is None:
+        return True
+    return bool(json.loads(value) if isinstance(value, str) else value)
+
+
+_SERVICE = Statement(
+    "SELECT name, external_id FROM services WHERE id = :service AND customer = :customer"
+)
+
+
+async def _customers_service(service_id: int | None, customer_id: int) -> dict[str, Any] | None:
+    """The customer's own service (name and external id, for the search row), as
+    `check_service` checks it."""
+    if service_id is None:
+        return None
+    service = await _SERVICE.first(service=service_id, customer=customer_id)
+    if service is None:
+        raise ValidationFailed.field(
+            "service_id", tr("Choose one of your services, or \u201cnot about a service\u201d.")
+        )
+    return service
+
+
 async def check_service(service_id: int | None, customer_id: int) -> None:
     """Refuse a service that is not the customer's own (any status is fine: "why is my
     server suspended?" is a ticket about a suspended service)."""
@@ -119,15 +172,20 @@ async def open_ticket(
     With `request_kind_id` it is a service request of that kind in the department
     (pending until staff decide it): requests never use the quota and are never charged.
     """
-    await ensure_support_enabled()
     token_key = f"{customer.id}:{client_token}"[:100] if client_token else None
-    if token_key:
-        existing = await Ticket.select(Ticket.id).where(Ticket.client_token == token_key).first()
-        if existing:
-            return Opened(existing["id"], created=False)
-    department = await usable_department(department_id)
+    # Support switched on, a ticket this submit opened already, the department and its
+    # service level: one round trip before the write transaction.
+    before = await _BEFORE_OPENING.first(token=token_key, department=department_id)
+    assert before is not None  # the statement always answers one row
+    if not _switched_on(before["support_enabled"]):
+        await ensure_support_enabled()  # raises SupportDisabled
+    if before["existing"] is not None:
+        return Opened(before["existing"], created=False)
+    if before["id"] is None:
+        raise ValidationFailed.field("department_id", tr("Choose one of the departments listed."))
+    department = {name: before[name] for name in _DEPARTMENT_FIELDS}
     kind = await _request_kind(request_kind_id, department["id"], service_id)
-    await check_service(service_id, customer.id)
+    service = await _customers_service(service_id, customer.id)
     body = check_body(message, "message")
     checked = attachments.check_files(files)
 
@@ -180,11 +238,19 @@ async def open_ticket(
                 status=Status.awaiting_payment if paid else Status.in_progress,
                 client_token=token_key, price_unconfirmed=paid and accept_price is None,
                 channel=channel, request_kind=kind,
+                policy=policy_from_row(before if before["level"] is not None else None),
+                service=service,
             )
             if urgent:
-                await Ticket.update({Ticket.priority: Ticket.Priority.urgent}).where(
-                    Ticket.id == ticket_id
-                )
+                from billdesk.queues import PRIORITY_RANKS
+
+                # The rank too: the queue's priority sort reads it.
+                await Ticket.update(
+                    {
+                        Ticket.priority: Ticket.Priority.urgent,
+                        Ticket.priority_rank: PRIORITY_RANKS[Ticket.Priority.urgent.value],
+                    }
+                ).where(Ticket.id == ticket_id)
                 await record_event(
                     ticket_id=ticket_id, kind=TicketEvent.Kind.priority, actor_id=customer.id,
                     old_value=Ticket.Priority.normal.value, new_value=Ticket.Priority.urgent.value,
@@ -314,36 +380,90 @@ async def _insert_ticket(
     price_unconfirmed: bool = False,
     request_kind: dict[str, Any] | None = None,
     opened_by: int | None = None,
+    policy: Policy | None = None,
+    service: dict[str, Any] | None = None,
 ) -> int:
     """The ticket row, its opening message and its history line (inside the caller's
-    transaction). A message by staff is told to the channels, so the customer hears of it."""
+    transaction). A message by staff is told to the channels, so the customer hears of it.
+
+    A ticket that opens waiting for support starts its service-level clock with its row
+    (`policy` is the department's service level, read here when not given). The
+    search row is written from what the opening holds when the customer opens it
+    (with `service`, the name and external id of `service_id`)."""
     now = utc_now()
     by_customer = author.id == customer_id
     is_request = request_kind is not None
-    rows = await Ticket.insert(
-        Ticket(
-            customer=customer_id, department=department_id, service=service_id,
-            subject=derive_subject(request_kind["name"] if is_request else body),  # type: ignore[index]
-            status=status, created_at=now, last_message_at=now, last_author_role=author.role,
-            unread_by_staff=by_customer, unread_by_customer=not by_customer,
-            client_token=client_token, price_unconfirmed=price_unconfirmed,
-            type=Ticket.Type.request if is_request else Ticket.Type.ticket,
-            request_kind=request_kind["id"] if is_request else None,  # type: ignore[index]
-            request_state=Ticket.RequestState.pending if is_request else None,
-            opened_by=opened_by,
-        )
-    ).returning(Ticket.id)
-    ticket_id = rows[0]["id"]
+    subject = derive_subject(request_kind["name"] if is_request else body)  # type: ignore[index]
+    clock: dict[str, Any] = {}
+    if status == Status.in_progress:
+        if policy is None:
+            policy = await policy_for(department_id)
+        clock = timers.opening_clock(policy, now, priority=Ticket.Priority.normal.value)
+    rows = await _TICKET.rows(
+        customer=customer_id, department=department_id, service=service_id, subject=subject,
+        status=status.value, priority=Ticket.Priority.normal.value, at=now,
+        last_author_role=author.role, unread_by_customer=not by_customer,
+        unread_by_staff=by_customer, client_token=client_token,
+        price_unconfirmed=price_unconfirmed,
+        sla_paid=clock.get("sla_paid", False),
+        clock_started_at=clock.get("clock_started_at"),
+        clock_running_since=clock.get("clock_running_since"),
+        clock_elapsed_seconds=clock.get("clock_elapsed_seconds", 0),
+        first_response_due_at=clock.get("first_response_due_at"),
+        next_response_due_at=clock.get("next_response_due_at"),
+        resolution_due_at=clock.get("resolution_due_at"),
+        due_at=clock.get("due_at", NEVER), due_kind=clock.get("due_kind", ""),
+        risk_at=clock.get("risk_at"), risk_told=clock.get("risk_told", False),
+        breach_told=clock.get("breach_told", False),
+        type=(Ticket.Type.request if is_request else Ticket.Type.ticket).value,
+        request_kind=request_kind["id"] if is_request else None,  # type: ignore[index]
+        request_state=Ticket.RequestState.pending.value if is_request else None,
+        opened_by=opened_by,
+    )
+    ticket_id: int = rows[0]["id"]
+    index_here = by_customer and (service_id is None or service is not None)
     await add_message(
         ticket_id=ticket_id, author_id=author.id, body=body, internal=False,
         opening=True, files=files, storage_names=storage_names, at=now,
-        channel=channel, announce=not by_customer,
+        channel=channel, announce=not by_customer, reindex=not index_here,
     )
+    if index_here:
+        await search.index_opened_ticket(
+            ticket_id=ticket_id, customer_id=customer_id, customer_name=author.name,
+            customer_email=author.email, subject=subject, body=body,
+            filenames=[file.filename for file in files],
+            service_name=service["name"] if service else None,
+            service_external_id=service["external_id"] if service else None,
+        )
     await record_event(
         ticket_id=ticket_id, kind=TicketEvent.Kind.opened, actor_id=author.id,
-        new_value=status.value,
+        new_value=status.value, clock_moved=True,
     )
     return ticket_id
+
+
+# Every column, as Piccolo's insert of a new Ticket wrote them; the clock's columns are
+# the ones `sla.timers.on_ticket_event` would have written for the `opened` line.
+_TICKET = Statement(
+    "INSERT INTO tickets (customer, department, service, subject, status, priority, assignee, "
+    "archived, removed_at, created_at, last_message_at, last_author_role, answers, "
+    "unread_by_customer, unread_by_staff, client_token, price_unconfirmed, priority_rank, "
+    "sla_paid, clock_started_at, clock_running_since, clock_elapsed_seconds, "
+    "first_response_due_at, first_response_at, first_response_seconds, first_response_met, "
+    "next_response_due_at, resolution_due_at, solved_at, resolution_seconds, resolution_met, "
+    "due_at, due_kind, risk_at, risk_told, breach_told, sla_told, reminded_at, type, "
+    "opened_by, request_kind, request_state, request_reason, decided_by, decided_at, "
+    "merged_into) "
+    "VALUES (:customer, :department, :service, :subject, :status, :priority, NULL, "
+    "FALSE, NULL, :at, :at, :last_author_role, 0, "
+    ":unread_by_customer, :unread_by_staff, :client_token, :price_unconfirmed, 1, "
+    ":sla_paid, :clock_started_at, :clock_running_since, :clock_elapsed_seconds, "
+    ":first_response_due_at, NULL, NULL, NULL, "
+    ":next_response_due_at, :resolution_due_at, NULL, NULL, NULL, "
+    ":due_at, :due_kind, :risk_at, :risk_told, :breach_told, '', NULL, :type, "
+    ":opened_by, :request_kind, :request_state, '', NULL, NULL, "
+    "NULL) RETURNING id"
+)
 
 
 async def confirm_ticket_price(

@@ -16,7 +16,7 @@ from billdesk.i18n import tr
 from billdesk.payments import finance, ledger
 from billdesk.tables import Charge, Department
 from billdesk.web.layout import render
-from billdesk.web.paging import keyset_page
+from billdesk.web.paging import cut_page, time_cursor
 from billdesk.web.params import CursorQuery
 
 PER_PAGE = 50
@@ -83,9 +83,9 @@ class FinanceController(Controller):
             return await render(
                 request, "finance/charges.html", context, active="finance", status_code=422
             )
-        rows, next_cursor = await keyset_page(
-            finance.charges_query(filters), sort=Charge.created_at, id_column=Charge.id,
-            limit=PER_PAGE, cursor=cursor,
+        rows, next_cursor = cut_page(
+            await finance.charge_page(filters, after=time_cursor(cursor), limit=PER_PAGE + 1),
+            limit=PER_PAGE, sort_key="created_at",
         )
         total, capped = await finance.count_charges_capped(filters)
         context.update(

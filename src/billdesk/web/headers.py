@@ -10,7 +10,8 @@ styles as it renders.
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
+from functools import cache
+
 from litestar.types import Message, Scope
 
 from billdesk.settings import get_settings
@@ -56,11 +57,28 @@ def security_headers(path: str, *, https: bool) -> dict[str, str]:
     return headers
 
 
+@cache
+def _raw_headers(docs: bool, https: bool) -> tuple[frozenset[bytes], tuple[tuple[bytes, bytes], ...]]:
+    """The headers of `security_headers` as the ASGI message carries them, and their names."""
+    headers = security_headers(DOCS_PATH if docs else "/", https=https)
+    raw = tuple(
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    )
+    return frozenset(name for name, _ in raw), raw
+
+
 async def add_security_headers(message: Message, scope: Scope) -> None:
-    """The app's `before_send` hook: runs for every response, including routing errors."""
+    """The app's `before_send` hook: runs for every response, including routing errors.
+
+    A header of the same name the handler set is replaced. The encoded headers are
+    built once; only the choice between them is made per response."""
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    https = get_settings().base_url.startswith("https://")
-    for name, value in security_headers(scope.get("path", ""), https=https).items():
-        headers[name] = value
+    names, raw = _raw_headers(
+        scope.get("path", "").startswith(DOCS_PATH),
+        get_settings().base_url.startswith("https://"),
+    )
+    message["headers"] = [
+        *(header for header in message.get("headers", ()) if header[0].lower() not in names),
+        *raw,
+    ]

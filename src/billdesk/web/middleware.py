@@ -23,20 +23,31 @@ ENROL_PATHS = (ENROL_PAGE, "/logout", "/static/")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return ""
-
-
-def _cookie(scope: Scope, name: str) -> str:
-    raw = _header(scope, b"cookie")
+def _cookie_in(raw: str, name: str) -> str:
+    """The first cookie called `name` in a Cookie header, else ''."""
+    if name not in raw:
+        return ""
     for part in raw.split(";"):
         key, _, value = part.strip().partition("=")
         if key == name:
             return value
     return ""
+
+
+def _read_headers(scope: Scope) -> tuple[str, str, str]:
+    """The Authorization, Cookie and User-Agent headers (the first of each), in one pass."""
+    authorization = cookie = user_agent = None
+    for key, value in scope.get("headers", []):
+        key = key.lower()
+        if key == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif key == b"cookie":
+            if cookie is None:
+                cookie = value.decode("latin-1")
+        elif key == b"user-agent" and user_agent is None:
+            user_agent = value.decode("latin-1")
+    return authorization or "", cookie or "", user_agent or ""
 
 
 class AuthMiddleware(ASGIMiddleware):
@@ -54,17 +65,19 @@ class AuthMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         path = scope.get("path", "")
+        authorization, cookies, user_agent = _read_headers(scope)
+        api = path.startswith(API_PREFIX)
         user = None
         pending = None
         read_only = False
-        if path.startswith(API_PREFIX):
-            scheme, _, credentials = _header(scope, b"authorization").partition(" ")
+        if api:
+            scheme, _, credentials = authorization.partition(" ")
             if scheme.lower() == "bearer" and credentials.strip():
                 use = await token_for(credentials.strip())
                 if use is not None:
                     user, read_only = use.user, use.read_only
         elif not path.startswith(("/static/", "/healthz", "/stripe/")):
-            token = _cookie(scope, SESSION_COOKIE)
+            token = _cookie_in(cookies, SESSION_COOKIE)
             if token:
                 session = await session_for(token)
                 if session is not None and session.stage == SIGNED_IN:
@@ -80,8 +93,8 @@ class AuthMiddleware(ASGIMiddleware):
         set_request_language(scope)
         # Pages show times in the person's zone; the API stays in UTC.
         formatting.use_time_zone(
-            "UTC" if path.startswith(API_PREFIX)
-            else (user.time_zone if user and user.time_zone else _cookie(scope, TIME_ZONE_COOKIE))
+            "UTC" if api
+            else (user.time_zone if user and user.time_zone else _cookie_in(cookies, TIME_ZONE_COOKIE))
         )
         if read_only and scope.get("method") not in READ_METHODS:
             raise PermissionDeniedException(tr("This API token is read-only: it may only read (GET)."))
@@ -91,7 +104,7 @@ class AuthMiddleware(ASGIMiddleware):
             user_id=who.id if who else None,
             email=who.email if who else "",
             ip=client[0] if client else "",
-            user_agent=_header(scope, b"user-agent"),
+            user_agent=user_agent,
         )
         with audit.acting(actor):
             await next_app(scope, receive, send)

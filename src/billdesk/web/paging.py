@@ -15,6 +15,10 @@ Usage, newest activity first:
     return page(items, next_cursor)
 
 or by id alone: `keyset_page(query, sort=None, id_column=Table.id, ...)`.
+
+A list whose page is a `billdesk.sql.Statement` pages the same way with the same
+cursors: `time_cursor` gives the (time, id) to start after, the statement asks for
+`limit + 1` rows after it, and `cut_page` keeps `limit` and makes the next cursor.
 """
 
 from __future__ import annotations
@@ -141,6 +145,29 @@ async def keyset_page(
     last = rows[-1]
     sort_value = last[_key(sort)] if sort is not None else None
     return rows, encode_cursor(sort_value, last[_key(id_column)])
+
+
+def time_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (time, id) a list sorted by a time starts after, None for the first page; a
+    validation error naming `cursor`, as keyset_page gives, for any other cursor."""
+    if not cursor:
+        return None
+    sort_value, last_id = decode_cursor(cursor)
+    if not isinstance(sort_value, datetime):
+        raise ValidationFailed.field("cursor", tr("cursor is not valid for this list."))
+    return sort_value, last_id
+
+
+def cut_page(
+    rows: list[dict[str, Any]], *, limit: int, sort_key: str, id_key: str = "id"
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The first `limit` of up to `limit + 1` rows, and the cursor after them (None when
+    nothing follows), as keyset_page answers."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, encode_cursor(last[sort_key], last[id_key])
 
 
 def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:

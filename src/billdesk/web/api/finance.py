@@ -12,13 +12,18 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from billdesk import payments
 from billdesk.auth import CurrentUser, requires_finance
 from billdesk.payments import finance, ledger
-from billdesk.tables import Charge, Refund
-from billdesk.web.paging import keyset_page, page, parse_limit
+from billdesk.tables import Refund
+from billdesk.web.paging import cut_page, parse_limit, time_cursor
 from billdesk.web.params import Amount, CursorQuery, LimitQuery
 
 
 def rfc3339(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z") if value else None
+    """A time as API.md writes it: UTC, seconds, with a Z."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat()[:19] + "Z"  # "2026-11-27T15:42:54", whatever follows it
 
 
 class Person(msgspec.Struct):
@@ -235,17 +240,15 @@ class FinanceApiController(Controller):
             status=status, department=department, customer=customer, **{"from": date_from},
             to=date_to,
         )
-        rows, next_cursor = await keyset_page(
-            finance.charges_query(filters),
-            sort=Charge.created_at,
-            id_column=Charge.id,
-            limit=parse_limit(limit),
-            cursor=cursor,
+        limit = parse_limit(limit)
+        rows, next_cursor = cut_page(
+            await finance.charge_page(filters, after=time_cursor(cursor), limit=limit + 1),
+            limit=limit,
+            sort_key="created_at",
         )
-        listed = page([charge_item(row) for row in rows], next_cursor)
         return ChargeList(
-            items=listed["items"],
-            next_cursor=listed["next_cursor"],
+            items=[charge_item(row) for row in rows],
+            next_cursor=next_cursor,
             totals=[Total(**total) for total in await finance.totals(filters)],
         )
 
