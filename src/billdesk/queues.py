@@ -41,7 +41,7 @@ from billdesk.tables import (
 from billdesk.tickets import record_event, write_transaction
 from billdesk.tickets.reading import REQUEST_COLUMNS
 from billdesk.validation import parse_id
-from billdesk.web.paging import decode_cursor, encode_cursor
+from billdesk.web.paging import cut_page, decode_cursor
 
 Status = Ticket.Status
 OPEN_STATUSES = (Status.in_progress.value, Status.waiting_for_reply.value)
@@ -534,11 +534,7 @@ async def _queue_rows(
         f"ORDER BY {sort} {order}, tickets.id {order} LIMIT {int(limit) + 1}"
     )
     rows = await _statement(text).rows(**parameters)
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    key = SORT_KEYS.get(filters.sort, sort.removeprefix("tickets."))
-    return rows, encode_cursor(rows[-1][key], rows[-1]["id"])
+    return cut_page(rows, limit=limit, sort_key=SORT_KEYS.get(filters.sort, filters.sort))
 
 
 PICKER_LIMIT = 10
