@@ -180,3 +180,33 @@ async def test_a_repeated_client_token_answers_the_first_ticket(setting):
     )
     assert first.created and not again.created and again.ticket_id == first.ticket_id
     assert theirs.created and theirs.ticket_id != first.ticket_id
+
+
+@pytest.mark.parametrize(
+    ("statement", "table"),
+    [
+        ("billdesk.tickets.opening:_TICKET", "Ticket"),
+        ("billdesk.tickets.lifecycle:_MESSAGE", "Message"),
+        ("billdesk.tickets.lifecycle:_EVENT", "TicketEvent"),
+        ("billdesk.jobs.store:_ENQUEUE", "Job"),
+    ],
+)
+def test_the_written_inserts_name_every_column_but_the_id(statement: str, table: str) -> None:
+    """A column added to the table must be added to the insert written for it, with the
+    value Piccolo's insert would give it."""
+    import importlib
+    import re
+
+    from billdesk import tables
+
+    module, name = statement.split(":")
+    text = getattr(importlib.import_module(module), name).text
+    named = re.search(r"INSERT INTO \w+ \(([^)]*)\)", text)
+    assert named is not None
+    columns = {column.strip() for column in named.group(1).split(",")}
+    expected = {
+        column._meta.db_column_name
+        for column in getattr(tables, table)._meta.columns
+        if column._meta.db_column_name != "id"
+    }
+    assert columns == expected

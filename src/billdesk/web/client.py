@@ -27,7 +27,7 @@ from billdesk.tables import Department, Notification
 from billdesk.validation import parse_id, parse_int
 from billdesk.web import flashes
 from billdesk.web.layout import page_errors, render
-from billdesk.web.paging import keyset_page
+from billdesk.web.paging import cut_page, time_cursor
 from billdesk.web.params import CursorQuery, PageQuery
 
 PAGE_SIZE = 25
@@ -128,17 +128,22 @@ class ClientController(Controller):
             )
             rows, snippets = found.rows, found.snippets
             has_more = found.has_more
+            charges = await tickets.charges_by_ticket([row["id"] for row in rows])
         else:
-            rows, next_cursor = await keyset_page(
-                tickets.customer_tickets_query(
+            # The API's statement, each ticket's charge joined in (`charge.status`).
+            rows, next_cursor = cut_page(
+                await tickets.customer_ticket_page(
                     user.id, status=chosen_status, department_id=department_id,
-                    archived=show_archived,
+                    archived=show_archived, after=time_cursor(cursor), limit=PAGE_SIZE + 1,
                 ),
-                sort=tickets.Ticket.last_message_at, id_column=tickets.Ticket.id,
-                limit=PAGE_SIZE, cursor=cursor,
+                limit=PAGE_SIZE, sort_key="last_message_at",
             )
             has_more = next_cursor is not None
-        charges = await tickets.charges_by_ticket([row["id"] for row in rows])
+            charges = {
+                row["id"]: {"status": row["charge.status"]}
+                for row in rows
+                if row["charge.id"] is not None
+            }
         for row in rows:
             row["shown_status"] = tickets.shown_status(row["status"], charges.get(row["id"]))
         query = {
