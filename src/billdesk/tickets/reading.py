@@ -6,11 +6,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from billdesk import attachments, quotas, search
+from billdesk import quotas, search
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.i18n import tr
 from billdesk.sql import Statement
-from billdesk.tables import Department, Message, Service, Ticket
+from billdesk.tables import Department, Service, Ticket
 from billdesk.tickets.lifecycle import Status
 
 # What a ticket's `request` object reads (billdesk.requests.request_out); a copy here,
@@ -199,15 +199,11 @@ def shown_status(status: str, charge: dict[str, Any] | None) -> str:
 
 async def thread(ticket_id: int, *, include_internal: bool) -> list[dict[str, Any]]:
     """The ticket's messages, oldest first, with their authors and attachments."""
-    query = Message.select(
-        Message.id, Message.body, Message.internal, Message.opening, Message.deleted,
-        Message.created_at, Message.author.id.as_alias("author_id"),
-        Message.author.name.as_alias("author_name"), Message.author.role.as_alias("author_role"),
-    ).where(Message.ticket == ticket_id)
-    if not include_internal:
-        query = query.where(Message.internal == False)  # noqa: E712
-    messages = await query.order_by(Message.created_at).order_by(Message.id)
-    files = await attachments.attachments_by_message([m["id"] for m in messages])
+    messages = await (_THREAD if include_internal else _PUBLIC_THREAD).rows(ticket=ticket_id)
+    files: dict[int, list[dict[str, Any]]] = {}
+    if messages:
+        for row in await _THREAD_FILES.rows(ticket=ticket_id):
+            files.setdefault(row["message"], []).append(row)
     for message in messages:
         # A deleted message keeps its row for audit, but neither its text nor its
         # files are shown to anyone reading the thread.
@@ -218,17 +214,37 @@ async def thread(ticket_id: int, *, include_internal: bool) -> list[dict[str, An
 
 
 async def ticket_detail(ticket_id: int) -> dict[str, Any]:
-    """One ticket with its department and service names."""
-    row = await Ticket.select(
-        *Ticket.all_columns(),
-        Ticket.department.name.as_alias("department_name"),
-        Ticket.service.name.as_alias("service_name"),
-        Ticket.service.status.as_alias("service_status"),
-        *REQUEST_COLUMNS[1:],
-    ).where(Ticket.id == ticket_id).first()
+    """One ticket with its department and service names, and what its `request` reads."""
+    row = await _TICKET_DETAIL.first(ticket=ticket_id)
     if row is None:
         raise NotFound(tr("There is no such ticket."))
     return row
+
+
+# A ticket's page and its API answer (after every opening and reply too) read these:
+# their SQL is written once (billdesk.sql). Attachments are read by the ticket; those
+# of messages not shown (internal notes to a customer) are left out when grouped.
+_THREAD_TEXT = (
+    "SELECT m.id, m.body, m.internal, m.opening, m.deleted, m.created_at, "
+    "u.id AS author_id, u.name AS author_name, u.role AS author_role "
+    "FROM messages m LEFT JOIN users u ON u.id = m.author WHERE m.ticket = :ticket{internal} "
+    "ORDER BY m.created_at, m.id"
+)
+_THREAD = Statement(_THREAD_TEXT.format(internal=""))
+_PUBLIC_THREAD = Statement(_THREAD_TEXT.format(internal=" AND NOT m.internal"))
+_THREAD_FILES = Statement(
+    "SELECT a.id, a.message, a.filename, a.content_type, a.size FROM attachments a "
+    "JOIN messages m ON m.id = a.message WHERE m.ticket = :ticket ORDER BY a.id"
+)
+_TICKET_DETAIL = Statement(
+    "SELECT t.*, d.name AS department_name, s.name AS service_name, "
+    's.status AS service_status, k.id AS "request_kind.id", k.name AS "request_kind.name", '
+    'b.id AS "decided_by.id", b.name AS "decided_by.name" '
+    "FROM tickets t LEFT JOIN departments d ON d.id = t.department "
+    "LEFT JOIN services s ON s.id = t.service "
+    "LEFT JOIN request_kinds k ON k.id = t.request_kind "
+    "LEFT JOIN users b ON b.id = t.decided_by WHERE t.id = :ticket"
+)
 
 
 async def customer_departments(customer_id: int) -> list[dict[str, Any]]:
