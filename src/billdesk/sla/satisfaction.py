@@ -12,6 +12,7 @@ from billdesk import clock, formatting
 from billdesk.auth import CurrentUser
 from billdesk.errors import InvalidTransition, ValidationFailed
 from billdesk.i18n import tr
+from billdesk.sql import Statement
 from billdesk.tables import Ticket, TicketEvent, TicketRating
 from billdesk.tickets.actions import customer_ticket
 from billdesk.tickets.lifecycle import record_event, write_transaction
@@ -70,9 +71,13 @@ def rating_out(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 async def rating_of(ticket_id: int) -> dict[str, Any] | None:
-    """The ticket's rating, or None."""
-    row = await TicketRating.select().where(TicketRating.ticket == ticket_id).first()
-    return rating_out(row)
+    """The ticket's rating, or None (read on every ticket page: SQL written once)."""
+    return rating_out(await _RATING.first(ticket=ticket_id))
+
+
+_RATING = Statement(
+    "SELECT score, comment, created_at, updated_at FROM ticket_ratings WHERE ticket = :ticket"
+)
 
 
 async def rate_ticket(

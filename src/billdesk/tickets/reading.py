@@ -168,6 +168,16 @@ async def charges_by_ticket(ticket_ids: list[int]) -> dict[int, dict[str, Any]]:
     return {row["ticket"]: row for row in rows}
 
 
+async def ticket_charge(ticket_id: int) -> dict[str, Any] | None:
+    """The charge of this ticket, as `charges_by_ticket` gives it, or None for a free one."""
+    return await _TICKET_CHARGE.first(ticket=ticket_id)
+
+
+_TICKET_CHARGE = Statement(
+    "SELECT id, ticket, amount, currency, status FROM charges WHERE ticket = :ticket"
+)
+
+
 async def ticket_payment(ticket_id: int) -> dict[str, Any] | None:
     """What the customer paid for this ticket: the charge with its refunds (two queries), or
     None for a free ticket."""

@@ -24,7 +24,7 @@ from billdesk.i18n import current_language, tr, translate
 from billdesk.quotas import Price, QuotaStatus
 from billdesk.sla import satisfaction
 from billdesk.tables import Message, Notification, Service, Ticket
-from billdesk.tickets.reading import customer_ticket_page
+from billdesk.tickets.reading import customer_ticket_page, ticket_charge
 from billdesk.validation import parse_id, parse_int
 from billdesk.web.client import download_response
 from billdesk.web.paging import cut_page, keyset_page, parse_limit, time_cursor
@@ -315,7 +315,6 @@ async def full_ticket(ticket_id: int) -> TicketFull:
     """The ticket as its customer sees it: summary fields, public messages, and how to pay."""
     row = await tickets.ticket_detail(ticket_id)
     messages = await tickets.thread(ticket_id, include_internal=False)
-    charges = await tickets.charges_by_ticket([ticket_id])
     service = Named(row["service"], row["service_name"]) if row["service"] else None
     awaiting = row["status"] == Ticket.Status.awaiting_payment
     return TicketFull(
@@ -324,7 +323,7 @@ async def full_ticket(ticket_id: int) -> TicketFull:
         department=Named(row["department"], row["department_name"]), service=service,
         created_at=rfc3339(row["created_at"]) or "", last_message_at=rfc3339(row["last_message_at"]) or "",
         answers=row["answers"], unread=row["unread_by_customer"],
-        charge=_charge_out(charges.get(ticket_id)),
+        charge=_charge_out(await ticket_charge(ticket_id)),
         messages=[_message_out(message) for message in messages],
         payment_url=_payment_url(ticket_id) if awaiting else None,
         rating=_rating_struct(await satisfaction.rating_of(ticket_id)),
