@@ -59,6 +59,8 @@ async def test_every_operation_documents_its_problems(document):
                 assert list(response["content"]) == ["application/problem+json"], (path, status)
     opening = document["paths"]["/api/v1/tickets"]["post"]["responses"]
     assert {"200", "201", "402", "409", "503"} <= set(opening)
+    # A report asked for a department that is not among the caller's answers 404.
+    assert "404" in document["paths"]["/api/v1/reports/support"]["get"]["responses"]
 
 
 async def test_limits_and_ids_carry_their_bounds(document):

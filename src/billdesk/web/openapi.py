@@ -87,6 +87,7 @@ PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/tickets/{ticket_id}/cancel"): (409, 502, 503),
     ("POST", "/api/v1/desk/tickets/{ticket_id}/messages"): (409,),
     ("GET", "/api/v1/desk/templates"): (404,),  # ?ticket_id= of a ticket the caller cannot see
+    ("GET", "/api/v1/reports/support"): (404,),  # ?department= that is not among the caller's
     ("PATCH", "/api/v1/desk/tickets/{ticket_id}"): (409,),
     ("POST", "/api/v1/desk/tickets/{ticket_id}/close"): (409,),
     ("POST", "/api/v1/desk/tickets/{ticket_id}/merge"): (409,),
