@@ -309,11 +309,12 @@ from billdesk.app import create_app
 from billdesk.db import DB
 pages = json.loads(sys.argv[1])
 async def main():
-    engine = type(DB); original = engine.run_querystring; counted = []
-    async def run(self, querystring, *args, **kwargs):
+    # Every statement reaches the engine's _run: Piccolo's queries and billdesk.sql's.
+    engine = type(DB); original = engine._run; counted = []
+    async def run(self, sql, args):
         counted.append(1)
-        return await original(self, querystring, *args, **kwargs)
-    engine.run_querystring = run
+        return await original(self, sql, args)
+    engine._run = run
     result = {}
     async with AsyncTestClient(app=create_app(pooled=False, worker=False)) as client:
         for path, headers in pages:
