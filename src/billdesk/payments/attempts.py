@@ -19,7 +19,16 @@ from typing import Any
 
 from billdesk import clock, formatting, jobs, outbox
 from billdesk.i18n import catalog_text, tr
-from billdesk.payments.states import AttemptStatus, ChargeStatus, Locked, move_attempt, move_charge
+from billdesk.payments.states import (
+    AttemptStatus,
+    ChargeStatus,
+    Locked,
+    move_attempt,
+    move_charge,
+    update_ticket,
+)
+from billdesk.sla import timers
+from billdesk.sla.policy import policy_for
 from billdesk.tables import Charge, Notification, PaymentAttempt, Refund, Ticket, TicketEvent
 from billdesk.tickets.lifecycle import Action, next_status, record_event
 
@@ -98,12 +107,20 @@ async def _pay_charge(
     )
     if ticket["status"] == Ticket.Status.awaiting_payment.value:
         new_status = next_status(ticket["status"], Action.pay)
-        await Ticket.update({Ticket.status: new_status}).where(Ticket.id == ticket["id"])
+        # The paid ticket joins the queue and its service-level clock starts (with the
+        # paid targets), in one update of the locked row: what `sla.timers.on_ticket_event`
+        # writes for this move.
+        moved = {"status": new_status.value}
+        moved.update(
+            timers.start({**ticket, **moved}, await policy_for(ticket["department"]),
+                         clock.now(), paid=True)
+        )
+        await update_ticket(ticket["id"], moved)
         await record_event(
             ticket_id=ticket["id"], kind=TicketEvent.Kind.status, actor_id=None,
-            old_value=ticket["status"], new_value=new_status.value,
+            old_value=ticket["status"], new_value=new_status.value, clock_moved=True,
         )
-        ticket["status"] = new_status.value
+        ticket.update(moved)
     if intent_id:
         # Read from Stripe after this transaction, never under the charge's lock.
         await jobs.enqueue(NOTE_CARD, {"charge_id": charge["id"], "payment_intent_id": intent_id})

@@ -32,6 +32,7 @@ from typing import Any
 
 import stripe
 
+from billdesk import clock
 from billdesk.db_postgres import give_back_while_waiting
 from billdesk.errors import (
     NotFound,
@@ -62,10 +63,13 @@ from billdesk.payments.states import (
     locked_charge,
     move_attempt,
     move_charge,
+    new_lease,
     release_lease,
     take_lease,
+    update_row,
 )
 from billdesk.settings import get_settings
+from billdesk.sql import Statement
 from billdesk.tables import Charge, PaymentAttempt, Ticket, TicketEvent
 from billdesk.tickets.lifecycle import (
     Action,
@@ -208,12 +212,16 @@ def attempt_metadata(charge: dict[str, Any], number: int) -> dict[str, str]:
 
 @dataclass
 class Started:
-    """An attempt this process may now run: it holds the charge's lease (`token`)."""
+    """An attempt this process may now run: it holds the charge's lease (`token`).
+
+    `stripe_customer` is the customer's Stripe customer id when it was read with the
+    attempt (a new ticket's first attempt), else None and it is read when needed."""
 
     charge: dict[str, Any]
     attempt: dict[str, Any]
     token: str
     earlier: list[dict[str, Any]]
+    stripe_customer: tuple[str | None] | None = None
 
 
 async def begin_attempt(charge_id: int, method: PaymentAttempt.Method) -> Started | None:
@@ -448,21 +456,35 @@ def _confirm_intent(
 
 
 async def _note_intent(started: Started, intent_id: str) -> bool:
-    """Write the new PaymentIntent's id before confirming it; False if the lease was lost."""
-    async with locked_charge(started.charge["id"]) as locked:
-        if locked.charge["in_flight_token"] != started.token:
-            return False
-        attempt = find_attempt(locked, number=started.attempt["number"])
-        assert attempt is not None
-        await PaymentAttempt.update({PaymentAttempt.stripe_payment_intent_id: intent_id}).where(
-            PaymentAttempt.id == attempt["id"]
+    """Write the new PaymentIntent's id before confirming it; False if the lease was lost.
+
+    Two statements, not `locked_charge`: while this process holds the lease nobody else
+    moves the charge or its attempts, so the charge's row is locked by its conditional
+    update (which also checks the lease) and the attempt's after it. The charge, then its
+    attempts: the tail of the one lock order, which cannot deadlock with it."""
+    async with write_transaction():
+        held = await _NOTE_INTENT_ON_CHARGE.first(
+            charge=started.charge["id"], token=started.token,
+            number=started.attempt["number"], intent=intent_id,
         )
-        if locked.is_current(attempt):
-            await Charge.update({Charge.stripe_payment_intent_id: intent_id}).where(
-                Charge.id == locked.charge["id"]
-            )
+        if held is None:
+            return False
+        await _NOTE_INTENT_ON_ATTEMPT.run(
+            charge=started.charge["id"], number=started.attempt["number"], intent=intent_id
+        )
     started.attempt["stripe_payment_intent_id"] = intent_id
     return True
+
+
+_NOTE_INTENT_ON_CHARGE = Statement(
+    "UPDATE charges SET stripe_payment_intent_id = CASE WHEN attempt = :number "
+    "THEN :intent ELSE stripe_payment_intent_id END "
+    "WHERE id = :charge AND in_flight_token = :token RETURNING id"
+)
+_NOTE_INTENT_ON_ATTEMPT = Statement(
+    "UPDATE payment_attempts SET stripe_payment_intent_id = :intent "
+    "WHERE charge = :charge AND number = :number"
+)
 
 
 async def run_saved_card(started: Started) -> ChargeOutcome:
@@ -480,13 +502,17 @@ async def run_saved_card(started: Started) -> ChargeOutcome:
             return await outcome_of(charge_id)
         intent_id = started.attempt["stripe_payment_intent_id"]
         if intent_id is None:
-            stripe_customer_id = await stripe_api.stripe_customer_of(started.charge["customer"])
+            if started.stripe_customer is not None:
+                (stripe_customer_id,) = started.stripe_customer
+            else:
+                stripe_customer_id = await stripe_api.stripe_customer_of(
+                    started.charge["customer"]
+                )
             state, reason, intent_id = await stripe_api.call(
                 lambda client: _create_intent(client, started, stripe_customer_id)
             )
             if state != "created":
-                await after_stripe_answer(started, state, reason, intent_id)
-                return await outcome_of(charge_id)
+                return await after_stripe_answer(started, state, reason, intent_id)
             assert intent_id is not None
             if not await _note_intent(started, intent_id):
                 log.warning("charge %s: lease lost before confirming %s", charge_id, intent_id)
@@ -494,21 +520,21 @@ async def run_saved_card(started: Started) -> ChargeOutcome:
         state, reason, intent_id = await stripe_api.call(
             lambda client: _confirm_intent(client, started, intent_id)
         )
-        await after_stripe_answer(started, state, reason, intent_id)
+        return await after_stripe_answer(started, state, reason, intent_id)
     except Exception:
         await _give_back(started)
         raise
-    return await outcome_of(charge_id)
 
 
 async def after_stripe_answer(
     started: Started, status: str, reason: str, intent_id: str | None
-) -> None:
+) -> ChargeOutcome:
     """Write what Stripe answered and give the lease back (a step of its own, so that a
-    crash before it can be simulated)."""
+    crash before it can be simulated); where the charge stands once written."""
     async with locked_charge(started.charge["id"]) as locked:
         attempt = find_attempt(locked, number=started.attempt["number"])
         assert attempt is not None
+        locked.give_back_with_next_move(started.token)
         if status == AttemptStatus.succeeded.value:
             await record_success(locked, attempt, payment_intent_id=intent_id)
         elif status == AttemptStatus.unknown.value:
@@ -519,6 +545,21 @@ async def after_stripe_answer(
                 # Nothing in Stripe can take money for this attempt any more.
                 await record_closed(locked, attempt)
         await release_lease(locked, started.token)
+        return outcome_of_locked(locked)
+
+
+def outcome_of_locked(locked: Locked) -> ChargeOutcome:
+    """Where the locked charge stands, as this transaction leaves it."""
+    charge = locked.charge
+    return ChargeOutcome(
+        charge_id=charge["id"],
+        ticket_id=charge["ticket"],
+        status=charge["status"],
+        ticket_status=locked.ticket["status"],
+        amount=charge["amount"],
+        currency=charge["currency"],
+        failure_reason=charge["failure_reason"],
+    )
 
 
 async def _abandon(started: Started) -> None:
@@ -573,6 +614,12 @@ async def charge_new_ticket(
         amount = amount if amount is not None else ticket["department.ticket_price"]
         currency = currency or ticket["department.currency"]
     assert currency is not None and amount is not None
+    started = await _first_attempt(
+        ticket_id=ticket_id, customer_id=customer_id, department_id=department_id,
+        amount=amount, currency=currency,
+    )
+    if started is not None:
+        return await run_saved_card(started)
     async with write_transaction():
         existing = await Charge.select(Charge.id).where(Charge.ticket == ticket_id).first()
         if existing is None:
@@ -606,6 +653,77 @@ async def charge_new_ticket(
     if started is None:
         return await outcome_of(charge_id)
     return await run_saved_card(started)
+
+
+async def _first_attempt(
+    *, ticket_id: int, customer_id: int | None, department_id: int | None, amount: int,
+    currency: str,
+) -> Started | None:
+    """A new ticket's charge written together with its first saved-card attempt and the
+    lease, in one transaction, as `begin_attempt` would leave them: the common case of a
+    paid opening, in one commit instead of two. None, with nothing written, when the
+    ticket already has a charge or is not awaiting payment: the general path decides.
+
+    The ticket is locked first (the one lock order); its customer's Stripe id is read
+    with it, for the PaymentIntent."""
+    async with write_transaction():
+        ticket = await _LOCKED_TICKET_TO_CHARGE.first(ticket=ticket_id)
+        if ticket is None or ticket["status"] != Ticket.Status.awaiting_payment.value:
+            return None
+        now = clock.now()
+        token, until = new_lease()
+        charge = await _NEW_CHARGE.first(
+            ticket=ticket_id, customer=customer_id, department=department_id, amount=amount,
+            currency=currency.lower(), status=Status.pending.value,
+            key=f"billdesk-charge-new-{secrets.token_hex(16)}", at=now, until=until,
+            token=token,
+        )
+        if charge is None:
+            return None  # written a moment ago by another request for the same ticket
+        await record_event(
+            ticket_id=ticket_id, kind=TicketEvent.Kind.charge, actor_id=None,
+            old_value="", new_value=f"{Status.pending.value} {money_text(amount, currency)}",
+            text=tr("Charge of %(amount)s pending", amount=LocalMoney(amount, currency)),
+        )
+        key = new_key(charge["id"], 1)
+        attempt = await _NEW_ATTEMPT.first(
+            charge=charge["id"], method=PaymentAttempt.Method.saved_card.value,
+            status=AttemptStatus.started.value, amount=amount, currency=currency.lower(),
+            key=key, at=now,
+        )
+        assert attempt is not None
+        await update_row("charges", charge["id"], {"idempotency_key": key})
+        charge["idempotency_key"] = key
+    return Started(
+        charge=charge, attempt=attempt, token=token, earlier=[],
+        stripe_customer=(ticket["stripe_customer_id"],),
+    )
+
+
+_LOCKED_TICKET_TO_CHARGE = Statement(
+    "SELECT t.status, u.stripe_customer_id FROM tickets t JOIN users u ON u.id = t.customer "
+    "WHERE t.id = :ticket",
+    postgres="SELECT t.status, u.stripe_customer_id FROM tickets t "
+    "JOIN users u ON u.id = t.customer WHERE t.id = :ticket FOR NO KEY UPDATE OF t",
+)
+# A charge as `charge_new_ticket` writes it and `begin_attempt` then moves it: pending,
+# on attempt 1, with the lease held (the key is the attempt's, set once its id is known).
+_NEW_CHARGE = Statement(
+    "INSERT INTO charges (ticket, customer, department, amount, currency, status, "
+    "refunded_amount, idempotency_key, attempt, stripe_payment_intent_id, "
+    "stripe_checkout_session_id, failure_reason, created_at, updated_at, paid_at, "
+    "in_flight_until, in_flight_token, surplus_payments, card_brand, card_last4, receipt_url) "
+    "VALUES (:ticket, :customer, :department, :amount, :currency, :status, 0, :key, 1, NULL, "
+    "NULL, '', :at, :at, NULL, :until, :token, 0, NULL, NULL, NULL) "
+    "ON CONFLICT (ticket) DO NOTHING RETURNING *"
+)
+_NEW_ATTEMPT = Statement(
+    "INSERT INTO payment_attempts (charge, number, method, status, amount, currency, "
+    "idempotency_key, stripe_payment_intent_id, stripe_checkout_session_id, failure_reason, "
+    "surplus, created_at, updated_at) "
+    "VALUES (:charge, 1, :method, :status, :amount, :currency, :key, NULL, NULL, '', FALSE, "
+    ":at, :at) RETURNING *"
+)
 
 
 async def customer_charge(ticket_id: int, customer_id: int) -> dict[str, Any]:

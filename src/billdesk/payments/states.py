@@ -18,18 +18,20 @@ that dies loses its lease when it expires, and reconcile finishes what it left.
 
 from __future__ import annotations
 
+import enum
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from billdesk import clock
 from billdesk.errors import InvalidTransition, NotFound
 from billdesk.i18n import tr
 from billdesk.sql import Statement
-from billdesk.tables import Charge, PaymentAttempt
+from billdesk.tables import Charge, PaymentAttempt, Ticket
 from billdesk.tickets.lifecycle import write_transaction
 
 ChargeStatus = Charge.Status
@@ -125,6 +127,9 @@ class Locked:
     ticket: dict[str, Any]
     charge: dict[str, Any]
     attempts: list[dict[str, Any]]
+    # A lease to give back with the charge's next move, in the same statement
+    # (`give_back_with_next_move`).
+    giving_back: str | None = None
 
     def attempt(self, number: int | None = None) -> dict[str, Any] | None:
         """The attempt with this number (default: the charge's current one)."""
@@ -137,6 +142,11 @@ class Locked:
     @property
     def unpaid(self) -> bool:
         return self.charge["status"] in UNPAID
+
+    def give_back_with_next_move(self, token: str) -> None:
+        """The lease `token` goes back with the charge's next `move_charge`, or with
+        `release_lease` when nothing moves the charge."""
+        self.giving_back = token
 
     def lease_held(self, token: str | None = None) -> bool:
         """True while somebody holds the lease (`token`: somebody other than that token)."""
@@ -179,6 +189,36 @@ _LOCKED_ATTEMPTS = Statement(
 )
 
 
+_UPDATED_TABLES = {"charges": Charge, "payment_attempts": PaymentAttempt, "tickets": Ticket}
+
+
+@cache
+def _update(table: str, columns: tuple[str, ...]) -> Statement:
+    """`UPDATE table SET columns… WHERE id = :id`, written once per table and set of columns:
+    every step of a payment moves a charge or an attempt, so their updates skip Piccolo's
+    SQL building (billdesk.sql). Only the tables' own column names get into the SQL."""
+    known = {column._meta.db_column_name for column in _UPDATED_TABLES[table]._meta.columns}
+    unknown = set(columns) - known
+    if unknown:
+        raise ValueError(f"{table} has no column {', '.join(sorted(unknown))}")
+    assignments = ", ".join(f'"{name}" = :{name}' for name in columns)
+    return Statement(f"UPDATE {table} SET {assignments} WHERE id = :id")  # noqa: S608  # checked names
+
+
+async def update_row(table: str, row_id: int, values: dict[str, Any]) -> None:
+    """Write `values` (column name → value; an enum is written as its value) on one row."""
+    arguments = {
+        name: value.value if isinstance(value, enum.Enum) else value
+        for name, value in values.items()
+    }
+    await _update(table, tuple(arguments)).run(id=row_id, **arguments)
+
+
+async def update_ticket(ticket_id: int, values: dict[str, Any]) -> None:
+    """Write `values` on the locked charge's ticket (its status and clock when paid)."""
+    await update_row("tickets", ticket_id, values)
+
+
 async def move_charge(locked: Locked, to: ChargeStatus, **values: Any) -> None:
     """Move the locked charge to `to` (refused unless the table allows it), with more columns."""
     current = locked.charge["status"]
@@ -187,10 +227,12 @@ async def move_charge(locked: Locked, to: ChargeStatus, **values: Any) -> None:
             tr("A %(current)s payment cannot become %(to)s.", current=current, to=to.value),
             errors={"status": tr("Not possible while the payment is %(current)s.", current=current)},
         )
-    changes: dict[Any, Any] = {Charge.status: to, Charge.updated_at: clock.now()}
-    changes.update({getattr(Charge, name): value for name, value in values.items()})
-    await Charge.update(changes).where(Charge.id == locked.charge["id"])
-    locked.charge.update({"status": to.value, **values})
+    changes: dict[str, Any] = {"status": to.value, "updated_at": clock.now(), **values}
+    if locked.giving_back is not None and locked.charge["in_flight_token"] == locked.giving_back:
+        changes.update(in_flight_until=None, in_flight_token=None)
+        locked.giving_back = None
+    await update_row("charges", locked.charge["id"], changes)
+    locked.charge.update(changes)
 
 
 async def move_attempt(
@@ -203,28 +245,31 @@ async def move_attempt(
             tr("A %(current)s payment attempt cannot become %(to)s.", current=current, to=to.value),
             errors={"status": tr("Not possible while the attempt is %(current)s.", current=current)},
         )
-    changes: dict[Any, Any] = {PaymentAttempt.status: to, PaymentAttempt.updated_at: clock.now()}
-    changes.update({getattr(PaymentAttempt, name): value for name, value in values.items()})
-    await PaymentAttempt.update(changes).where(PaymentAttempt.id == attempt["id"])
-    attempt.update({"status": to.value, **values})
+    changes: dict[str, Any] = {"status": to.value, "updated_at": clock.now(), **values}
+    await update_row("payment_attempts", attempt["id"], changes)
+    attempt.update(changes)
+
+
+def new_lease() -> tuple[str, Any]:
+    """A fresh lease: its token and until when it holds."""
+    return secrets.token_hex(8), clock.now() + LEASE
 
 
 async def take_lease(locked: Locked) -> str:
     """Hold the charge's in-flight lease (the caller checked nobody else holds it)."""
-    token = secrets.token_hex(8)
-    until = clock.now() + LEASE
-    await Charge.update({Charge.in_flight_until: until, Charge.in_flight_token: token}).where(
-        Charge.id == locked.charge["id"]
-    )
-    locked.charge.update({"in_flight_until": until, "in_flight_token": token})
+    token, until = new_lease()
+    changes = {"in_flight_until": until, "in_flight_token": token}
+    await update_row("charges", locked.charge["id"], changes)
+    locked.charge.update(changes)
     return token
 
 
 async def release_lease(locked: Locked, token: str) -> None:
-    """Give the lease back, if it is still this token's."""
+    """Give the lease back, if it is still this token's (a move of the charge in this
+    transaction may have given it back already: `Locked.give_back_with_next_move`)."""
+    locked.giving_back = None
     if locked.charge["in_flight_token"] != token:
         return
-    await Charge.update({Charge.in_flight_until: None, Charge.in_flight_token: None}).where(
-        Charge.id == locked.charge["id"]
-    )
-    locked.charge.update({"in_flight_until": None, "in_flight_token": None})
+    changes = {"in_flight_until": None, "in_flight_token": None}
+    await update_row("charges", locked.charge["id"], changes)
+    locked.charge.update(changes)
