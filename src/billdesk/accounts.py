@@ -223,10 +223,15 @@ async def set_language(*, user_id: int, language: str) -> str:
 async def language_of(user_id: int) -> str:
     """The language to write to this person in when they are not asking (notifications,
     mails, bot messages): their choice, else English."""
+    row = await User.select(User.language).where(User.id == user_id).first()
+    return written_language(row["language"] if row else None)
+
+
+def written_language(chosen: str | None) -> str:
+    """`language_of` for a person whose `users.language` the caller read already."""
     from billdesk.i18n import DEFAULT_LANGUAGE, supported
 
-    row = await User.select(User.language).where(User.id == user_id).first()
-    return supported(row["language"] if row else None) or DEFAULT_LANGUAGE
+    return supported(chosen) or DEFAULT_LANGUAGE
 
 
 async def set_time_zone(*, user_id: int, time_zone: str) -> str:

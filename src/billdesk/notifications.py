@@ -3,32 +3,43 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+from piccolo.utils.encoding import dump_json
+
 from billdesk.i18n import Text, catalog_text, from_json, to_json, translate
+from billdesk.sql import Statement
 from billdesk.tables import Notification
 
 Kind = Notification.Kind
 
 
-async def notify(*, user_id: int, kind: Kind, ticket_id: int | None, text: str) -> None:
+async def notify(
+    *, user_id: int, kind: Kind, ticket_id: int | None, text: str, language: str | None = None
+) -> None:
     """Tell a user something happened (call inside the action's transaction).
 
     `text` is a tr() text. Its message id and values are kept (`message`), so it reads in
     the language of whoever opens it, when they open it: their chosen language, else
-    their browser's. `text` keeps it written once, in their chosen language or English."""
-    from billdesk.accounts import language_of
+    their browser's. `text` keeps it written once, in their chosen language or English
+    (`language`, their `users.language` when the caller has read it already)."""
+    from billdesk.accounts import language_of, written_language
 
-    written = translate(text, await language_of(user_id))
-    await Notification.insert(
-        Notification(
-            user=user_id,
-            kind=kind,
-            ticket=ticket_id,
-            text=written[:300],
-            message=to_json(text) if isinstance(text, Text) else {},
-        )
+    chosen = written_language(language) if language is not None else await language_of(user_id)
+    await _NOTIFY.run(
+        user=user_id, kind=Kind(kind).value, ticket=ticket_id,
+        text=translate(text, chosen)[:300],
+        message=dump_json(to_json(text) if isinstance(text, Text) else {}),
+        at=datetime.now(UTC),
     )
+
+
+# Every payment step and reply tells somebody: the insert is written once (billdesk.sql).
+_NOTIFY = Statement(
+    'INSERT INTO notifications ("user", kind, ticket, text, message, read, created_at) '
+    "VALUES (:user, :kind, :ticket, :text, :message, FALSE, :at)"
+)
 
 
 def shown(row: dict[str, Any]) -> Text:

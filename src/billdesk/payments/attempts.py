@@ -49,10 +49,17 @@ def money_text(amount: int, currency: str) -> str:
     return formatting.LocalMoney(amount, currency)
 
 
-async def notify(user_id: int, kind: Notification.Kind, ticket_id: int, text: str) -> None:
+async def notify(
+    user_id: int, kind: Notification.Kind, ticket_id: int, text: str,
+    locked: Locked | None = None,
+) -> None:
+    """Tell the customer; with `locked`, in the language read with the locked ticket."""
     from billdesk import notifications
 
-    await notifications.notify(user_id=user_id, kind=kind, ticket_id=ticket_id, text=text)
+    await notifications.notify(
+        user_id=user_id, kind=kind, ticket_id=ticket_id, text=text,
+        language=(locked.ticket["customer_language"] or "") if locked is not None else None,
+    )
 
 
 async def record_success(
@@ -135,6 +142,7 @@ async def _pay_charge(
             amount=money_text(charge["amount"], charge["currency"]),
             id=ticket["id"],
         ),
+        locked,
     )
 
 
@@ -190,6 +198,7 @@ async def _surplus(locked: Locked, attempt: dict[str, Any], intent_id: str | Non
             amount=amount,
             id=ticket["id"],
         ),
+        locked,
     )
 
 
@@ -234,6 +243,7 @@ async def record_decline(
                 id=charge["ticket"],
                 reason=catalog_text(reason),
             ),
+            locked,
         )
     return True
 

@@ -173,9 +173,13 @@ async def locked_charge(charge_id: int) -> AsyncIterator[Locked]:
 # reads are written once (billdesk.sql). On PostgreSQL each row is locked as
 # `tickets.lifecycle.locked_row` locks it; on SQLite the immediate write transaction
 # already holds the database.
+# The ticket comes with its customer's language (`customer_language`, unlocked), for the
+# notifications a step writes.
 _LOCKED_TICKET_OF_CHARGE = Statement(
-    "SELECT * FROM tickets WHERE id = (SELECT ticket FROM charges WHERE id = :charge)",
-    postgres="SELECT * FROM tickets WHERE id = (SELECT ticket FROM charges WHERE id = :charge) "
+    "SELECT tickets.*, (SELECT language FROM users WHERE users.id = tickets.customer) "
+    "AS customer_language FROM tickets WHERE id = (SELECT ticket FROM charges WHERE id = :charge)",
+    postgres="SELECT tickets.*, (SELECT language FROM users WHERE users.id = tickets.customer) "
+    "AS customer_language FROM tickets WHERE id = (SELECT ticket FROM charges WHERE id = :charge) "
     "FOR NO KEY UPDATE",
 )
 _LOCKED_CHARGE = Statement(

@@ -15,6 +15,7 @@ from billdesk import clock
 from billdesk.errors import NotFound, ValidationFailed
 from billdesk.i18n import tr
 from billdesk.sla.hours import ROUND_THE_CLOCK, BusinessHours, ScheduleError
+from billdesk.sql import Statement
 from billdesk.tables import Department, DepartmentMember, ServiceLevel, Ticket, User
 from billdesk.validation import MAX_ID
 
@@ -128,8 +129,14 @@ def policy_from_row(row: dict[str, Any] | None) -> Policy:
 
 async def policy_for(department_id: int) -> Policy:
     """The department's service level (no promise when none is set)."""
-    row = await ServiceLevel.select().where(ServiceLevel.department == department_id).first()
-    return policy_from_row(row)
+    return policy_from_row(await _POLICY.first(department=department_id))
+
+
+# Read by every change that moves a ticket's clock: written once (billdesk.sql).
+_POLICY = Statement(
+    "SELECT hours, targets, paid_targets, at_risk_percent, rule, rule_stage, reassign_to, "
+    "auto_close_days FROM service_levels WHERE department = :department"
+)
 
 
 def as_dict(department_id: int, policy: Policy) -> dict[str, Any]:
