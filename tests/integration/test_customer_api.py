@@ -332,10 +332,16 @@ async def test_confirmed_paid_ticket_answers_awaiting_payment_with_payment_url(a
 
     charged: list[int] = []
 
-    async def charge_new_ticket(*, ticket_id, **_):
-        charged.append(ticket_id)
+    class Payments:  # writes nothing, charges nothing: the ticket waits to be paid
+        @staticmethod
+        async def write_first_attempt(*, ticket_id, **_):
+            return ticket_id
 
-    monkeypatch.setattr(opening, "_payments_charger", lambda: charge_new_ticket)
+        @staticmethod
+        async def charge_opened_ticket(ticket_id):
+            charged.append(ticket_id)
+
+    monkeypatch.setattr(opening, "_payments", lambda: Payments)
     department = await make_department(free_tickets=0, ticket_price=1500)
     answer = await api.post("/api/v1/tickets", json={
         "department_id": department, "message": "Paid help", "accept_price": {"amount": 1500, "currency": "usd"},

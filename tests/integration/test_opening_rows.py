@@ -125,10 +125,13 @@ async def test_paid_requested_and_staff_opened_tickets_keep_their_clock_unstarte
 ):
     with_level, _, customer, _ = setting
 
-    async def never_called(**_: Any) -> None:
+    async def never_called(*_: Any, **__: Any) -> None:
         raise AssertionError("a ticket whose price is not confirmed is not charged")
 
-    monkeypatch.setattr(opening, "_payments_charger", lambda: never_called)
+    class Payments:
+        write_first_attempt = charge_opened_ticket = charge_new_ticket = staticmethod(never_called)
+
+    monkeypatch.setattr(opening, "_payments", lambda: Payments)
     await Department.update({Department.free_tickets: 0}).where(Department.id == with_level)
     staff = await make_user(role="staff")
     await add_member(department_id=with_level, user_id=staff.id)

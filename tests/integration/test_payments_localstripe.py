@@ -148,6 +148,60 @@ async def crash_after_stripe(monkeypatch, customer_id: int, department_id: int) 
     return row["id"]
 
 
+async def test_a_paid_opening_commits_its_charge_with_the_ticket_and_a_crash_before_stripe_is_recovered(
+    sdk, monkeypatch, clock
+):
+    """The charge and its first attempt commit with the ticket, lease held, before Stripe is
+    asked; a process that stops right then leaves nothing charged, and once the lease has
+    run out the customer's retry charges the ticket once."""
+    from datetime import timedelta
+
+    from billdesk.errors import PaymentInProgress
+    from billdesk.payments.states import LEASE
+    from billdesk.quotas import Price
+    from billdesk.tables import PaymentAttempt
+    from billdesk.tickets import open_ticket
+    from tests.factories import as_current
+
+    customer = await make_user()
+    department = await make_department(free_tickets=0, ticket_price=1500, currency="usd")
+    await give_card(sdk, customer.id)
+
+    async def die(*args, **kwargs):
+        raise SystemExit("the process died before asking Stripe")
+
+    monkeypatch.setattr(payments, "charge_opened_ticket", die)
+    with pytest.raises(SystemExit):
+        await open_ticket(
+            customer=as_current(customer), department_id=department, service_id=None,
+            message="Paid help", files=[], accept_price=Price(1500, "usd"), client_token=None,
+        )
+    monkeypatch.undo()
+    [charge] = await Charge.select()
+    [attempt] = await PaymentAttempt.select()
+    assert await ticket_status(charge["ticket"]) == "awaiting_payment"
+    assert (charge["status"], charge["amount"], charge["attempt"]) == ("pending", 1500, 1)
+    assert charge["idempotency_key"] == attempt["idempotency_key"]
+    assert charge["idempotency_key"].startswith(f"billdesk-charge-{charge['id']}-attempt-1-")
+    assert (attempt["number"], attempt["status"], attempt["method"]) == (1, "started", "saved_card")
+    assert charge["in_flight_token"] and charge["in_flight_until"] > clock.now()
+    assert intents_for_charge(sdk, charge["id"]) == []
+    [pending_line] = await TicketEvent.select(TicketEvent.new_value).where(
+        TicketEvent.kind == "charge"
+    )
+    assert pending_line["new_value"] == "pending 15.00 USD"
+
+    with pytest.raises(PaymentInProgress):  # the stopped process still holds the lease
+        await payments.retry_saved_card(ticket_id=charge["ticket"], customer_id=customer.id)
+    clock.advance(LEASE + timedelta(seconds=1))
+    outcome = await payments.retry_saved_card(ticket_id=charge["ticket"], customer_id=customer.id)
+
+    assert outcome.paid and await ticket_status(charge["ticket"]) == "in_progress"
+    [intent] = intents_for_charge(sdk, charge["id"])
+    assert (intent.status, intent.amount) == ("succeeded", 1500)
+    assert (await charge_row(charge["id"]))["in_flight_token"] is None
+
+
 async def test_crash_between_stripe_and_the_database_is_settled_by_reconcile(sdk, monkeypatch):
     customer = await make_user()
     department = await make_department(free_tickets=0)

@@ -245,23 +245,36 @@ async def test_delete_own_reply_only():
 
 
 async def test_confirmed_paid_ticket_waits_for_payment_and_is_handed_to_payments(monkeypatch):
-    """The payments seam: the ticket is committed as awaiting_payment, then charged by id."""
+    """The payments seam: the charge's first attempt is written in the transaction that
+    opens the ticket as awaiting_payment, then handed over to be charged."""
     from billdesk.tickets import opening
 
-    handed: list[dict] = []
+    written: list[dict] = []
+    charged: list[str] = []
 
-    async def charge_new_ticket(**arguments):
-        status = (await Ticket.select(Ticket.status).where(Ticket.id == arguments["ticket_id"]).first())
-        handed.append({**arguments, "status_seen": status["status"]})
+    class Payments:
+        @staticmethod
+        async def write_first_attempt(**arguments):
+            status = await Ticket.select(Ticket.status).where(
+                Ticket.id == arguments["ticket_id"]
+            ).first()
+            written.append({**arguments, "status_seen": status["status"]})
+            return "the first attempt"
 
-    monkeypatch.setattr(opening, "_payments_charger", lambda: charge_new_ticket)
+        @staticmethod
+        async def charge_opened_ticket(first_attempt):
+            charged.append(first_attempt)
+
+    monkeypatch.setattr(opening, "_payments", lambda: Payments)
     customer = await make_user()
     department = await make_department(free_tickets=0, ticket_price=700, currency="gbp")
     opened = await _open(customer, department, accept_price=Price(700, "gbp"), files=[Upload("a.png", PNG)])
-    assert handed == [{
+    assert written == [{
         "ticket_id": opened.ticket_id, "customer_id": customer.id, "department_id": department,
-        "amount": 700, "currency": "gbp", "status_seen": "awaiting_payment",
+        "amount": 700, "currency": "gbp", "stripe_customer_id": None,
+        "status_seen": "awaiting_payment",
     }]
+    assert charged == ["the first attempt"]
     ticket = await Ticket.select().where(Ticket.id == opened.ticket_id).first()
     assert ticket["status"] == "awaiting_payment"
     assert await Message.count().where(Message.ticket == opened.ticket_id) == 1

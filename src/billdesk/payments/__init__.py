@@ -7,8 +7,10 @@
 - refunds, ledger: refunds (by people and automatic), and the check of billdesk's
   records against Stripe's.
 
-The client area opens a paid ticket in `awaiting_payment` and then calls
-`charge_new_ticket()`; everything after that (retry, Checkout, cancel, webhook,
+An opening writes a paid ticket in `awaiting_payment` with its charge and first attempt
+(`write_first_attempt()`, in its own transaction) and then calls `charge_opened_ticket()`;
+a ticket whose price is confirmed later is charged by `charge_new_ticket()`. Everything
+after that (retry, Checkout, cancel, webhook,
 reconcile, refunds) lives here.
 """
 
@@ -17,7 +19,9 @@ from billdesk.payments.charges import (
     ChargeOutcome,
     cancel_unpaid_ticket,
     charge_new_ticket,
+    charge_opened_ticket,
     retry_saved_card,
+    write_first_attempt,
 )
 from billdesk.payments.checkout import finish_checkout, start_checkout
 from billdesk.payments.events import BadSignature, handle_event, verify
@@ -38,6 +42,7 @@ __all__ = [
     "SavedCard",
     "cancel_unpaid_ticket",
     "charge_new_ticket",
+    "charge_opened_ticket",
     "finish_card_setup",
     "finish_checkout",
     "handle_event",
@@ -52,4 +57,5 @@ __all__ = [
     "stripe_client",
     "use_stripe_client",
     "verify",
+    "write_first_attempt",
 ]

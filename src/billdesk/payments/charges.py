@@ -5,6 +5,8 @@ A saved-card attempt runs in short steps, each its own transaction:
 1. `begin_attempt()`: under the locks (ticket, charge, attempts) take the charge's
    in-flight lease and write the attempt with its idempotency key. Nobody else may
    start an attempt or cancel while the lease is held (`payment_in_progress`).
+   A new ticket's first attempt is written with its charge instead
+   (`write_first_attempt()`), in the transaction that opens the ticket.
 2. `close_earlier()`: whatever earlier attempts left open in Stripe is closed (their
    PaymentIntent cancelled, their Checkout Session expired), so that at most one
    attempt can ever take the money. An earlier attempt that turns out paid pays the
@@ -14,7 +16,7 @@ A saved-card attempt runs in short steps, each its own transaction:
    from the moment money can move billdesk knows which PaymentIntent to ask about;
    a retry of the same attempt sends the same keys and Stripe answers it once.
 4. `after_stripe_answer()`: Stripe's answer goes through `attempts.record_*`, and the
-   lease is given back.
+   lease is given back (with the charge's move, in the same statement).
 
 A crash anywhere leaves the attempt `started` with its lease; once the lease has
 expired, reconcile (or the customer's next click) finishes it from Stripe's records.
@@ -105,9 +107,11 @@ __all__ = [
     "Status",
     "cancel_unpaid_ticket",
     "charge_new_ticket",
+    "charge_opened_ticket",
     "money_text",
     "notify",
     "retry_saved_card",
+    "write_first_attempt",
 ]
 
 
@@ -614,6 +618,7 @@ async def charge_new_ticket(
         amount = amount if amount is not None else ticket["department.ticket_price"]
         currency = currency or ticket["department.currency"]
     assert currency is not None and amount is not None
+    assert customer_id is not None and department_id is not None
     started = await _first_attempt(
         ticket_id=ticket_id, customer_id=customer_id, department_id=department_id,
         amount=amount, currency=currency,
@@ -655,49 +660,66 @@ async def charge_new_ticket(
     return await run_saved_card(started)
 
 
-async def _first_attempt(
-    *, ticket_id: int, customer_id: int | None, department_id: int | None, amount: int,
-    currency: str,
+async def write_first_attempt(
+    *, ticket_id: int, customer_id: int, department_id: int, amount: int, currency: str,
+    stripe_customer_id: str | None,
 ) -> Started | None:
-    """A new ticket's charge written together with its first saved-card attempt and the
-    lease, in one transaction, as `begin_attempt` would leave them: the common case of a
-    paid opening, in one commit instead of two. None, with nothing written, when the
-    ticket already has a charge or is not awaiting payment: the general path decides.
+    """A paid ticket's charge with its first saved-card attempt and the lease, written in
+    the caller's transaction, which holds the ticket (the one that opens it): as
+    `charge_new_ticket` and `begin_attempt` would leave them, in the same commit as the
+    ticket. `charge_opened_ticket` then asks Stripe. None, with nothing written, when the
+    ticket has a charge already."""
+    now = clock.now()
+    token, until = new_lease()
+    charge = await _NEW_CHARGE.first(
+        ticket=ticket_id, customer=customer_id, department=department_id, amount=amount,
+        currency=currency.lower(), status=Status.pending.value,
+        key=f"billdesk-charge-new-{secrets.token_hex(16)}", at=now, until=until, token=token,
+    )
+    if charge is None:
+        return None
+    await record_event(
+        ticket_id=ticket_id, kind=TicketEvent.Kind.charge, actor_id=None,
+        old_value="", new_value=f"{Status.pending.value} {money_text(amount, currency)}",
+        text=tr("Charge of %(amount)s pending", amount=LocalMoney(amount, currency)),
+    )
+    key = new_key(charge["id"], 1)
+    attempt = await _NEW_ATTEMPT.first(
+        charge=charge["id"], method=PaymentAttempt.Method.saved_card.value,
+        status=AttemptStatus.started.value, amount=amount, currency=currency.lower(),
+        key=key, at=now,
+    )
+    assert attempt is not None
+    # The charge carries its current attempt's key, known once the charge has its id.
+    await update_row("charges", charge["id"], {"idempotency_key": key})
+    charge["idempotency_key"] = key
+    return Started(
+        charge=charge, attempt=attempt, token=token, earlier=[],
+        stripe_customer=(stripe_customer_id,),
+    )
 
-    The ticket is locked first (the one lock order); its customer's Stripe id is read
-    with it, for the PaymentIntent."""
+
+async def charge_opened_ticket(started: Started) -> ChargeOutcome:
+    """Charge the saved card for a ticket opened with `write_first_attempt`, once that
+    transaction has committed."""
+    return await run_saved_card(started)
+
+
+async def _first_attempt(
+    *, ticket_id: int, customer_id: int, department_id: int, amount: int, currency: str
+) -> Started | None:
+    """`write_first_attempt` in a transaction of its own, for a ticket opened before its
+    charge was written (by mail, confirmed later; or by a process that stopped): the
+    ticket locked first, as the one lock order wants. None, with nothing written, when the
+    ticket already has a charge or is not awaiting payment: the general path decides."""
     async with write_transaction():
         ticket = await _LOCKED_TICKET_TO_CHARGE.first(ticket=ticket_id)
         if ticket is None or ticket["status"] != Ticket.Status.awaiting_payment.value:
             return None
-        now = clock.now()
-        token, until = new_lease()
-        charge = await _NEW_CHARGE.first(
-            ticket=ticket_id, customer=customer_id, department=department_id, amount=amount,
-            currency=currency.lower(), status=Status.pending.value,
-            key=f"billdesk-charge-new-{secrets.token_hex(16)}", at=now, until=until,
-            token=token,
+        return await write_first_attempt(
+            ticket_id=ticket_id, customer_id=customer_id, department_id=department_id,
+            amount=amount, currency=currency, stripe_customer_id=ticket["stripe_customer_id"],
         )
-        if charge is None:
-            return None  # written a moment ago by another request for the same ticket
-        await record_event(
-            ticket_id=ticket_id, kind=TicketEvent.Kind.charge, actor_id=None,
-            old_value="", new_value=f"{Status.pending.value} {money_text(amount, currency)}",
-            text=tr("Charge of %(amount)s pending", amount=LocalMoney(amount, currency)),
-        )
-        key = new_key(charge["id"], 1)
-        attempt = await _NEW_ATTEMPT.first(
-            charge=charge["id"], method=PaymentAttempt.Method.saved_card.value,
-            status=AttemptStatus.started.value, amount=amount, currency=currency.lower(),
-            key=key, at=now,
-        )
-        assert attempt is not None
-        await update_row("charges", charge["id"], {"idempotency_key": key})
-        charge["idempotency_key"] = key
-    return Started(
-        charge=charge, attempt=attempt, token=token, earlier=[],
-        stripe_customer=(ticket["stripe_customer_id"],),
-    )
 
 
 _LOCKED_TICKET_TO_CHARGE = Statement(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,15 +54,17 @@ class Opened:
     created: bool  # False when a repeated submit found the ticket it opened before
 
 
-def _payments_charger() -> Callable[..., Awaitable[Any]] | None:
-    """`billdesk.payments.charge_new_ticket` when payments exist and are configured."""
+def _payments() -> Any | None:
+    """`billdesk.payments` when payments exist and are configured: the seam through which
+    an opening writes a paid ticket's charge (`write_first_attempt`, in its transaction)
+    and has it charged (`charge_opened_ticket`, after), and a price confirmed later is
+    charged (`charge_new_ticket`)."""
     if not get_settings().payments_configured:
         return None
     try:
-        payments = importlib.import_module("billdesk.payments")
+        return importlib.import_module("billdesk.payments")
     except ModuleNotFoundError:
         return None
-    return getattr(payments, "charge_new_ticket", None)
 
 
 def _accepted(accept_price: Price | int | None, price: Price) -> bool:
@@ -91,6 +93,7 @@ _DEPARTMENT_FIELDS = ("id", "name", "free_tickets", "quota_period", "ticket_pric
 _BEFORE_OPENING = Statement(
     "SELECT (SELECT value FROM settings WHERE key = 'support_enabled') AS support_enabled, "
     "(SELECT id FROM tickets WHERE client_token = :token) AS existing, "
+    "(SELECT stripe_customer_id FROM users WHERE id = :customer) AS stripe_customer, "
     "d.id, d.name, d.free_tickets, d.quota_period, d.ticket_price, d.currency, "
     "l.id AS level, l.hours, l.targets, l.paid_targets, l.at_risk_percent, l.rule, "
     "l.rule_stage, l.reassign_to, l.auto_close_days "
@@ -156,10 +159,11 @@ async def open_ticket(
     """Open a ticket for a customer: free while the quota lasts, else paid once the price is accepted.
 
     A repeated submit with the same `client_token` answers the ticket the first
-    one opened. A paid ticket is created as `awaiting_payment` and then handed
-    to `billdesk.payments.charge_new_ticket(ticket_id=…)`, which charges it and
-    moves it on; without payments configured a paid ticket is refused with
-    `payments_unavailable` and nothing is stored.
+    one opened. A paid ticket is created as `awaiting_payment` with its charge and
+    first attempt (`billdesk.payments.write_first_attempt`, in the same transaction),
+    then `billdesk.payments.charge_opened_ticket` charges it and moves it on; without
+    payments configured a paid ticket is refused with `payments_unavailable` and
+    nothing is stored.
 
     `confirm_price_later` is for channels that cannot ask first (mail): beyond
     the quota the ticket is kept `awaiting_payment` with `price_unconfirmed`, and
@@ -173,9 +177,11 @@ async def open_ticket(
     (pending until staff decide it): requests never use the quota and are never charged.
     """
     token_key = f"{customer.id}:{client_token}"[:100] if client_token else None
-    # Support switched on, a ticket this submit opened already, the department and its
-    # service level: one round trip before the write transaction.
-    before = await _BEFORE_OPENING.first(token=token_key, department=department_id)
+    # Support switched on, a ticket this submit opened already, the customer's Stripe id,
+    # the department and its service level: one round trip before the write transaction.
+    before = await _BEFORE_OPENING.first(
+        token=token_key, department=department_id, customer=customer.id
+    )
     assert before is not None  # the statement always answers one row
     if not _switched_on(before["support_enabled"]):
         await ensure_support_enabled()  # raises SupportDisabled
@@ -190,7 +196,7 @@ async def open_ticket(
     checked = attachments.check_files(files)
 
     storage_names = attachments.write_files(checked)
-    charger = None
+    payments = first_attempt = None
     try:
         async with write_transaction():
             paid = kind is None and not await quotas.take_free_ticket(customer.id, department)
@@ -223,8 +229,8 @@ async def open_ticket(
                         errors={"accept_price": tr("The price is now %(price)s.", price=price.label())},
                         extra={"price": price.as_dict()},
                     )
-                charger = _payments_charger()
-                if charger is None:
+                payments = _payments()
+                if payments is None:
                     raise PaymentsUnavailable(
                         tr(
                             "Paid tickets cannot be taken right now, because card payments are "
@@ -255,6 +261,14 @@ async def open_ticket(
                     ticket_id=ticket_id, kind=TicketEvent.Kind.priority, actor_id=customer.id,
                     old_value=Ticket.Priority.normal.value, new_value=Ticket.Priority.urgent.value,
                 )
+            if payments is not None and accept_price is not None:
+                # The price is confirmed: the charge and its first attempt are written
+                # with the ticket, so they commit together, before Stripe is asked.
+                first_attempt = await payments.write_first_attempt(
+                    ticket_id=ticket_id, customer_id=customer.id,
+                    department_id=department["id"], amount=department["ticket_price"],
+                    currency=department["currency"], stripe_customer_id=before["stripe_customer"],
+                )
     except DeskError:
         attachments.discard_files(storage_names)
         raise
@@ -267,14 +281,11 @@ async def open_ticket(
             if existing:
                 return Opened(existing["id"], created=False)
         raise
-    if charger is not None and accept_price is not None:
-        # The payments seam: the ticket and its message are committed as
-        # awaiting_payment; payments creates the charge, charges the saved card
-        # and moves the ticket on. If it fails, the ticket waits to be paid.
-        await charger(
-            ticket_id=ticket_id, customer_id=customer.id, department_id=department["id"],
-            amount=department["ticket_price"], currency=department["currency"],
-        )
+    if first_attempt is not None:
+        # The ticket, its message and its charge are committed as awaiting_payment;
+        # payments charges the saved card and moves the ticket on. If that fails, the
+        # ticket waits to be paid.
+        await payments.charge_opened_ticket(first_attempt)
     return Opened(ticket_id, created=True)
 
 
@@ -506,8 +517,8 @@ async def confirm_ticket_price(
             errors={"accept_price": tr("The price is now %(price)s.", price=price.label())},
             extra={"price": price.as_dict()},
         )
-    charger = _payments_charger()
-    if charger is None:
+    payments = _payments()
+    if payments is None:
         raise PaymentsUnavailable(
             tr("Card payments are not available right now. Nothing was charged; try again later."),
             errors={"accept_price": tr("Card payments are not available right now.")},
@@ -529,7 +540,7 @@ async def confirm_ticket_price(
             )
     if not confirmed:
         return Opened(ticket_id, created=False)  # another click confirmed it a moment ago
-    await charger(
+    await payments.charge_new_ticket(
         ticket_id=ticket_id, customer_id=customer.id, department_id=department["id"],
         amount=price.amount, currency=price.currency,
     )
