@@ -281,7 +281,7 @@ async def open_ticket(
             if existing:
                 return Opened(existing["id"], created=False)
         raise
-    if first_attempt is not None:
+    if payments is not None and first_attempt is not None:
         # The ticket, its message and its charge are committed as awaiting_payment;
         # payments charges the saved card and moves the ticket on. If that fails, the
         # ticket waits to be paid.
