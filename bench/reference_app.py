@@ -157,9 +157,7 @@ MEMBER_DEPARTMENTS = (
     'WHERE id IN (SELECT department FROM department_members WHERE "user" = $1) ORDER BY name'
 )
 QUEUE_STAMP = (
-    'SELECT ALL SUM("department_queue_changes"."changes") AS "changes" '
-    'FROM "department_queue_changes" '
-    'WHERE "department_queue_changes"."department" IN ({ids}) LIMIT 1'
+    "SELECT SUM(changes) AS changes FROM department_queue_changes WHERE department IN ({ids})"
 )
 DESK_QUEUE = """SELECT tickets.id, tickets.subject, tickets.status, tickets.priority,
  tickets.priority_rank, tickets.archived, tickets.created_at, tickets.last_message_at,

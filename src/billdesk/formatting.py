@@ -250,7 +250,11 @@ def when(moment: datetime | None, zone: str | None = None) -> str:
     """A moment as a person reads it, in their time zone: '2026-11-27 10:15'."""
     if moment is None:
         return ""
-    return local(moment, zone).strftime("%Y-%m-%d %H:%M")
+    shown = local(moment, zone)
+    # By hand rather than strftime, at half its cost: a queue page writes a hundred of them.
+    return "%04d-%02d-%02d %02d:%02d" % (  # noqa: UP031
+        shown.year, shown.month, shown.day, shown.hour, shown.minute
+    )
 
 
 def when_zoned(moment: datetime | None, zone: str | None = None) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, MediaType, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
+from markupsafe import Markup
 
 from billdesk import presence, queues, reply_templates, tags
 from billdesk.auth import CurrentUser, requires_staff
@@ -138,6 +141,36 @@ async def _colleagues(user: CurrentUser) -> list[dict[str, Any]]:
     if user.is_admin:
         return await _EVERY_COLLEAGUE.rows(active=True)
     return await _COLLEAGUES.rows(active=True, user=user.id)
+
+
+class RenderedForms:
+    """Forms as a template rendered them, kept by a key that names everything they show.
+
+    desk/queue.html renders its filter form once per language, filters and options and
+    reuses the HTML: the form is the same on most desk requests, and its macros were a
+    fifth of the page's rendering (docs/performance.md). The oldest of `size` goes first.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._forms: OrderedDict[Hashable, Markup] = OrderedDict()
+        self._size = size
+
+    def get(self, key: Hashable) -> Markup | None:
+        html = self._forms.get(key)
+        if html is not None:
+            self._forms.move_to_end(key)
+        return html
+
+    def keep(self, key: Hashable, html: Markup) -> str:
+        """Keep `html` for `key`; nothing to show (called from the template)."""
+        self._forms[key] = html
+        self._forms.move_to_end(key)
+        while len(self._forms) > self._size:
+            self._forms.popitem(last=False)
+        return ""
+
+
+FILTER_FORMS = RenderedForms()
 
 
 class DeskController(Controller):
@@ -294,6 +327,11 @@ class DeskController(Controller):
         departments = await _departments_for(user)
         all_tags = await tags.list_tags()
         live_query = {**kept, **({"cursor": cursor} if cursor else {"page": page})}
+        department_options = [(d["id"], d["name"]) for d in departments]
+        assignee_options = [("me", tr("Me")), ("none", tr("Nobody"))] + [
+            (c["id"], c["name"]) for c in colleagues
+        ]
+        tag_options = [(tag["id"], tag["name"]) for tag in all_tags]
         return (
             {
                 "tickets": found.items,
@@ -307,19 +345,30 @@ class DeskController(Controller):
                 "next_url": next_url,
                 "chosen": chosen,
                 "departments": departments,
-                "department_options": [(d["id"], d["name"]) for d in departments],
+                "department_options": department_options,
                 "colleagues": colleagues,
-                "assignee_options": [("me", tr("Me")), ("none", tr("Nobody"))]
-                + [(c["id"], c["name"]) for c in colleagues],
+                "assignee_options": assignee_options,
                 "status_choices": STATUS_CHOICES,
                 "sort_choices": SORT_CHOICES,
                 "sla_choices": SLA_CHOICES,
                 "priority_choices": [(p, PRIORITY_LABELS.get(p, p)) for p in queues.PRIORITIES],
                 "sla_states": {row["id"]: timers.sla_state(row) for row in found.items},
+                # <time datetime="…"> of each row's last activity, written here rather than
+                # by a call in the template's row loop (desk/_queue_results.html).
+                "activity_times": {
+                    row["id"]: row["last_message_at"].isoformat() for row in found.items
+                },
                 "type_choices": TYPE_CHOICES,
                 "request_state_choices": REQUEST_STATE_CHOICES,
-                "tag_options": [(tag["id"], tag["name"]) for tag in all_tags],
+                "tag_options": tag_options,
                 "errors": errors,
+                # What the filter form shows besides its fixed choices (and the language,
+                # which the template adds); a form with refusals is not kept.
+                "filter_form_key": None if errors else (
+                    tuple(chosen.items()), tuple(department_options),
+                    tuple(assignee_options), tuple(tag_options),
+                ),
+                "filter_forms": FILTER_FORMS,
                 "back_url": page_url(**({"cursor": cursor} if cursor else {"page": page})),
                 "live_version": live_version,
                 # A page showing refusals stays as it is; a good one follows the queue.
