@@ -37,3 +37,17 @@ def test_money_stripe_reports_is_recordable_on_any_attempt_not_yet_succeeded():
 
 def test_only_attempts_that_might_take_money_count_as_live():
     assert set(LIVE_ATTEMPTS) == {"started", "unknown", "declined", "open"}
+
+
+def test_a_payment_steps_update_names_only_the_tables_own_columns():
+    import pytest
+
+    from billdesk.payments.states import _update
+
+    sql, names = _update("charges", ("status", "in_flight_token")).compiled("postgres")
+    assert sql == 'UPDATE charges SET "status" = $1, "in_flight_token" = $2 WHERE id = $3'
+    assert names == ("status", "in_flight_token", "id")
+    with pytest.raises(ValueError, match="no column"):
+        _update("charges", ("status", "status = 'succeeded' --"))
+    with pytest.raises(KeyError):
+        _update("users", ("role",))
