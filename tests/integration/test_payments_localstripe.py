@@ -393,3 +393,53 @@ async def test_a_customer_stripe_no_longer_has_waits_to_pay_instead_of_failing(s
     assert "no saved card" in outcome.failure_reason
     assert outcome.payment_url
     assert intents_for_charge(sdk, outcome.charge_id) == []
+
+
+async def test_a_paid_opening_starts_the_paid_clock_and_tells_the_customer_in_their_language(
+    sdk, clock
+):
+    """Stripe's answer moves the ticket, its service-level clock (the paid targets, from
+    the moment it is paid) and the customer's notification in one step, as a status
+    change recorded anywhere else would."""
+    from billdesk.quotas import Price
+    from billdesk.sla import policy
+    from billdesk.tables import Job
+    from billdesk.tickets import open_ticket
+    from tests.factories import as_current
+
+    customer = await make_user()
+    await User.update({User.language: "ru"}).where(User.id == customer.id)
+    department = await make_department(free_tickets=0, ticket_price=1500, currency="usd")
+    await policy.set_service_level(
+        department, {"paid_targets": {"normal": {"first_response": 10, "resolution": 60}}}
+    )
+    await give_card(sdk, customer.id)
+
+    opened = await open_ticket(
+        customer=as_current(customer), department_id=department, service_id=None,
+        message="Paid help", files=[], accept_price=Price(1500, "usd"), client_token=None,
+    )
+
+    ticket = await Ticket.select().where(Ticket.id == opened.ticket_id).first()
+    assert ticket["status"] == "in_progress" and ticket["sla_paid"] is True
+    assert ticket["clock_started_at"] == ticket["clock_running_since"] == clock.now()
+    assert (ticket["first_response_due_at"] - clock.now()).total_seconds() == 10 * 60
+    assert (ticket["resolution_due_at"] - clock.now()).total_seconds() == 60 * 60
+    assert ticket["due_at"] == ticket["first_response_due_at"]
+    lines = await TicketEvent.select(TicketEvent.kind, TicketEvent.old_value, TicketEvent.new_value).where(
+        TicketEvent.ticket == opened.ticket_id
+    ).order_by(TicketEvent.id)
+    assert [(line["kind"], line["old_value"], line["new_value"]) for line in lines] == [
+        ("opened", "", "awaiting_payment"),
+        ("charge", "", "pending 15.00 USD"),
+        ("charge", "pending", "succeeded"),
+        ("status", "awaiting_payment", "in_progress"),
+    ]
+    [told] = await Notification.select(Notification.kind, Notification.text).where(
+        Notification.user == customer.id
+    )
+    assert told["kind"] == "payment_succeeded" and told["text"].startswith("Оплата")
+    charge = await Charge.select().where(Charge.ticket == opened.ticket_id).first()
+    assert charge["in_flight_token"] is None and charge["in_flight_until"] is None
+    kinds = sorted(job["kind"] for job in await Job.select(Job.kind))
+    assert kinds.count("payments.note_card") == 1
