@@ -1,6 +1,6 @@
 """The queue page's HTML for a fixed set of tickets, pinned apart from whitespace.
 
-The page is rendered on every desk request and is written for speed (docs/performance.md):
+The page is rendered on every desk request and its templates are written for speed:
 this test keeps what it shows (rows, badges, times, tags, the filter form with its choices
 and refusals, the bulk form, the navigation) from changing while it is made faster. The
 expected pages are in tests/fixtures/desk/; ids of users are written as ${name}, the

@@ -147,8 +147,8 @@ class RenderedForms:
     """Forms as a template rendered them, kept by a key that names everything they show.
 
     desk/queue.html renders its filter form once per language, filters and options and
-    reuses the HTML: the form is the same on most desk requests, and its macros were a
-    fifth of the page's rendering (docs/performance.md). The oldest of `size` goes first.
+    reuses the HTML: the form is the same on most desk requests, and rendering its
+    macros took a fifth of a queue request's time. The oldest of `size` goes first.
     """
 
     def __init__(self, size: int = 256) -> None:
