@@ -43,6 +43,21 @@ def test_templates_speak_the_language_being_rendered():
     assert page.render(n=2, flash=tr("Not found")) == "Log out · 2 tickets · Not found"
 
 
+def test_text_inside_an_attribute_keeps_its_quotes_inside_the_attribute():
+    env = install(Environment(autoescape=True))
+    field = env.from_string(
+        '<input placeholder="{{ _("words, \\"a phrase\\", #1042") | attribute_text }}" '
+        'title="{{ title | attribute_text }}" alt="{{ other | attribute_text }}">'
+    )
+    html = field.render(title=tr("Not found"), other='Tom & "Jerry" &amp; <b>')
+    assert html == (
+        '<input placeholder="words, &#34;a phrase&#34;, #1042" title="Not found" '
+        'alt="Tom &amp; &#34;Jerry&#34; &amp;amp; &lt;b&gt;">'
+    )
+    with speaking("ru"):
+        assert 'title="Не найдено"' in field.render(title=tr("Not found"), other="")
+
+
 def test_money_and_numbers_are_written_the_way_the_locale_writes_them():
     from billdesk import formatting
 

@@ -17,7 +17,7 @@ from typing import Any
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from jinja2.utils import missing
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from billdesk.i18n.catalogs import LANGUAGES, Localized, Text, gettext, supported, translations
 from billdesk.i18n.choice import current_language
@@ -75,6 +75,19 @@ def _translated(context: Context, value: Any) -> Any:
 
 
 @pass_context
+def _attribute_text(context: Context, value: Any) -> Markup:
+    """`value | attribute_text`: a value written inside an attribute's quotes, as text.
+
+    `_("…")` is safe HTML in the page's text, but inside `attr="…"` its quotes would end
+    the attribute (`placeholder="words, "a phrase""`): a safe value's text is escaped
+    again from its plain text, so `"` reads `&quot;` and an entity is not doubled."""
+    value = _finalize(context, value)
+    if isinstance(value, Markup):
+        value = value.unescape()
+    return escape(str(value))
+
+
+@pass_context
 def _catalog(context: Context, value: Any) -> Any:
     """`value | catalog`: English kept in the database (a failure reason that came from a
     tr() constant) in the page's language, when the catalog knows it."""
@@ -117,6 +130,7 @@ def install(env: Environment) -> Environment:
     env.finalize = _finalize
     env.filters["translated"] = _translated
     env.filters["catalog"] = _catalog
+    env.filters["attribute_text"] = _attribute_text
     env.globals["page_language"] = _page_language
     env.globals["LANGUAGES"] = LANGUAGES
     return env
