@@ -236,6 +236,29 @@ async def test_reconcile_marks_a_charge_that_never_reached_stripe(sdk):
     assert row["status"] == "requires_payment"
 
 
+async def test_the_webhook_of_a_payment_the_charge_path_recorded_is_handled_and_changes_nothing(
+    sdk, client
+):
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    await give_card(sdk, customer.id)
+    outcome = await paid_ticket(customer.id, department)
+    before = await charge_row(outcome.charge_id)
+    lines = await TicketEvent.count().where(TicketEvent.ticket == outcome.ticket_id)
+    [intent] = intents_for_charge(sdk, outcome.charge_id)
+    payload = event_payload("payment_intent.succeeded", intent, event_id="evt_after_the_answer")
+
+    answer = await client.post("/stripe/webhook", content=payload, headers=signed(payload))
+
+    assert answer.status_code == 200 and answer.json()["result"] == "handled"
+    assert await StripeEvent.count() == 1
+    assert await charge_row(outcome.charge_id) == before
+    assert await TicketEvent.count().where(TicketEvent.ticket == outcome.ticket_id) == lines
+    assert await Notification.count().where(Notification.kind == "payment_succeeded") == 1
+    again = await client.post("/stripe/webhook", content=payload, headers=signed(payload))
+    assert again.json()["result"] == "duplicate"
+
+
 async def test_webhook_replayed_five_times_changes_state_once(sdk, monkeypatch, client):
     customer = await make_user()
     department = await make_department(free_tickets=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
 import stripe
@@ -21,7 +22,8 @@ from billdesk.payments.checkout import apply_checkout_session, expire_checkout_s
 from billdesk.payments.refunds import record_stripe_refund
 from billdesk.payments.states import Locked, locked_charge
 from billdesk.settings import get_settings
-from billdesk.tables import Charge, PaymentAttempt, StripeEvent
+from billdesk.sql import Statement
+from billdesk.tables import Charge, PaymentAttempt
 from billdesk.tickets.lifecycle import write_transaction
 
 log = logging.getLogger("billdesk.payments")
@@ -96,7 +98,16 @@ def _attempt_of(locked: Locked, intent: Any) -> dict[str, Any] | None:
 
 async def _intent_news(event: stripe.Event, intent: Any) -> None:
     """A PaymentIntent succeeded or failed: written on its attempt."""
-    charge_id = await _charge_id_for(intent)
+    known = await _ATTEMPT_OF_INTENT.first(intent=intent.id)
+    if (
+        known is not None
+        and event.type == "payment_intent.succeeded"
+        and known["status"] == PaymentAttempt.Status.succeeded.value
+    ):
+        # The charge path wrote this success already: a succeeded attempt never moves
+        # again (payments.states.ATTEMPT_MOVES), so there is nothing to lock or write.
+        return
+    charge_id = int(known["charge"]) if known is not None else await _charge_id_for(intent)
     if charge_id is None:
         log.info("webhook %s: no charge for PaymentIntent %s", event.id, intent.id)
         return
@@ -155,7 +166,17 @@ def _is_duplicate(error: Exception) -> bool:
 
 
 async def _seen(event_id: str) -> bool:
-    return await StripeEvent.exists().where(StripeEvent.event_id == event_id)
+    return await _SEEN.first(event=event_id) is not None
+
+
+# Every paid ticket brings its webhook: its reads and the event's row are written once.
+_SEEN = Statement("SELECT 1 AS seen FROM stripe_events WHERE event_id = :event")
+_RECORD = Statement(
+    "INSERT INTO stripe_events (event_id, type, received_at) VALUES (:event, :type, :at)"
+)
+_ATTEMPT_OF_INTENT = Statement(
+    "SELECT charge, status FROM payment_attempts WHERE stripe_payment_intent_id = :intent"
+)
 
 
 async def handle_event(event: stripe.Event) -> bool:
@@ -170,7 +191,7 @@ async def handle_event(event: stripe.Event) -> bool:
         async with write_transaction():
             if await _seen(event.id):
                 return False
-            await StripeEvent.insert(StripeEvent(event_id=event.id, type=event.type[:100]))
+            await _RECORD.run(event=event.id, type=event.type[:100], at=datetime.now(UTC))
             await _dispatch(event)
     except Exception as error:
         if _is_duplicate(error) and await _seen(event.id):
