@@ -466,3 +466,36 @@ async def test_a_paid_opening_starts_the_paid_clock_and_tells_the_customer_in_th
     assert charge["in_flight_token"] is None and charge["in_flight_until"] is None
     kinds = sorted(job["kind"] for job in await Job.select(Job.kind))
     assert kinds.count("payments.note_card") == 1
+
+
+async def test_a_process_whose_lease_was_taken_over_never_confirms_its_payment_intent(
+    sdk, monkeypatch
+):
+    """Between creating the PaymentIntent and writing its id, the lease passed to another
+    process (this one was too slow): the id is not written and the PaymentIntent is never
+    confirmed, so it cannot take money; the charge is left to the lease's holder."""
+    from billdesk.tables import PaymentAttempt
+
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    await give_card(sdk, customer.id)
+    note_intent = charge_module._note_intent
+
+    async def taken(started, intent_id):
+        await Charge.update({Charge.in_flight_token: "another-process"}).where(
+            Charge.id == started.charge["id"]
+        )
+        return await note_intent(started, intent_id)
+
+    monkeypatch.setattr(charge_module, "_note_intent", taken)
+
+    outcome = await paid_ticket(customer.id, department)
+
+    assert not outcome.paid and outcome.status == "pending"
+    [intent] = intents_for_charge(sdk, outcome.charge_id)
+    assert intent.status == "requires_confirmation"
+    row = await charge_row(outcome.charge_id)
+    assert row["stripe_payment_intent_id"] is None and row["in_flight_token"] == "another-process"
+    [attempt] = await PaymentAttempt.select().where(PaymentAttempt.charge == outcome.charge_id)
+    assert attempt["stripe_payment_intent_id"] is None and attempt["status"] == "started"
+    assert await ticket_status(outcome.ticket_id) == "awaiting_payment"

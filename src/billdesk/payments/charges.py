@@ -35,6 +35,7 @@ from typing import Any
 import stripe
 
 from billdesk import clock
+from billdesk.db import DB
 from billdesk.db_postgres import give_back_while_waiting
 from billdesk.errors import (
     NotFound,
@@ -462,22 +463,26 @@ def _confirm_intent(
 async def _note_intent(started: Started, intent_id: str) -> bool:
     """Write the new PaymentIntent's id before confirming it; False if the lease was lost.
 
-    Two statements, not `locked_charge`: while this process holds the lease nobody else
-    moves the charge or its attempts, so the charge's row is locked by its conditional
-    update (which also checks the lease) and the attempt's after it. The charge, then its
-    attempts: the tail of the one lock order, which cannot deadlock with it."""
-    async with write_transaction():
-        held = await _NOTE_INTENT_ON_CHARGE.first(
-            charge=started.charge["id"], token=started.token,
-            number=started.attempt["number"], intent=intent_id,
-        )
-        if held is None:
-            return False
-        await _NOTE_INTENT_ON_ATTEMPT.run(
-            charge=started.charge["id"], number=started.attempt["number"], intent=intent_id
-        )
-    started.attempt["stripe_payment_intent_id"] = intent_id
-    return True
+    Not a full `locked_charge`: while this process holds the lease nobody else moves the
+    charge or its attempts, so the charge's row is locked by its conditional update
+    (which also checks the lease) and the attempt's after it. The charge, then its
+    attempts: the tail of the one lock order, which cannot deadlock with it. On
+    PostgreSQL the two updates are one statement (so one commit, without BEGIN's and
+    COMMIT's round trips): the attempt's update waits for the charge's, whose id it reads."""
+    arguments = {
+        "charge": started.charge["id"], "token": started.token,
+        "number": started.attempt["number"], "intent": intent_id,
+    }
+    if DB.engine_type == "postgres":
+        noted = await _NOTE_INTENT_POSTGRES.first(**arguments) is not None
+    else:
+        async with write_transaction():
+            noted = await _NOTE_INTENT_ON_CHARGE.first(**arguments) is not None
+            if noted:
+                await _NOTE_INTENT_ON_ATTEMPT.run(**arguments)
+    if noted:
+        started.attempt["stripe_payment_intent_id"] = intent_id
+    return noted
 
 
 _NOTE_INTENT_ON_CHARGE = Statement(
@@ -488,6 +493,13 @@ _NOTE_INTENT_ON_CHARGE = Statement(
 _NOTE_INTENT_ON_ATTEMPT = Statement(
     "UPDATE payment_attempts SET stripe_payment_intent_id = :intent "
     "WHERE charge = :charge AND number = :number"
+)
+_NOTE_INTENT_POSTGRES = Statement(
+    "WITH held AS (UPDATE charges SET stripe_payment_intent_id = CASE WHEN attempt = :number "
+    "THEN :intent ELSE stripe_payment_intent_id END "
+    "WHERE id = :charge AND in_flight_token = :token RETURNING id) "
+    "UPDATE payment_attempts SET stripe_payment_intent_id = :intent "
+    "WHERE charge = (SELECT id FROM held) AND number = :number RETURNING id"
 )
 
 
