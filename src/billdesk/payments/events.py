@@ -55,14 +55,8 @@ def verify(payload: bytes, signature: str | None) -> stripe.Event:
 
 
 async def _charge_id_for(intent: Any) -> int | None:
-    """The charge a PaymentIntent belongs to: by the attempt that created it, else its metadata."""
-    row = (
-        await PaymentAttempt.select(PaymentAttempt.charge)
-        .where(PaymentAttempt.stripe_payment_intent_id == intent.id)
-        .first()
-    )
-    if row is not None:
-        return int(row["charge"])
+    """The charge of a PaymentIntent that no attempt names (`_ATTEMPT_OF_INTENT` found
+    none): the charge its metadata names, else the charge that names it."""
     value = stripe_api.metadata_of(intent).get("charge_id")
     if value and str(value).isdigit():
         found = await Charge.select(Charge.id).where(Charge.id == int(value)).first()
