@@ -148,14 +148,19 @@ class Server:
             raise
 
     def worker_rss_mb(self) -> list[float]:
-        """Resident memory of each worker process (the children of the server)."""
+        """Resident memory of each worker process (the children of the server, not
+        multiprocessing's resource tracker)."""
         out = subprocess.run(
-            ["ps", "-o", "pid=,rss=", "--ppid", str(self.process.pid)],
+            ["ps", "-o", "pid=,rss=,args=", "--ppid", str(self.process.pid)],
             capture_output=True,
             text=True,
             check=False,
         ).stdout
-        sizes = [int(line.split()[1]) / 1024 for line in out.splitlines() if line.strip()]
+        sizes = [
+            int(line.split()[1]) / 1024
+            for line in out.splitlines()
+            if line.strip() and "resource_tracker" not in line
+        ]
         if not sizes:  # a single process serves by itself
             status = Path(f"/proc/{self.process.pid}/status").read_text()
             sizes = [int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024]  # type: ignore[union-attr]
