@@ -334,6 +334,10 @@ async def test_confirmed_paid_ticket_answers_awaiting_payment_with_payment_url(a
 
     class Payments:  # writes nothing, charges nothing: the ticket waits to be paid
         @staticmethod
+        def look_up_card(stripe_customer_id):
+            return None
+
+        @staticmethod
         async def write_first_attempt(*, ticket_id, **_):
             return ticket_id
 

@@ -4,6 +4,8 @@ same idempotency key, Checkout Sessions for paying and for saving a card."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +17,9 @@ from billdesk import payments
 from billdesk.payments.charges import NEEDS_AUTHENTICATION, UNREACHABLE
 from billdesk.payments.stripe_api import use_stripe_client
 from billdesk.tables import Charge, Ticket, User
-from tests.factories import make_department, make_user
+from billdesk.quotas import Price
+from billdesk.tickets import open_ticket
+from tests.factories import as_current, make_department, make_user
 from tests.payment_helpers import (
     ScriptedStripe,
     awaiting_ticket,
@@ -313,3 +317,76 @@ async def test_reconcile_settles_refunds_whose_answer_was_lost(scripted):
     assert states == {kept: ("succeeded", "re_kept"), forgotten: ("failed", None)}
     charge = await charge_of(ticket_id)
     assert (charge["status"], charge["refunded_amount"]) == ("partially_refunded", 500)
+
+
+async def _paid_opening_set_up() -> tuple[Any, int]:
+    """A customer with a saved card in Stripe (cus_1) and a department where every ticket is paid."""
+    customer = await make_user()
+    await User.update({User.stripe_customer_id: "cus_1"}).where(User.id == customer.id)
+    return customer, await make_department(free_tickets=0)
+
+
+async def _open_paid_ticket(customer: Any, department: int) -> Any:
+    return await open_ticket(
+        customer=as_current(customer), department_id=department, service_id=None,
+        message="Server down\nplease look", files=[], accept_price=Price(1500, "usd"),
+        client_token=None,
+    )
+
+
+async def test_an_opening_whose_card_look_up_finds_stripe_unreachable_waits_and_is_paid_later(
+    scripted,
+):
+    lost = stripe.APIConnectionError("Connection refused", should_retry=True)
+    http = scripted({"GET /v1/customers/cus_1": [lost, lost, lost, (200, CUSTOMER)],
+                     "GET /v1/payment_methods": [(200, CARDS)]})
+    customer, department = await _paid_opening_set_up()
+
+    opened = await _open_paid_ticket(customer, department)
+
+    charge = await charge_of(opened.ticket_id)
+    ticket = await Ticket.select(Ticket.status).where(Ticket.id == opened.ticket_id).first()
+    assert ticket["status"] == "awaiting_payment"
+    assert (charge["status"], charge["failure_reason"]) == ("pending", UNREACHABLE)
+    assert charge["in_flight_token"] is None  # the lease is given back: the customer may retry
+    assert http.posts("/v1/payment_intents") == []  # nothing was asked of Stripe's money
+
+    http.routes.update({
+        "POST /v1/payment_intents/pi_ok/confirm": [(200, intent("pi_ok", "succeeded", charge["id"]))],
+        "POST /v1/payment_intents": [(200, intent("pi_ok", "requires_confirmation", charge["id"]))],
+    })
+    retried = await payments.retry_saved_card(ticket_id=opened.ticket_id, customer_id=customer.id)
+    assert retried.paid and retried.ticket_status == "in_progress"
+    assert len(http.posts("/v1/payment_intents/pi_ok/confirm")) == 1
+
+
+async def test_an_opening_that_fails_while_its_card_is_looked_up_charges_nothing(
+    scripted, monkeypatch
+):
+    from billdesk.tickets import opening
+
+    # Stripe refuses the look-up with an error nobody awaits once the opening has failed.
+    refused = (401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}})
+    http = scripted({"GET /v1/customers/cus_1": [refused], "GET /v1/payment_methods": [(200, CARDS)]})
+    customer, department = await _paid_opening_set_up()
+    tickets_before = await Ticket.count()
+
+    async def disk_full(**_: Any) -> int:
+        await asyncio.sleep(0.05)  # the look-up answers meanwhile
+        raise OSError("disk full")
+
+    monkeypatch.setattr(opening, "_insert_ticket", disk_full)
+    reported: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        with pytest.raises(OSError, match="disk full"):
+            await _open_paid_ticket(customer, department)
+        await asyncio.sleep(0.05)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+
+    assert await Ticket.count() == tickets_before and await Charge.count() == 0
+    assert [call[:2] for call in http.calls] == [("GET", "/v1/customers/cus_1")]
+    assert reported == []  # the look-up's error is not reported as lost

@@ -251,8 +251,14 @@ async def test_confirmed_paid_ticket_waits_for_payment_and_is_handed_to_payments
 
     written: list[dict] = []
     charged: list[str] = []
+    looked_up: list[str | None] = []
 
     class Payments:
+        @staticmethod
+        def look_up_card(stripe_customer_id):
+            looked_up.append(stripe_customer_id)
+            return "the card's look-up"
+
         @staticmethod
         async def write_first_attempt(**arguments):
             status = await Ticket.select(Ticket.status).where(
@@ -272,9 +278,9 @@ async def test_confirmed_paid_ticket_waits_for_payment_and_is_handed_to_payments
     assert written == [{
         "ticket_id": opened.ticket_id, "customer_id": customer.id, "department_id": department,
         "amount": 700, "currency": "gbp", "stripe_customer_id": None,
-        "status_seen": "awaiting_payment",
+        "card": "the card's look-up", "status_seen": "awaiting_payment",
     }]
-    assert charged == ["the first attempt"]
+    assert looked_up == [None] and charged == ["the first attempt"]
     ticket = await Ticket.select().where(Ticket.id == opened.ticket_id).first()
     assert ticket["status"] == "awaiting_payment"
     assert await Message.count().where(Message.ticket == opened.ticket_id) == 1

@@ -7,7 +7,8 @@
 - refunds, ledger: refunds (by people and automatic), and the check of billdesk's
   records against Stripe's.
 
-An opening writes a paid ticket in `awaiting_payment` with its charge and first attempt
+An opening that will charge starts looking up the saved card (`look_up_card()`), writes
+the paid ticket in `awaiting_payment` with its charge and first attempt
 (`write_first_attempt()`, in its own transaction) and then calls `charge_opened_ticket()`;
 a ticket whose price is confirmed later is charged by `charge_new_ticket()`. Everything
 after that (retry, Checkout, cancel, webhook,
@@ -20,6 +21,7 @@ from billdesk.payments.charges import (
     cancel_unpaid_ticket,
     charge_new_ticket,
     charge_opened_ticket,
+    look_up_card,
     retry_saved_card,
     write_first_attempt,
 )
@@ -57,5 +59,6 @@ __all__ = [
     "stripe_client",
     "use_stripe_client",
     "verify",
+    "look_up_card",
     "write_first_attempt",
 ]

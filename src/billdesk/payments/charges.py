@@ -11,7 +11,9 @@ A saved-card attempt runs in short steps, each its own transaction:
    PaymentIntent cancelled, their Checkout Session expired), so that at most one
    attempt can ever take the money. An earlier attempt that turns out paid pays the
    charge, and nothing new is asked.
-3. The PaymentIntent is created unconfirmed (key K), its id written, then confirmed
+3. The saved card is looked up (for a new ticket already while its opening writes the
+   ticket: `look_up_card()`, a read that changes nothing in Stripe). The
+   PaymentIntent is created unconfirmed (key K), its id written, then confirmed
    off-session (key K-confirm). An unconfirmed PaymentIntent cannot take money, so
    from the moment money can move billdesk knows which PaymentIntent to ask about;
    a retry of the same attempt sends the same keys and Stripe answers it once.
@@ -220,13 +222,15 @@ class Started:
     """An attempt this process may now run: it holds the charge's lease (`token`).
 
     `stripe_customer` is the customer's Stripe customer id when it was read with the
-    attempt (a new ticket's first attempt), else None and it is read when needed."""
+    attempt (a new ticket's first attempt), else None and it is read when needed;
+    `card` is the saved card's look-up when it was started early (`look_up_card`)."""
 
     charge: dict[str, Any]
     attempt: dict[str, Any]
     token: str
     earlier: list[dict[str, Any]]
     stripe_customer: tuple[str | None] | None = None
+    card: asyncio.Future[CardOrAnswer] | None = None
 
 
 async def begin_attempt(charge_id: int, method: PaymentAttempt.Method) -> Started | None:
@@ -401,18 +405,47 @@ LOST_ERRORS = (
 )
 
 
-def _create_intent(
-    client: stripe.StripeClient, started: Started, stripe_customer_id: str | None
-) -> tuple[str, str, str | None]:
-    """Create the attempt's PaymentIntent, unconfirmed: ("created", "", id) or a final answer."""
+# The saved card to charge, or the attempt's final answer when there is none to use:
+# (attempt status, reason).
+CardOrAnswer = stripe_api.SavedCard | tuple[str, str]
+
+
+def _card_or_answer(client: stripe.StripeClient, stripe_customer_id: str | None) -> CardOrAnswer:
+    """The customer's saved card, looked up in Stripe (synchronous, in a Stripe thread)."""
     if not stripe_customer_id:
-        return AttemptStatus.declined.value, NO_CARD, None
+        return AttemptStatus.declined.value, NO_CARD
     try:
         card = stripe_api.find_saved_card(client, stripe_customer_id)
     except LOST_ERRORS:
-        return AttemptStatus.unknown.value, UNREACHABLE, None
+        return AttemptStatus.unknown.value, UNREACHABLE
     if card is None:
-        return AttemptStatus.declined.value, NO_CARD, None
+        return AttemptStatus.declined.value, NO_CARD
+    return card
+
+
+def look_up_card(stripe_customer_id: str | None) -> asyncio.Future[CardOrAnswer]:
+    """Start looking up the customer's saved card now, for `write_first_attempt(card=…)`.
+
+    An opening that will charge calls it as soon as it knows, so the look-up runs in
+    Stripe while the opening writes its ticket; only creating and confirming the
+    PaymentIntent waits for the commit. It reads and changes nothing: if the opening
+    fails, its answer is dropped."""
+    answer = stripe_api.start(lambda client: _card_or_answer(client, stripe_customer_id))
+    # Read here, so an answer nobody awaits (the opening failed) is not reported lost.
+    answer.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return answer
+
+
+def _create_intent(
+    client: stripe.StripeClient, started: Started, card: CardOrAnswer | None,
+    stripe_customer_id: str | None,
+) -> tuple[str, str, str | None]:
+    """Create the attempt's PaymentIntent, unconfirmed: ("created", "", id) or a final
+    answer. The card is looked up first unless `card` is its look-up's answer."""
+    if card is None:
+        card = _card_or_answer(client, stripe_customer_id)
+    if isinstance(card, tuple):
+        return card[0], card[1], None
     charge, attempt = started.charge, started.attempt
     try:
         intent = client.v1.payment_intents.create(
@@ -524,8 +557,9 @@ async def run_saved_card(started: Started) -> ChargeOutcome:
                 stripe_customer_id = await stripe_api.stripe_customer_of(
                     started.charge["customer"]
                 )
+            card = await started.card if started.card is not None else None
             state, reason, intent_id = await stripe_api.call(
-                lambda client: _create_intent(client, started, stripe_customer_id)
+                lambda client: _create_intent(client, started, card, stripe_customer_id)
             )
             if state != "created":
                 return await after_stripe_answer(started, state, reason, intent_id)
@@ -674,13 +708,14 @@ async def charge_new_ticket(
 
 async def write_first_attempt(
     *, ticket_id: int, customer_id: int, department_id: int, amount: int, currency: str,
-    stripe_customer_id: str | None,
+    stripe_customer_id: str | None, card: asyncio.Future[CardOrAnswer] | None = None,
 ) -> Started | None:
     """A paid ticket's charge with its first saved-card attempt and the lease, written in
     the caller's transaction, which holds the ticket (the one that opens it): as
     `charge_new_ticket` and `begin_attempt` would leave them, in the same commit as the
-    ticket. `charge_opened_ticket` then asks Stripe. None, with nothing written, when the
-    ticket has a charge already."""
+    ticket. `charge_opened_ticket` then asks Stripe, with the card `look_up_card` found
+    meanwhile when given. None, with nothing written, when the ticket has a charge
+    already."""
     now = clock.now()
     token, until = new_lease()
     charge = await _NEW_CHARGE.first(
@@ -707,7 +742,7 @@ async def write_first_attempt(
     charge["idempotency_key"] = key
     return Started(
         charge=charge, attempt=attempt, token=token, earlier=[],
-        stripe_customer=(stripe_customer_id,),
+        stripe_customer=(stripe_customer_id,), card=card,
     )
 
 

@@ -83,6 +83,13 @@ async def call(work: Callable[[stripe.StripeClient], T]) -> T:
     return await asyncio.get_running_loop().run_in_executor(_STRIPE_THREADS, work, client)
 
 
+def start(work: Callable[[stripe.StripeClient], T]) -> asyncio.Future[T]:
+    """Start one SDK call now, off the event loop, and go on: for a call that runs while
+    the request keeps working with the database (its connection stays with it)."""
+    client = stripe_client()
+    return asyncio.get_running_loop().run_in_executor(_STRIPE_THREADS, work, client)
+
+
 async def checkout_call(work: Callable[[stripe.StripeClient], T]) -> T:
     """Open a Stripe Checkout Session; Stripe's refusal becomes a message for the person."""
     try:

@@ -56,9 +56,10 @@ class Opened:
 
 def _payments() -> Any | None:
     """`billdesk.payments` when payments exist and are configured: the seam through which
-    an opening writes a paid ticket's charge (`write_first_attempt`, in its transaction)
-    and has it charged (`charge_opened_ticket`, after), and a price confirmed later is
-    charged (`charge_new_ticket`)."""
+    an opening looks up the saved card while it writes (`look_up_card`), writes a paid
+    ticket's charge (`write_first_attempt`, in its transaction) and has it charged
+    (`charge_opened_ticket`, after), and a price confirmed later is charged
+    (`charge_new_ticket`)."""
     if not get_settings().payments_configured:
         return None
     try:
@@ -196,7 +197,7 @@ async def open_ticket(
     checked = attachments.check_files(files)
 
     storage_names = attachments.write_files(checked)
-    payments = first_attempt = None
+    payments = first_attempt = card = None
     try:
         async with write_transaction():
             paid = kind is None and not await quotas.take_free_ticket(customer.id, department)
@@ -238,6 +239,9 @@ async def open_ticket(
                         ),
                         errors={"accept_price": tr("Card payments are not available right now.")},
                     )
+                if accept_price is not None:
+                    # Charged once this commits: Stripe finds the card meanwhile.
+                    card = payments.look_up_card(before["stripe_customer"])
             ticket_id = await _insert_ticket(
                 customer_id=customer.id, department_id=department["id"], service_id=service_id,
                 author=customer, body=body, files=checked, storage_names=storage_names,
@@ -268,6 +272,7 @@ async def open_ticket(
                     ticket_id=ticket_id, customer_id=customer.id,
                     department_id=department["id"], amount=department["ticket_price"],
                     currency=department["currency"], stripe_customer_id=before["stripe_customer"],
+                    card=card,
                 )
     except DeskError:
         attachments.discard_files(storage_names)
