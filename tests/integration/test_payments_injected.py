@@ -349,6 +349,7 @@ async def test_an_opening_whose_card_look_up_finds_stripe_unreachable_waits_and_
     assert ticket["status"] == "awaiting_payment"
     assert (charge["status"], charge["failure_reason"]) == ("pending", UNREACHABLE)
     assert charge["in_flight_token"] is None  # the lease is given back: the customer may retry
+    assert charge["idempotency_key"].startswith(f"billdesk-charge-{charge['id']}-attempt-1-")
     assert http.posts("/v1/payment_intents") == []  # nothing was asked of Stripe's money
 
     http.routes.update({

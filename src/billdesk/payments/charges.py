@@ -200,9 +200,9 @@ async def outcome_for_ticket(ticket_id: int) -> ChargeOutcome:
     return await outcome_of(row["id"])
 
 
-def new_key(charge_id: int, attempt: int) -> str:
+def new_key(charge_id: int, attempt: int, salt: str | None = None) -> str:
     # The random part keeps keys unique if the database is ever rebuilt and ids repeat.
-    return f"billdesk-charge-{charge_id}-attempt-{attempt}-{secrets.token_hex(6)}"
+    return f"billdesk-charge-{charge_id}-attempt-{attempt}-{salt or secrets.token_hex(6)}"
 
 
 def attempt_metadata(charge: dict[str, Any], number: int) -> dict[str, str]:
@@ -718,10 +718,12 @@ async def write_first_attempt(
     already."""
     now = clock.now()
     token, until = new_lease()
+    salt = secrets.token_hex(6)
     charge = await _NEW_CHARGE.first(
         ticket=ticket_id, customer=customer_id, department=department_id, amount=amount,
         currency=currency.lower(), status=Status.pending.value,
-        key=f"billdesk-charge-new-{secrets.token_hex(16)}", at=now, until=until, token=token,
+        key=f"billdesk-charge-new-{secrets.token_hex(16)}", salt=salt, at=now, until=until,
+        token=token,
     )
     if charge is None:
         return None
@@ -730,16 +732,18 @@ async def write_first_attempt(
         old_value="", new_value=f"{Status.pending.value} {money_text(amount, currency)}",
         text=tr("Charge of %(amount)s pending", amount=LocalMoney(amount, currency)),
     )
-    key = new_key(charge["id"], 1)
+    key = new_key(charge["id"], 1, salt)
     attempt = await _NEW_ATTEMPT.first(
         charge=charge["id"], method=PaymentAttempt.Method.saved_card.value,
         status=AttemptStatus.started.value, amount=amount, currency=currency.lower(),
         key=key, at=now,
     )
     assert attempt is not None
-    # The charge carries its current attempt's key, known once the charge has its id.
-    await update_row("charges", charge["id"], {"idempotency_key": key})
-    charge["idempotency_key"] = key
+    if charge["idempotency_key"] != key:
+        # The charge carries its current attempt's key, known once the charge has its id
+        # (PostgreSQL writes it with the charge).
+        await update_row("charges", charge["id"], {"idempotency_key": key})
+        charge["idempotency_key"] = key
     return Started(
         charge=charge, attempt=attempt, token=token, earlier=[],
         stripe_customer=(stripe_customer_id,), card=card,
@@ -776,15 +780,29 @@ _LOCKED_TICKET_TO_CHARGE = Statement(
     "JOIN users u ON u.id = t.customer WHERE t.id = :ticket FOR NO KEY UPDATE OF t",
 )
 # A charge as `charge_new_ticket` writes it and `begin_attempt` then moves it: pending,
-# on attempt 1, with the lease held (the key is the attempt's, set once its id is known).
-_NEW_CHARGE = Statement(
-    "INSERT INTO charges (ticket, customer, department, amount, currency, status, "
+# on attempt 1, with the lease held and its first attempt's key (`new_key` with :salt).
+# PostgreSQL draws the id first so the key goes in with the row; on SQLite the key is set
+# once the id is known.
+_NEW_CHARGE_COLUMNS = (
+    "ticket, customer, department, amount, currency, status, "
     "refunded_amount, idempotency_key, attempt, stripe_payment_intent_id, "
     "stripe_checkout_session_id, failure_reason, created_at, updated_at, paid_at, "
-    "in_flight_until, in_flight_token, surplus_payments, card_brand, card_last4, receipt_url) "
-    "VALUES (:ticket, :customer, :department, :amount, :currency, :status, 0, :key, 1, NULL, "
-    "NULL, '', :at, :at, NULL, :until, :token, 0, NULL, NULL, NULL) "
-    "ON CONFLICT (ticket) DO NOTHING RETURNING *"
+    "in_flight_until, in_flight_token, surplus_payments, card_brand, card_last4, receipt_url"
+)
+_NEW_CHARGE_VALUES = (
+    ":ticket, :customer, :department, :amount, :currency, :status, 0, {key}, 1, NULL, "
+    "NULL, '', :at, :at, NULL, :until, :token, 0, NULL, NULL, NULL"
+)
+_NEW_CHARGE = Statement(
+    f"INSERT INTO charges ({_NEW_CHARGE_COLUMNS}) "
+    f"VALUES ({_NEW_CHARGE_VALUES.format(key=':key')}) "
+    "ON CONFLICT (ticket) DO NOTHING RETURNING *",
+    postgres="WITH drawn AS (SELECT nextval(pg_get_serial_sequence('charges', 'id')) AS id) "
+    f"INSERT INTO charges (id, {_NEW_CHARGE_COLUMNS}) VALUES ((SELECT id FROM drawn), "
+    + _NEW_CHARGE_VALUES.format(
+        key="'billdesk-charge-' || (SELECT id FROM drawn) || '-attempt-1-' || :salt"
+    )
+    + ") ON CONFLICT (ticket) DO NOTHING RETURNING *",
 )
 _NEW_ATTEMPT = Statement(
     "INSERT INTO payment_attempts (charge, number, method, status, amount, currency, "
