@@ -16,8 +16,8 @@ import stripe
 from billdesk import payments
 from billdesk.payments.charges import NEEDS_AUTHENTICATION, UNREACHABLE
 from billdesk.payments.stripe_api import use_stripe_client
-from billdesk.tables import Charge, Ticket, User
 from billdesk.quotas import Price
+from billdesk.tables import Charge, Ticket, User
 from billdesk.tickets import open_ticket
 from tests.factories import as_current, make_department, make_user
 from tests.payment_helpers import (

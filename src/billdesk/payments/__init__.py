@@ -48,6 +48,7 @@ __all__ = [
     "finish_card_setup",
     "finish_checkout",
     "handle_event",
+    "look_up_card",
     "payments_configured",
     "reconcile",
     "refund_charge",
@@ -59,6 +60,5 @@ __all__ = [
     "stripe_client",
     "use_stripe_client",
     "verify",
-    "look_up_card",
     "write_first_attempt",
 ]

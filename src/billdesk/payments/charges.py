@@ -783,26 +783,23 @@ _LOCKED_TICKET_TO_CHARGE = Statement(
 # on attempt 1, with the lease held and its first attempt's key (`new_key` with :salt).
 # PostgreSQL draws the id first so the key goes in with the row; on SQLite the key is set
 # once the id is known.
-_NEW_CHARGE_COLUMNS = (
-    "ticket, customer, department, amount, currency, status, "
+_NEW_CHARGE = Statement(
+    "INSERT INTO charges (ticket, customer, department, amount, currency, status, "
     "refunded_amount, idempotency_key, attempt, stripe_payment_intent_id, "
     "stripe_checkout_session_id, failure_reason, created_at, updated_at, paid_at, "
-    "in_flight_until, in_flight_token, surplus_payments, card_brand, card_last4, receipt_url"
-)
-_NEW_CHARGE_VALUES = (
-    ":ticket, :customer, :department, :amount, :currency, :status, 0, {key}, 1, NULL, "
-    "NULL, '', :at, :at, NULL, :until, :token, 0, NULL, NULL, NULL"
-)
-_NEW_CHARGE = Statement(
-    f"INSERT INTO charges ({_NEW_CHARGE_COLUMNS}) "
-    f"VALUES ({_NEW_CHARGE_VALUES.format(key=':key')}) "
+    "in_flight_until, in_flight_token, surplus_payments, card_brand, card_last4, receipt_url) "
+    "VALUES (:ticket, :customer, :department, :amount, :currency, :status, 0, :key, 1, NULL, "
+    "NULL, '', :at, :at, NULL, :until, :token, 0, NULL, NULL, NULL) "
     "ON CONFLICT (ticket) DO NOTHING RETURNING *",
     postgres="WITH drawn AS (SELECT nextval(pg_get_serial_sequence('charges', 'id')) AS id) "
-    f"INSERT INTO charges (id, {_NEW_CHARGE_COLUMNS}) VALUES ((SELECT id FROM drawn), "
-    + _NEW_CHARGE_VALUES.format(
-        key="'billdesk-charge-' || (SELECT id FROM drawn) || '-attempt-1-' || :salt"
-    )
-    + ") ON CONFLICT (ticket) DO NOTHING RETURNING *",
+    "INSERT INTO charges (id, ticket, customer, department, amount, currency, status, "
+    "refunded_amount, idempotency_key, attempt, stripe_payment_intent_id, "
+    "stripe_checkout_session_id, failure_reason, created_at, updated_at, paid_at, "
+    "in_flight_until, in_flight_token, surplus_payments, card_brand, card_last4, receipt_url) "
+    "VALUES ((SELECT id FROM drawn), :ticket, :customer, :department, :amount, :currency, "
+    ":status, 0, 'billdesk-charge-' || (SELECT id FROM drawn) || '-attempt-1-' || :salt, 1, "
+    "NULL, NULL, '', :at, :at, NULL, :until, :token, 0, NULL, NULL, NULL) "
+    "ON CONFLICT (ticket) DO NOTHING RETURNING *",
 )
 _NEW_ATTEMPT = Statement(
     "INSERT INTO payment_attempts (charge, number, method, status, amount, currency, "
