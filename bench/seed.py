@@ -2,7 +2,8 @@
 
 About 1,000 customers, five departments worked by one staff member, tickets with
 two or three messages each (one in twenty open, a tenth charged), and the API
-tokens the load uses. A database that already holds the asked number of tickets
+tokens the load uses. The bench's customer has one ticket in a hundred, so its list
+is a full page at every size. A database that already holds the asked number of tickets
 is reused as it is.
 
     .venv/bin/python bench/seed.py postgresql://postgres@127.0.0.1:5432/postgres 10000
@@ -64,11 +65,13 @@ SEED = [
     """INSERT INTO department_members (key, department, "user")
        SELECT d.id || ':' || u.id, d.id, u.id FROM departments d, users u
        WHERE u.email = 'staff@bench.test' AND d.slug <> 'priority'""",
-    # Tickets: customer and department spread evenly, one in twenty open, newest first.
+    # Tickets: departments spread evenly, one in twenty open, newest first. The bench's
+    # customer (customer 1, whose list the load reads) has every hundredth ticket, so a
+    # full page of 50 and more at every size; the others share the rest evenly.
     """INSERT INTO tickets (customer, department, subject, status, priority, archived,
                             created_at, last_message_at, last_author_role, answers,
                             unread_by_customer, unread_by_staff, price_unconfirmed, assignee)
-       SELECT 1 + g % $2::int, 1 + g % 5, 'Problem number ' || g || ' with my server',
+       SELECT CASE WHEN g % 100 = 0 THEN 1 ELSE 2 + g % ($2::int - 1) END, 1 + g % 5, 'Problem number ' || g || ' with my server',
               CASE g % 20 WHEN 0 THEN 'in_progress' WHEN 1 THEN 'waiting_for_reply'
                    ELSE 'solved' END,
               'normal', FALSE,
@@ -131,18 +134,22 @@ async def _sessions(connection: Any) -> None:
 
 
 async def _current(url: str, size: int) -> bool:
-    """The database holds `size` tickets and every migration of this checkout."""
+    """The database holds `size` tickets, the bench customer's share of them and every
+    migration of this checkout."""
     migrations = len(list((ROOT / "migrations").glob("billdesk_*.py")))
     connection = await asyncpg.connect(dsn=url)
     try:
         applied = await connection.fetchval("SELECT count(*) FROM migration")
         tickets = await connection.fetchval("SELECT count(*) FROM tickets")
         searchable = await connection.fetchval("SELECT count(*) FROM ticket_search")
+        bench_customer = await connection.fetchval(
+            "SELECT count(*) FROM tickets WHERE customer = 1"
+        )
     except asyncpg.PostgresError:
         return False
     finally:
         await connection.close()
-    return applied == migrations and tickets == size == searchable
+    return applied == migrations and tickets == size == searchable and bench_customer >= size // 100
 
 
 async def seed(admin_url: str, size: int) -> str:
