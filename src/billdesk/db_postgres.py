@@ -33,6 +33,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.querystring import QueryString
 
+from billdesk.sql import flush_writes, has_queued_writes
+
 
 class RequestConnection:
     """The one pool connection of a request, taken at its first query."""
@@ -171,6 +173,9 @@ class BilldeskPostgresEngine(PostgresEngine):
     """Piccolo's PostgresEngine that runs a request's statements on its one connection."""
 
     async def _run(self, sql: str, args: Any) -> Any:
+        if has_queued_writes():
+            # Every query sees the writes queued before it (billdesk.sql.batched_writes).
+            await flush_writes()
         transaction = self.current_transaction.get()
         if transaction is not None:
             return await transaction.connection.fetch(sql, *args)

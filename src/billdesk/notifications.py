@@ -27,7 +27,7 @@ async def notify(
     from billdesk.accounts import language_of, written_language
 
     chosen = written_language(language) if language is not None else await language_of(user_id)
-    await _NOTIFY.run(
+    await _NOTIFY.write(
         user=user_id, kind=Kind(kind).value, ticket=ticket_id,
         text=translate(text, chosen)[:300],
         message=dump_json(to_json(text) if isinstance(text, Text) else {}),

@@ -78,7 +78,7 @@ async def publish(kind: str, *, ticket_id: int, actor_id: int | None = None, **d
         "occurred_at": clock.now().isoformat(),
         **data,
     }
-    await jobs.enqueue(FAN_OUT, happening)
+    await jobs.enqueue_later(FAN_OUT, happening)
     return str(happening["id"])
 
 

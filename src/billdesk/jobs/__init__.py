@@ -15,6 +15,8 @@ Record a job in the same transaction as the change that causes it:
 job's id, or None when `key` is given and a job with that key is still pending
 or running (one reminder per ticket: `key=f"reminder:{ticket_id}"`). The
 payload is a JSON object; keep it to ids and read the rest in the handler.
+`enqueue_later(kind, payload)` is for a caller that does not need the id: inside
+`billdesk.sql.batched_writes()` its insert goes with the block's other writes.
 
 Write the handler in a module listed in `registry.HANDLER_MODULES`:
 
@@ -61,6 +63,7 @@ from billdesk.jobs.runner import InAppWorker, Runner, WorkerBusy, drain
 from billdesk.jobs.store import (
     described,
     enqueue,
+    enqueue_later,
     get_job,
     jobs_query,
     overview,
@@ -78,6 +81,7 @@ __all__ = [
     "described",
     "drain",
     "enqueue",
+    "enqueue_later",
     "get_job",
     "handler",
     "jobs_query",

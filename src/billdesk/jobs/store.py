@@ -23,7 +23,7 @@ from billdesk.errors import InvalidTransition, NotFound, ValidationFailed
 from billdesk.i18n import tr
 from billdesk.jobs.registry import Periodic, registered
 from billdesk.settings import get_settings
-from billdesk.sql import Statement
+from billdesk.sql import Statement, batching
 from billdesk.tables import Job, JobSchedule
 
 Status = Job.Status
@@ -75,6 +75,21 @@ _ENQUEUE = Statement(
     "VALUES (:kind, :payload, :status, :run_at, 0, :max_attempts, NULL, '', NULL, '', "
     ":created_at, NULL, NULL) RETURNING id"
 )
+
+
+async def enqueue_later(kind: str, payload: dict | None = None) -> None:
+    """`enqueue(kind, payload)` for a caller that does not need the job's id: inside
+    `billdesk.sql.batched_writes()` the job goes with the block's other writes."""
+    if not batching():
+        await enqueue(kind, payload)
+        return
+    if not kind or len(kind) > 100:
+        raise ValueError("a job kind is a name of 1 to 100 characters")
+    now = clock.now()
+    await _ENQUEUE.write(
+        kind=kind, payload=json.dumps(payload or {}), status=Status.pending.value, run_at=now,
+        max_attempts=None, created_at=now,
+    )
 
 
 async def enqueue(

@@ -28,7 +28,7 @@ from billdesk.payments.states import (
     update_ticket,
 )
 from billdesk.sla import timers
-from billdesk.sla.policy import policy_for
+from billdesk.sla.policy import Policy, policy_for
 from billdesk.tables import Charge, Notification, PaymentAttempt, Refund, Ticket, TicketEvent
 from billdesk.tickets.lifecycle import Action, next_status, record_event
 
@@ -80,12 +80,19 @@ async def record_success(
     charge = locked.charge
     if attempt["status"] == AttemptStatus.succeeded.value:
         return
+    # Read before anything is written, so that the writes below can go together
+    # (billdesk.sql.batched_writes): the paid targets the ticket's clock starts with.
+    policy = (
+        await policy_for(locked.ticket["department"])
+        if locked.unpaid and locked.ticket["status"] == Ticket.Status.awaiting_payment.value
+        else None
+    )
     await move_attempt(
         locked, attempt, AttemptStatus.succeeded,
         stripe_payment_intent_id=intent_id, failure_reason="",
     )
     if locked.unpaid:
-        await _pay_charge(locked, attempt, intent_id, checkout_session_id)
+        await _pay_charge(locked, attempt, intent_id, checkout_session_id, policy)
         return
     if charge["status"] != ChargeStatus.canceled.value and charge[
         "stripe_payment_intent_id"
@@ -96,7 +103,8 @@ async def record_success(
 
 
 async def _pay_charge(
-    locked: Locked, attempt: dict[str, Any], intent_id: str | None, session_id: str | None
+    locked: Locked, attempt: dict[str, Any], intent_id: str | None, session_id: str | None,
+    policy: Policy | None,
 ) -> None:
     charge, ticket = locked.charge, locked.ticket
     old = charge["status"]
@@ -113,14 +121,14 @@ async def _pay_charge(
         old_value=old, new_value=ChargeStatus.succeeded.value,
     )
     if ticket["status"] == Ticket.Status.awaiting_payment.value:
+        assert policy is not None
         new_status = next_status(ticket["status"], Action.pay)
         # The paid ticket joins the queue and its service-level clock starts (with the
         # paid targets), in one update of the locked row: what `sla.timers.on_ticket_event`
         # writes for this move.
         moved = {"status": new_status.value}
         moved.update(
-            timers.start({**ticket, **moved}, await policy_for(ticket["department"]),
-                         clock.now(), paid=True)
+            timers.start({**ticket, **moved}, policy, clock.now(), paid=True)
         )
         await update_ticket(ticket["id"], moved)
         await record_event(
@@ -130,7 +138,9 @@ async def _pay_charge(
         ticket.update(moved)
     if intent_id:
         # Read from Stripe after this transaction, never under the charge's lock.
-        await jobs.enqueue(NOTE_CARD, {"charge_id": charge["id"], "payment_intent_id": intent_id})
+        await jobs.enqueue_later(
+            NOTE_CARD, {"charge_id": charge["id"], "payment_intent_id": intent_id}
+        )
     await outbox.publish(
         outbox.CHARGE_SUCCEEDED, ticket_id=ticket["id"], charge_id=charge["id"],
         amount=charge["amount"], currency=charge["currency"],

@@ -74,7 +74,7 @@ from billdesk.payments.states import (
     update_row,
 )
 from billdesk.settings import get_settings
-from billdesk.sql import Statement
+from billdesk.sql import Statement, batched_writes
 from billdesk.tables import Charge, PaymentAttempt, Ticket, TicketEvent
 from billdesk.tickets.lifecycle import (
     Action,
@@ -580,8 +580,12 @@ async def after_stripe_answer(
     started: Started, status: str, reason: str, intent_id: str | None
 ) -> ChargeOutcome:
     """Write what Stripe answered and give the lease back (a step of its own, so that a
-    crash before it can be simulated); where the charge stands once written."""
-    async with locked_charge(started.charge["id"]) as locked:
+    crash before it can be simulated); where the charge stands once written.
+
+    The rows it writes go to the database together (`batched_writes`): a payment that
+    succeeded moves the attempt, the charge and the ticket and adds two history lines,
+    three jobs and a notification, in one round trip."""
+    async with locked_charge(started.charge["id"]) as locked, batched_writes():
         attempt = find_attempt(locked, number=started.attempt["number"])
         assert attempt is not None
         locked.give_back_with_next_move(started.token)

@@ -215,7 +215,7 @@ async def update_row(table: str, row_id: int, values: dict[str, Any]) -> None:
         name: value.value if isinstance(value, enum.Enum) else value
         for name, value in values.items()
     }
-    await _update(table, tuple(arguments)).run(id=row_id, **arguments)
+    await _update(table, tuple(arguments)).write(row=(table, row_id), id=row_id, **arguments)
 
 
 async def update_ticket(ticket_id: int, values: dict[str, Any]) -> None:

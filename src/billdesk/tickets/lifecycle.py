@@ -155,7 +155,7 @@ async def record_event(
     already (an opening writes them with the ticket's row).
     """
     old, new = str(old_value or "")[:200], str(new_value or "")[:200]
-    await _EVENT.run(
+    await _EVENT.write(
         ticket=ticket_id, actor=actor_id, kind=TicketEvent.Kind(kind).value, old=old, new=new,
         params=dump_json(to_json(text) if text is not None else {}),
         at=datetime.now(UTC),
