@@ -17,7 +17,7 @@ from billdesk import payments
 from billdesk.payments.charges import NEEDS_AUTHENTICATION, UNREACHABLE
 from billdesk.payments.stripe_api import use_stripe_client
 from billdesk.quotas import Price
-from billdesk.tables import Charge, Ticket, User
+from billdesk.tables import Charge, Job, Notification, Ticket, TicketEvent, User
 from billdesk.tickets import open_ticket
 from tests.factories import as_current, make_department, make_user
 from tests.payment_helpers import (
@@ -391,3 +391,57 @@ async def test_an_opening_that_fails_while_its_card_is_looked_up_charges_nothing
     assert await Ticket.count() == tickets_before and await Charge.count() == 0
     assert [call[:2] for call in http.calls] == [("GET", "/v1/customers/cus_1")]
     assert reported == []  # the look-up's error is not reported as lost
+
+
+async def test_a_paid_openings_payment_is_written_in_one_statement_after_stripes_answer(
+    scripted, monkeypatch
+):
+    from billdesk.db import DB
+    from billdesk.payments import charges
+
+    http = scripted(saved_card_routes(**{
+        "POST /v1/payment_intents/pi_ok/confirm": [(200, intent("pi_ok", "succeeded"))],
+        "POST /v1/payment_intents": [(200, intent("pi_ok", "requires_confirmation"))],
+    }))
+    customer, department = await _paid_opening_set_up()
+    sent: list[str] = []
+    engine, answer = type(DB), charges.after_stripe_answer
+    run = engine._run
+
+    async def counted(self: Any, sql: str, args: Any) -> Any:
+        sent.append(sql)
+        return await run(self, sql, args)
+
+    async def answered(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(engine, "_run", counted)
+        try:
+            return await answer(*args, **kwargs)
+        finally:
+            monkeypatch.setattr(engine, "_run", run)
+
+    monkeypatch.setattr(charges, "after_stripe_answer", answered)
+
+    opened = await _open_paid_ticket(customer, department)
+
+    assert len(http.posts("/v1/payment_intents/pi_ok/confirm")) == 1
+    ticket = await Ticket.select().where(Ticket.id == opened.ticket_id).first()
+    assert ticket["status"] == "in_progress" and ticket["sla_paid"] is True
+    charge = await charge_of(opened.ticket_id)
+    assert (charge["status"], charge["stripe_payment_intent_id"]) == ("succeeded", "pi_ok")
+    assert charge["in_flight_token"] is None
+    lines = await TicketEvent.select(TicketEvent.kind, TicketEvent.new_value).where(
+        TicketEvent.ticket == opened.ticket_id
+    ).order_by(TicketEvent.id)
+    assert [(line["kind"], line["new_value"]) for line in lines][-2:] == [
+        ("charge", "succeeded"), ("status", "in_progress")
+    ]
+    kinds = [job["kind"] for job in await Job.select(Job.kind).order_by(Job.id)]
+    assert kinds[-3:] == ["outbox.fan_out", "payments.note_card", "outbox.fan_out"]
+    assert await Notification.count().where(
+        (Notification.ticket == opened.ticket_id)
+        & (Notification.kind == Notification.Kind.payment_succeeded)
+    ) == 1
+    if DB.engine_type == "postgres":
+        # The locked ticket, charge and attempts, the service level, then every write at once.
+        assert len(sent) == 5, sent
+        assert sent[-1].startswith("WITH written_1 AS (UPDATE payment_attempts")
