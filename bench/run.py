@@ -488,7 +488,7 @@ def paid_openings(database_url: str, seconds: int, data_dir: str) -> tuple[Run, 
                     server.base,
                     seed.TOKENS["customer"],
                     str(PAID_DEPARTMENT),
-                    "40",
+                    "100",
                 ],
                 env={
                     **os.environ,

@@ -184,7 +184,9 @@ async def batched_writes() -> AsyncIterator[None]:
     docstring), in the caller's transaction. Inside, a write may not depend on the
     effect of an earlier one other than through a query (which sends the queue first):
     an update of a row inserted by a queued write would not see it. A block that
-    raises sends nothing more; a nested block joins the outer one."""
+    raises sends nothing more; a nested block joins the outer one. Query from the
+    block's own task only: a task started inside it would send the same queue.
+    """
     if _batch.get() is not None:
         yield
         return
