@@ -33,9 +33,11 @@ SEED = [
     """INSERT INTO users (email, name, role)
        SELECT 'plan-' || g || '@example.test', 'Customer ' || g, 'customer'
        FROM generate_series(1, 1000) AS g""",
-    # One ticket in twenty is open, spread over the five departments and the customers.
+    # One ticket in twenty is open, spread over the five departments and the customers;
+    # the first customer (a reseller) has one ticket in ten, the others share the rest.
     """INSERT INTO tickets (customer, department, subject, status, created_at, last_message_at)
-       SELECT c.first + g % 1000, d.ids[1 + g % 5], 'Problem ' || g,
+       SELECT c.first + CASE WHEN g % 10 = 0 THEN 0 ELSE 1 + g % 999 END, d.ids[1 + g % 5],
+              'Problem ' || g,
               CASE g % 20 WHEN 0 THEN 'in_progress' WHEN 1 THEN 'waiting_for_reply'
                    ELSE 'solved' END,
               now() - g * interval '1 minute', now() - g * interval '1 minute'
@@ -96,6 +98,10 @@ async def _plans(sql: str, args: tuple) -> dict[str, str]:
         return plans
     finally:
         await connection.close()
+
+
+# A Limit reading straight from an index of tickets, in its order.
+_PAGE_FROM_INDEX = re.compile(r"Limit .*\n\s*->\s+Index (Only )?Scan (Backward )?using \w+ on tickets")
 
 
 def _refusals(plan: str, *, sort_allowed: bool) -> list[str]:
@@ -165,9 +171,14 @@ async def test_every_list_page_reads_an_index_not_the_whole_table():
             # every run (its generic plan looks dearer than one for a known limit).
             assert re.search(r"LIMIT \d+", sql), f"{name}: {sql}"
             for mode, plan in (await _plans(sql, args)).items():
-                # A customer's own tickets are few: sorting them costs the same at
-                # any size of the table, and the planner may rightly prefer it.
+                # The customer's page is cut from the index first (a customer may have
+                # thousands of tickets); only its 51 rows are joined and sorted after.
+                # A generic plan, which expects the average customer's few tickets, may
+                # still sort them.
                 sort_allowed = name == "customer's tickets"
+                custom = mode == "force_custom_plan"
+                if sort_allowed and custom and not _PAGE_FROM_INDEX.search(plan):
+                    wrong[f"{name} ({mode}): no page cut from the index"] = plan
                 if _refusals(plan, sort_allowed=sort_allowed) or "Index" not in plan:
                     wrong[f"{name} ({mode})"] = plan
     assert not wrong, "\n\n".join(f"{name}:\n{plan}" for name, plan in wrong.items())

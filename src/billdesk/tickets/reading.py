@@ -62,16 +62,27 @@ SELECT t.id, t.subject, t.status, t.archived, t.created_at, t.last_message_at, t
        u.id AS "decided_by.id", u.name AS "decided_by.name", t.decided_at,
        c.id AS "charge.id", c.amount AS "charge.amount", c.currency AS "charge.currency",
        c.status AS "charge.status"
-FROM tickets t
+FROM (
+    SELECT t.id, t.subject, t.status, t.archived, t.created_at, t.last_message_at, t.answers,
+           t.unread_by_customer, t.department, t.service, t.type, t.request_kind,
+           t.request_state, t.request_reason, t.decided_by, t.decided_at
+    FROM tickets t
+    WHERE t.customer = :customer AND t.removed_at IS NULL AND t.archived = :archived{filters}
+    ORDER BY t.last_message_at DESC, t.id DESC
+    LIMIT {limit}
+) t
 LEFT JOIN departments d ON d.id = t.department
 LEFT JOIN services s ON s.id = t.service
 LEFT JOIN request_kinds k ON k.id = t.request_kind
 LEFT JOIN users u ON u.id = t.decided_by
 LEFT JOIN charges c ON c.ticket = t.id
-WHERE t.customer = :customer AND t.removed_at IS NULL AND t.archived = :archived{filters}
 ORDER BY t.last_message_at DESC, t.id DESC
-LIMIT {limit}
 """
+# The page of tickets is a subquery of its own, planned alone: joined in one level, the
+# planner weighs every index of `tickets` (about 35) for each join, which took 2-3 ms
+# of planning on PostgreSQL, every time for a customer with many tickets (the statement
+# is planned anew while a plan for the customer's own count looks cheaper than a
+# generic one), against 0.2 ms to run it.
 
 
 @cache
