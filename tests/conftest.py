@@ -72,6 +72,7 @@ from litestar.testing import AsyncTestClient  # noqa: E402
 from billdesk.app import create_app  # noqa: E402
 from billdesk.cli import migrate  # noqa: E402
 from billdesk.db import DB  # noqa: E402
+from billdesk.payments import stripe_api  # noqa: E402
 from billdesk.settings import get_settings  # noqa: E402
 from tests.factories import login  # noqa: E402
 
@@ -133,6 +134,8 @@ def mailbox(mail_server):
 @pytest.fixture(autouse=True)
 async def clean_database(database: None) -> AsyncIterator[None]:
     yield
+    # Connections a test opened to Stripe close with it, as a worker's do at shutdown.
+    await stripe_api.close()
     tables = _all_tables()
     if get_settings().is_postgres:
         await DB.run_ddl(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")

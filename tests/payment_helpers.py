@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -126,7 +127,8 @@ def intents_for_charge(client: stripe.StripeClient, charge_id: int) -> list[Any]
 
 
 class ScriptedStripe(stripe.RequestsClient):
-    """An HTTP client answering Stripe calls from a script, recording every request.
+    """An HTTP client answering Stripe calls from a script, recording every request
+    (the SDK's synchronous calls and its `_async` ones alike).
 
     `routes` maps "METHOD /v1/path" (a prefix; the longest one matching wins) to a list of
     answers used in turn
@@ -158,6 +160,14 @@ class ScriptedStripe(stripe.RequestsClient):
                 return json.dumps(body), status, {}
         return json.dumps({"error": {"type": "invalid_request_error",
                                      "message": f"unscripted {method} {path}"}}), 404, {}
+
+    async def request_async(self, method: str, url: str, headers: Any,
+                            post_data: Any = None) -> Any:
+        # In a thread: a scripted answer may block, like a slow Stripe.
+        return await asyncio.to_thread(self.request, method, url, headers, post_data)
+
+    def sleep_async(self, secs: float) -> Any:
+        return asyncio.sleep(secs)
 
     def _sleep_time_seconds(self, num_retries: int, response: Any = None) -> float:
         return 0.0

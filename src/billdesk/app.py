@@ -18,6 +18,7 @@ from billdesk import jobs
 from billdesk.db import DB
 from billdesk.db_postgres import OneConnectionPerRequest
 from billdesk.i18n import jinja as i18n_jinja
+from billdesk.payments import stripe_api
 from billdesk.settings import get_settings, resource_dir
 from billdesk.telegram import close_bots, warm_up
 from billdesk.web.account import AccountController
@@ -159,6 +160,7 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
     on_shutdown: list = [_close_pool] if pooled else []
     on_startup.append(warm_up)
     on_shutdown.insert(0, close_bots)
+    on_shutdown.insert(0, stripe_api.close)
     if settings.job_worker_in_app if worker is None else worker:
         in_app = jobs.InAppWorker()
         on_startup.append(in_app.start)

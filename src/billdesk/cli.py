@@ -34,6 +34,9 @@ async def _with_db(work: Callable[[], Awaitable[Any]]) -> Any:
         with audit.acting(audit.Actor(email="command line", ip="local")):
             return await work()
     finally:
+        from billdesk.payments import stripe_api
+
+        await stripe_api.close()
         if pooled:
             await DB.close_connection_pool()
         else:
@@ -133,9 +136,11 @@ def cmd_worker(args: argparse.Namespace) -> None:
         except WorkerBusy as exc:
             raise CommandFailed(str(exc)) from None
         finally:
+            from billdesk.payments import stripe_api
             from billdesk.telegram import close_bots
 
             await close_bots()
+            await stripe_api.close()
             if settings.is_postgres:
                 await DB.close_connection_pool()
             else:

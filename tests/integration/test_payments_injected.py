@@ -445,3 +445,32 @@ async def test_a_paid_openings_payment_is_written_in_one_statement_after_stripes
         # The locked ticket, charge and attempts, the service level, then every write at once.
         assert len(sent) == 5, sent
         assert sent[-1].startswith("WITH written_1 AS (UPDATE payment_attempts")
+
+
+async def test_a_paid_openings_stripe_calls_are_made_on_the_event_loop(scripted, monkeypatch):
+    """The calls a customer waits for (the card's look-up, creating and confirming the
+    PaymentIntent) use the SDK's `_async` methods: none waits for a Stripe thread."""
+    from billdesk.payments import stripe_api
+
+    http = scripted(saved_card_routes(**{
+        "POST /v1/payment_intents/pi_ok/confirm": [(200, intent("pi_ok", "succeeded"))],
+        "POST /v1/payment_intents": [(200, intent("pi_ok", "requires_confirmation"))],
+    }))
+    threaded: list[Any] = []
+    submit = stripe_api._STRIPE_THREADS.submit
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        threaded.append(args)
+        return submit(*args, **kwargs)
+
+    monkeypatch.setattr(stripe_api._STRIPE_THREADS, "submit", recorded)
+    customer, department = await _paid_opening_set_up()
+
+    opened = await _open_paid_ticket(customer, department)
+
+    assert (await charge_of(opened.ticket_id))["status"] == "succeeded"
+    assert [call[:2] for call in http.calls] == [
+        ("GET", "/v1/customers/cus_1"), ("GET", "/v1/payment_methods"),
+        ("POST", "/v1/payment_intents"), ("POST", "/v1/payment_intents/pi_ok/confirm"),
+    ]
+    assert threaded == []

@@ -499,3 +499,31 @@ async def test_a_process_whose_lease_was_taken_over_never_confirms_its_payment_i
     [attempt] = await PaymentAttempt.select().where(PaymentAttempt.charge == outcome.charge_id)
     assert attempt["stripe_payment_intent_id"] is None and attempt["status"] == "started"
     assert await ticket_status(outcome.ticket_id) == "awaiting_payment"
+
+
+async def test_the_saved_card_is_found_from_each_event_loop_of_a_process(sdk):
+    """A process may run event loops one after another (commands, a worker restarted in
+    place): each loop gets its own connections to Stripe, and a closed loop's do not
+    break the next one's calls."""
+    import asyncio
+
+    from billdesk.payments import stripe_api
+
+    customer = await make_user()
+    stripe_customer = await give_card(sdk, customer.id)
+
+    def in_a_loop_of_its_own() -> stripe_api.SavedCard | None:
+        async def look_up() -> stripe_api.SavedCard | None:
+            try:
+                return await stripe_api.saved_card(stripe_customer)
+            finally:
+                await stripe_api.close()
+
+        return asyncio.run(look_up())
+
+    first = await asyncio.to_thread(in_a_loop_of_its_own)
+    second = await asyncio.to_thread(in_a_loop_of_its_own)
+    here = await stripe_api.saved_card(stripe_customer)
+
+    assert here is not None and here.last4 == GOOD_CARD[-4:]
+    assert first == second == here

@@ -87,7 +87,7 @@ async def save_test_card(
         raise ValidationFailed.field("number", tr("Type a 16-digit test card number."))
     stripe_customer_id = await stripe_api.get_or_create_stripe_customer(user_id)
 
-    def work(client: stripe.StripeClient) -> stripe_api.SavedCard:
+    def work(client: stripe.StripeClient) -> None:
         payment_method = client.v1.payment_methods.create(
             params={
                 "type": "card",
@@ -104,13 +104,13 @@ async def save_test_card(
             stripe_customer_id,
             params={"invoice_settings": {"default_payment_method": payment_method.id}},
         )
-        card = stripe_api.find_saved_card(client, stripe_customer_id)
-        assert card is not None
-        return card
 
     try:
-        return await stripe_api.call(work)
+        await stripe_api.call(work)
     except stripe.CardError as error:
         raise ValidationFailed.field(
             "number", str(error.user_message or "This card was declined.")
         ) from None
+    card = await stripe_api.saved_card(stripe_customer_id)
+    assert card is not None
+    return card

@@ -410,12 +410,14 @@ LOST_ERRORS = (
 CardOrAnswer = stripe_api.SavedCard | tuple[str, str]
 
 
-def _card_or_answer(client: stripe.StripeClient, stripe_customer_id: str | None) -> CardOrAnswer:
-    """The customer's saved card, looked up in Stripe (synchronous, in a Stripe thread)."""
+async def _card_or_answer(
+    client: stripe.StripeClient, stripe_customer_id: str | None
+) -> CardOrAnswer:
+    """The customer's saved card, looked up in Stripe."""
     if not stripe_customer_id:
         return AttemptStatus.declined.value, NO_CARD
     try:
-        card = stripe_api.find_saved_card(client, stripe_customer_id)
+        card = await stripe_api.find_saved_card(client, stripe_customer_id)
     except LOST_ERRORS:
         return AttemptStatus.unknown.value, UNREACHABLE
     if card is None:
@@ -436,19 +438,19 @@ def look_up_card(stripe_customer_id: str | None) -> asyncio.Future[CardOrAnswer]
     return answer
 
 
-def _create_intent(
+async def _create_intent(
     client: stripe.StripeClient, started: Started, card: CardOrAnswer | None,
     stripe_customer_id: str | None,
 ) -> tuple[str, str, str | None]:
     """Create the attempt's PaymentIntent, unconfirmed: ("created", "", id) or a final
     answer. The card is looked up first unless `card` is its look-up's answer."""
     if card is None:
-        card = _card_or_answer(client, stripe_customer_id)
+        card = await _card_or_answer(client, stripe_customer_id)
     if isinstance(card, tuple):
         return card[0], card[1], None
     charge, attempt = started.charge, started.attempt
     try:
-        intent = client.v1.payment_intents.create(
+        intent = await client.v1.payment_intents.create_async(
             params={
                 "amount": attempt["amount"],
                 "currency": attempt["currency"],
@@ -466,12 +468,12 @@ def _create_intent(
     return "created", "", intent.id
 
 
-def _confirm_intent(
+async def _confirm_intent(
     client: stripe.StripeClient, started: Started, intent_id: str
 ) -> tuple[str, str, str | None]:
     """Confirm the PaymentIntent off-session: (attempt status, reason, intent id)."""
     try:
-        intent = client.v1.payment_intents.confirm(
+        intent = await client.v1.payment_intents.confirm_async(
             intent_id,
             params={"off_session": True},
             options={"idempotency_key": started.attempt["idempotency_key"] + "-confirm"},
@@ -483,7 +485,7 @@ def _confirm_intent(
     except stripe.InvalidRequestError:
         # Already confirmed (a retry after the key's replay window): ask where it stands.
         try:
-            intent = client.v1.payment_intents.retrieve(intent_id)
+            intent = await client.v1.payment_intents.retrieve_async(intent_id)
         except stripe.StripeError:
             return AttemptStatus.unknown.value, UNREACHABLE, intent_id
     except stripe.StripeError as error:
@@ -558,7 +560,7 @@ async def run_saved_card(started: Started) -> ChargeOutcome:
                     started.charge["customer"]
                 )
             card = await started.card if started.card is not None else None
-            state, reason, intent_id = await stripe_api.call(
+            state, reason, intent_id = await stripe_api.call_async(
                 lambda client: _create_intent(client, started, card, stripe_customer_id)
             )
             if state != "created":
@@ -567,7 +569,7 @@ async def run_saved_card(started: Started) -> ChargeOutcome:
             if not await _note_intent(started, intent_id):
                 log.warning("charge %s: lease lost before confirming %s", charge_id, intent_id)
                 return await outcome_of(charge_id)
-        state, reason, intent_id = await stripe_api.call(
+        state, reason, intent_id = await stripe_api.call_async(
             lambda client: _confirm_intent(client, started, intent_id)
         )
         return await after_stripe_answer(started, state, reason, intent_id)

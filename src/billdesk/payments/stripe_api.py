@@ -1,9 +1,13 @@
 """The Stripe boundary: the client built from the settings, customers and saved cards.
 
-Every call goes through the official SDK's `StripeClient`. The SDK's calls are
-synchronous, so they run in a worker thread and never block the event loop. Tests
-and the offline demo point the client elsewhere with `STRIPE_API_BASE`, or hand
-in a client of their own with `use_stripe_client()`.
+Every call goes through the official SDK's `StripeClient`. Most calls use the SDK's
+synchronous methods (over `requests`), run in a worker thread so they never block
+the event loop (`call`). The calls of a saved-card payment use its `_async` methods
+(over `aiohttp`, `call_async` and `start`): they are the ones a customer waits for
+when opening a paid ticket, and on the loop they cost neither a thread's hand-offs
+nor its turns on the GIL. Tests and the offline demo point the client elsewhere with
+`STRIPE_API_BASE`, or hand in a client of their own with `use_stripe_client()`: a
+client whose HTTP client answers both kinds of call.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import asyncio
 import functools
 import logging
 import secrets
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,6 +49,52 @@ def use_stripe_client(client: stripe.StripeClient | None) -> None:
     _override = client
 
 
+class AIOHTTPPerLoop(stripe.HTTPClient):
+    """The SDK's aiohttp client, one per event loop: an aiohttp session belongs to the
+    loop that opened it. A worker has one loop; tests and commands run several."""
+
+    name = "aiohttp"
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, stripe.AIOHTTPClient
+        ] = weakref.WeakKeyDictionary()
+
+    def _client(self) -> stripe.AIOHTTPClient:
+        loop = asyncio.get_running_loop()
+        client = self._by_loop.get(loop)
+        if client is None:
+            import aiohttp
+
+            client = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=self._timeout))
+            self._by_loop[loop] = client
+        return client
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        return await self._client().request_async(method, url, headers, post_data)
+
+    async def request_stream_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> Any:
+        return await self._client().request_stream_async(method, url, headers, post_data)
+
+    async def close_async(self) -> None:
+        client = self._by_loop.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close_async()
+
+    def sleep_async(self, secs: float) -> Awaitable[None]:
+        return asyncio.sleep(secs)
+
+
+# Shared by the clients built from the settings.
+_AIOHTTP = AIOHTTPPerLoop(TIMEOUT)
+
+
 @functools.lru_cache(maxsize=4)
 def _client_for(secret_key: str, api_base: str | None) -> stripe.StripeClient:
     base_addresses = {"api": api_base} if api_base else {}
@@ -51,8 +102,15 @@ def _client_for(secret_key: str, api_base: str | None) -> stripe.StripeClient:
         secret_key,
         base_addresses=base_addresses,  # type: ignore[arg-type]
         max_network_retries=NETWORK_RETRIES,
-        http_client=stripe.RequestsClient(timeout=TIMEOUT),
+        http_client=stripe.RequestsClient(
+            timeout=TIMEOUT, async_fallback_client=_AIOHTTP
+        ),
     )
+
+
+async def close() -> None:
+    """Close this event loop's Stripe connections (a worker's shutdown)."""
+    await _AIOHTTP.close_async()
 
 
 def stripe_client() -> stripe.StripeClient:
@@ -83,11 +141,19 @@ async def call(work: Callable[[stripe.StripeClient], T]) -> T:
     return await asyncio.get_running_loop().run_in_executor(_STRIPE_THREADS, work, client)
 
 
-def start(work: Callable[[stripe.StripeClient], T]) -> asyncio.Future[T]:
-    """Start one SDK call now, off the event loop, and go on: for a call that runs while
-    the request keeps working with the database (its connection stays with it)."""
+async def call_async(work: Callable[[stripe.StripeClient], Awaitable[T]]) -> T:
+    """Run SDK calls made with the `_async` methods, with the process's client."""
     client = stripe_client()
-    return asyncio.get_running_loop().run_in_executor(_STRIPE_THREADS, work, client)
+    await give_back_while_waiting()
+    return await work(client)
+
+
+def start(work: Callable[[stripe.StripeClient], Awaitable[T]]) -> asyncio.Future[T]:
+    """Start SDK calls made with the `_async` methods now, as a task, and go on: for calls
+    that run while the request keeps working with the database (its connection stays
+    with it)."""
+    client = stripe_client()
+    return asyncio.ensure_future(work(client))
 
 
 async def checkout_call(work: Callable[[stripe.StripeClient], T]) -> T:
@@ -148,14 +214,16 @@ def _card_of(payment_method: Any) -> SavedCard | None:
     )
 
 
-def find_saved_card(client: stripe.StripeClient, stripe_customer_id: str) -> SavedCard | None:
-    """The saved card, looked up with this client (synchronous; see `saved_card`).
+async def find_saved_card(
+    client: stripe.StripeClient, stripe_customer_id: str
+) -> SavedCard | None:
+    """The saved card, looked up with this client (see `saved_card`).
 
     A customer that Stripe no longer has (deleted there, or an id from another
     account or an emptied test mode) has no saved card: the ticket then waits to be
     paid on the payment page instead of failing."""
     try:
-        customer = client.v1.customers.retrieve(stripe_customer_id)
+        customer = await client.v1.customers.retrieve_async(stripe_customer_id)
     except stripe.InvalidRequestError as error:
         if error.http_status == 404 or error.code == "resource_missing":
             log.warning(
@@ -167,16 +235,17 @@ def find_saved_card(client: stripe.StripeClient, stripe_customer_id: str) -> Sav
         return None
     settings = getattr(customer, "invoice_settings", None)
     default = object_id(getattr(settings, "default_payment_method", None)) if settings else None
-    cards = client.v1.payment_methods.list(
+    listed = await client.v1.payment_methods.list_async(
         params={"customer": stripe_customer_id, "type": "card", "limit": 100}
-    ).data
+    )
+    cards = listed.data
     if default:
         for payment_method in cards:
             if payment_method.id == default:
                 return _card_of(payment_method)
         # A default set by id that the list does not show (e.g. a magic test id).
         try:
-            return _card_of(client.v1.payment_methods.retrieve(default))
+            return _card_of(await client.v1.payment_methods.retrieve_async(default))
         except stripe.InvalidRequestError:
             pass
     if not cards:
@@ -189,7 +258,7 @@ async def saved_card(stripe_customer_id: str | None) -> SavedCard | None:
     """The customer's saved card: the default payment method, else the newest attached card."""
     if not stripe_customer_id:
         return None
-    return await call(lambda client: find_saved_card(client, stripe_customer_id))
+    return await call_async(lambda client: find_saved_card(client, stripe_customer_id))
 
 
 async def stripe_customer_of(user_id: int) -> str | None:
