@@ -527,3 +527,44 @@ async def test_the_saved_card_is_found_from_each_event_loop_of_a_process(sdk):
 
     assert here is not None and here.last4 == GOOD_CARD[-4:]
     assert first == second == here
+
+
+async def test_the_saved_cards_look_up_goes_through_the_proxy_the_environment_names(
+    sdk, monkeypatch
+):
+    """Like the SDK's other calls (over `requests`), the saved-card calls honour
+    HTTP(S)_PROXY and NO_PROXY: a proxy that is down makes the look-up fail, as
+    unreachable, and naming Stripe's host in NO_PROXY goes around it."""
+    import asyncio
+    import socket
+    from urllib.parse import urlsplit
+
+    import stripe
+
+    from billdesk.payments import stripe_api
+
+    customer = await make_user()
+    stripe_customer = await give_card(sdk, customer.id)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, down)
+
+    def in_a_loop_of_its_own() -> stripe_api.SavedCard | None:
+        async def look_up() -> stripe_api.SavedCard | None:
+            try:
+                return await stripe_api.saved_card(stripe_customer)
+            finally:
+                await stripe_api.close()
+
+        return asyncio.run(look_up())
+
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(stripe.APIConnectionError):
+        await asyncio.to_thread(in_a_loop_of_its_own)
+
+    monkeypatch.setenv("NO_PROXY", urlsplit(str(stripe_api.get_settings().stripe_api_base)).hostname)
+    card = await asyncio.to_thread(in_a_loop_of_its_own)
+    assert card is not None and card.last4 == GOOD_CARD[-4:]

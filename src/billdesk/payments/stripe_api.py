@@ -16,6 +16,7 @@ import asyncio
 import functools
 import logging
 import secrets
+import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -59,18 +60,28 @@ class AIOHTTPPerLoop(stripe.HTTPClient):
         super().__init__()
         self._timeout = timeout
         self._by_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, stripe.AIOHTTPClient
+            asyncio.AbstractEventLoop, tuple[stripe.AIOHTTPClient, Any]
         ] = weakref.WeakKeyDictionary()
 
     def _client(self) -> stripe.AIOHTTPClient:
         loop = asyncio.get_running_loop()
-        client = self._by_loop.get(loop)
-        if client is None:
+        found = self._by_loop.get(loop)
+        if found is None:
             import aiohttp
 
-            client = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=self._timeout))
-            self._by_loop[loop] = client
-        return client
+            # Reaching Stripe as the synchronous calls do over `requests`: the CA bundle
+            # the SDK ships, and a proxy named by HTTPS_PROXY (and NO_PROXY).
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    ssl=ssl.create_default_context(cafile=stripe.ca_bundle_path)
+                ),
+                trust_env=True,
+            )
+            client = stripe.AIOHTTPClient(
+                timeout=aiohttp.ClientTimeout(total=self._timeout), session=session
+            )
+            found = self._by_loop[loop] = (client, session)
+        return found[0]
 
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
@@ -83,9 +94,9 @@ class AIOHTTPPerLoop(stripe.HTTPClient):
         return await self._client().request_stream_async(method, url, headers, post_data)
 
     async def close_async(self) -> None:
-        client = self._by_loop.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close_async()
+        found = self._by_loop.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            await found[1].close()
 
     def sleep_async(self, secs: float) -> Awaitable[None]:
         return asyncio.sleep(secs)
