@@ -167,6 +167,44 @@ def test_dev_server_replays_idempotency_keys(dev_server):
     assert first.id == second.id
 
 
+def test_dev_server_lists_a_customers_cards_and_payments_among_many_others(dev_server):
+    """The stand-in lists each kind from an index of its own: a customer's cards and
+    payments come back as they were stored, whatever else it holds or has deleted."""
+    client = stripe.StripeClient(KEY, base_addresses={"api": dev_server})
+    ours, theirs = (client.v1.customers.create(params={}) for _ in range(2))
+
+    def card_for(customer: str) -> str:
+        card = client.v1.payment_methods.create(
+            params={"type": "card", "card": {"number": "4242424242424242", "exp_month": 12,
+                                             "exp_year": 2034, "cvc": "123"}}
+        )
+        client.v1.payment_methods.attach(card.id, params={"customer": customer})
+        return card.id
+
+    first = card_for(ours.id)
+    their_card = card_for(theirs.id)
+    paid = [
+        client.v1.payment_intents.create(params={
+            "amount": 100 + n, "currency": "usd", "customer": customer.id,
+            "payment_method": card, "off_session": True, "confirm": True,
+        }).id
+        for n, (customer, card) in enumerate([(theirs, their_card), (ours, first)] * 3)
+    ]
+    second = card_for(ours.id)
+    gone = client.v1.customers.create(params={})
+    client.v1.customers.delete(gone.id)
+
+    def cards_of(customer: str) -> list[str]:
+        listed = client.v1.payment_methods.list(params={"customer": customer, "type": "card"})
+        return [card.id for card in listed.data]
+
+    assert cards_of(ours.id) == [first, second]
+    assert cards_of(theirs.id) == [their_card]
+    listed = client.v1.payment_intents.list(params={"customer": ours.id, "limit": 100})
+    assert sorted(intent.id for intent in listed.data) == sorted(paid[1::2])
+    assert gone.id not in {c.id for c in client.v1.customers.list(params={"limit": 100}).data}
+
+
 def test_reconcile_without_payments_configured_fails_in_one_line():
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
     result = subprocess.run([BILLDESK, "reconcile"], env=env, capture_output=True, text=True,

@@ -319,14 +319,13 @@ def _serve(fd: int, idempotency: bool) -> None:
     import logging
 
     from aiohttp import web
-    from localstripe import resources
 
-    from billdesk.stripe_dev import make_localstripe_stripe_like
+    from billdesk.stripe_dev import keep_store_in_memory, make_localstripe_stripe_like
 
     make_localstripe_stripe_like()
     from localstripe import server
 
-    resources.Store.dump_to_disk = lambda self: None
+    keep_store_in_memory()
     server.app.middlewares.insert(0, _delay_middleware())
     if idempotency:
         server.app.middlewares.insert(0, _idempotency_middleware())
