@@ -197,7 +197,10 @@ def create_app(*, debug: bool = False, pooled: bool = True, worker: bool | None 
         logging_config=LoggingConfig(
             loggers={
                 # Not propagated: the root logger has the same handler, which printed each line twice.
-                "billdesk": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False}
+                "billdesk": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False},
+                # The SDK's two lines per call ("Request to Stripe api", "Stripe API response"):
+                # billdesk logs what the payments came to. STRIPE_LOG=info prints them again.
+                "stripe": {"level": "WARNING"},
             },
             log_exceptions="never",
         ),

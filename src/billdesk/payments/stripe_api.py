@@ -17,11 +17,13 @@ import functools
 import logging
 import secrets
 import ssl
+import urllib.request
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import stripe
 
@@ -51,55 +53,75 @@ def use_stripe_client(client: stripe.StripeClient | None) -> None:
 
 
 class AIOHTTPPerLoop(stripe.HTTPClient):
-    """The SDK's aiohttp client, one per event loop: an aiohttp session belongs to the
-    loop that opened it. A worker has one loop; tests and commands run several."""
+    """The SDK's aiohttp client, one session per event loop: an aiohttp session belongs
+    to the loop that opened it. A worker has one loop; tests and commands run several.
+
+    Stripe is reached as the synchronous calls reach it over `requests`: with the CA
+    bundle the SDK ships, and through the proxy HTTPS_PROXY (or HTTP_PROXY) names
+    unless NO_PROXY names the host. The proxy is worked out once per host and session,
+    not by aiohttp's `trust_env` on every request, which reads the environment and
+    ~/.netrc in a thread each time."""
 
     name = "aiohttp"
 
     def __init__(self, timeout: float) -> None:
         super().__init__()
         self._timeout = timeout
+        # loop -> (its session, (scheme, host) -> the SDK's client for that host)
         self._by_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[stripe.AIOHTTPClient, Any]
+            asyncio.AbstractEventLoop, tuple[Any, dict[tuple[str, str], stripe.AIOHTTPClient]]
         ] = weakref.WeakKeyDictionary()
 
-    def _client(self) -> stripe.AIOHTTPClient:
+    def _client(self, url: str) -> stripe.AIOHTTPClient:
         loop = asyncio.get_running_loop()
         found = self._by_loop.get(loop)
         if found is None:
             import aiohttp
 
-            # Reaching Stripe as the synchronous calls do over `requests`: the CA bundle
-            # the SDK ships, and a proxy named by HTTPS_PROXY (and NO_PROXY).
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
                     ssl=ssl.create_default_context(cafile=stripe.ca_bundle_path)
                 ),
-                trust_env=True,
             )
-            client = stripe.AIOHTTPClient(
-                timeout=aiohttp.ClientTimeout(total=self._timeout), session=session
+            found = self._by_loop[loop] = (session, {})
+        session, clients = found
+        parts = urlsplit(url)
+        host = (parts.scheme, parts.hostname or "")
+        client = clients.get(host)
+        if client is None:
+            import aiohttp
+
+            client = clients[host] = stripe.AIOHTTPClient(
+                timeout=aiohttp.ClientTimeout(total=self._timeout), session=session,
+                proxy=_proxy_for(*host),
             )
-            found = self._by_loop[loop] = (client, session)
-        return found[0]
+        return client
 
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
-        return await self._client().request_async(method, url, headers, post_data)
+        return await self._client(url).request_async(method, url, headers, post_data)
 
     async def request_stream_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
     ) -> Any:
-        return await self._client().request_stream_async(method, url, headers, post_data)
+        return await self._client(url).request_stream_async(method, url, headers, post_data)
 
     async def close_async(self) -> None:
         found = self._by_loop.pop(asyncio.get_running_loop(), None)
         if found is not None:
-            await found[1].close()
+            await found[0].close()
 
     def sleep_async(self, secs: float) -> Awaitable[None]:
         return asyncio.sleep(secs)
+
+
+def _proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy the environment names for `scheme://host`, as `requests` finds it."""
+    proxy = urllib.request.getproxies().get(scheme)
+    if proxy and urllib.request.proxy_bypass(host):
+        return None
+    return proxy
 
 
 # Shared by the clients built from the settings.
