@@ -442,8 +442,9 @@ async def test_a_paid_openings_payment_is_written_in_one_statement_after_stripes
         & (Notification.kind == Notification.Kind.payment_succeeded)
     ) == 1
     if DB.engine_type == "postgres":
-        # The locked ticket, charge and attempts, the service level, then every write at once.
-        assert len(sent) == 5, sent
+        # The locked ticket and charge with the service level, the locked attempts, then
+        # every write at once.
+        assert len(sent) == 3, sent
         assert sent[-1].startswith("WITH written_1 AS (UPDATE payment_attempts")
 
 

@@ -28,7 +28,7 @@ from billdesk.payments.states import (
     update_ticket,
 )
 from billdesk.sla import timers
-from billdesk.sla.policy import Policy, policy_for
+from billdesk.sla.policy import Policy, policy_for, policy_from_row
 from billdesk.tables import Charge, Notification, PaymentAttempt, Refund, Ticket, TicketEvent
 from billdesk.tickets.lifecycle import Action, next_status, record_event
 
@@ -82,11 +82,13 @@ async def record_success(
         return
     # Read before anything is written, so that the writes below can go together
     # (billdesk.sql.batched_writes): the paid targets the ticket's clock starts with.
-    policy = (
-        await policy_for(locked.ticket["department"])
-        if locked.unpaid and locked.ticket["status"] == Ticket.Status.awaiting_payment.value
-        else None
-    )
+    policy = None
+    if locked.unpaid and locked.ticket["status"] == Ticket.Status.awaiting_payment.value:
+        policy = (
+            policy_from_row(locked.service_level)
+            if locked.service_level_read
+            else await policy_for(locked.ticket["department"])
+        )
     await move_attempt(
         locked, attempt, AttemptStatus.succeeded,
         stripe_payment_intent_id=intent_id, failure_reason="",
