@@ -137,11 +137,15 @@ async def take_free_ticket(customer_id: int, department: Any) -> bool:
     """Use one free ticket of this period, if one is left; True when it was taken.
 
     Call inside the opening's transaction, so that a failure after this step
-    gives the free ticket back. Always-free departments take nothing and answer True.
+    gives the free ticket back. Always-free departments take nothing and answer True;
+    departments where every ticket is paid take nothing and answer False, without
+    touching the counter (whose row lock would queue a customer's paid openings).
     """
     free = _field(department, "free_tickets")
     if free is None:
         return True
+    if free <= 0:
+        return False
     department_id = _field(department, "id")
     period = period_key(_field(department, "quota_period"))
     taken = await _TAKE.rows(

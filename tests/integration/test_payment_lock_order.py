@@ -1,7 +1,8 @@
-"""The one lock order of every payment step on PostgreSQL: the ticket, then the charge,
-then its attempts. `locked_charge` takes the ticket and the charge with one statement;
-these tests hold one of the rows in another transaction and look at what the step
-holds while it waits."""
+"""What paid tickets lock on PostgreSQL. Every payment step takes the one lock order:
+the ticket, then the charge, then its attempts (`locked_charge` takes the ticket and
+the charge with one statement). A paid opening in a department without free tickets
+locks no quota counter. The tests hold rows in another transaction and look at what
+the step holds, or waits for, meanwhile."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import asyncpg
 import pytest
 
 from billdesk.payments.states import locked_charge
+from billdesk.quotas import counter_key, period_key
 from billdesk.sla.policy import policy_for, policy_from_row, set_service_level
-from tests.factories import make_department, make_user
-from tests.payment_helpers import awaiting_ticket, make_charge
+from billdesk.tickets import open_ticket
+from tests.factories import as_current, make_department, make_user
+from tests.payment_helpers import awaiting_ticket, make_charge, stripe_settings
 
 pytestmark = [
     pytest.mark.postgres,
@@ -124,3 +127,33 @@ async def test_the_rows_come_with_the_departments_service_level():
         policy = policy_from_row(locked.service_level)
     assert policy == await policy_for(department)
     assert policy.targets_for("normal", True).first_response == 30
+
+
+async def test_a_paid_opening_where_no_ticket_is_free_waits_for_no_quota_counter(connections):
+    """Another opening of the customer's holds the department's quota counter (its
+    transaction is still open): a ticket in a department where every ticket is paid
+    opens meanwhile, as it has no free ticket to take."""
+    holder, _ = connections
+    customer = await make_user()
+    department = await make_department(free_tickets=0)
+    period = period_key("month")
+    holding = holder.transaction()
+    await holding.start()
+    await holder.execute(
+        "INSERT INTO quota_counters (key, customer, department, period, used) "
+        "VALUES ($1, $2, $3, $4, 0)",
+        counter_key(customer.id, department, period), customer.id, department, period,
+    )
+    try:
+        with stripe_settings("http://127.0.0.1:9"):  # configured; nothing is charged here
+            opened = await asyncio.wait_for(
+                open_ticket(
+                    customer=as_current(customer), department_id=department, service_id=None,
+                    message="Every ticket here is paid", files=[], accept_price=None,
+                    client_token=None, confirm_price_later=True,
+                ),
+                timeout=10,
+            )
+    finally:
+        await holding.rollback()
+    assert opened.created
