@@ -475,3 +475,73 @@ async def test_a_paid_openings_stripe_calls_are_made_on_the_event_loop(scripted,
         ("POST", "/v1/payment_intents"), ("POST", "/v1/payment_intents/pi_ok/confirm"),
     ]
     assert threaded == []
+
+
+async def test_a_paid_openings_payment_intent_is_created_before_its_ticket_commits(
+    scripted, monkeypatch
+):
+    """Stripe creates the PaymentIntent while the opening still writes: its commit waits
+    here until the creation has been asked for, which only the early creation passes.
+    Confirming waits for the commit and for the PaymentIntent's id to be written."""
+    from contextlib import asynccontextmanager
+
+    from billdesk.payments import charges
+    from billdesk.tickets import opening
+
+    http = scripted(saved_card_routes(**{
+        "POST /v1/payment_intents/pi_ok/confirm": [(200, intent("pi_ok", "succeeded"))],
+        "POST /v1/payment_intents": [(200, intent("pi_ok", "requires_confirmation"))],
+    }))
+    customer, department = await _paid_opening_set_up()
+    asked = asyncio.Event()
+    create, transaction = charges._create_intent, opening.write_transaction
+
+    async def creating(*args: Any, **kwargs: Any) -> Any:
+        asked.set()
+        return await create(*args, **kwargs)
+
+    @asynccontextmanager
+    async def committed_once_asked() -> Any:
+        async with transaction():
+            yield
+            await asyncio.wait_for(asked.wait(), timeout=5)
+
+    monkeypatch.setattr(charges, "_create_intent", creating)
+    monkeypatch.setattr(opening, "write_transaction", committed_once_asked)
+
+    opened = await _open_paid_ticket(customer, department)
+
+    assert len(http.posts("/v1/payment_intents/pi_ok/confirm")) == 1
+    charge = await charge_of(opened.ticket_id)
+    assert (charge["status"], charge["stripe_payment_intent_id"]) == ("succeeded", "pi_ok")
+
+
+async def test_an_opening_that_fails_after_its_charge_is_written_cancels_its_payment_intent(
+    scripted, monkeypatch
+):
+    """The opening's transaction fails after the PaymentIntent was created: nothing is
+    stored, the PaymentIntent is cancelled in Stripe, and nothing was confirmed."""
+    from billdesk.payments import charges
+
+    http = scripted(saved_card_routes(**{
+        "POST /v1/payment_intents/pi_gone/cancel": [(200, intent("pi_gone", "canceled"))],
+        "POST /v1/payment_intents": [(200, intent("pi_gone", "requires_confirmation"))],
+    }))
+    customer, department = await _paid_opening_set_up()
+
+    class AttemptNotWritten(Exception):
+        pass
+
+    class Failing:
+        async def first(self, **_: Any) -> Any:
+            raise AttemptNotWritten
+
+    monkeypatch.setattr(charges, "_NEW_ATTEMPT", Failing())
+
+    with pytest.raises(AttemptNotWritten):
+        await _open_paid_ticket(customer, department)
+    await asyncio.gather(*charges._CANCELLING)
+
+    assert len(http.posts("/v1/payment_intents/pi_gone/cancel")) == 1
+    assert http.posts("/v1/payment_intents/pi_gone/confirm") == []
+    assert await Ticket.count() == 0 and await Charge.count() == 0

@@ -152,8 +152,10 @@ async def test_a_paid_opening_commits_its_charge_with_the_ticket_and_a_crash_bef
     sdk, monkeypatch, clock
 ):
     """The charge and its first attempt commit with the ticket, lease held, before Stripe is
-    asked; a process that stops right then leaves nothing charged, and once the lease has
-    run out the customer's retry charges the ticket once."""
+    asked to take money; a process that stops right then leaves nothing charged (the
+    PaymentIntent created meanwhile is unconfirmed), and once the lease has run out the
+    customer's retry confirms that same PaymentIntent, charging the ticket once."""
+    import asyncio
     from datetime import timedelta
 
     from billdesk.errors import PaymentInProgress
@@ -185,7 +187,13 @@ async def test_a_paid_opening_commits_its_charge_with_the_ticket_and_a_crash_bef
     assert charge["idempotency_key"].startswith(f"billdesk-charge-{charge['id']}-attempt-1-")
     assert (attempt["number"], attempt["status"], attempt["method"]) == (1, "started", "saved_card")
     assert charge["in_flight_token"] and charge["in_flight_until"] > clock.now()
-    assert intents_for_charge(sdk, charge["id"]) == []
+    # Its PaymentIntent was created while the opening wrote: unconfirmed, it took nothing.
+    for _ in range(500):
+        created = intents_for_charge(sdk, charge["id"])
+        if created:
+            break
+        await asyncio.sleep(0.01)
+    assert [intent.status for intent in created] == ["requires_confirmation"]
     [pending_line] = await TicketEvent.select(TicketEvent.new_value).where(
         TicketEvent.kind == "charge"
     )

@@ -9,7 +9,9 @@
 
 An opening that will charge starts looking up the saved card (`look_up_card()`), writes
 the paid ticket in `awaiting_payment` with its charge and first attempt
-(`write_first_attempt()`, in its own transaction) and then calls `charge_opened_ticket()`;
+(`write_first_attempt()`, in its own transaction, which also starts creating the
+PaymentIntent) and then calls `charge_opened_ticket()`, or `abandon_first_attempt()`
+when that transaction does not commit;
 a ticket whose price is confirmed later is charged by `charge_new_ticket()`. Everything
 after that (retry, Checkout, cancel, webhook,
 reconcile, refunds) lives here.
@@ -18,6 +20,7 @@ reconcile, refunds) lives here.
 from billdesk.payments.cards import finish_card_setup, save_test_card, start_card_setup
 from billdesk.payments.charges import (
     ChargeOutcome,
+    abandon_first_attempt,
     cancel_unpaid_ticket,
     charge_new_ticket,
     charge_opened_ticket,
@@ -42,6 +45,7 @@ __all__ = [
     "ChargeOutcome",
     "ReconcileReport",
     "SavedCard",
+    "abandon_first_attempt",
     "cancel_unpaid_ticket",
     "charge_new_ticket",
     "charge_opened_ticket",

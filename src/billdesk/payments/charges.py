@@ -17,6 +17,10 @@ A saved-card attempt runs in short steps, each its own transaction:
    off-session (key K-confirm). An unconfirmed PaymentIntent cannot take money, so
    from the moment money can move billdesk knows which PaymentIntent to ask about;
    a retry of the same attempt sends the same keys and Stripe answers it once.
+   A new ticket's PaymentIntent is created while its opening finishes writing, as
+   soon as the charge has its id and the card is found; only confirming waits for
+   the commit (and for the id to be written). An opening that does not commit
+   cancels the PaymentIntent it created (`abandon_first_attempt()`).
 4. `after_stripe_answer()`: Stripe's answer goes through `attempts.record_*`, and the
    lease is given back (with the charge's move, in the same statement).
 
@@ -108,6 +112,7 @@ __all__ = [
     "UNREACHABLE",
     "ChargeOutcome",
     "Status",
+    "abandon_first_attempt",
     "cancel_unpaid_ticket",
     "charge_new_ticket",
     "charge_opened_ticket",
@@ -223,7 +228,8 @@ class Started:
 
     `stripe_customer` is the customer's Stripe customer id when it was read with the
     attempt (a new ticket's first attempt), else None and it is read when needed;
-    `card` is the saved card's look-up when it was started early (`look_up_card`)."""
+    `card` is the saved card's look-up when it was started early (`look_up_card`), and
+    `intent` the PaymentIntent's creation when that was started early too."""
 
     charge: dict[str, Any]
     attempt: dict[str, Any]
@@ -231,6 +237,9 @@ class Started:
     earlier: list[dict[str, Any]]
     stripe_customer: tuple[str | None] | None = None
     card: asyncio.Future[CardOrAnswer] | None = None
+    # The PaymentIntent's creation, started by `write_first_attempt` before its opening
+    # committed: `_create_intent`'s answer.
+    intent: asyncio.Future[tuple[str, str, str | None]] | None = None
 
 
 async def begin_attempt(charge_id: int, method: PaymentAttempt.Method) -> Started | None:
@@ -439,16 +448,16 @@ def look_up_card(stripe_customer_id: str | None) -> asyncio.Future[CardOrAnswer]
 
 
 async def _create_intent(
-    client: stripe.StripeClient, started: Started, card: CardOrAnswer | None,
-    stripe_customer_id: str | None,
+    client: stripe.StripeClient, charge: dict[str, Any], attempt: dict[str, Any],
+    card: CardOrAnswer | None, stripe_customer_id: str | None,
 ) -> tuple[str, str, str | None]:
     """Create the attempt's PaymentIntent, unconfirmed: ("created", "", id) or a final
-    answer. The card is looked up first unless `card` is its look-up's answer."""
+    answer. The card is looked up first unless `card` is its look-up's answer. Only
+    the attempt's amount, currency, number and idempotency key are read."""
     if card is None:
         card = await _card_or_answer(client, stripe_customer_id)
     if isinstance(card, tuple):
         return card[0], card[1], None
-    charge, attempt = started.charge, started.attempt
     try:
         intent = await client.v1.payment_intents.create_async(
             params={
@@ -559,10 +568,16 @@ async def run_saved_card(started: Started) -> ChargeOutcome:
                 stripe_customer_id = await stripe_api.stripe_customer_of(
                     started.charge["customer"]
                 )
-            card = await started.card if started.card is not None else None
-            state, reason, intent_id = await stripe_api.call_async(
-                lambda client: _create_intent(client, started, card, stripe_customer_id)
-            )
+            if started.intent is not None:
+                await give_back_while_waiting()
+                state, reason, intent_id = await started.intent
+            else:
+                card = await started.card if started.card is not None else None
+                state, reason, intent_id = await stripe_api.call_async(
+                    lambda client: _create_intent(
+                        client, started.charge, started.attempt, card, stripe_customer_id
+                    )
+                )
             if state != "created":
                 return await after_stripe_answer(started, state, reason, intent_id)
             assert intent_id is not None
@@ -719,9 +734,12 @@ async def write_first_attempt(
     """A paid ticket's charge with its first saved-card attempt and the lease, written in
     the caller's transaction, which holds the ticket (the one that opens it): as
     `charge_new_ticket` and `begin_attempt` would leave them, in the same commit as the
-    ticket. `charge_opened_ticket` then asks Stripe, with the card `look_up_card` found
-    meanwhile when given. None, with nothing written, when the ticket has a charge
-    already."""
+    ticket. With the card's look-up (`look_up_card`) it also starts creating the
+    PaymentIntent, unconfirmed, as soon as the charge has its id: Stripe creates it
+    while the rest is written and committed. `charge_opened_ticket` then confirms it
+    (or asks Stripe for all of it, without a look-up). None, with nothing written, when
+    the ticket has a charge already. If the caller's transaction does not commit, it
+    calls `abandon_first_attempt`."""
     now = clock.now()
     token, until = new_lease()
     salt = secrets.token_hex(6)
@@ -733,27 +751,92 @@ async def write_first_attempt(
     )
     if charge is None:
         return None
-    await record_event(
-        ticket_id=ticket_id, kind=TicketEvent.Kind.charge, actor_id=None,
-        old_value="", new_value=f"{Status.pending.value} {money_text(amount, currency)}",
-        text=tr("Charge of %(amount)s pending", amount=LocalMoney(amount, currency)),
-    )
     key = new_key(charge["id"], 1, salt)
-    attempt = await _NEW_ATTEMPT.first(
-        charge=charge["id"], method=PaymentAttempt.Method.saved_card.value,
-        status=AttemptStatus.started.value, amount=amount, currency=currency.lower(),
-        key=key, at=now,
-    )
-    assert attempt is not None
-    if charge["idempotency_key"] != key:
-        # The charge carries its current attempt's key, known once the charge has its id
-        # (PostgreSQL writes it with the charge).
-        await update_row("charges", charge["id"], {"idempotency_key": key})
-        charge["idempotency_key"] = key
+    intent = None
+    if card is not None:
+        intent = _create_early(
+            charge, {"amount": amount, "currency": currency.lower(), "number": 1,
+                     "idempotency_key": key},
+            card, stripe_customer_id,
+        )
+    try:
+        await record_event(
+            ticket_id=ticket_id, kind=TicketEvent.Kind.charge, actor_id=None,
+            old_value="", new_value=f"{Status.pending.value} {money_text(amount, currency)}",
+            text=tr("Charge of %(amount)s pending", amount=LocalMoney(amount, currency)),
+        )
+        attempt = await _NEW_ATTEMPT.first(
+            charge=charge["id"], method=PaymentAttempt.Method.saved_card.value,
+            status=AttemptStatus.started.value, amount=amount, currency=currency.lower(),
+            key=key, at=now,
+        )
+        assert attempt is not None
+        if charge["idempotency_key"] != key:
+            # The charge carries its current attempt's key, known once the charge has its
+            # id (PostgreSQL writes it with the charge).
+            await update_row("charges", charge["id"], {"idempotency_key": key})
+            charge["idempotency_key"] = key
+    except BaseException:
+        if intent is not None:
+            _cancel_created(intent)
+        raise
     return Started(
         charge=charge, attempt=attempt, token=token, earlier=[],
-        stripe_customer=(stripe_customer_id,), card=card,
+        stripe_customer=(stripe_customer_id,), card=card, intent=intent,
     )
+
+
+def _create_early(
+    charge: dict[str, Any], attempt: dict[str, Any], card: asyncio.Future[CardOrAnswer],
+    stripe_customer_id: str | None,
+) -> asyncio.Future[tuple[str, str, str | None]]:
+    """Create the new ticket's PaymentIntent, unconfirmed, once the card is found: as a
+    task, while the opening goes on writing (its connection stays with it). An
+    unconfirmed PaymentIntent cannot take money; it is confirmed only once the charge
+    has committed and the PaymentIntent's id is written (`run_saved_card`)."""
+
+    async def create(client: stripe.StripeClient) -> tuple[str, str, str | None]:
+        return await _create_intent(client, charge, attempt, await card, stripe_customer_id)
+
+    created = stripe_api.start(create)
+    # Read here, so an answer nobody awaits (the opening failed) is not reported lost.
+    created.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return created
+
+
+def abandon_first_attempt(started: Started) -> None:
+    """The transaction that wrote `started` (`write_first_attempt`) did not commit: the
+    PaymentIntent created for it meanwhile, never confirmed, is cancelled in Stripe."""
+    if started.intent is not None:
+        _cancel_created(started.intent)
+
+
+# Cancellations under way (a task nobody awaits must be referenced until it ends).
+_CANCELLING: set[asyncio.Task[None]] = set()
+
+
+def _cancel_created(intent: asyncio.Future[tuple[str, str, str | None]]) -> None:
+    """Cancel, in the background, the PaymentIntent this creation makes, if it makes one."""
+
+    async def cancel() -> None:
+        try:
+            state, _, intent_id = await intent
+        except Exception:  # nothing was created
+            return
+        if state != "created" or intent_id is None:
+            return
+        try:
+            await stripe_api.call_async(
+                lambda client: client.v1.payment_intents.cancel_async(intent_id)
+            )
+        except stripe.StripeError as error:
+            # Unconfirmed, it can take no money: it only stays listed in Stripe.
+            log.warning("PaymentIntent %s of an opening that did not commit was not "
+                        "cancelled: %s", intent_id, error)
+
+    task = asyncio.ensure_future(cancel())
+    _CANCELLING.add(task)
+    task.add_done_callback(_CANCELLING.discard)
 
 
 async def charge_opened_ticket(started: Started) -> ChargeOutcome:

@@ -57,9 +57,10 @@ class Opened:
 def _payments() -> Any | None:
     """`billdesk.payments` when payments exist and are configured: the seam through which
     an opening looks up the saved card while it writes (`look_up_card`), writes a paid
-    ticket's charge (`write_first_attempt`, in its transaction) and has it charged
-    (`charge_opened_ticket`, after), and a price confirmed later is charged
-    (`charge_new_ticket`)."""
+    ticket's charge (`write_first_attempt`, in its transaction, which also has Stripe
+    create the PaymentIntent meanwhile) and has it charged (`charge_opened_ticket`,
+    after; `abandon_first_attempt` when the transaction did not commit), and a price
+    confirmed later is charged (`charge_new_ticket`)."""
     if not get_settings().payments_configured:
         return None
     try:
@@ -276,9 +277,11 @@ async def open_ticket(
                 )
     except DeskError:
         attachments.discard_files(storage_names)
+        _abandon(payments, first_attempt)
         raise
     except Exception:
         attachments.discard_files(storage_names)
+        _abandon(payments, first_attempt)
         # Two submits of one form at the same moment: the unique client token let
         # one of them in; the other answers with that ticket.
         if token_key:
@@ -286,12 +289,23 @@ async def open_ticket(
             if existing:
                 return Opened(existing["id"], created=False)
         raise
+    except BaseException:
+        # Cancelled (the client went away) or stopping: the transaction rolled back.
+        attachments.discard_files(storage_names)
+        _abandon(payments, first_attempt)
+        raise
     if payments is not None and first_attempt is not None:
         # The ticket, its message and its charge are committed as awaiting_payment;
         # payments charges the saved card and moves the ticket on. If that fails, the
         # ticket waits to be paid.
         await payments.charge_opened_ticket(first_attempt)
     return Opened(ticket_id, created=True)
+
+
+def _abandon(payments: Any, first_attempt: Any) -> None:
+    """The opening did not commit: what its charge started in Stripe is undone."""
+    if payments is not None and first_attempt is not None:
+        payments.abandon_first_attempt(first_attempt)
 
 
 async def open_ticket_for_customer(
